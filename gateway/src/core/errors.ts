@@ -1,0 +1,41 @@
+/**
+ * The gateway's error registry: a few classes with stable codes (`EDGE_ERR_<AREA>_<WHAT>`).
+ * Call failures carry the SIP status they map to.
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'EDGE_ERR_CONFIG_INVALID',
+  CONFIG_IO: 'EDGE_ERR_CONFIG_IO',
+  CONFIG_REVISION_UNKNOWN: 'EDGE_ERR_CONFIG_REVISION_UNKNOWN',
+  STORE_MIGRATION: 'EDGE_ERR_STORE_MIGRATION',
+  SIP_PARSE: 'EDGE_ERR_SIP_PARSE',
+  SIP_TRANSPORT: 'EDGE_ERR_SIP_TRANSPORT',
+  SIP_TRANSACTION_TIMEOUT: 'EDGE_ERR_SIP_TRANSACTION_TIMEOUT',
+  CALL_FAILED: 'EDGE_ERR_CALL_FAILED',
+  PORT_IN_USE: 'EDGE_ERR_MAIN_PORT_IN_USE',
+  CLI_USAGE: 'EDGE_ERR_MAIN_USAGE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class EdgeError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly detail?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'EdgeError';
+  }
+}
+
+/** A call that cannot be completed, with the SIP status the caller is answered with. */
+export class CallError extends EdgeError {
+  constructor(
+    readonly sipStatus: number,
+    message: string,
+    detail?: Record<string, unknown>,
+  ) {
+    super(ErrorCodes.CALL_FAILED, message, detail);
+    this.name = 'CallError';
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * A small metrics registry rendered in the Prometheus text exposition format (version 0.0.4).
+ * Counters and gauges with optional labels; no allocation on the hot path beyond the first use of
+ * a label combination.
+ */
+
+type Labels = Record<string, string>;
+
+interface Series {
+  labels: Labels;
+  value: number;
+}
+
+abstract class Metric {
+  protected readonly series = new Map<string, Series>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge',
+  ) {}
+
+  protected entry(labels: Labels | undefined): Series {
+    const key = labels ? labelKey(labels) : '';
+    let s = this.series.get(key);
+    if (!s) {
+      s = { labels: labels ?? {}, value: 0 };
+      this.series.set(key, s);
+    }
+    return s;
+  }
+
+  /** Current value for a label set (0 when never touched): for tests and dumps. */
+  get(labels?: Labels): number {
+    return this.series.get(labels ? labelKey(labels) : '')?.value ?? 0;
+  }
+
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    if (this.series.size === 0 && this.type === 'counter') lines.push(`${this.name} 0`);
+    for (const s of this.series.values()) lines.push(`${this.name}${formatLabels(s.labels)} ${s.value}`);
+    return lines.join('\n');
+  }
+}
+
+export class Counter extends Metric {
+  constructor(name: string, help: string) {
+    super(name, help, 'counter');
+  }
+  inc(labels?: Labels, by = 1): void {
+    this.entry(labels).value += by;
+  }
+}
+
+export class Gauge extends Metric {
+  /** A gauge may instead be computed when scraped. */
+  private collector: (() => Array<{ labels?: Labels; value: number }>) | undefined;
+  constructor(name: string, help: string) {
+    super(name, help, 'gauge');
+  }
+  set(value: number, labels?: Labels): void {
+    this.entry(labels).value = value;
+  }
+  inc(labels?: Labels, by = 1): void {
+    this.entry(labels).value += by;
+  }
+  dec(labels?: Labels, by = 1): void {
+    this.entry(labels).value -= by;
+  }
+  collect(fn: () => Array<{ labels?: Labels; value: number }>): this {
+    this.collector = fn;
+    return this;
+  }
+  override render(): string {
+    if (this.collector) {
+      this.series.clear();
+      for (const { labels, value } of this.collector()) this.set(value, labels);
+    }
+    return super.render();
+  }
+}
+
+export class MetricsRegistry {
+  private readonly metrics = new Map<string, Metric>();
+
+  counter(name: string, help: string): Counter {
+    return this.getOrCreate(name, () => new Counter(name, help)) as Counter;
+  }
+
+  gauge(name: string, help: string): Gauge {
+    return this.getOrCreate(name, () => new Gauge(name, help)) as Gauge;
+  }
+
+  /** Prometheus text format. */
+  render(): string {
+    return [...this.metrics.values()].map((m) => m.render()).join('\n') + '\n';
+  }
+
+  private getOrCreate(name: string, make: () => Metric): Metric {
+    let m = this.metrics.get(name);
+    if (!m) {
+      m = make();
+      this.metrics.set(name, m);
+    }
+    return m;
+  }
+}
+
+function labelKey(labels: Labels): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k] ?? ''}`)
+    .join(',');
+}
+
+function formatLabels(labels: Labels): string {
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return '';
+  const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+  return `{${keys.map((k) => `${k}="${escape(labels[k] ?? '')}"`).join(',')}}`;
+}

@@ -1,0 +1,21 @@
+/**
+ * Every input from outside is parsed into a typed result at the boundary: either a value or an
+ * error that says what was wrong and where. Nothing downstream ever sees half-parsed input.
+ */
+export type Result<T, E = ParseError> = { ok: true; value: T } | { ok: false; error: E };
+
+/** A parse failure: a stable code, a human message and, where it applies, the field or JSON path. */
+export interface ParseError {
+  code: string;
+  message: string;
+  /** The header, field or JSON path of the bad value (e.g. `Via`, `/trunks/0/members/1/port`). */
+  field?: string;
+}
+
+export function ok<T>(value: T): { ok: true; value: T } {
+  return { ok: true, value };
+}
+
+export function err<E = ParseError>(error: E): { ok: false; error: E } {
+  return { ok: false, error };
+}
