@@ -1,0 +1,394 @@
+/**
+ * The B2BUA: turns each new INVITE into a `SipCall`, finds in-dialog requests their call, writes
+ * CDRs when calls end, and drains on shutdown.
+ *
+ * Who may call: a request from a configured trunk member is a trunk call, routed by DID; any
+ * other source must authenticate as a local extension (digest, 407 challenge). Nothing from an
+ * unknown source is ever served (toll-fraud protection).
+ */
+import type { Clock, Timers } from '../core/clock.ts';
+import type { Logger } from '../core/log.ts';
+import type { MetricsRegistry } from '../core/metrics.ts';
+import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
+import { createResponse, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
+import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
+import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
+import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
+
+export interface ExtensionInfo {
+  number: string;
+  displayName?: string;
+  permission: 'internal' | 'local' | 'national' | 'international' | 'premium';
+}
+
+export interface ContactInfo {
+  contact: string;
+  source: SipEndpoint;
+}
+
+export interface TrunkInfo {
+  id: string;
+  identity: { trusted: boolean; acceptPai: boolean; sendPai: boolean };
+  failover: { inviteTimeoutMs: number; onStatus: readonly number[] };
+  credentials?: { username: string; password: string };
+}
+
+export interface TrunkMemberInfo {
+  /** `host:port/transport`, stable across config revisions. */
+  key: string;
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp' | 'tls';
+}
+
+/** Everything the B2BUA asks of the rest of the gateway. */
+export interface B2buaDeps {
+  sip: SipSenderPort;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  media: MediaHook;
+  cdr: CdrSink;
+  domain: () => string;
+  userAgent: () => string;
+  routing: () => RoutingTable;
+  extension(number: string): ExtensionInfo | undefined;
+  contacts(number: string): ContactInfo[];
+  /** The trunk a request came from, by source address (members of trunks that accept only from members). */
+  trunkBySource(source: SipEndpoint): TrunkInfo | undefined;
+  trunk(id: string): TrunkInfo | undefined;
+  /** Members of a trunk to try, in order, known-down ones left out. */
+  usableMembers(trunkId: string): TrunkMemberInfo[];
+  reportMember(trunkId: string, memberKey: string, result: 'ok' | 'timeout' | number): void;
+  /** Digest check of a request from an extension: the username, or the 407 to send. */
+  authenticate(req: SipRequest): { ok: true; username: string } | { ok: false; response: SipResponse };
+  authorize(challenge: string, method: string, uri: string, creds: { username: string; password: string }): string | undefined;
+  t1Ms: number;
+  t2Ms: number;
+  ringTimeoutMs: number;
+  maxCalls: number;
+}
+
+export class B2bua {
+  private readonly calls = new Set<SipCall>();
+  /** Calls by the A-leg INVITE's Call-ID + From tag, for CANCEL and retransmission matching. */
+  private readonly byInvite = new Map<string, SipCall>();
+  private readonly dialogs = new Map<string, { call: SipCall; side: 'a' | 'b' }>();
+  private draining = false;
+  private readonly callsTotal;
+  private readonly callsActive;
+
+  constructor(private readonly deps: B2buaDeps) {
+    this.callsTotal = deps.metrics.counter('edgeline_calls_total', 'Calls by outcome');
+    this.callsActive = deps.metrics.gauge('edgeline_calls_active', 'Calls in progress').collect(() => [{ value: this.calls.size }]);
+  }
+
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  /** A new INVITE (no To tag) handed over by its server transaction. */
+  onInvite(tx: ServerTxPort): void {
+    const req = tx.request;
+    const respond = (status: number, reason?: string, headers?: Array<[string, string]>) => {
+      tx.respond(createResponse(req, status, reason, { headers }));
+      this.callsTotal.inc({ outcome: String(status) });
+    };
+    if (this.draining) return respond(503, 'Service Unavailable', [['retry-after', '30']]);
+    if (this.calls.size >= this.deps.maxCalls) return respond(503, 'Service Unavailable', [['retry-after', '5']]);
+    const mf = req.headers.get('max-forwards');
+    // RFC 3261 §16.3 step 3 (a B2BUA forwarding a call applies it too, against loops): a request
+    // with Max-Forwards 0 that would be forwarded gets 483 Too Many Hops.
+    if (mf !== undefined && Number(mf) <= 0) return respond(483, 'Too Many Hops');
+
+    const ruri = parseUri(req.uri);
+    if (!ruri.ok) return respond(400, 'Bad Request-URI');
+    const dialled = ruri.value.scheme === 'tel' ? (ruri.value as { number: string }).number : 'user' in ruri.value ? (ruri.value.user ?? '') : '';
+    if (!dialled) return respond(404, 'Not Found');
+    const fromHeader = parseNameAddr(req.headers.get('from') ?? '');
+    if (!fromHeader.ok) return respond(400, 'Bad From');
+
+    const trunk = this.deps.trunkBySource(tx.source);
+    let caller: CallerIdentity;
+    let callerPeer: string;
+    let destination: Destination;
+    if (trunk) {
+      caller = this.trunkCallerIdentity(trunk, req, fromHeader.value);
+      callerPeer = trunk.id;
+      destination = this.deps.routing().fromTrunk(trunk.id, dialled);
+    } else {
+      const auth = this.deps.authenticate(req);
+      if (!auth.ok) {
+        tx.respond(auth.response);
+        return;
+      }
+      const ext = this.deps.extension(auth.username);
+      if (!ext) return respond(403, 'Forbidden');
+      // The caller is who authenticated, whatever the phone wrote in From (no spoofing).
+      const fromUri = parseUri(fromHeader.value.uri);
+      if (fromUri.ok && 'user' in fromUri.value && fromUri.value.user && fromUri.value.user !== ext.number) {
+        return respond(403, 'Forbidden (From does not match credentials)');
+      }
+      caller = { user: ext.number, displayName: ext.displayName, assert: true };
+      callerPeer = ext.number;
+      destination = this.deps.routing().fromExtension(ext, dialled);
+    }
+
+    const call = new SipCall(
+      {
+        sip: this.deps.sip,
+        clock: this.deps.clock,
+        timers: this.deps.timers,
+        media: this.deps.media,
+        logger: this.deps.logger,
+        domain: this.deps.domain(),
+        userAgent: this.deps.userAgent(),
+        t1Ms: this.deps.t1Ms,
+        t2Ms: this.deps.t2Ms,
+        ringTimeoutMs: this.deps.ringTimeoutMs,
+        authorize: this.deps.authorize,
+        bindDialog: (key, c, side) => this.dialogs.set(key, { call: c, side }),
+        unbindDialog: (key) => this.dialogs.delete(key),
+        onAttemptResult: (target, result) => {
+          if (target.kind === 'trunk' && target.member) this.deps.reportMember(target.peer, target.member, result);
+        },
+        onEnded: (c) => this.onCallEnded(c),
+      },
+      tx,
+      caller,
+      callerPeer,
+      dialled,
+      destination.type === 'reject' ? null : (destination.routeId ?? null),
+    );
+    this.calls.add(call);
+    const inviteKey = inviteKeyOf(req);
+    if (inviteKey) this.byInvite.set(inviteKey, call);
+
+    switch (destination.type) {
+      case 'reject':
+        call.reject(destination.status, destination.reason);
+        return;
+      case 'extension': {
+        const contacts = this.deps.contacts(destination.number);
+        if (contacts.length === 0) {
+          call.reject(480, 'Temporarily Unavailable');
+          return;
+        }
+        const targets: OutboundTarget[] = contacts.map((c) => ({
+          kind: 'extension',
+          requestUri: c.contact,
+          dest: c.source,
+          peer: destination.number,
+          pinToSource: true,
+        }));
+        call.start(targets);
+        return;
+      }
+      case 'trunk': {
+        const targets = this.trunkTargets(destination.trunks, destination.number, trunk?.id);
+        if (targets.length === 0) {
+          call.reject(503, 'Service Unavailable (no trunk member up)');
+          return;
+        }
+        call.start([], targets);
+        return;
+      }
+      case 'service':
+        // Service numbers are answered by the media engine; without it they are unreachable.
+        call.reject(503, 'Service Unavailable (media service not running)');
+        return;
+      default: {
+        const never: never = destination;
+        throw new Error(`unknown destination ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private trunkTargets(trunkIds: readonly string[], number: string, fromTrunk: string | undefined): OutboundTarget[] {
+    const out: OutboundTarget[] = [];
+    for (const id of trunkIds) {
+      if (id === fromTrunk) continue; // never hairpin a call back into the trunk it came from
+      const trunk = this.deps.trunk(id);
+      if (!trunk) continue;
+      for (const m of this.deps.usableMembers(id)) {
+        const hostPart = m.host.includes(':') ? `[${m.host}]` : m.host;
+        out.push({
+          kind: 'trunk',
+          requestUri: `sip:${number}@${hostPart}:${m.port}${m.transport === 'udp' ? '' : `;transport=${m.transport}`}`,
+          dest: { transport: m.transport, address: m.host, port: m.port },
+          peer: id,
+          member: m.key,
+          noAnswerTimeoutMs: trunk.failover.inviteTimeoutMs,
+          failoverOn: trunk.failover.onStatus,
+          credentials: trunk.credentials,
+          pinToSource: false,
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * RFC 3325 §5: P-Asserted-Identity is only believed from a trusted peer. From an untrusted
+   * trunk the caller is its From user alone, with no display name and no assertion.
+   */
+  private trunkCallerIdentity(trunk: TrunkInfo, req: SipRequest, from: { displayName?: string; uri: string }): CallerIdentity {
+    const userOf = (uri: string): string => {
+      const u = parseUri(uri);
+      if (!u.ok) return 'anonymous';
+      if (u.value.scheme === 'tel') return (u.value as { number: string }).number;
+      return 'user' in u.value ? (u.value.user ?? 'anonymous') : 'anonymous';
+    };
+    if (trunk.identity.trusted) {
+      const pai = trunk.identity.acceptPai ? req.headers.get('p-asserted-identity') : undefined;
+      const asserted = pai ? parseNameAddr(pai) : undefined;
+      if (asserted?.ok) return { user: userOf(asserted.value.uri), displayName: asserted.value.displayName, assert: trunk.identity.sendPai };
+      return { user: userOf(from.uri), displayName: from.displayName, assert: trunk.identity.sendPai };
+    }
+    return { user: userOf(from.uri), assert: false };
+  }
+
+  /** CANCEL matched to an INVITE server transaction (RFC 3261 §9.2). */
+  onCancel(cancelTx: ServerTxPort, inviteRequest: SipRequest | undefined): void {
+    const key = inviteRequest ? inviteKeyOf(inviteRequest) : inviteKeyOf(cancelTx.request);
+    const call = key ? this.byInvite.get(key) : undefined;
+    if (!call) {
+      cancelTx.respond(createResponse(cancelTx.request, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    call.cancelByCaller(cancelTx);
+  }
+
+  /** A request with a To tag. Returns false when no dialog matches (the caller answers 481). */
+  onInDialogRequest(tx: ServerTxPort): boolean {
+    const found = this.findDialog(tx.request);
+    if (!found) return false;
+    found.call.onInDialogRequest(found.side, tx);
+    return true;
+  }
+
+  /** ACK for a 2xx, outside any transaction. */
+  onAck(ack: SipRequest): void {
+    const found = this.findDialog(ack);
+    if (found) found.call.onAck(found.side, ack);
+  }
+
+  private findDialog(req: SipRequest): { call: SipCall; side: 'a' | 'b' } | undefined {
+    const callId = req.headers.get('call-id') ?? '';
+    const toTag = getTag(req.headers.get('to') ?? '') ?? '';
+    const fromTag = getTag(req.headers.get('from') ?? '') ?? '';
+    // For a request we receive, the local tag is in To and the remote tag in From.
+    return this.dialogs.get(`${callId}|${toTag}|${fromTag}`);
+  }
+
+  private onCallEnded(call: SipCall): void {
+    this.calls.delete(call);
+    const key = inviteKeyOf(call.inboundLeg.invite);
+    if (key) this.byInvite.delete(key);
+    const s = call.summary();
+    this.callsTotal.inc({ outcome: outcomeOf(s.finalStatus) });
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const endedAt = s.endedAtMs ?? this.deps.clock.wallNow();
+    const durationMs = endedAt - s.startedAtMs;
+    const billableMs = s.answeredAtMs === null ? 0 : endedAt - s.answeredAtMs;
+    const inbound = call.inboundLeg.invite;
+    try {
+      this.deps.cdr.leg({
+        legId: `${call.interactionId}:a`,
+        interactionId: call.interactionId,
+        callId: inbound.headers.get('call-id') ?? '',
+        direction: 'inbound',
+        technology: 'sip',
+        peer: call.callerPeer,
+        fromUri: inbound.headers.get('from') ?? '',
+        toUri: inbound.headers.get('to') ?? '',
+        callerId: call.caller.user,
+        startedAt: iso(s.startedAtMs) ?? '',
+        answeredAt: iso(s.answeredAtMs),
+        endedAt: iso(endedAt) ?? '',
+        durationMs,
+        billableMs,
+        status: s.finalStatus ?? 0,
+        hangupCause: s.hangupCause,
+        hangupBy: s.hangupBy,
+        trunkMember: null,
+      });
+      for (const leg of call.outboundLegs) {
+        const answered = leg === call.answeredLeg;
+        this.deps.cdr.leg({
+          legId: leg.id,
+          interactionId: call.interactionId,
+          callId: leg.invite.headers.get('call-id') ?? '',
+          direction: 'outbound',
+          technology: 'sip',
+          peer: leg.target.peer,
+          fromUri: leg.invite.headers.get('from') ?? '',
+          toUri: leg.invite.headers.get('to') ?? '',
+          callerId: call.caller.user,
+          startedAt: iso(s.startedAtMs + (leg.startedAtMs - call.startedAtMs)) ?? '',
+          answeredAt: answered ? iso(s.answeredAtMs) : null,
+          endedAt: iso(endedAt) ?? '',
+          durationMs: endedAt - (s.startedAtMs + (leg.startedAtMs - call.startedAtMs)),
+          billableMs: answered ? billableMs : 0,
+          status: answered ? 200 : (leg.finalStatus ?? 0),
+          hangupCause: answered ? s.hangupCause : leg.state,
+          hangupBy: answered ? s.hangupBy : null,
+          trunkMember: leg.target.member ?? null,
+        });
+      }
+      this.deps.cdr.interaction({
+        interactionId: call.interactionId,
+        caller: call.caller.user,
+        callee: call.answeredLeg?.target.peer ?? call.outboundLegs[0]?.target.peer ?? call.dialled,
+        dialled: call.dialled,
+        route: s.routeId,
+        startedAt: iso(s.startedAtMs) ?? '',
+        answeredAt: iso(s.answeredAtMs),
+        endedAt: iso(endedAt) ?? '',
+        durationMs,
+        outcome: outcomeOf(s.finalStatus),
+        status: s.finalStatus ?? 0,
+        legs: 1 + call.outboundLegs.length,
+      });
+    } catch (e) {
+      this.deps.logger.error({ err: e, interactionId: call.interactionId }, 'writing CDR failed');
+    }
+  }
+
+  /**
+   * SIGTERM: refuse new calls with 503, let calls in progress finish for up to `graceMs`, then
+   * hang up what remains so every CDR is written before exit.
+   */
+  async drain(graceMs: number, waitMs: (ms: number) => Promise<void>): Promise<number> {
+    this.draining = true;
+    const deadline = this.deps.clock.now() + graceMs;
+    while (this.calls.size > 0 && this.deps.clock.now() < deadline) await waitMs(100);
+    const left = this.calls.size;
+    for (const call of [...this.calls]) call.hangup('shutdown');
+    return left;
+  }
+
+  dump(): { activeCalls: number; draining: boolean; calls: ReturnType<SipCall['summary']>[] } {
+    return { activeCalls: this.calls.size, draining: this.draining, calls: [...this.calls].slice(0, 200).map((c) => c.summary()) };
+  }
+
+  close(): void {
+    for (const call of [...this.calls]) call.hangup('shutdown');
+  }
+}
+
+function inviteKeyOf(req: SipRequest): string | undefined {
+  const callId = req.headers.get('call-id');
+  const fromTag = getTag(req.headers.get('from') ?? '');
+  return callId ? `${callId}|${fromTag ?? ''}` : undefined;
+}
+
+function outcomeOf(status: number | null): 'answered' | 'busy' | 'no-answer' | 'failed' | 'cancelled' {
+  if (status === null) return 'failed';
+  if (status >= 200 && status < 300) return 'answered';
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 487) return 'cancelled';
+  if (status === 480 || status === 408) return 'no-answer';
+  return 'failed';
+}

@@ -1,0 +1,814 @@
+/**
+ * One B2BUA call: an inbound leg (we are its UAS) bound for life to the outbound leg that answers
+ * (we are its UAC). Before answer there may be several outbound attempts: parallel forks to the
+ * contacts of an extension, or sequential failover across trunk members.
+ *
+ * Each side is a separate dialog with its own Call-ID, tags and CSeq space (a B2BUA is two UAs,
+ * RFC 3261 §6 "Back-to-Back User Agent"); nothing of one dialog's identity leaks to the other.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
+import type { Logger } from '../core/log.ts';
+import { Dialog } from '../sip/dialog/dialog.ts';
+import { createResponse, generateBranch, generateCallId, generateTag, getTag, parseCSeq } from '../sip/message/index.ts';
+import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
+import type { ClientTxPort, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
+import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
+
+export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
+
+/** Where an outbound attempt goes and how it presents the caller. */
+export interface OutboundTarget {
+  kind: 'extension' | 'trunk';
+  /** Request-URI of the outbound INVITE. */
+  requestUri: string;
+  /** Next hop: the contact's signalling source for extensions (NAT), the member for trunks. */
+  dest: SipEndpoint;
+  /** Extension number or trunk id (CDR `peer`). */
+  peer: string;
+  /** `host:port/transport` of the trunk member (CDR `trunk_member`). */
+  member?: string;
+  /** Give up on this target when nothing at all answered within this time (trunk failover). */
+  noAnswerTimeoutMs?: number;
+  /** Status codes that move on to the next target (sequential failover). */
+  failoverOn?: readonly number[];
+  credentials?: { username: string; password: string };
+  /** Peer is an extension: in-dialog requests go to where its requests come from (NAT). */
+  pinToSource: boolean;
+}
+
+export interface CallerIdentity {
+  user: string;
+  displayName?: string;
+  /** Assert the identity to the next hop (P-Asserted-Identity, RFC 3325) — trusted trunks only. */
+  assert: boolean;
+}
+
+export interface SipCallDeps {
+  sip: SipSenderPort;
+  clock: Clock;
+  timers: Timers;
+  media: MediaHook;
+  logger: Logger;
+  domain: string;
+  userAgent: string;
+  t1Ms: number;
+  t2Ms: number;
+  ringTimeoutMs: number;
+  /** Compute an Authorization header value for a challenge from a trunk. */
+  authorize(challenge: string, method: string, uri: string, creds: { username: string; password: string }): string | undefined;
+  /** Register/unregister a dialog key → leg for in-dialog request routing. */
+  bindDialog(key: string, call: SipCall, side: 'a' | 'b'): void;
+  unbindDialog(key: string): void;
+  onAttemptResult(target: OutboundTarget, result: 'ok' | 'timeout' | number): void;
+  onEnded(call: SipCall): void;
+}
+
+interface InboundLeg {
+  tx: ServerTxPort;
+  invite: SipRequest;
+  source: SipEndpoint;
+  localTag: string;
+  dialog: Dialog | undefined;
+  finalSent: boolean;
+  /** 2xx retransmission until ACK (RFC 3261 §13.3.1.4). */
+  okRetransmit: TimerHandle | undefined;
+  okGiveUp: TimerHandle | undefined;
+  okResponse: SipResponse | undefined;
+}
+
+interface OutboundLeg {
+  id: string;
+  target: OutboundTarget;
+  invite: SipRequest;
+  tx: ClientTxPort | undefined;
+  dialog: Dialog | undefined;
+  state: 'calling' | 'proceeding' | 'early' | 'confirmed' | 'abandoned' | 'failed' | 'ended';
+  /** Any response (even 100 Trying) arrived: the target is alive, no fast failover on silence. */
+  heard: boolean;
+  noAnswerTimer: TimerHandle | undefined;
+  authTried: boolean;
+  finalStatus: number | undefined;
+  startedAtMs: number;
+}
+
+/** A request relayed to the other leg, waiting for that leg's final response. */
+interface PendingRelay {
+  nearTx: ServerTxPort;
+  nearSide: 'a' | 'b';
+  method: string;
+  /** The far-side INVITE, for ACKing its 2xx. */
+  farRequest: SipRequest;
+  /** The near re-INVITE carried no offer: the far 2xx carries one and its ACK waits for the near ACK's answer. */
+  lateOffer: boolean;
+}
+
+export interface CallSummary {
+  interactionId: string;
+  state: CallState;
+  caller: string;
+  dialled: string;
+  routeId: string | null;
+  aLegTag: string;
+  startedAtMs: number;
+  answeredAtMs: number | null;
+  endedAtMs: number | null;
+  finalStatus: number | null;
+  hangupBy: 'caller' | 'callee' | 'system' | null;
+  hangupCause: string;
+  legs: Array<{ id: string; peer: string; member: string | null; state: string; status: number | null }>;
+}
+
+export class SipCall {
+  readonly interactionId = randomUUID();
+  private state: CallState = 'routing';
+  private readonly a: InboundLeg;
+  private readonly attempts: OutboundLeg[] = [];
+  private winner: OutboundLeg | undefined;
+  private readonly queue: OutboundTarget[] = [];
+  private readonly finals: number[] = [];
+  private ringTimer: TimerHandle | undefined;
+  private relay: PendingRelay | undefined;
+  /** The far-side 2xx ACK deferred until the near ACK brings the answer (late offer). */
+  private deferredAck: { side: 'a' | 'b'; farInvite: SipRequest } | undefined;
+  readonly startedAtMs: number;
+  readonly startedWallMs: number;
+  answeredWallMs: number | null = null;
+  endedWallMs: number | null = null;
+  finalStatus: number | null = null;
+  hangupBy: 'caller' | 'callee' | 'system' | null = null;
+  hangupCause = '';
+  private readonly log: Logger;
+  private readonly callKey: string;
+
+  constructor(
+    private readonly deps: SipCallDeps,
+    tx: ServerTxPort,
+    readonly caller: CallerIdentity,
+    readonly callerPeer: string,
+    readonly dialled: string,
+    readonly routeId: string | null,
+  ) {
+    this.a = {
+      tx,
+      invite: tx.request,
+      source: tx.source,
+      localTag: generateTag(),
+      dialog: undefined,
+      finalSent: false,
+      okRetransmit: undefined,
+      okGiveUp: undefined,
+      okResponse: undefined,
+    };
+    this.startedAtMs = deps.clock.now();
+    this.startedWallMs = deps.clock.wallNow();
+    this.callKey = this.interactionId;
+    this.log = deps.logger.child({ interactionId: this.interactionId, callId: tx.request.headers.get('call-id') });
+  }
+
+  get currentState(): CallState {
+    return this.state;
+  }
+
+  get inboundLeg(): Readonly<InboundLeg> {
+    return this.a;
+  }
+
+  get outboundLegs(): readonly Readonly<OutboundLeg>[] {
+    return this.attempts;
+  }
+
+  get answeredLeg(): Readonly<OutboundLeg> | undefined {
+    return this.winner;
+  }
+
+  private transition(to: CallState): void {
+    const allowed: Record<CallState, readonly CallState[]> = {
+      routing: ['proceeding', 'ending', 'ended'],
+      proceeding: ['early', 'answered', 'ending', 'ended'],
+      early: ['answered', 'ending', 'ended'],
+      answered: ['ending', 'ended'],
+      ending: ['ended'],
+      ended: [],
+    };
+    if (this.state === to) return;
+    if (!allowed[this.state].includes(to)) throw new Error(`illegal call transition ${this.state} → ${to}`);
+    this.state = to;
+    switch (to) {
+      case 'proceeding':
+        this.ringTimer = this.deps.timers.start('ring', this.deps.ringTimeoutMs, () => this.onRingTimeout());
+        break;
+      case 'answered':
+      case 'ending':
+      case 'ended':
+        this.ringTimer?.cancel();
+        this.ringTimer = undefined;
+        break;
+      case 'early':
+      case 'routing':
+        break;
+      default: {
+        const never: never = to;
+        throw new Error(`unknown state ${String(never)}`);
+      }
+    }
+  }
+
+  /** Reject before any outbound attempt (routing said no, or auth/policy failed). */
+  reject(status: number, reason?: string, headers?: Array<[string, string]>): void {
+    this.respondA(status, reason, headers);
+    this.finalStatus = status;
+    this.hangupCause = reason ?? `rejected ${status}`;
+    this.hangupBy = 'system';
+    this.finish();
+  }
+
+  /**
+   * Start outbound attempts. Targets in one group ring in parallel (the contacts of one
+   * extension); successive groups are tried one after another (trunk members in failover order).
+   */
+  start(parallel: readonly OutboundTarget[], sequential: readonly OutboundTarget[] = []): void {
+    this.transition('proceeding');
+    this.queue.push(...sequential);
+    for (const t of parallel) this.attempt(t);
+    if (parallel.length === 0) this.next();
+  }
+
+  private next(): void {
+    const t = this.queue.shift();
+    if (t) this.attempt(t);
+    else if (this.liveAttempts() === 0) this.allFailed();
+  }
+
+  private liveAttempts(): number {
+    return this.attempts.filter((l) => l.state === 'calling' || l.state === 'proceeding' || l.state === 'early').length;
+  }
+
+  private attempt(target: OutboundTarget): void {
+    if (this.state !== 'proceeding' && this.state !== 'early') return;
+    const inbound = this.a.invite;
+    const sentBy = this.deps.sip.localSentBy(target.dest.transport);
+    const h = new SipHeaders();
+    h.append('via', `SIP/2.0/${target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    // RFC 3261 §16.6 step 3 (applied by a B2BUA to avoid loops through it): decrement Max-Forwards.
+    const mf = Number(inbound.headers.get('max-forwards') ?? '70');
+    h.append('max-forwards', String(Math.max(0, (Number.isFinite(mf) ? mf : 70) - 1)));
+    const display = this.caller.displayName ? `"${this.caller.displayName.replace(/["\\]/g, '')}" ` : '';
+    const fromUri = `sip:${this.caller.user}@${this.deps.domain}`;
+    h.append('from', `${display}<${fromUri}>;tag=${generateTag()}`);
+    h.append('to', `<${target.requestUri}>`);
+    h.append('call-id', generateCallId(sentBy.host));
+    h.append('cseq', '1 INVITE');
+    h.append('contact', `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`);
+    if (this.caller.assert) h.append('p-asserted-identity', `${display}<${fromUri}>`);
+    h.append('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE');
+    h.append('supported', 'timer');
+    h.append('user-agent', this.deps.userAgent);
+    let body = Buffer.alloc(0);
+    if (inbound.body.length > 0) {
+      const relayed = this.deps.media.relay(this.callKey, 'a', inbound.body);
+      if (!Buffer.isBuffer(relayed)) {
+        this.finals.push(relayed.rejectStatus);
+        this.next();
+        return;
+      }
+      body = relayed;
+      h.append('content-type', inbound.headers.get('content-type') ?? 'application/sdp');
+    }
+    const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: 'SIP/2.0', headers: h, body };
+    const leg: OutboundLeg = {
+      id: randomUUID(),
+      target,
+      invite,
+      tx: undefined,
+      dialog: undefined,
+      state: 'calling',
+      heard: false,
+      noAnswerTimer: undefined,
+      authTried: false,
+      finalStatus: undefined,
+      startedAtMs: this.deps.clock.now(),
+    };
+    this.attempts.push(leg);
+    this.sendInvite(leg);
+  }
+
+  private sendInvite(leg: OutboundLeg): void {
+    leg.tx = this.deps.sip.sendRequest(leg.invite, leg.target.dest, {
+      onResponse: (res) => this.onOutboundResponse(leg, res),
+      onTimeout: () => this.onOutboundFailure(leg, 408, 'timeout'),
+      onTransportError: () => this.onOutboundFailure(leg, 503, 'transport-error'),
+    });
+    if (leg.target.noAnswerTimeoutMs !== undefined && !leg.heard) {
+      leg.noAnswerTimer?.cancel();
+      // Fail over without waiting for Timer B (32 s): a member that has not even sent
+      // 100 Trying within the configured time is treated as down for this call.
+      leg.noAnswerTimer = this.deps.timers.start('no-answer', leg.target.noAnswerTimeoutMs, () => {
+        if (leg.heard || leg.state !== 'calling') return;
+        this.log.warn({ member: leg.target.member }, 'trunk member silent, failing over');
+        leg.state = 'abandoned';
+        this.deps.onAttemptResult(leg.target, 'timeout');
+        this.finals.push(408);
+        this.next();
+      });
+    }
+  }
+
+  private onOutboundResponse(leg: OutboundLeg, res: SipResponse): void {
+    if (!leg.heard) {
+      leg.heard = true;
+      leg.noAnswerTimer?.cancel();
+    }
+    const status = res.status;
+    if (leg.state === 'abandoned' || leg.state === 'failed' || leg.state === 'ended') {
+      // A late 2xx from an attempt we gave up on: RFC 3261 §13.2.2.4 — ACK it, then BYE it.
+      if (status >= 200 && status < 300) this.ackAndBye(leg, res);
+      return;
+    }
+    if (status < 200) {
+      if (status === 100) {
+        if (leg.state === 'calling') leg.state = 'proceeding';
+        return;
+      }
+      this.onOutboundProvisional(leg, res);
+      return;
+    }
+    if (status < 300) {
+      this.onOutboundAnswer(leg, res);
+      return;
+    }
+    if ((status === 401 || status === 407) && leg.target.credentials && !leg.authTried) {
+      if (this.retryWithAuth(leg, res)) return;
+    }
+    this.onOutboundFailure(leg, status, status);
+  }
+
+  /** RFC 3261 §22.2: resend the request with credentials, same Call-ID and tags, CSeq + 1. */
+  private retryWithAuth(leg: OutboundLeg, res: SipResponse): boolean {
+    const creds = leg.target.credentials;
+    if (!creds) return false;
+    const isProxy = res.status === 407;
+    const challenge = res.headers.get(isProxy ? 'proxy-authenticate' : 'www-authenticate');
+    if (!challenge) return false;
+    const authorization = this.deps.authorize(challenge, 'INVITE', leg.invite.uri, creds);
+    if (!authorization) return false;
+    leg.authTried = true;
+    const h = leg.invite.headers.clone();
+    const cseq = parseCSeq(h.get('cseq') ?? '');
+    h.set('cseq', `${(cseq.ok ? cseq.value.seq : 1) + 1} INVITE`);
+    const sentBy = this.deps.sip.localSentBy(leg.target.dest.transport);
+    h.removeFirst('via');
+    h.prepend('via', `SIP/2.0/${leg.target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    h.set(isProxy ? 'proxy-authorization' : 'authorization', authorization);
+    leg.invite = { ...leg.invite, headers: h };
+    leg.state = 'calling';
+    this.sendInvite(leg);
+    return true;
+  }
+
+  private onOutboundProvisional(leg: OutboundLeg, res: SipResponse): void {
+    leg.state = 'early';
+    if (getTag(res.headers.get('to') ?? '') && !leg.dialog) {
+      leg.dialog = Dialog.fromUacResponse(leg.invite, res);
+    }
+    if (this.state === 'proceeding') this.transition('early');
+    // RFC 3261 §16.7 step 5 (a B2BUA relays the same way): provisional responses other than 100
+    // go upstream at once so the caller hears ringing.
+    let body: Buffer | undefined;
+    if (res.body.length > 0) {
+      const relayed = this.deps.media.relay(this.callKey, 'b', res.body);
+      if (Buffer.isBuffer(relayed)) body = relayed;
+    }
+    this.respondA(res.status, res.reason, undefined, body, res.headers.get('content-type'));
+  }
+
+  private onOutboundAnswer(leg: OutboundLeg, res: SipResponse): void {
+    if (this.winner || this.state === 'ending' || this.state === 'ended') {
+      // Another fork answered first, or the caller left: this answer is surplus.
+      this.ackAndBye(leg, res);
+      return;
+    }
+    const dialog = leg.dialog && leg.dialog.remoteTag === getTag(res.headers.get('to') ?? '') ? leg.dialog : Dialog.fromUacResponse(leg.invite, res);
+    dialog.receiveResponse(res);
+    leg.dialog = dialog;
+    leg.state = 'confirmed';
+    this.winner = leg;
+    this.deps.onAttemptResult(leg.target, 'ok');
+    this.deps.bindDialog(dialogKeyOf(dialog), this, 'b');
+    // Cancel the other forks (RFC 3261 §16.7 step 10 behaviour for a forking B2BUA).
+    for (const other of this.attempts) {
+      if (other !== leg && (other.state === 'calling' || other.state === 'proceeding' || other.state === 'early')) {
+        other.state = 'ended';
+        other.finalStatus = 487;
+        other.tx?.cancel();
+      }
+    }
+    this.queue.length = 0;
+    // ACK now when the INVITE carried the offer; otherwise the answer is in the caller's ACK.
+    const lateOffer = this.a.invite.body.length === 0 && res.body.length > 0;
+    if (lateOffer) this.deferredAck = { side: 'b', farInvite: leg.invite };
+    else this.sendAck(dialog, leg.invite, leg.target);
+    let body: Buffer | undefined;
+    if (res.body.length > 0) {
+      const relayed = this.deps.media.relay(this.callKey, 'b', res.body);
+      if (Buffer.isBuffer(relayed)) body = relayed;
+    }
+    this.answeredWallMs = this.deps.clock.wallNow();
+    this.transition('answered');
+    this.finalStatus = 200;
+    this.answerA(res.reason, body, res.headers.get('content-type'));
+  }
+
+  private onOutboundFailure(leg: OutboundLeg, status: number, cause: 'timeout' | 'transport-error' | number): void {
+    if (leg.state === 'abandoned' || leg.state === 'failed' || leg.state === 'ended' || leg.state === 'confirmed') return;
+    leg.noAnswerTimer?.cancel();
+    leg.state = 'failed';
+    leg.finalStatus = status;
+    this.finals.push(status);
+    this.deps.onAttemptResult(leg.target, cause === 'transport-error' ? 'timeout' : cause === 'timeout' ? 'timeout' : status);
+    if (this.state === 'ending' || this.state === 'ended') return;
+    const failover = leg.target.failoverOn;
+    const moveOn = cause === 'timeout' || cause === 'transport-error' || (failover !== undefined && failover.includes(status));
+    if (!moveOn && leg.target.kind === 'trunk') {
+      // A final answer from the far end (busy, declined, not found) ends the search.
+      this.queue.length = 0;
+    }
+    if (status >= 600) {
+      // RFC 3261 §16.7 step 5: a 6xx ends all pending branches.
+      this.queue.length = 0;
+      for (const other of this.attempts) if (other !== leg && (other.state === 'proceeding' || other.state === 'early')) other.tx?.cancel();
+    }
+    this.next();
+  }
+
+  private allFailed(): void {
+    if (this.state === 'ending' || this.state === 'ended' || this.winner) return;
+    const trunkOnly = this.attempts.length > 0 && this.attempts.every((l) => l.target.kind === 'trunk');
+    const chosen = chooseFinalResponse(this.finals, trunkOnly ? 503 : 480);
+    const status = mapFinalStatus(chosen);
+    this.finalStatus = status;
+    this.hangupCause = `no outbound attempt succeeded (${this.finals.join(',') || 'none'})`;
+    this.hangupBy = 'callee';
+    this.respondA(status);
+    this.finish();
+  }
+
+  private onRingTimeout(): void {
+    if (this.state !== 'proceeding' && this.state !== 'early') return;
+    for (const leg of this.attempts) {
+      if (leg.state === 'calling' || leg.state === 'proceeding' || leg.state === 'early') {
+        leg.state = 'ended';
+        leg.finalStatus = 487;
+        leg.tx?.cancel();
+      }
+    }
+    this.finalStatus = 480;
+    this.hangupCause = 'no answer';
+    this.hangupBy = 'system';
+    this.respondA(480, 'No Answer');
+    this.finish();
+  }
+
+  /** CANCEL from the caller (RFC 3261 §9.2): 200 to the CANCEL, 487 to the INVITE, CANCEL the forks. */
+  cancelByCaller(cancelTx: ServerTxPort): void {
+    cancelTx.respond(createResponse(cancelTx.request, 200, 'OK', { toTag: this.a.localTag }));
+    if (this.state !== 'routing' && this.state !== 'proceeding' && this.state !== 'early') return;
+    this.transition('ending');
+    for (const leg of this.attempts) {
+      if (leg.state === 'calling' || leg.state === 'proceeding' || leg.state === 'early') {
+        leg.state = 'ended';
+        leg.finalStatus = 487;
+        leg.tx?.cancel();
+      }
+    }
+    this.queue.length = 0;
+    this.finalStatus = 487;
+    this.hangupBy = 'caller';
+    this.hangupCause = 'cancelled by caller';
+    this.respondA(487, 'Request Terminated');
+    this.finish();
+  }
+
+  /** An in-dialog request on one of our dialogs. */
+  onInDialogRequest(side: 'a' | 'b', tx: ServerTxPort): void {
+    const req = tx.request;
+    const dialog = side === 'a' ? this.a.dialog : this.winner?.dialog;
+    if (!dialog) {
+      tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    const check = dialog.receiveRequest(req);
+    if (!check.ok) {
+      tx.respond(createResponse(req, check.status, undefined, { headers: check.headers }));
+      return;
+    }
+    if (side === 'a') this.refreshInboundSource(tx.source);
+    switch (req.method) {
+      case 'BYE':
+        tx.respond(createResponse(req, 200, 'OK'));
+        this.hangupBy = side === 'a' ? 'caller' : 'callee';
+        this.hangupCause = 'normal clearing';
+        this.byeOther(side);
+        return;
+      case 'OPTIONS':
+        // In-dialog OPTIONS is a keepalive of this leg (RFC 3261 §11): answer it here.
+        tx.respond(createResponse(req, 200, 'OK', { headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']] }));
+        return;
+      case 'INVITE':
+      case 'UPDATE':
+      case 'INFO':
+      case 'NOTIFY':
+      case 'MESSAGE':
+      case 'REFER':
+        this.relayToOther(side, tx);
+        return;
+      default:
+        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']] }));
+    }
+  }
+
+  /** ACK for a 2xx (ours to the caller, or of a relayed re-INVITE). */
+  onAck(side: 'a' | 'b', ack: SipRequest): void {
+    if (side === 'a') {
+      this.a.okRetransmit?.cancel();
+      this.a.okGiveUp?.cancel();
+      this.a.okRetransmit = this.a.okGiveUp = undefined;
+    }
+    const deferred = this.deferredAck;
+    if (deferred && deferred.side !== side) {
+      this.deferredAck = undefined;
+      const farDialog = deferred.side === 'a' ? this.a.dialog : this.winner?.dialog;
+      let body: Buffer | undefined;
+      if (ack.body.length > 0) {
+        const relayed = this.deps.media.relay(this.callKey, side, ack.body);
+        if (Buffer.isBuffer(relayed)) body = relayed;
+      }
+      const target = deferred.side === 'b' ? this.winner?.target : undefined;
+      if (farDialog) this.sendAck(farDialog, deferred.farInvite, target, body, ack.headers.get('content-type'));
+    }
+  }
+
+  private relayToOther(side: 'a' | 'b', nearTx: ServerTxPort): void {
+    const req = nearTx.request;
+    const farSide = side === 'a' ? 'b' : 'a';
+    const farDialog = farSide === 'a' ? this.a.dialog : this.winner?.dialog;
+    if (!farDialog || this.state !== 'answered') {
+      nearTx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    if ((req.method === 'INVITE' || req.method === 'UPDATE') && this.relay && (this.relay.method === 'INVITE' || this.relay.method === 'UPDATE')) {
+      // RFC 3261 §14.2 / RFC 3311 §5.2: an offer while another is outstanding gets 491.
+      nearTx.respond(createResponse(req, 491, 'Request Pending'));
+      return;
+    }
+    let body: Buffer | undefined;
+    const contentType = req.headers.get('content-type');
+    if (req.body.length > 0) {
+      if (contentType?.toLowerCase().startsWith('application/sdp')) {
+        const relayed = this.deps.media.relay(this.callKey, side, req.body);
+        if (!Buffer.isBuffer(relayed)) {
+          nearTx.respond(createResponse(req, relayed.rejectStatus));
+          return;
+        }
+        body = relayed;
+      } else body = req.body;
+    }
+    const extra: Array<[string, string]> = [];
+    for (const name of ['content-type', 'event', 'subscription-state', 'refer-to', 'session-expires', 'min-se']) {
+      const v = req.headers.get(name);
+      if (v && (name !== 'content-type' || body)) extra.push([name, v]);
+    }
+    const built = farDialog.createRequest(req.method, { body, headers: extra });
+    const farRequest = built.request;
+    const dest = this.destForSide(farSide, built.nextHop);
+    const sentBy = this.deps.sip.localSentBy(dest.transport);
+    farRequest.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    const pending: PendingRelay = { nearTx, nearSide: side, method: req.method, farRequest, lateOffer: req.method === 'INVITE' && req.body.length === 0 };
+    if (req.method === 'INVITE' || req.method === 'UPDATE') this.relay = pending;
+    this.deps.sip.sendRequest(farRequest, dest, {
+      onResponse: (res) => this.onRelayResponse(pending, farSide, res),
+      onTimeout: () => this.onRelayResponse(pending, farSide, undefined),
+      onTransportError: () => this.onRelayResponse(pending, farSide, undefined),
+    });
+  }
+
+  private onRelayResponse(p: PendingRelay, farSide: 'a' | 'b', res: SipResponse | undefined): void {
+    if (res && res.status < 200) return;
+    if (this.relay === p) this.relay = undefined;
+    const farDialog = farSide === 'a' ? this.a.dialog : this.winner?.dialog;
+    if (!res) {
+      p.nearTx.respond(createResponse(p.nearTx.request, 408, 'Request Timeout'));
+      // RFC 3261 §12.2.1.2: a timeout of an in-dialog request SHOULD terminate the dialog.
+      if (p.method === 'INVITE' || p.method === 'BYE') {
+        this.hangupBy = 'system';
+        this.hangupCause = 'in-dialog request timed out';
+        this.byeOther(farSide);
+      }
+      return;
+    }
+    if (farDialog && res.status < 300) farDialog.receiveResponse(res);
+    let body: Buffer | undefined;
+    if (res.body.length > 0) {
+      const relayed = this.deps.media.relay(this.callKey, farSide, res.body);
+      if (Buffer.isBuffer(relayed)) body = relayed;
+    }
+    if (p.method === 'INVITE' && res.status >= 200 && res.status < 300 && farDialog) {
+      if (p.lateOffer) this.deferredAck = { side: farSide, farInvite: p.farRequest };
+      else this.sendAck(farDialog, p.farRequest, farSide === 'b' ? this.winner?.target : undefined);
+    }
+    const nearDialog = p.nearSide === 'a' ? this.a.dialog : this.winner?.dialog;
+    const headers: Array<[string, string]> = [];
+    if (nearDialog && res.status < 300) headers.push(['contact', this.contactFor(p.nearSide)]);
+    for (const name of ['session-expires', 'require', 'min-se', 'retry-after']) {
+      const v = res.headers.get(name);
+      if (v) headers.push([name, v]);
+    }
+    const out = createResponse(p.nearTx.request, mapInDialogStatus(res.status), res.reason, {
+      headers,
+      body,
+      contentType: body ? (res.headers.get('content-type') ?? 'application/sdp') : undefined,
+    });
+    p.nearTx.respond(out);
+  }
+
+  /** Hang up from the system side (drain, expiry, dead caller): BYE whatever is established. */
+  hangup(cause: string): void {
+    if (this.state === 'ended' || this.state === 'ending') return;
+    this.hangupBy = 'system';
+    this.hangupCause = cause;
+    if (this.state === 'answered') {
+      this.transition('ending');
+      this.sendBye('a');
+      this.sendBye('b');
+      this.finish();
+      return;
+    }
+    this.transition('ending');
+    for (const leg of this.attempts) {
+      if (leg.state === 'calling' || leg.state === 'proceeding' || leg.state === 'early') {
+        leg.state = 'ended';
+        leg.tx?.cancel();
+      }
+    }
+    this.finalStatus = 503;
+    this.respondA(503, 'Service Unavailable', [['retry-after', '30']]);
+    this.finish();
+  }
+
+  private byeOther(from: 'a' | 'b'): void {
+    if (this.state === 'ended') return;
+    if (this.state !== 'ending') this.transition('ending');
+    this.sendBye(from === 'a' ? 'b' : 'a');
+    this.finish();
+  }
+
+  private sendBye(side: 'a' | 'b'): void {
+    const dialog = side === 'a' ? this.a.dialog : this.winner?.dialog;
+    if (!dialog || dialog.state === 'terminated') return;
+    const built = dialog.createRequest('BYE');
+    const dest = this.destForSide(side, built.nextHop);
+    const sentBy = this.deps.sip.localSentBy(dest.transport);
+    built.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    this.deps.sip.sendRequest(built.request, dest, { onResponse: () => undefined, onTimeout: () => undefined });
+    dialog.terminate();
+  }
+
+  private ackAndBye(leg: OutboundLeg, res: SipResponse): void {
+    const dialog = Dialog.fromUacResponse(leg.invite, res);
+    dialog.receiveResponse(res);
+    this.sendAck(dialog, leg.invite, leg.target);
+    const built = dialog.createRequest('BYE');
+    const dest = leg.target.pinToSource ? leg.target.dest : this.resolveHop(built.nextHop, leg.target.dest);
+    const sentBy = this.deps.sip.localSentBy(dest.transport);
+    built.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    this.deps.sip.sendRequest(built.request, dest, { onResponse: () => undefined, onTimeout: () => undefined });
+    dialog.terminate();
+  }
+
+  private sendAck(dialog: Dialog, invite: SipRequest, target: OutboundTarget | undefined, body?: Buffer, contentType?: string): void {
+    const ack = dialog.createAck(invite, body);
+    if (body && contentType) ack.request.headers.set('content-type', contentType);
+    const side = dialog === this.a.dialog ? 'a' : 'b';
+    const dest = side === 'a' ? this.a.source : target?.pinToSource ? target.dest : this.resolveHop(ack.nextHop, target?.dest ?? this.a.source);
+    const sentBy = this.deps.sip.localSentBy(dest.transport);
+    ack.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    this.deps.sip.sendStateless(ack.request, dest);
+  }
+
+  /** Where requests on a side's dialog go: the caller's signalling source, or the answering target. */
+  private destForSide(side: 'a' | 'b', nextHop: string): SipEndpoint {
+    if (side === 'a') {
+      // The caller may sit behind NAT: requests reach it where its INVITE came from (RFC 3581).
+      return this.a.source;
+    }
+    const target = this.winner?.target;
+    if (!target) return this.a.source;
+    return target.pinToSource ? target.dest : this.resolveHop(nextHop, target.dest);
+  }
+
+  private resolveHop(_nextHop: string, fallback: SipEndpoint): SipEndpoint {
+    // Trunk peers are addressed by their configured member; their Contact and Record-Route
+    // name the same host in every deployment we serve, and we never follow a peer-supplied
+    // target to an address the administrator did not configure (toll-fraud protection).
+    return fallback;
+  }
+
+  private refreshInboundSource(source: SipEndpoint): void {
+    // A stream connection may have been replaced by the phone; follow its newest one.
+    if (source.transport === this.a.source.transport && source.address === this.a.source.address) this.a.source = source;
+  }
+
+  private contactFor(side: 'a' | 'b'): string {
+    const transport = side === 'a' ? this.a.source.transport : (this.winner?.target.dest.transport ?? 'udp');
+    const sentBy = this.deps.sip.localSentBy(transport);
+    return `<sip:edgeline@${sentBy.host}:${sentBy.port}${transport === 'udp' ? '' : `;transport=${transport}`}>`;
+  }
+
+  private respondA(status: number, reason?: string, headers?: Array<[string, string]>, body?: Buffer, contentType?: string): SipResponse | undefined {
+    if (this.a.finalSent) return undefined;
+    const extra: Array<[string, string]> = [...(headers ?? [])];
+    if (status > 100 && status < 300) extra.push(['contact', this.contactFor('a')]);
+    const res = createResponse(this.a.invite, status, reason, { toTag: status === 100 ? undefined : this.a.localTag, headers: extra, body, contentType: body ? (contentType ?? 'application/sdp') : undefined });
+    if (status >= 200) this.a.finalSent = true;
+    if (status > 100 && status < 300 && !this.a.dialog) {
+      this.a.dialog = Dialog.fromUasResponse(this.a.invite, res);
+      this.deps.bindDialog(dialogKeyOf(this.a.dialog), this, 'a');
+    }
+    this.a.tx.respond(res);
+    return res;
+  }
+
+  private answerA(reason: string, body: Buffer | undefined, contentType: string | undefined): void {
+    const res = this.respondA(200, reason || 'OK', [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']], body, contentType);
+    if (!res) return;
+    if (this.a.source.transport !== 'udp') return;
+    // RFC 3261 §13.3.1.4: "the 2xx response is passed to the transport with an interval that
+    // starts at T1 seconds and doubles for each retransmission until it reaches T2 seconds ...
+    // If the server retransmits the 2xx response for 64*T1 seconds without receiving an ACK,
+    // the dialog is confirmed, but the session SHOULD be terminated."
+    this.a.okResponse = res;
+    let interval = this.deps.t1Ms;
+    const tick = (): void => {
+      if (!this.a.okResponse) return;
+      this.deps.sip.sendStateless(this.a.okResponse, this.a.source);
+      interval = Math.min(interval * 2, this.deps.t2Ms);
+      this.a.okRetransmit = this.deps.timers.start('2xx-retransmit', interval, tick);
+    };
+    this.a.okRetransmit = this.deps.timers.start('2xx-retransmit', interval, tick);
+    this.a.okGiveUp = this.deps.timers.start('2xx-no-ack', 64 * this.deps.t1Ms, () => {
+      this.a.okRetransmit?.cancel();
+      this.a.okResponse = undefined;
+      this.log.warn('no ACK for 2xx, ending the call');
+      this.hangup('no ACK from caller');
+    });
+  }
+
+  private finish(): void {
+    if (this.state === 'ended') return;
+    this.transition('ended');
+    this.endedWallMs = this.deps.clock.wallNow();
+    this.a.okRetransmit?.cancel();
+    this.a.okGiveUp?.cancel();
+    for (const leg of this.attempts) leg.noAnswerTimer?.cancel();
+    if (this.a.dialog) this.deps.unbindDialog(dialogKeyOf(this.a.dialog));
+    if (this.winner?.dialog) this.deps.unbindDialog(dialogKeyOf(this.winner.dialog));
+    this.deps.media.release(this.callKey);
+    this.deps.onEnded(this);
+  }
+
+  summary(): CallSummary {
+    return {
+      interactionId: this.interactionId,
+      state: this.state,
+      caller: this.caller.user,
+      dialled: this.dialled,
+      routeId: this.routeId,
+      aLegTag: this.a.localTag,
+      startedAtMs: this.startedWallMs,
+      answeredAtMs: this.answeredWallMs,
+      endedAtMs: this.endedWallMs,
+      finalStatus: this.finalStatus,
+      hangupBy: this.hangupBy,
+      hangupCause: this.hangupCause,
+      legs: this.attempts.map((l) => ({ id: l.id, peer: l.target.peer, member: l.target.member ?? null, state: l.state, status: l.finalStatus ?? (l === this.winner ? 200 : null) })),
+    };
+  }
+
+  dump(): CallSummary {
+    return this.summary();
+  }
+
+  close(): void {
+    this.hangup('shutdown');
+  }
+}
+
+/** The key in-dialog requests are matched by: Call-ID, local tag, remote tag (RFC 3261 §12). */
+export function dialogKeyOf(d: Dialog): string {
+  return `${d.callId}|${d.localTag}|${d.remoteTag}`;
+}
+
+/** Failures of relayed in-dialog requests are passed back as they are, but 408/481 of the far leg are ours to report. */
+function mapInDialogStatus(status: number): number {
+  return status;
+}

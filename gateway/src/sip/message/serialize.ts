@@ -1,0 +1,26 @@
+/**
+ * Writing a message to bytes (RFC 3261 §7). Header fields go out in their stored order with their
+ * long names; Content-Length is always written and always equals the body length (RFC 3261
+ * §20.14: "The Content-Length header field value MUST be correct"), in place of any stored one.
+ */
+import { displayHeaderName } from './headers-store.ts';
+import type { SipMessage } from './types.ts';
+
+export function serializeMessage(msg: SipMessage): Buffer {
+  let head = msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0\r\n` : `SIP/2.0 ${msg.status} ${msg.reason}\r\n`;
+  let wroteLength = false;
+  const length = `Content-Length: ${msg.body.length}\r\n`;
+  for (const [name, value] of msg.headers.entries()) {
+    if (name === 'content-length') {
+      if (!wroteLength) head += length;
+      wroteLength = true;
+      continue;
+    }
+    head += `${displayHeaderName(name)}: ${value}\r\n`;
+  }
+  if (!wroteLength) head += length;
+  head += '\r\n';
+  if (msg.body.length === 0) return Buffer.from(head, 'utf8');
+  const headBytes = Buffer.from(head, 'utf8');
+  return Buffer.concat([headBytes, msg.body], headBytes.length + msg.body.length);
+}

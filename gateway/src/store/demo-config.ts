@@ -1,0 +1,38 @@
+/**
+ * The configuration a new appliance starts with, so that two softphones can register and call
+ * each other (and the echo test) straight out of the box: extensions 1001-1008 with passwords
+ * demo1001-demo1008, *43 echo and *44 milliwatt, realm edgeline.local, no trunks.
+ */
+import type { Result } from '../core/result.ts';
+import type { Config } from './config-schema.ts';
+import type { ConfigError } from './config-validate.ts';
+import { validateConfig } from './config-validate.ts';
+import type { ConfigStore } from './config-store.ts';
+
+export function demoConfig(): Config {
+  const doc = {
+    system: { name: 'edgeline', domain: 'edgeline.local', country: 'CN' },
+    extensions: Array.from({ length: 8 }, (_, i) => {
+      const number = String(1001 + i);
+      return { number, displayName: `Ext ${number}`, password: `demo${number}` };
+    }),
+    services: [
+      { number: '*43', type: 'echo' },
+      { number: '*44', type: 'milliwatt' },
+    ],
+  };
+  const v = validateConfig(doc);
+  // The document above is a constant of this program; failing here is a defect caught by tests.
+  if (!v.ok) throw new Error(`demo configuration is invalid: ${v.error.message}`);
+  return v.value;
+}
+
+/**
+ * Save the demo configuration as revision 1 when the store was opened without a config.json.
+ * Any existing configuration, even an empty one, is left alone. Resolves to whether it seeded.
+ */
+export async function seedDemoIfFirstStart(store: ConfigStore): Promise<Result<boolean, ConfigError>> {
+  if (!store.firstStart || store.currentRevision() !== 0) return { ok: true, value: false };
+  const r = await store.apply(demoConfig(), { author: 'system', comment: 'demo configuration (first start)' });
+  return r.ok ? { ok: true, value: true } : r;
+}

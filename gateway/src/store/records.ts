@@ -1,0 +1,314 @@
+/**
+ * Records kept on the appliance: CDRs (one row per leg, one per interaction) and the SIP
+ * registration bindings that must survive a restart. SQLite in WAL mode through better-sqlite3.
+ *
+ * Durability: `synchronous=FULL`. A CDR acknowledged to anyone (the cloud outbox, a report, an
+ * agent's screen) must still exist after a power cut, and with WAL + NORMAL the last commits are
+ * lost on power loss (they survive only a process crash). Measured on the reference box: one
+ * insert per transaction costs about 0.35 ms with FULL (one fsync of the WAL each) against
+ * 0.015 ms with NORMAL; batched 10 per transaction FULL costs 0.015 ms per row. 1000 CDRs/s one
+ * by one would block the event loop about a third of the time, so producers at that rate use
+ * `insertBatch()` (one transaction, one fsync, per tick) and keep FULL's guarantee.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCodes } from '../core/errors.ts';
+import { err, ok, type ParseError, type Result } from '../core/result.ts';
+import { LATEST_VERSION, migrate } from './migrations.ts';
+
+export const RECORDS_FILE = 'records.sqlite';
+
+export interface LegCdr {
+  legId: string;
+  interactionId: string;
+  callId?: string | null;
+  direction: 'inbound' | 'outbound';
+  technology: 'sip' | 'pstn';
+  /** Extension number or trunk id. */
+  peer?: string | null;
+  fromUri?: string | null;
+  toUri?: string | null;
+  callerId?: string | null;
+  /** ISO 8601 wall time. */
+  startedAt: string;
+  answeredAt?: string | null;
+  endedAt?: string | null;
+  durationMs?: number | null;
+  billableMs?: number | null;
+  /** Final SIP status of the leg. */
+  status?: number | null;
+  hangupCause?: string | null;
+  hangupBy?: string | null;
+  trunkMember?: string | null;
+  extra?: Record<string, unknown> | null;
+}
+
+export type InteractionOutcome = 'answered' | 'busy' | 'no-answer' | 'failed' | 'cancelled';
+
+export interface InteractionCdr {
+  interactionId: string;
+  caller?: string | null;
+  callee?: string | null;
+  dialled?: string | null;
+  route?: string | null;
+  startedAt: string;
+  answeredAt?: string | null;
+  endedAt?: string | null;
+  durationMs?: number | null;
+  outcome?: InteractionOutcome | null;
+  status?: number | null;
+  legs?: number | null;
+}
+
+/** A stored row: the input shape with its row id (the paging cursor). */
+export type StoredLegCdr = LegCdr & { id: number };
+export type StoredInteractionCdr = InteractionCdr & { id: number };
+
+export interface Binding {
+  aor: string;
+  contact: string;
+  /** Wall-clock expiry (ms since the epoch): the binding outlives a restart. */
+  expiresAtMs: number;
+  callId: string;
+  cseq: number;
+  /** `transport:address:port` the REGISTER came from. */
+  source: string;
+  userAgent?: string | null;
+  /** RFC 5626 `+sip.instance`. */
+  instance?: string | null;
+  q?: number | null;
+}
+
+export interface ListOptions {
+  /** Rows to return, newest first (default 100, at most 1000). */
+  limit?: number;
+  /** Only rows with a smaller id than this (paging cursor). */
+  before?: number;
+}
+
+export interface BindingStore {
+  upsert(b: Binding): void;
+  remove(aor: string, contact: string): boolean;
+  removeAor(aor: string): number;
+  all(): Binding[];
+}
+
+const LEG_COLUMNS = {
+  legId: 'leg_id',
+  interactionId: 'interaction_id',
+  callId: 'call_id',
+  direction: 'direction',
+  technology: 'technology',
+  peer: 'peer',
+  fromUri: 'from_uri',
+  toUri: 'to_uri',
+  callerId: 'caller_id',
+  startedAt: 'started_at',
+  answeredAt: 'answered_at',
+  endedAt: 'ended_at',
+  durationMs: 'duration_ms',
+  billableMs: 'billable_ms',
+  status: 'status',
+  hangupCause: 'hangup_cause',
+  hangupBy: 'hangup_by',
+  trunkMember: 'trunk_member',
+  extra: 'extra',
+} as const satisfies Record<keyof LegCdr, string>;
+
+const INTERACTION_COLUMNS = {
+  interactionId: 'interaction_id',
+  caller: 'caller',
+  callee: 'callee',
+  dialled: 'dialled',
+  route: 'route',
+  startedAt: 'started_at',
+  answeredAt: 'answered_at',
+  endedAt: 'ended_at',
+  durationMs: 'duration_ms',
+  outcome: 'outcome',
+  status: 'status',
+  legs: 'legs',
+} as const satisfies Record<keyof InteractionCdr, string>;
+
+const BINDING_COLUMNS = {
+  aor: 'aor',
+  contact: 'contact',
+  expiresAtMs: 'expires_at_ms',
+  callId: 'call_id',
+  cseq: 'cseq',
+  source: 'source',
+  userAgent: 'user_agent',
+  instance: 'instance',
+  q: 'q',
+} as const satisfies Record<keyof Binding, string>;
+
+type Columns = Record<string, string>;
+
+function insertSql(table: string, cols: Columns, conflict: string): string {
+  const names = Object.values(cols);
+  return `INSERT INTO ${table} (${names.join(', ')}) VALUES (${Object.keys(cols)
+    .map((k) => '@' + k)
+    .join(', ')}) ${conflict}`;
+}
+
+function selectList(cols: Columns): string {
+  return ['id', ...Object.entries(cols).map(([k, c]) => `${c} AS ${k}`)].join(', ');
+}
+
+/** Named parameters for every column (absent fields bound as NULL). */
+function params(cols: Columns, row: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const r = row as Record<string, unknown>;
+  for (const k of Object.keys(cols)) {
+    const v = r[k];
+    out[k] = v === undefined ? null : k === 'extra' && v !== null ? JSON.stringify(v) : v;
+  }
+  return out;
+}
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return 100;
+  return Math.min(1000, Math.max(1, Math.trunc(limit)));
+}
+
+function withoutNulls<T extends object>(row: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) if (v !== null) out[k] = v;
+  return out as T;
+}
+
+export class Records {
+  readonly bindings: BindingStore;
+  private readonly stmts;
+  private closed = false;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {
+    const legSelect = `SELECT ${selectList(LEG_COLUMNS)} FROM cdr_legs`;
+    const interactionSelect = `SELECT ${selectList(INTERACTION_COLUMNS)} FROM cdr_interactions`;
+    this.stmts = {
+      insertLeg: db.prepare(insertSql('cdr_legs', LEG_COLUMNS, 'ON CONFLICT (leg_id) DO NOTHING')),
+      insertInteraction: db.prepare(
+        insertSql('cdr_interactions', INTERACTION_COLUMNS, 'ON CONFLICT (interaction_id) DO NOTHING'),
+      ),
+      legs: db.prepare(`${legSelect} WHERE id < @before ORDER BY id DESC LIMIT @limit`),
+      legsOfInteraction: db.prepare(
+        `${legSelect} WHERE interaction_id = @interactionId AND id < @before ORDER BY id DESC LIMIT @limit`,
+      ),
+      interactions: db.prepare(`${interactionSelect} WHERE id < @before ORDER BY id DESC LIMIT @limit`),
+      upsertBinding: db.prepare(
+        insertSql(
+          'registrations',
+          BINDING_COLUMNS,
+          `ON CONFLICT (aor, contact) DO UPDATE SET ${Object.values(BINDING_COLUMNS)
+            .filter((c) => c !== 'aor' && c !== 'contact')
+            .map((c) => `${c} = excluded.${c}`)
+            .join(', ')}`,
+        ),
+      ),
+      removeBinding: db.prepare('DELETE FROM registrations WHERE aor = ? AND contact = ?'),
+      removeAor: db.prepare('DELETE FROM registrations WHERE aor = ?'),
+      allBindings: db.prepare(
+        `SELECT ${Object.entries(BINDING_COLUMNS)
+          .map(([k, c]) => `${c} AS ${k}`)
+          .join(', ')} FROM registrations ORDER BY aor, contact`,
+      ),
+      count: (table: string) => db.prepare(`SELECT COUNT(*) AS n FROM ${table}`),
+    };
+    const s = this.stmts;
+    this.bindings = {
+      upsert: (b) => void s.upsertBinding.run(params(BINDING_COLUMNS, b)),
+      remove: (aor, contact) => s.removeBinding.run(aor, contact).changes > 0,
+      removeAor: (aor) => s.removeAor.run(aor).changes,
+      all: () => (s.allBindings.all() as Binding[]).map(withoutNulls),
+    };
+  }
+
+  /** Open (creating when absent) `<dataDir>/records.sqlite` and bring its schema up to date. */
+  static open(dataDir: string): Result<Records, ParseError> {
+    const path = join(dataDir, RECORDS_FILE);
+    let db: Database.Database;
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+    } catch (e) {
+      return err({ code: ErrorCodes.STORE_MIGRATION, message: `cannot open ${path}: ${(e as Error).message}` });
+    }
+    const migrated = migrate(db);
+    if (!migrated.ok) {
+      db.close();
+      return migrated;
+    }
+    return ok(new Records(db, path));
+  }
+
+  /** Store a leg's CDR; on disk when this returns. A leg id already stored is ignored (false). */
+  insertLegCdr(row: LegCdr): boolean {
+    return this.stmts.insertLeg.run(params(LEG_COLUMNS, row)).changes > 0;
+  }
+
+  /** Store an interaction's CDR; on disk when this returns. An id already stored is ignored. */
+  insertInteractionCdr(row: InteractionCdr): boolean {
+    return this.stmts.insertInteraction.run(params(INTERACTION_COLUMNS, row)).changes > 0;
+  }
+
+  /** Many rows in one transaction (one fsync): all stored or, on error, none. */
+  insertBatch(rows: { legs?: readonly LegCdr[]; interactions?: readonly InteractionCdr[] }): { legs: number; interactions: number } {
+    return this.db.transaction(() => {
+      let legs = 0;
+      let interactions = 0;
+      for (const r of rows.legs ?? []) if (this.insertLegCdr(r)) legs++;
+      for (const r of rows.interactions ?? []) if (this.insertInteractionCdr(r)) interactions++;
+      return { legs, interactions };
+    })();
+  }
+
+  /** Leg CDRs, newest first. */
+  listCdrs(opts: ListOptions & { interactionId?: string } = {}): StoredLegCdr[] {
+    const q = { limit: clampLimit(opts.limit), before: opts.before ?? Number.MAX_SAFE_INTEGER };
+    const rows = (
+      opts.interactionId !== undefined
+        ? this.stmts.legsOfInteraction.all({ ...q, interactionId: opts.interactionId })
+        : this.stmts.legs.all(q)
+    ) as Array<StoredLegCdr & { extra: string | null }>;
+    return rows.map((r) => {
+      const out = withoutNulls(r) as StoredLegCdr;
+      if (typeof r.extra === 'string') out.extra = JSON.parse(r.extra) as Record<string, unknown>;
+      return out;
+    });
+  }
+
+  /** Interaction CDRs, newest first. */
+  listInteractions(opts: ListOptions = {}): StoredInteractionCdr[] {
+    const q = { limit: clampLimit(opts.limit), before: opts.before ?? Number.MAX_SAFE_INTEGER };
+    return (this.stmts.interactions.all(q) as StoredInteractionCdr[]).map(withoutNulls);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  dump(): Record<string, unknown> {
+    if (this.closed) return { path: this.path, closed: true };
+    const count = (t: string) => (this.stmts.count(t).get() as { n: number }).n;
+    return {
+      path: this.path,
+      schemaVersion: LATEST_VERSION,
+      journalMode: this.db.pragma('journal_mode', { simple: true }),
+      synchronous: this.db.pragma('synchronous', { simple: true }),
+      legCdrs: count('cdr_legs'),
+      interactionCdrs: count('cdr_interactions'),
+      bindings: count('registrations'),
+      closed: false,
+    };
+  }
+}
