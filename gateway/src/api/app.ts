@@ -7,7 +7,12 @@
  * passwords are never returned in clear (masked as "********"; a mask sent back keeps the stored
  * value).
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+} from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../core/log.ts';
 import { ErrorCodes } from '../core/errors.ts';
@@ -28,7 +33,12 @@ export interface ApiDeps {
 }
 
 export interface ApiErrorBody {
-  error: { code: string; message: string; field?: string; problems?: Array<{ field: string; message: string }> };
+  error: {
+    code: string;
+    message: string;
+    field?: string;
+    problems?: Array<{ field: string; message: string }>;
+  };
 }
 
 /** Until admin authentication exists, every change is attributed to the API itself. */
@@ -39,14 +49,20 @@ const DiffQuery = Type.Object(
   { from: Type.Integer({ minimum: 1 }), to: Type.Integer({ minimum: 1 }) },
   { additionalProperties: false },
 );
-const CommentQuery = Type.Object({ comment: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false });
+const CommentQuery = Type.Object(
+  { comment: Type.Optional(Type.String({ maxLength: 500 })) },
+  { additionalProperties: false },
+);
 const Paging = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
   before: Type.Optional(Type.Integer({ minimum: 1 })),
 };
-const CdrQuery = Type.Object({ ...Paging, interaction: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }, {
-  additionalProperties: false,
-});
+const CdrQuery = Type.Object(
+  { ...Paging, interaction: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) },
+  {
+    additionalProperties: false,
+  },
+);
 const InteractionQuery = Type.Object(Paging, { additionalProperties: false });
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
@@ -60,13 +76,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (error.validation) {
       const first = error.validation[0];
       const context = error.validationContext ?? 'request';
-      const params = (first?.params ?? {}) as Record<string, unknown>;
+      const params: Record<string, unknown> = first?.params ?? {};
       let path = first?.instancePath ?? '';
       if (first?.keyword === 'required') path += `/${String(params['missingProperty'])}`;
       if (first?.keyword === 'additionalProperties') path += `/${String(params['additionalProperty'])}`;
       const field = context === 'body' ? path : path.replace(/^\//, '');
-      const what = first?.keyword === 'additionalProperties' ? 'is not allowed' : (first?.message ?? 'is invalid');
-      return sendError(reply, 400, ErrorCodes.API_BAD_REQUEST, `${context} ${field || '(whole)'} ${what}`, field);
+      const what =
+        first?.keyword === 'additionalProperties' ? 'is not allowed' : (first?.message ?? 'is invalid');
+      return sendError(
+        reply,
+        400,
+        ErrorCodes.API_BAD_REQUEST,
+        `${context} ${field || '(whole)'} ${what}`,
+        field,
+      );
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
@@ -125,7 +148,14 @@ export const apiRoutes: FastifyPluginAsync<ApiDeps> = (app, deps) => {
     { schema: { params: RevisionParams } },
     (req, reply) => {
       const rec = config.revision(req.params.n);
-      if (!rec) return sendError(reply, 404, ErrorCodes.CONFIG_REVISION_UNKNOWN, `revision ${req.params.n} does not exist`, 'n');
+      if (!rec)
+        return sendError(
+          reply,
+          404,
+          ErrorCodes.CONFIG_REVISION_UNKNOWN,
+          `revision ${req.params.n} does not exist`,
+          'n',
+        );
       return reply.send(maskSecrets(rec));
     },
   );
@@ -136,7 +166,8 @@ export const apiRoutes: FastifyPluginAsync<ApiDeps> = (app, deps) => {
     (req, reply) => {
       const { from, to } = req.query;
       const d = config.diff(from, to);
-      if (!d.ok) return sendError(reply, 404, d.error.code, d.error.message, config.revision(from) ? 'to' : 'from');
+      if (!d.ok)
+        return sendError(reply, 404, d.error.code, d.error.message, config.revision(from) ? 'to' : 'from');
       return reply.send({ from, to, changes: maskChanges(d.value) });
     },
   );
@@ -151,22 +182,31 @@ export const apiRoutes: FastifyPluginAsync<ApiDeps> = (app, deps) => {
       }
       const body: unknown = req.body;
       const comment =
-        typeof body === 'object' && body !== null && typeof (body as { comment?: unknown }).comment === 'string'
+        typeof body === 'object' &&
+        body !== null &&
+        typeof (body as { comment?: unknown }).comment === 'string'
           ? (body as { comment: string }).comment
           : undefined;
-      const r = await config.restore(n, { author: API_AUTHOR, ...(comment !== undefined ? { comment } : {}) });
+      const r = await config.restore(n, {
+        author: API_AUTHOR,
+        ...(comment !== undefined ? { comment } : {}),
+      });
       if (!r.ok) return sendParseError(reply, r.error);
       return reply.send(r.value);
     },
   );
 
-  app.get<{ Querystring: Static<typeof CdrQuery> }>('/api/cdrs', { schema: { querystring: CdrQuery } }, (req) => ({
-    cdrs: records.listCdrs({
-      ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
-      ...(req.query.before !== undefined ? { before: req.query.before } : {}),
-      ...(req.query.interaction !== undefined ? { interactionId: req.query.interaction } : {}),
+  app.get<{ Querystring: Static<typeof CdrQuery> }>(
+    '/api/cdrs',
+    { schema: { querystring: CdrQuery } },
+    (req) => ({
+      cdrs: records.listCdrs({
+        ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
+        ...(req.query.before !== undefined ? { before: req.query.before } : {}),
+        ...(req.query.interaction !== undefined ? { interactionId: req.query.interaction } : {}),
+      }),
     }),
-  }));
+  );
 
   app.get<{ Querystring: Static<typeof InteractionQuery> }>(
     '/api/interactions',
@@ -194,13 +234,22 @@ export const apiRoutes: FastifyPluginAsync<ApiDeps> = (app, deps) => {
   return Promise.resolve();
 };
 
-function sendError(reply: FastifyReply, status: number, code: string, message: string, field?: string): FastifyReply {
+function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  field?: string,
+): FastifyReply {
   const body: ApiErrorBody = { error: { code, message, ...(field !== undefined ? { field } : {}) } };
   return reply.code(status).send(body);
 }
 
 /** A refused configuration is the client's fault (400); a failed write is the gateway's (500). */
-function sendParseError(reply: FastifyReply, e: ParseError & { problems?: Array<{ field: string; message: string }> }): FastifyReply {
+function sendParseError(
+  reply: FastifyReply,
+  e: ParseError & { problems?: Array<{ field: string; message: string }> },
+): FastifyReply {
   const status =
     e.code === ErrorCodes.CONFIG_IO ? 500 : e.code === ErrorCodes.CONFIG_REVISION_UNKNOWN ? 404 : 400;
   const body: ApiErrorBody = {

@@ -264,7 +264,7 @@ export class SipCall {
     h.append('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE');
     h.append('supported', 'timer');
     h.append('user-agent', this.deps.userAgent);
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     if (inbound.body.length > 0) {
       const relayed = this.deps.media.relay(this.callKey, 'a', inbound.body);
       if (!Buffer.isBuffer(relayed)) {
@@ -369,7 +369,8 @@ export class SipCall {
   private onOutboundProvisional(leg: OutboundLeg, res: SipResponse): void {
     leg.state = 'early';
     if (getTag(res.headers.get('to') ?? '') && !leg.dialog) {
-      leg.dialog = Dialog.fromUacResponse(leg.invite, res);
+      const early = Dialog.fromUacResponse(leg.invite, res);
+      if (early.ok) leg.dialog = early.value;
     }
     if (this.state === 'proceeding') this.transition('early');
     // RFC 3261 §16.7 step 5 (a B2BUA relays the same way): provisional responses other than 100
@@ -388,7 +389,17 @@ export class SipCall {
       this.ackAndBye(leg, res);
       return;
     }
-    const dialog = leg.dialog && leg.dialog.remoteTag === getTag(res.headers.get('to') ?? '') ? leg.dialog : Dialog.fromUacResponse(leg.invite, res);
+    let dialog = leg.dialog && leg.dialog.id.remoteTag === getTag(res.headers.get('to') ?? '') ? leg.dialog : undefined;
+    if (!dialog) {
+      const made = Dialog.fromUacResponse(leg.invite, res);
+      if (!made.ok) {
+        // A 2xx we cannot build a dialog from (no Contact, no tag): the far end is broken.
+        this.log.warn({ error: made.error.message }, 'unusable 2xx from callee');
+        this.onOutboundFailure(leg, 502, 502);
+        return;
+      }
+      dialog = made.value;
+    }
     dialog.receiveResponse(res);
     leg.dialog = dialog;
     leg.state = 'confirmed';
@@ -674,7 +685,9 @@ export class SipCall {
   }
 
   private ackAndBye(leg: OutboundLeg, res: SipResponse): void {
-    const dialog = Dialog.fromUacResponse(leg.invite, res);
+    const made = Dialog.fromUacResponse(leg.invite, res);
+    if (!made.ok) return;
+    const dialog = made.value;
     dialog.receiveResponse(res);
     this.sendAck(dialog, leg.invite, leg.target);
     const built = dialog.createRequest('BYE');
@@ -686,8 +699,9 @@ export class SipCall {
   }
 
   private sendAck(dialog: Dialog, invite: SipRequest, target: OutboundTarget | undefined, body?: Buffer, contentType?: string): void {
-    const ack = dialog.createAck(invite, body);
-    if (body && contentType) ack.request.headers.set('content-type', contentType);
+    const built = dialog.createAck(invite, body ? { body, contentType: contentType ?? 'application/sdp' } : undefined);
+    if (!built.ok) return;
+    const ack = built.value;
     const side = dialog === this.a.dialog ? 'a' : 'b';
     const dest = side === 'a' ? this.a.source : target?.pinToSource ? target.dest : this.resolveHop(ack.nextHop, target?.dest ?? this.a.source);
     const sentBy = this.deps.sip.localSentBy(dest.transport);
@@ -731,9 +745,13 @@ export class SipCall {
     const res = createResponse(this.a.invite, status, reason, { toTag: status === 100 ? undefined : this.a.localTag, headers: extra, body, contentType: body ? (contentType ?? 'application/sdp') : undefined });
     if (status >= 200) this.a.finalSent = true;
     if (status > 100 && status < 300 && !this.a.dialog) {
-      this.a.dialog = Dialog.fromUasResponse(this.a.invite, res);
-      this.deps.bindDialog(dialogKeyOf(this.a.dialog), this, 'a');
+      const made = Dialog.fromUasResponse(this.a.invite, res);
+      if (made.ok) {
+        this.a.dialog = made.value;
+        this.deps.bindDialog(dialogKeyOf(made.value), this, 'a');
+      }
     }
+    this.a.dialog?.responseSent(res);
     this.a.tx.respond(res);
     return res;
   }
@@ -805,7 +823,7 @@ export class SipCall {
 
 /** The key in-dialog requests are matched by: Call-ID, local tag, remote tag (RFC 3261 §12). */
 export function dialogKeyOf(d: Dialog): string {
-  return `${d.callId}|${d.localTag}|${d.remoteTag}`;
+  return `${d.id.callId}|${d.id.localTag}|${d.id.remoteTag}`;
 }
 
 /** Failures of relayed in-dialog requests are passed back as they are, but 408/481 of the far leg are ours to report. */

@@ -85,7 +85,8 @@ export type FailoverOutcome =
  * - `proceeding`: the member sent 100 Trying; failover still possible on a final or timeout.
  * - `ringing`: the callee is alerting (1xx other than 100); no more failover.
  */
-export type FailoverState = 'idle' | 'trying' | 'proceeding' | 'ringing' | 'answered' | 'failed' | 'cancelled';
+export type FailoverState =
+  'idle' | 'trying' | 'proceeding' | 'ringing' | 'answered' | 'failed' | 'cancelled';
 
 const EDGES: Record<FailoverState, readonly FailoverState[]> = {
   idle: ['trying', 'failed', 'cancelled'],
@@ -111,7 +112,13 @@ export interface FailoverAttemptDump {
   state: FailoverState;
   members: string[];
   current: { member: string; index: number; provisional: number | null; startedAtMs: number } | null;
-  tried: Array<{ member: string; result: TriedResult; provisional: number | null; startedAtMs: number; endedAtMs: number }>;
+  tried: Array<{
+    member: string;
+    result: TriedResult;
+    provisional: number | null;
+    startedAtMs: number;
+    endedAtMs: number;
+  }>;
   outcome: FailoverOutcome['kind'] | null;
 }
 
@@ -145,7 +152,10 @@ export class FailoverAttempt {
   start(): void {
     if (this._state !== 'idle') return;
     if (this.opts.members.length === 0) {
-      this.finish({ kind: 'failed', status: NO_USABLE_MEMBER_STATUS, reason: 'no-usable-member', tried: [] }, 'failed');
+      this.finish(
+        { kind: 'failed', status: NO_USABLE_MEMBER_STATUS, reason: 'no-usable-member', tried: [] },
+        'failed',
+      );
       return;
     }
     this.startMember(0);
@@ -168,7 +178,12 @@ export class FailoverAttempt {
       state: this._state,
       members: this.opts.members.map(memberKey),
       current: cur
-        ? { member: memberKey(cur.member), index: cur.index, provisional: cur.provisional, startedAtMs: cur.startedAtMs }
+        ? {
+            member: memberKey(cur.member),
+            index: cur.index,
+            provisional: cur.provisional,
+            startedAtMs: cur.startedAtMs,
+          }
         : null,
       tried: this.tried.map((t) => ({
         member: memberKey(t.member),
@@ -225,14 +240,20 @@ export class FailoverAttempt {
         if (e.status < 200 || e.status > 699) return;
         this.conclude(cur, e.status);
         if (e.status < 300) {
-          this.finish({ kind: 'answered', member: cur.member, status: e.status, tried: [...this.tried] }, 'answered');
+          this.finish(
+            { kind: 'answered', member: cur.member, status: e.status, tried: [...this.tried] },
+            'answered',
+          );
           return;
         }
         if (this._state !== 'ringing' && shouldFailover(e.status, this.opts.onStatus)) {
           this.next(cur);
           return;
         }
-        this.finish({ kind: 'failed', status: e.status, reason: 'final-response', tried: [...this.tried] }, 'failed');
+        this.finish(
+          { kind: 'failed', status: e.status, reason: 'final-response', tried: [...this.tried] },
+          'failed',
+        );
         return;
       }
       case 'timeout':
@@ -267,7 +288,15 @@ export class FailoverAttempt {
       this.startMember(cur.index + 1);
       return;
     }
-    this.finish({ kind: 'failed', status: this.exhaustedStatus(), reason: 'all-members-failed', tried: [...this.tried] }, 'failed');
+    this.finish(
+      {
+        kind: 'failed',
+        status: this.exhaustedStatus(),
+        reason: 'all-members-failed',
+        tried: [...this.tried],
+      },
+      'failed',
+    );
   }
 
   /**
@@ -280,7 +309,9 @@ export class FailoverAttempt {
       const r = this.tried[i]?.result;
       if (typeof r === 'number') return r;
     }
-    return this.tried.some((t) => t.result === 'no-response' || t.result === 'timeout') ? 408 : NO_USABLE_MEMBER_STATUS;
+    return this.tried.some((t) => t.result === 'no-response' || t.result === 'timeout')
+      ? 408
+      : NO_USABLE_MEMBER_STATUS;
   }
 
   /** Records the member's result and reports it to passive health, once. */
@@ -314,7 +345,11 @@ export class FailoverAttempt {
     this.transition(to);
     this._outcome = outcome;
     this.deps.logger?.info(
-      { outcome: outcome.kind, status: 'status' in outcome ? outcome.status : undefined, tried: outcome.tried.length },
+      {
+        outcome: outcome.kind,
+        status: 'status' in outcome ? outcome.status : undefined,
+        tried: outcome.tried.length,
+      },
       'trunk failover attempt ended',
     );
     this.deps.onOutcome?.(outcome);

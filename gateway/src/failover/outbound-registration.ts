@@ -67,7 +67,8 @@ export interface OutboundRegistrationConfig {
  * - `failed`: the registrar cannot be satisfied with what we have (no usable credentials); only
  *   `start()` (normally after a configuration change) tries again.
  */
-export type RegistrationState = 'idle' | 'registering' | 'registered' | 'retry-wait' | 'unregistering' | 'failed';
+export type RegistrationState =
+  'idle' | 'registering' | 'registered' | 'retry-wait' | 'unregistering' | 'failed';
 
 const EDGES: Record<RegistrationState, readonly RegistrationState[]> = {
   idle: ['registering'],
@@ -152,8 +153,14 @@ export class OutboundRegistration {
   ) {
     this.requestedExpiresS = config.expiresS;
     this.random = deps.random ?? Math.random;
-    this.counter = deps.metrics?.counter('edgeline_trunk_register_total', 'REGISTER exchanges by trunk and result');
-    this.gauge = deps.metrics?.gauge('edgeline_trunk_registered', 'Whether the trunk holds a registration (1) or not (0)');
+    this.counter = deps.metrics?.counter(
+      'edgeline_trunk_register_total',
+      'REGISTER exchanges by trunk and result',
+    );
+    this.gauge = deps.metrics?.gauge(
+      'edgeline_trunk_registered',
+      'Whether the trunk holds a registration (1) or not (0)',
+    );
   }
 
   get state(): RegistrationState {
@@ -231,7 +238,8 @@ export class OutboundRegistration {
       // §22.3 lets a client reuse credentials for the same realm; the digest port advances the
       // nonce count. A stale nonce only costs one extra challenge round.
       const auth =
-        precomputed ?? this.deps.computeAuthorization(this.challenge.value, 'REGISTER', this.config.registrarUri);
+        precomputed ??
+        this.deps.computeAuthorization(this.challenge.value, 'REGISTER', this.config.registrarUri);
       if (auth !== undefined) {
         req.authorization = auth;
         req.authHeader = this.challenge.header;
@@ -404,7 +412,10 @@ export class OutboundRegistration {
       }
     }
     this.gauge?.set(to === 'registered' ? 1 : 0, { trunk: this.config.trunkId });
-    this.deps.logger?.info({ trunk: this.config.trunkId, from, to, reason }, 'trunk registration state changed');
+    this.deps.logger?.info(
+      { trunk: this.config.trunkId, from, to, reason },
+      'trunk registration state changed',
+    );
     this.deps.onStateChange?.(to, reason);
   }
 

@@ -28,7 +28,8 @@ import {
   type TrunkHealthDef,
 } from './types.ts';
 
-export type ProbeResult = { ok: true; status: number; rttMs: number } | { ok: false; reason: 'timeout' | 'transport-error' };
+export type ProbeResult =
+  { ok: true; status: number; rttMs: number } | { ok: false; reason: 'timeout' | 'transport-error' };
 
 export interface TrunkMonitorDeps {
   clock: Clock;
@@ -146,7 +147,10 @@ export class TrunkMonitor implements CallResultSink {
   ) {
     this.aliveCodes = opts.aliveCodes ?? DEFAULT_ALIVE_STATUSES;
     if (deps.metrics) {
-      this.probeCounter = deps.metrics.counter('edgeline_trunk_probes_total', 'OPTIONS probes to trunk members by result');
+      this.probeCounter = deps.metrics.counter(
+        'edgeline_trunk_probes_total',
+        'OPTIONS probes to trunk members by result',
+      );
       this.changeCounter = deps.metrics.counter(
         'edgeline_trunk_member_state_changes_total',
         'Trunk member health state changes by new state',
@@ -333,7 +337,8 @@ export class TrunkMonitor implements CallResultSink {
         return;
       case 'up':
       case 'probing':
-        if (m.consecutiveFailures >= Math.max(1, trunk.probe.downAfter)) this.transition(trunk, m, 'down', reason);
+        if (m.consecutiveFailures >= Math.max(1, trunk.probe.downAfter))
+          this.transition(trunk, m, 'down', reason);
         else if (m.state === 'up') this.transition(trunk, m, 'probing', reason);
         return;
       default: {
@@ -353,7 +358,8 @@ export class TrunkMonitor implements CallResultSink {
         this.transition(trunk, m, 'up', reason);
         return;
       case 'down':
-        if (m.consecutiveSuccesses >= Math.max(1, trunk.probe.upAfter)) this.transition(trunk, m, 'up', reason);
+        if (m.consecutiveSuccesses >= Math.max(1, trunk.probe.upAfter))
+          this.transition(trunk, m, 'up', reason);
         return;
       default: {
         const never: never = m.state;
@@ -380,7 +386,10 @@ export class TrunkMonitor implements CallResultSink {
       });
     }
     this.changeCounter?.inc({ trunk: trunk.id, member: m.key, state: to });
-    this.deps.logger?.info({ trunk: trunk.id, member: m.key, from, to, reason }, 'trunk member health changed');
+    this.deps.logger?.info(
+      { trunk: trunk.id, member: m.key, from, to, reason },
+      'trunk member health changed',
+    );
     this.deps.onStateChange?.(m.ref, to, reason);
   }
 

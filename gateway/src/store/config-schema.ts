@@ -142,9 +142,9 @@ export const OutboundRouteSchema = Strict({
   id: Identifier,
   /**
    * Dial pattern: X=0-9, Z=1-9, N=2-9, [1-5] a set, '.' one or more of anything, '!' zero or
-   * more, '-' ignored; or a regular expression when it starts with '^'.
+   * more; or a regular expression when it starts with '^' (syntax: routing/dial-pattern.ts).
    */
-  pattern: Type.String({ minLength: 1, maxLength: 256 }),
+  pattern: Type.String({ minLength: 1, maxLength: 128 }),
   strip: Type.Integer({ minimum: 0, maximum: 32, default: 0 }),
   prefix: Type.String({ pattern: '^[0-9*#+]*$', maxLength: 32, default: '' }),
   trunks: Type.Array(Identifier, { minItems: 1, uniqueItems: true }),
@@ -160,7 +160,7 @@ export const InboundRouteSchema = Strict({
   /** Only calls arriving on this trunk; absent = any trunk. */
   trunk: Type.Optional(Identifier),
   /** The dialled number (DID), exactly or as a dial pattern. */
-  did: Type.String({ minLength: 1, maxLength: 256 }),
+  did: Type.String({ minLength: 1, maxLength: 128 }),
   destination: Strict({
     type: StringEnum(DESTINATION_TYPES),
     target: Type.String({ minLength: 1, maxLength: 64 }),

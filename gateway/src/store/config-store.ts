@@ -57,9 +57,17 @@ async function readConfigFile(file: string): Promise<ReadResult> {
   try {
     await db.read();
   } catch (e) {
-    const reason = e instanceof SyntaxError ? `is not valid JSON (${e.message})` : `cannot be read (${(e as Error).message})`;
+    const reason =
+      e instanceof SyntaxError
+        ? `is not valid JSON (${e.message})`
+        : `cannot be read (${(e as Error).message})`;
     const code = e instanceof SyntaxError ? ErrorCodes.CONFIG_INVALID : ErrorCodes.CONFIG_IO;
-    return err({ code, message: `${CONFIG_FILE}: ${reason}`, field: '', problems: [{ field: '', message: reason }] });
+    return err({
+      code,
+      message: `${CONFIG_FILE}: ${reason}`,
+      field: '',
+      problems: [{ field: '', message: reason }],
+    });
   }
   const existed = db.data !== null;
   const v = validateConfig(existed ? db.data : {});
@@ -87,7 +95,10 @@ export class ConfigStore {
     this.current = deepFreeze(config);
   }
 
-  static async open(dataDir: string, opts: ConfigStoreOptions = {}): Promise<Result<ConfigStore, ConfigError>> {
+  static async open(
+    dataDir: string,
+    opts: ConfigStoreOptions = {},
+  ): Promise<Result<ConfigStore, ConfigError>> {
     const file = join(dataDir, CONFIG_FILE);
     try {
       await mkdir(join(dataDir, REVISIONS_DIR), { recursive: true });
@@ -130,7 +141,10 @@ export class ConfigStore {
    * a revision recorded and listeners told. When invalid nothing is written. A document equal to
    * the active one records no revision (`changed: false`).
    */
-  apply(next: unknown, meta: ChangeMeta): Promise<Result<{ revision: number; changed: boolean }, ConfigError>> {
+  apply(
+    next: unknown,
+    meta: ChangeMeta,
+  ): Promise<Result<{ revision: number; changed: boolean }, ConfigError>> {
     return this.serialize(async () => {
       if (this.closed) return ioError('the configuration store is closed');
       const v = validateConfig(next);
@@ -162,16 +176,24 @@ export class ConfigStore {
   }
 
   /** Make revision `n` active again, as a new revision. */
-  async restore(n: number, meta: ChangeMeta): Promise<Result<{ revision: number; changed: boolean }, ConfigError>> {
+  async restore(
+    n: number,
+    meta: ChangeMeta,
+  ): Promise<Result<{ revision: number; changed: boolean }, ConfigError>> {
     const rec = this.history.get(n);
     if (!rec) return unknownRevision(n);
-    return this.apply(rec.config, { author: meta.author, comment: meta.comment ?? `restore of revision ${n}` });
+    return this.apply(rec.config, {
+      author: meta.author,
+      comment: meta.comment ?? `restore of revision ${n}`,
+    });
   }
 
   revisions(): RevisionInfo[] {
     return [...this.history.values()]
       .sort((a, b) => a.revision - b.revision)
-      .map(({ revision, at, author, comment }) => (comment === undefined ? { revision, at, author } : { revision, at, author, comment }));
+      .map(({ revision, at, author, comment }) =>
+        comment === undefined ? { revision, at, author } : { revision, at, author, comment },
+      );
   }
 
   revision(n: number): RevisionRecord | undefined {
@@ -263,7 +285,12 @@ async function readRevisions(dir: string): Promise<{ records: RevisionRecord[]; 
     if (!m) continue;
     try {
       const rec = JSON.parse(await readFile(join(dir, name), 'utf8')) as Partial<RevisionRecord>;
-      if (rec.revision !== Number(m[1]) || typeof rec.at !== 'string' || typeof rec.author !== 'string' || typeof rec.config !== 'object') {
+      if (
+        rec.revision !== Number(m[1]) ||
+        typeof rec.at !== 'string' ||
+        typeof rec.author !== 'string' ||
+        typeof rec.config !== 'object'
+      ) {
         bad.push(name);
         continue;
       }

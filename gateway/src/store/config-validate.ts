@@ -7,7 +7,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { ErrorCodes } from '../core/errors.ts';
 import { err, ok, type ParseError, type Result } from '../core/result.ts';
 import { ConfigSchema, type Config } from './config-schema.ts';
-import { compileDialPattern } from './dial-pattern.ts';
+// The routing layer's own compiler, so that a pattern accepted here is one routing can use.
+import { compileDialPattern } from '../routing/dial-pattern.ts';
 
 export interface ConfigProblem {
   /** JSON pointer of the bad value (RFC 6901), e.g. `/trunks/0/members/1/port`. */
@@ -87,18 +88,40 @@ function checkSemantics(c: Config): ConfigProblem[] {
   if (sip.registerMinExpiresS > sip.registerMaxExpiresS) {
     add('/sip/registerMinExpiresS', `must be <= registerMaxExpiresS (${sip.registerMaxExpiresS})`);
   }
-  if (sip.registerDefaultExpiresS < sip.registerMinExpiresS || sip.registerDefaultExpiresS > sip.registerMaxExpiresS) {
+  if (
+    sip.registerDefaultExpiresS < sip.registerMinExpiresS ||
+    sip.registerDefaultExpiresS > sip.registerMaxExpiresS
+  ) {
     add('/sip/registerDefaultExpiresS', 'must lie between registerMinExpiresS and registerMaxExpiresS');
   }
   // RFC 4028 §4: Session-Expires "MUST be greater than or equal to" the Min-SE.
   if (sip.sessionExpiresS < sip.minSeS) add('/sip/sessionExpiresS', `must be >= minSeS (${sip.minSeS})`);
 
-  const extensions = unique(c.extensions, (e) => e.number, (i) => pointer('extensions', i, 'number'), add, 'extension number');
-  const services = unique(c.services, (s) => s.number, (i) => pointer('services', i, 'number'), add, 'service number');
+  const extensions = unique(
+    c.extensions,
+    (e) => e.number,
+    (i) => pointer('extensions', i, 'number'),
+    add,
+    'extension number',
+  );
+  const services = unique(
+    c.services,
+    (s) => s.number,
+    (i) => pointer('services', i, 'number'),
+    add,
+    'service number',
+  );
   c.services.forEach((s, i) => {
-    if (extensions.has(s.number)) add(pointer('services', i, 'number'), `${s.number} is also an extension number`);
+    if (extensions.has(s.number))
+      add(pointer('services', i, 'number'), `${s.number} is also an extension number`);
   });
-  const trunks = unique(c.trunks, (t) => t.id, (i) => pointer('trunks', i, 'id'), add, 'trunk id');
+  const trunks = unique(
+    c.trunks,
+    (t) => t.id,
+    (i) => pointer('trunks', i, 'id'),
+    add,
+    'trunk id',
+  );
 
   c.trunks.forEach((t, i) => {
     unique(
@@ -116,7 +139,13 @@ function checkSemantics(c: Config): ConfigProblem[] {
     }
   });
 
-  unique(c.routes.outbound, (r) => r.id, (i) => pointer('routes', 'outbound', i, 'id'), add, 'route id');
+  unique(
+    c.routes.outbound,
+    (r) => r.id,
+    (i) => pointer('routes', 'outbound', i, 'id'),
+    add,
+    'route id',
+  );
   c.routes.outbound.forEach((r, i) => {
     const compiled = compileDialPattern(r.pattern);
     if (!compiled.ok) add(pointer('routes', 'outbound', i, 'pattern'), compiled.error.message);
@@ -125,7 +154,13 @@ function checkSemantics(c: Config): ConfigProblem[] {
     });
   });
 
-  unique(c.routes.inbound, (r) => r.id, (i) => pointer('routes', 'inbound', i, 'id'), add, 'route id');
+  unique(
+    c.routes.inbound,
+    (r) => r.id,
+    (i) => pointer('routes', 'inbound', i, 'id'),
+    add,
+    'route id',
+  );
   unique(
     c.routes.inbound,
     (r) => `${r.trunk ?? '*'}\u0000${r.did}`,
@@ -141,7 +176,8 @@ function checkSemantics(c: Config): ConfigProblem[] {
     if (!compiled.ok) add(pointer('routes', 'inbound', i, 'did'), compiled.error.message);
     const { type, target } = r.destination;
     const known = type === 'extension' ? extensions : type === 'trunk' ? trunks : services;
-    if (!known.has(target)) add(pointer('routes', 'inbound', i, 'destination', 'target'), `names unknown ${type} '${target}'`);
+    if (!known.has(target))
+      add(pointer('routes', 'inbound', i, 'destination', 'target'), `names unknown ${type} '${target}'`);
   });
 
   return problems;

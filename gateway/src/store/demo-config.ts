@@ -12,6 +12,10 @@ import type { ConfigStore } from './config-store.ts';
 export function demoConfig(): Config {
   const doc = {
     system: { name: 'edgeline', domain: 'edgeline.local', country: 'CN' },
+    // MD5 is challenged first in the demo: many deployed phones and test tools (SIPp among them)
+    // answer only the first challenge and know only MD5. The product default stays RFC 8760's
+    // order (SHA-256 first) for configurations written by an administrator.
+    sip: { digestAlgorithms: ['MD5', 'SHA-256'] },
     extensions: Array.from({ length: 8 }, (_, i) => {
       const number = String(1001 + i);
       return { number, displayName: `Ext ${number}`, password: `demo${number}` };
@@ -33,6 +37,9 @@ export function demoConfig(): Config {
  */
 export async function seedDemoIfFirstStart(store: ConfigStore): Promise<Result<boolean, ConfigError>> {
   if (!store.firstStart || store.currentRevision() !== 0) return { ok: true, value: false };
-  const r = await store.apply(demoConfig(), { author: 'system', comment: 'demo configuration (first start)' });
+  const r = await store.apply(demoConfig(), {
+    author: 'system',
+    comment: 'demo configuration (first start)',
+  });
   return r.ok ? { ok: true, value: true } : r;
 }

@@ -77,8 +77,13 @@ export const MIGRATIONS: readonly Migration[] = [
 export const LATEST_VERSION = MIGRATIONS.reduce((m, x) => Math.max(m, x.version), 0);
 
 /** Bring the database to LATEST_VERSION; returns the versions applied now (empty when current). */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): Result<number[], ParseError> {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+export function migrate(
+  db: Database.Database,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Result<number[], ParseError> {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+  );
   const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
   const have = row.v ?? 0;
   const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);

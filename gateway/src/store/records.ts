@@ -239,7 +239,10 @@ export class Records {
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
     } catch (e) {
-      return err({ code: ErrorCodes.STORE_MIGRATION, message: `cannot open ${path}: ${(e as Error).message}` });
+      return err({
+        code: ErrorCodes.STORE_MIGRATION,
+        message: `cannot open ${path}: ${(e as Error).message}`,
+      });
     }
     const migrated = migrate(db);
     if (!migrated.ok) {
@@ -260,7 +263,10 @@ export class Records {
   }
 
   /** Many rows in one transaction (one fsync): all stored or, on error, none. */
-  insertBatch(rows: { legs?: readonly LegCdr[]; interactions?: readonly InteractionCdr[] }): { legs: number; interactions: number } {
+  insertBatch(rows: { legs?: readonly LegCdr[]; interactions?: readonly InteractionCdr[] }): {
+    legs: number;
+    interactions: number;
+  } {
     return this.db.transaction(() => {
       let legs = 0;
       let interactions = 0;

@@ -20,7 +20,8 @@ function maskDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(maskDeep);
   if (typeof v === 'object' && v !== null) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = k === 'password' && typeof x === 'string' ? PASSWORD_MASK : maskDeep(x);
+    for (const [k, x] of Object.entries(v))
+      out[k] = k === 'password' && typeof x === 'string' ? PASSWORD_MASK : maskDeep(x);
     return out;
   }
   return v;
@@ -35,7 +36,11 @@ export function maskChanges(changes: JsonChange[]): JsonChange[] {
       if ('to' in c) masked.to = PASSWORD_MASK;
       return masked;
     }
-    return { ...c, ...('from' in c ? { from: maskSecrets(c.from) } : {}), ...('to' in c ? { to: maskSecrets(c.to) } : {}) };
+    return {
+      ...c,
+      ...('from' in c ? { from: maskSecrets(c.from) } : {}),
+      ...('to' in c ? { to: maskSecrets(c.to) } : {}),
+    };
   });
 }
 

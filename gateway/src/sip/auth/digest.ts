@@ -11,8 +11,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { err, ok, type Result } from '../../core/result.ts';
-import { parseAuthHeader } from '../message/headers.ts';
-import { parseUri } from '../message/uri.ts';
+import { isSipUri, parseAuthHeader, parseUri } from '../message/index.ts';
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5';
 
@@ -87,7 +86,8 @@ export class DigestAuthenticator {
   private stats = { challenges: 0, accepted: 0, refused: 0 };
 
   constructor(private readonly opts: DigestAuthenticatorOptions) {
-    if (opts.algorithms.length === 0) throw new RangeError('DigestAuthenticator needs at least one algorithm');
+    if (opts.algorithms.length === 0)
+      throw new RangeError('DigestAuthenticator needs at least one algorithm');
     this.realm = opts.realm;
     this.algorithms = [...opts.algorithms];
     this.secret = opts.secret ?? randomBytes(32);
@@ -150,7 +150,10 @@ export class DigestAuthenticator {
     this.used.clear();
   }
 
-  private check(req: DigestVerifyRequest, lookupPassword: (username: string) => string | undefined): DigestVerdict {
+  private check(
+    req: DigestVerifyRequest,
+    lookupPassword: (username: string) => string | undefined,
+  ): DigestVerdict {
     if (req.authorization === undefined || req.authorization.trim() === '') return fail('missing');
     const parsed = parseAuthHeader(req.authorization);
     if (!parsed.ok || parsed.value.scheme.toLowerCase() !== 'digest') return fail('malformed');
@@ -160,7 +163,13 @@ export class DigestAuthenticator {
     const nonce = p.get('nonce');
     const uri = p.get('uri');
     const response = p.get('response');
-    if (username === undefined || realm === undefined || nonce === undefined || uri === undefined || !response) {
+    if (
+      username === undefined ||
+      realm === undefined ||
+      nonce === undefined ||
+      uri === undefined ||
+      !response
+    ) {
       return fail('malformed');
     }
     if (realm !== this.realm) return fail('wrong-realm');
@@ -328,6 +337,9 @@ function constantTimeEqualHex(expected: string, received: string): boolean {
 /**
  * Whether the digest-uri designates the Request-URI. Byte equality first; otherwise, since phones
  * differ in how they spell the same URI, equal scheme, user, host (case-insensitive) and port.
+ * A digest-uri naming only this server's host and port (no user) also designates it: several
+ * phones and SIPp authenticate against the server they send to rather than the dialled URI, and
+ * the nonce-count replay check already stops credentials being reused for another request.
  */
 function sameResource(digestUri: string, requestUri: string): boolean {
   if (digestUri === requestUri) return true;
@@ -336,10 +348,9 @@ function sameResource(digestUri: string, requestUri: string): boolean {
   if (!a.ok || !b.ok) return false;
   const x = a.value;
   const y = b.value;
-  if (x.scheme !== y.scheme) return false;
-  if (!('host' in x) || !('host' in y)) return false;
+  if (!isSipUri(x) || !isSipUri(y) || x.scheme !== y.scheme) return false;
   return (
-    (x.user ?? '') === (y.user ?? '') &&
+    ((x.user ?? '') === (y.user ?? '') || (x.user ?? '') === '') &&
     x.host.toLowerCase() === y.host.toLowerCase() &&
     (x.port ?? defaultPort(x.scheme)) === (y.port ?? defaultPort(y.scheme))
   );
@@ -379,17 +390,27 @@ export function computeDigestAuthorization(i: DigestClientInput): Result<string>
   const parsed = parseAuthHeader(i.challenge);
   if (!parsed.ok) return parsed;
   if (parsed.value.scheme.toLowerCase() !== 'digest') {
-    return err({ code: 'auth-scheme', message: `unsupported scheme ${parsed.value.scheme}`, field: 'scheme' });
+    return err({
+      code: 'auth-scheme',
+      message: `unsupported scheme ${parsed.value.scheme}`,
+      field: 'scheme',
+    });
   }
   const p = parsed.value.params;
   const realm = p.get('realm');
   const nonce = p.get('nonce');
-  if (realm === undefined) return err({ code: 'auth-param', message: 'challenge has no realm', field: 'realm' });
-  if (nonce === undefined) return err({ code: 'auth-param', message: 'challenge has no nonce', field: 'nonce' });
+  if (realm === undefined)
+    return err({ code: 'auth-param', message: 'challenge has no realm', field: 'realm' });
+  if (nonce === undefined)
+    return err({ code: 'auth-param', message: 'challenge has no nonce', field: 'nonce' });
   const algorithmToken = p.get('algorithm');
   const algorithm = canonicalAlgorithm(algorithmToken ?? 'MD5');
   if (algorithm === undefined) {
-    return err({ code: 'auth-algorithm', message: `unsupported algorithm ${algorithmToken}`, field: 'algorithm' });
+    return err({
+      code: 'auth-algorithm',
+      message: `unsupported algorithm ${algorithmToken}`,
+      field: 'algorithm',
+    });
   }
   const qopOffered = p.get('qop');
   let qop: 'auth' | undefined;

@@ -6,13 +6,12 @@
  * Proxy-Authorization. "CANCEL requests ... cannot be challenged" and neither can ACK: callers
  * must not pass those here.
  */
-import { createResponse, parseAuthHeader } from '../message/index.ts';
-import type { SipRequest, SipResponse } from '../message/types.ts';
+import { createResponse, generateTag, parseAuthHeader } from '../message/index.ts';
+import type { SipRequest, SipResponse } from '../message/index.ts';
 import type { DigestAuthenticator, DigestFailureReason } from './digest.ts';
 
 export type RequestAuthResult =
-  | { ok: true; username: string }
-  | { ok: false; reason: DigestFailureReason; response: SipResponse };
+  { ok: true; username: string } | { ok: false; reason: DigestFailureReason; response: SipResponse };
 
 export type UserLookup = (user: string) => { password: string } | undefined;
 
@@ -58,7 +57,9 @@ export function authenticateRequest(
   );
   if (verdict.ok) return verdict;
   const headers: [string, string][] = auth.challengeFor(verdict).map((v) => [role.challengeHeader, v]);
-  return { ok: false, reason: verdict.reason, response: createResponse(req, role.status, role.reason, { headers }) };
+  // RFC 3261 §8.2.6.2: "the UAS MUST add a tag to the To header field in the response".
+  const response = createResponse(req, role.status, role.reason, { headers, toTag: generateTag() });
+  return { ok: false, reason: verdict.reason, response };
 }
 
 /**

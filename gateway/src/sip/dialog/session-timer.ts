@@ -20,18 +20,29 @@ export interface SessionExpires {
  */
 export const MIN_SE_FLOOR_S = 90;
 
-const stError = (message: string, field: string): ParseError => ({ code: 'EDGE_ERR_SIP_PARSE', message, field });
+const stError = (message: string, field: string): ParseError => ({
+  code: 'EDGE_ERR_SIP_PARSE',
+  message,
+  field,
+});
 
 /** `Session-Expires = delta-seconds *( SEMI se-params )`, `se-params = refresher-param / generic-param`. */
 export function parseSessionExpires(value: string): Result<SessionExpires> {
   const [delta, ...params] = value.split(';').map((p) => p.trim());
-  if (delta === undefined || !/^[0-9]{1,10}$/.test(delta)) return err(stError('bad delta-seconds', 'Session-Expires'));
+  if (delta === undefined || !/^[0-9]{1,10}$/.test(delta))
+    return err(stError('bad delta-seconds', 'Session-Expires'));
   const out: SessionExpires = { deltaS: Number(delta) };
   for (const p of params) {
     const eq = p.indexOf('=');
     const name = (eq < 0 ? p : p.slice(0, eq)).trim().toLowerCase();
     if (name !== 'refresher') continue;
-    const v = eq < 0 ? '' : p.slice(eq + 1).trim().toLowerCase();
+    const v =
+      eq < 0
+        ? ''
+        : p
+            .slice(eq + 1)
+            .trim()
+            .toLowerCase();
     if (v !== 'uac' && v !== 'uas') return err(stError(`bad refresher '${v}'`, 'Session-Expires'));
     out.refresher = v;
   }
@@ -93,36 +104,41 @@ export function negotiateUas(req: SipRequest, cfg: SessionTimerConfig): UasNegot
     // RFC 4028 §9 applies the rule of §8.1 to the UAS: a Session-Expires below the minimum it
     // accepts is rejected with 422 (Session Interval Too Small), whose Min-SE carries that minimum.
     if (se.value.deltaS < ourMin)
-      return { ok: false, status: 422, reason: 'Session Interval Too Small', headers: [['Min-SE', String(ourMin)]] };
+      return {
+        ok: false,
+        status: 422,
+        reason: 'Session Interval Too Small',
+        headers: [['Min-SE', String(ourMin)]],
+      };
     // §9: "The UAS response MAY reduce its value but MUST NOT set it to a duration lower than the
     // value in the Min-SE header field in the request ... The UAS MUST NOT increase the value".
     interval = Math.min(se.value.deltaS, Math.max(cfg.sessionExpiresS, theirMin, ourMin));
     refresher = se.value.refresher;
   } else {
-    // §9: "If the request doesn't contain a Session-Expires header field ... the UAS MAY insert a
-    // Session-Expires header field" — we do, to bound dead sessions, at no less than their Min-SE.
+    // §9: a UAS MAY ask for a session timer the request did not ask for, by putting Session-Expires
+    // in the 2xx; we do, to bound dead sessions, at no less than their Min-SE.
     interval = Math.max(cfg.sessionExpiresS, theirMin, ourMin);
   }
   if (!uacSupports) {
-    // §9: "If the UAC did not support the session timer ... the UAS [is] the refresher" and no
-    // Require: timer is sent (the UAC would not understand it).
+    // §9: when the UAC does not support the extension the UAS sets the refresher to 'uas', and
+    // sends no Require: timer (the UAC would not understand it).
     return {
       ok: true,
       timer: { intervalS: interval, refresher: 'uas' },
       headers: [['Session-Expires', formatSessionExpires({ deltaS: interval, refresher: 'uas' })]],
     };
   }
-  // §9: "If the request contained a refresher parameter, the UAS MUST set the refresher parameter
-  // in the response to the same value. If it didn't, the UAS ... MAY set it to 'uac' or 'uas'";
-  // the UAC refreshing is the common choice: it keeps the refreshing with the side that initiated.
+  // §9: a refresher parameter in the request is copied to the response unchanged; without one the
+  // UAS picks 'uac' or 'uas'. The UAC refreshing is the common choice: it keeps the refreshing with the side that initiated.
   const chosen = refresher ?? 'uac';
   return {
     ok: true,
     timer: { intervalS: interval, refresher: chosen },
     headers: [
       ['Session-Expires', formatSessionExpires({ deltaS: interval, refresher: chosen })],
-      // §9: "the UAS MUST ... place a Require header field into the response with the value 'timer'"
-      // when the UAC supports the extension.
+      // §9: "If the refresher parameter in the Session-Expires header field in the 2xx response has
+      // a value of 'uac', the UAS MUST place a Require header field into the response with the value
+      // 'timer'." We send it whenever the UAC supports the extension, so both ends run the timer.
       ['Require', 'timer'],
     ],
   };

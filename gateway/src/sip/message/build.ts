@@ -116,7 +116,12 @@ export interface CreateResponseOptions {
  * request did not contain a tag, the URI in the To header field in the response MUST equal the URI
  * in the To header field; additionally, the UAS MUST add a tag to the To header field".
  */
-export function createResponse(req: SipRequest, status: number, reason?: string, opts: CreateResponseOptions = {}): SipResponse {
+export function createResponse(
+  req: SipRequest,
+  status: number,
+  reason?: string,
+  opts: CreateResponseOptions = {},
+): SipResponse {
   const headers = new SipHeaders();
   for (const via of req.headers.getLines('via')) headers.append('via', via);
   const from = req.headers.get('from');
@@ -137,8 +142,16 @@ export function createResponse(req: SipRequest, status: number, reason?: string,
   if (status === 100 && timestamp !== undefined) headers.append('timestamp', timestamp);
   for (const [n, v] of opts.headers ?? []) headers.append(n, v);
   const body = opts.body ?? Buffer.alloc(0);
-  if (body.length > 0 || opts.contentType !== undefined) headers.set('content-type', opts.contentType ?? 'application/sdp');
-  return { kind: 'response', status, reason: reason ?? reasonPhrase(status), version: 'SIP/2.0', headers, body };
+  if (body.length > 0 || opts.contentType !== undefined)
+    headers.set('content-type', opts.contentType ?? 'application/sdp');
+  return {
+    kind: 'response',
+    status,
+    reason: reason ?? reasonPhrase(status),
+    version: 'SIP/2.0',
+    headers,
+    body,
+  };
 }
 
 /**

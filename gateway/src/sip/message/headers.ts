@@ -182,7 +182,14 @@ export function parseVia(value: string): Result<Via> {
     const start = cur.i;
     while (!cur.done) {
       const c = cur.peek();
-      if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e || c === 0x5f)
+      if (
+        (c >= 0x30 && c <= 0x39) ||
+        (c >= 0x41 && c <= 0x5a) ||
+        (c >= 0x61 && c <= 0x7a) ||
+        c === 0x2d ||
+        c === 0x2e ||
+        c === 0x5f
+      )
         cur.i++;
       else break;
     }
@@ -199,7 +206,8 @@ export function parseVia(value: string): Result<Via> {
     const start = cur.i;
     while (!cur.done && cur.peek() >= 0x30 && cur.peek() <= 0x39) cur.i++;
     const digits = value.slice(start, cur.i);
-    if (digits === '' || digits.length > 5 || Number(digits) > 65535) return err(headerError('Via', 'bad sent-by port'));
+    if (digits === '' || digits.length > 5 || Number(digits) > 65535)
+      return err(headerError('Via', 'bad sent-by port'));
     via.port = Number(digits);
   }
   const bad = params(cur, 'Via', via.params);
@@ -260,7 +268,8 @@ export function parseNameAddr(value: string, field = 'name-addr'): Result<NameAd
       const words = value.slice(cur.i, lt).trim();
       if (words !== '') {
         const parts = words.split(/[ \t]+/);
-        if (!parts.every(isToken)) return err(headerError(field, 'display name is neither a quoted string nor tokens'));
+        if (!parts.every(isToken))
+          return err(headerError(field, 'display name is neither a quoted string nor tokens'));
         displayName = parts.join(' ');
       }
     }
@@ -407,7 +416,9 @@ export function parseMultipart(
   if (!boundary || boundary.length > 70) return err(headerError('Content-Type', 'missing or bad boundary'));
   const delim = Buffer.from('--' + boundary, 'latin1');
   // The first delimiter may open the body without a preceding CRLF.
-  let pos = body.subarray(0, delim.length).equals(delim) ? 0 : body.indexOf(Buffer.from('\r\n--' + boundary, 'latin1'));
+  let pos = body.subarray(0, delim.length).equals(delim)
+    ? 0
+    : body.indexOf(Buffer.from('\r\n--' + boundary, 'latin1'));
   if (pos < 0) return err(headerError('body', 'multipart boundary not found'));
   if (pos > 0) pos += 2;
   const parts: Array<{ headers: SipHeaders; body: Buffer }> = [];
@@ -429,7 +440,11 @@ export function parseMultipart(
     if (split === 0) partBody = part.subarray(2);
     else if (split < 0) return err(headerError('body', 'body part without header/body separator'));
     else {
-      for (const line of part.subarray(0, split).toString('latin1').replace(/\r\n[ \t]+/g, ' ').split('\r\n')) {
+      for (const line of part
+        .subarray(0, split)
+        .toString('latin1')
+        .replace(/\r\n[ \t]+/g, ' ')
+        .split('\r\n')) {
         const colon = line.indexOf(':');
         if (colon <= 0) return err(headerError('body', 'bad body part header'));
         headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());

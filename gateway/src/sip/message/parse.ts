@@ -49,8 +49,7 @@ type StartLine =
   | { kind: 'response'; status: number; reason: string; version: string };
 
 type StartLineResult =
-  | { ok: true; value: StartLine }
-  | { ok: false; error: SipParseError; method?: string; uri?: string };
+  { ok: true; value: StartLine } | { ok: false; error: SipParseError; method?: string; uri?: string };
 
 function fail(message: string, field?: string, code: string = SipParseCodes.malformed): SipParseError {
   const e: SipParseError = { code, message };
@@ -68,21 +67,28 @@ function parseStartLine(line: string): StartLineResult {
     const sp2 = line.indexOf(' ', sp1 + 1);
     const code = sp2 < 0 ? line.slice(sp1 + 1) : line.slice(sp1 + 1, sp2);
     // Status-Code = 3DIGIT; the first digit is the class, 1 to 6 (RFC 3261 §7.2).
-    if (!/^[1-6][0-9][0-9]$/.test(code)) return { ok: false, error: fail(`bad status code '${code}'`, 'status') };
+    if (!/^[1-6][0-9][0-9]$/.test(code))
+      return { ok: false, error: fail(`bad status code '${code}'`, 'status') };
     const reason = sp2 < 0 ? '' : line.slice(sp2 + 1);
     return { ok: true, value: { kind: 'response', status: Number(code), reason, version: 'SIP/2.0' } };
   }
   // Request-Line = Method SP Request-URI SP SIP-Version CRLF: exactly single SPs, no other LWS
   // (RFC 4475 §3.1.2.9 lwsstart, §3.1.2.10 trws, §3.1.2.8 lwsruri).
-  const sp1 = line.indexOf(' ');
-  const method = sp1 < 0 ? line : line.slice(0, sp1);
+  let sp1 = 0;
+  while (sp1 < line.length && line.charCodeAt(sp1) !== 0x20 && line.charCodeAt(sp1) !== 0x09) sp1++;
+  const method = line.slice(0, sp1);
   if (!isToken(method)) return { ok: false, error: fail('bad start line', 'start-line') };
   const sp2 = line.lastIndexOf(' ');
   const uri = sp2 > sp1 ? line.slice(sp1 + 1, sp2).trim() : '';
   const version = line.slice(sp2 + 1);
   const parts = line.split(' ');
-  if (parts.length !== 3 || parts.some((p) => p === '') || sp1 < 0)
-    return { ok: false, error: fail('Request-Line must be Method SP Request-URI SP SIP-Version', 'start-line'), method, uri };
+  if (parts.length !== 3 || parts.some((p) => p === '') || sp1 >= line.length)
+    return {
+      ok: false,
+      error: fail('Request-Line must be Method SP Request-URI SP SIP-Version', 'start-line'),
+      method,
+      uri,
+    };
   const mv = sipVersion.exec(version);
   if (!mv) return { ok: false, error: fail(`bad SIP-Version '${version}'`, 'version'), method, uri };
   if (Number(mv[1]) !== 2 || Number(mv[2]) !== 0) {
@@ -92,7 +98,8 @@ function parseStartLine(line: string): StartLineResult {
     return { ok: false, error: e, method, uri };
   }
   const u = parseUri(uri);
-  if (!u.ok) return { ok: false, error: fail(`bad Request-URI: ${u.error.message}`, 'Request-URI'), method, uri };
+  if (!u.ok)
+    return { ok: false, error: fail(`bad Request-URI: ${u.error.message}`, 'Request-URI'), method, uri };
   // RFC 3261 §19.1.1 table: headers are not allowed in the Request-URI (RFC 4475 §3.1.2.11 escruri).
   if (isSipUri(u.value) && u.value.headers.size > 0)
     return { ok: false, error: fail('headers are not allowed in a Request-URI', 'Request-URI'), method, uri };
@@ -113,7 +120,7 @@ function parseHeaderLines(text: string, from: number): { headers: SipHeaders; pr
   let count = 0;
   const flush = (): void => {
     if (name === undefined) return;
-    if (value.length > sipParseLimits.maxHeaderBytes && !problem) {
+    if (name.length + 2 + value.length > sipParseLimits.maxHeaderBytes && !problem) {
       problem = fail(`header ${name} too long`, name, SipParseCodes.tooLarge);
       problem.status = 513;
     } else headers.append(name, value);
@@ -135,7 +142,7 @@ function parseHeaderLines(text: string, from: number): { headers: SipHeaders; pr
       }
       const more = line.trim();
       if (more !== '') value = value === '' ? more : value + ' ' + more;
-      if (value.length > sipParseLimits.maxHeaderBytes) {
+      if (name.length + 2 + value.length > sipParseLimits.maxHeaderBytes) {
         problem ??= { ...fail(`header ${name} too long`, name, SipParseCodes.tooLarge), status: 513 };
         value = '';
         name = undefined;
@@ -174,7 +181,8 @@ function parseHeaderLines(text: string, from: number): { headers: SipHeaders; pr
 export function parseMessage(buf: Buffer): Result<SipMessage, SipParseError> {
   let start = 0;
   while (start < buf.length && (buf[start] === 0x0d || buf[start] === 0x0a)) start++;
-  if (start >= buf.length) return err(fail('no message, only CRLF keep-alive or nothing', undefined, SipParseCodes.empty));
+  if (start >= buf.length)
+    return err(fail('no message, only CRLF keep-alive or nothing', undefined, SipParseCodes.empty));
   let headEnd = buf.indexOf(CRLFCRLF, start);
   let sepLen = 4;
   if (headEnd < 0) {
@@ -190,11 +198,19 @@ export function parseMessage(buf: Buffer): Result<SipMessage, SipParseError> {
   const text = isUtf8(head) ? head.toString('utf8') : head.toString('latin1');
   let firstEnd = text.indexOf('\n');
   if (firstEnd < 0) firstEnd = text.length;
-  const startLine = text.slice(0, firstEnd > 0 && text.charCodeAt(firstEnd - 1) === 0x0d ? firstEnd - 1 : firstEnd);
+  const startLine = text.slice(
+    0,
+    firstEnd > 0 && text.charCodeAt(firstEnd - 1) === 0x0d ? firstEnd - 1 : firstEnd,
+  );
   const sl = parseStartLine(startLine);
   const { headers, problem: headerProblem } = parseHeaderLines(text, firstEnd + 1);
 
-  const requestError = (e: SipParseError, method: string | undefined, uri: string | undefined, status: number): Result<SipMessage, SipParseError> => {
+  const requestError = (
+    e: SipParseError,
+    method: string | undefined,
+    uri: string | undefined,
+    status: number,
+  ): Result<SipMessage, SipParseError> => {
     // A response can only be sent back along the top Via (RFC 3261 §18.2.2).
     if (method !== undefined && headers.has('via')) {
       e.status ??= status;
@@ -207,7 +223,9 @@ export function parseMessage(buf: Buffer): Result<SipMessage, SipParseError> {
   const line = sl.value;
   const fromRequest = line.kind === 'request' ? line : undefined;
   const failWith = (e: SipParseError, status = 400): Result<SipMessage, SipParseError> =>
-    fromRequest ? requestError(e, fromRequest.method, fromRequest.uri, status) : err({ ...e, status: undefined });
+    fromRequest
+      ? requestError(e, fromRequest.method, fromRequest.uri, status)
+      : err({ ...e, status: undefined });
 
   if (buf.length - start > sipParseLimits.maxMessageBytes)
     return failWith(fail('message too large', undefined, SipParseCodes.tooLarge), 513);
@@ -224,15 +242,56 @@ export function parseMessage(buf: Buffer): Result<SipMessage, SipParseError> {
   if (cl !== undefined) {
     if (!/^[0-9]{1,10}$/.test(cl)) return failWith(fail(`bad Content-Length '${cl}'`, 'Content-Length'));
     bodyLength = Number(cl);
-    if (bodyLength > available) return failWith(fail('Content-Length larger than the message', 'Content-Length'));
+    if (bodyLength > available)
+      return failWith(fail('Content-Length larger than the message', 'Content-Length'));
   }
   const body = buf.subarray(bodyStart, bodyStart + bodyLength);
 
   const msg: SipMessage =
     line.kind === 'request'
-      ? ({ kind: 'request', method: line.method, uri: line.uri, version: line.version, headers, body } satisfies SipRequest)
-      : ({ kind: 'response', status: line.status, reason: line.reason, version: line.version, headers, body } satisfies SipResponse);
+      ? ({
+          kind: 'request',
+          method: line.method,
+          uri: line.uri,
+          version: line.version,
+          headers,
+          body,
+        } satisfies SipRequest)
+      : ({
+          kind: 'response',
+          status: line.status,
+          reason: line.reason,
+          version: line.version,
+          headers,
+          body,
+        } satisfies SipResponse);
   const problem = structuralProblem(msg);
   if (problem) return failWith(fail(problem.reason, problem.field), problem.status);
   return ok(msg);
+}
+
+/**
+ * Framing on a stream transport: how many octets of `buf` the first message takes (leading CRLF
+ * keep-alives included), `undefined` when more octets are needed, or an error when the stream
+ * cannot be framed and the connection should be closed. RFC 3261 §18.3: "In the case of
+ * stream-oriented transports such as TCP, the Content-Length header field indicates the size of
+ * the body. All stream-oriented transports MUST use Content-Length".
+ */
+export function streamFrameLength(buf: Buffer): Result<number | undefined, SipParseError> {
+  let start = 0;
+  while (start < buf.length && (buf[start] === 0x0d || buf[start] === 0x0a)) start++;
+  const headEnd = buf.indexOf(CRLFCRLF, start);
+  if (headEnd < 0) {
+    if (buf.length - start > sipParseLimits.maxMessageBytes)
+      return err(fail('header section too large', undefined, SipParseCodes.tooLarge));
+    return ok(undefined);
+  }
+  const text = buf.subarray(start, headEnd).toString('latin1');
+  // Content-Length or its compact form l, at the start of a line.
+  const m = /\r\n(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,10})[ \t]*(?=\r\n|$)/i.exec(text);
+  if (!m) return err(fail('missing or bad Content-Length on a stream transport', 'Content-Length'));
+  const total = headEnd + 4 + Number(m[1]);
+  if (total - start > sipParseLimits.maxMessageBytes)
+    return err(fail('message too large', undefined, SipParseCodes.tooLarge));
+  return ok(total <= buf.length ? total : undefined);
 }

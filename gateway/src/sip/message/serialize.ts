@@ -7,7 +7,10 @@ import { displayHeaderName } from './headers-store.ts';
 import type { SipMessage } from './types.ts';
 
 export function serializeMessage(msg: SipMessage): Buffer {
-  let head = msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0\r\n` : `SIP/2.0 ${msg.status} ${msg.reason}\r\n`;
+  let head =
+    msg.kind === 'request'
+      ? `${msg.method} ${msg.uri} SIP/2.0\r\n`
+      : `SIP/2.0 ${msg.status} ${msg.reason}\r\n`;
   let wroteLength = false;
   const length = `Content-Length: ${msg.body.length}\r\n`;
   for (const [name, value] of msg.headers.entries()) {

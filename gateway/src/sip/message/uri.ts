@@ -251,7 +251,8 @@ function parseSip(scheme: 'sip' | 'sips', rest: string): Result<SipUri> {
       if (eq <= 0) return err(uriError('bad URI header'));
       const name = h.slice(0, eq);
       const raw = h.slice(eq + 1);
-      if (!allIn(name, headerChars, true) || !allIn(raw, headerChars, true)) return err(uriError('bad URI header'));
+      if (!allIn(name, headerChars, true) || !allIn(raw, headerChars, true))
+        return err(uriError('bad URI header'));
       const n = unescapeUriPart(name);
       const v = unescapeUriPart(raw);
       if (n === undefined || v === undefined) return err(uriError('bad escape in URI header'));
@@ -287,7 +288,8 @@ export function parseUri(s: string): Result<Uri> {
   const schemeRaw = s.slice(0, colon);
   const first = schemeRaw.charCodeAt(0);
   const isAlpha = (first >= 0x41 && first <= 0x5a) || (first >= 0x61 && first <= 0x7a);
-  if (!isAlpha || !allIn(schemeRaw, schemeChars, false)) return err(uriError(`bad URI scheme '${schemeRaw}'`));
+  if (!isAlpha || !allIn(schemeRaw, schemeChars, false))
+    return err(uriError(`bad URI scheme '${schemeRaw}'`));
   const scheme = schemeRaw.toLowerCase();
   const rest = s.slice(colon + 1);
   if (rest === '') return err(uriError('empty URI'));
@@ -303,7 +305,8 @@ export function parseUri(s: string): Result<Uri> {
 
 function formatParams(params: Map<string, string | null>, chars: Uint8Array): string {
   let out = '';
-  for (const [k, v] of params) out += ';' + escapePart(k, chars) + (v === null ? '' : '=' + escapePart(v, chars));
+  for (const [k, v] of params)
+    out += ';' + escapePart(k, chars) + (v === null ? '' : '=' + escapePart(v, chars));
   return out;
 }
 
@@ -326,5 +329,5 @@ export function formatUri(u: Uri): string {
     return out;
   }
   if (isTelUri(u)) return 'tel:' + escapePart(u.number, telChars) + formatParams(u.params, telChars);
-  return (u as OtherUri).raw;
+  return u.raw;
 }

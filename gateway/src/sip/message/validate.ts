@@ -25,7 +25,15 @@ export interface MessageProblem {
  */
 const mandatory = ['via', 'from', 'to', 'call-id', 'cseq'] as const;
 /** Header fields that may appear once only (RFC 3261 §7.3.1, RFC 4475 §3.3.8 multi01). */
-const singleValued = ['from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type'] as const;
+const singleValued = [
+  'from',
+  'to',
+  'call-id',
+  'cseq',
+  'max-forwards',
+  'content-length',
+  'content-type',
+] as const;
 /** rfc1123-date with the time zone fixed to GMT (RFC 3261 §20.17, RFC 4475 §3.1.2.12 baddate). */
 const sipDate = /^[A-Za-z]{3}, [0-9]{2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/;
 
@@ -35,14 +43,17 @@ const bad = (reason: string, field?: string, status = 400): MessageProblem =>
 /** What makes a message unusable by any element, or undefined. Status is meaningful for requests. */
 export function structuralProblem(msg: SipMessage): MessageProblem | undefined {
   const h: SipHeaders = msg.headers;
-  for (const name of mandatory) if (!h.has(name)) return bad(`Missing ${displayHeaderName(name)} header field`, displayHeaderName(name));
+  for (const name of mandatory)
+    if (!h.has(name)) return bad(`Missing ${displayHeaderName(name)} header field`, displayHeaderName(name));
   for (const name of singleValued)
-    if (h.getLines(name).length > 1) return bad(`More than one ${displayHeaderName(name)} header field`, displayHeaderName(name));
+    if (h.getLines(name).length > 1)
+      return bad(`More than one ${displayHeaderName(name)} header field`, displayHeaderName(name));
 
   const cseq = parseCSeq(h.get('cseq') ?? '');
   if (!cseq.ok) return bad('Malformed CSeq', 'CSeq');
   // RFC 3261 §8.1.1.5: "The method MUST match that of the request" (RFC 4475 §3.1.2.17 mismatch01).
-  if (msg.kind === 'request' && cseq.value.method !== msg.method) return bad('CSeq method does not match the request method', 'CSeq');
+  if (msg.kind === 'request' && cseq.value.method !== msg.method)
+    return bad('CSeq method does not match the request method', 'CSeq');
 
   const vias = h.getList('via');
   if (vias.length === 0) return bad('Empty Via', 'Via');
@@ -62,7 +73,8 @@ export function structuralProblem(msg: SipMessage): MessageProblem | undefined {
   if (mf !== undefined && !/^[0-9]{1,10}$/.test(mf)) return bad('Malformed Max-Forwards', 'Max-Forwards');
   const date = h.get('date');
   if (date !== undefined && !sipDate.test(date)) return bad('Malformed Date', 'Date');
-  if (h.has('content-type') && !parseMediaType(h.get('content-type') ?? '').ok) return bad('Malformed Content-Type', 'Content-Type');
+  if (h.has('content-type') && !parseMediaType(h.get('content-type') ?? '').ok)
+    return bad('Malformed Content-Type', 'Content-Type');
   return undefined;
 }
 
@@ -121,7 +133,8 @@ export function checkRequest(req: SipRequest, opts: CheckRequestOptions = {}): R
     return { status: 483, reason: 'Too Many Hops' };
 
   // RFC 3261 §8.2.2.1: "If the Request-URI uses a scheme not supported by the UAS, it SHOULD
-  // reject the request with a 416 (Unsupported URI Scheme) response" (RFC 4475 §3.3.2, §3.3.3).
+  // reject the request with a 416 (Unsupported URI Scheme) response"; a proxy likewise (§16.3
+  // step 2, "URI scheme check") (RFC 4475 §3.3.2, §3.3.3).
   const uri = parseUri(req.uri);
   const schemes = opts.supportedSchemes ?? defaultSchemes;
   if (!uri.ok) return { status: 400, reason: 'Bad Request-URI' };
@@ -135,7 +148,8 @@ export function checkRequest(req: SipRequest, opts: CheckRequestOptions = {}): R
     const supported = new Set((opts.supportedExtensions ?? []).map((t) => t.toLowerCase()));
     const required = optionTags(h.getList(role === 'proxy' ? 'proxy-require' : 'require'));
     const unknown = required.filter((t) => !supported.has(t.toLowerCase()));
-    if (unknown.length > 0) return { status: 420, reason: 'Bad Extension', headers: [['Unsupported', unknown.join(', ')]] };
+    if (unknown.length > 0)
+      return { status: 420, reason: 'Bad Extension', headers: [['Unsupported', unknown.join(', ')]] };
   }
   if (role === 'proxy') return undefined;
 
@@ -153,7 +167,8 @@ export function checkRequest(req: SipRequest, opts: CheckRequestOptions = {}): R
   // acceptable answer can be built (RFC 3261 §21.4.7 406; RFC 4475 §3.3.15 sdp01).
   if (req.method === 'INVITE' && h.has('accept')) {
     const accept = h.getList('accept');
-    if (accept.length > 0 && !acceptAdmits(accept, 'application/sdp')) return { status: 406, reason: 'Not Acceptable' };
+    if (accept.length > 0 && !acceptAdmits(accept, 'application/sdp'))
+      return { status: 406, reason: 'Not Acceptable' };
   }
 
   // RFC 3261 §10.3 step 3: the registrar "extracts the address-of-record from the To header
@@ -162,7 +177,8 @@ export function checkRequest(req: SipRequest, opts: CheckRequestOptions = {}): R
   if (req.method === 'REGISTER') {
     const to = parseNameAddr(h.get('to') ?? '');
     const aor = to.ok ? parseUri(to.value.uri) : undefined;
-    if (!aor || !aor.ok || !isSipUri(aor.value)) return { status: 400, reason: 'Bad Request: To is not a SIP URI' };
+    if (!aor || !aor.ok || !isSipUri(aor.value))
+      return { status: 400, reason: 'Bad Request: To is not a SIP URI' };
   }
   return undefined;
 }
@@ -187,7 +203,8 @@ export function checkResponse(res: SipResponse, opts: CheckResponseOptions = {})
   const next = vias[1] === undefined ? undefined : parseVia(vias[1]);
   if (next?.ok) {
     const host = next.value.params.get('received') ?? next.value.host;
-    if (host === '255.255.255.255' || /^(22[4-9]|23[0-9])\./.test(host)) return 'response would be forwarded to a broadcast or multicast address';
+    if (host === '255.255.255.255' || /^(22[4-9]|23[0-9])\./.test(host))
+      return 'response would be forwarded to a broadcast or multicast address';
   }
   return undefined;
 }

@@ -10,9 +10,16 @@ import type { Logger } from '../../core/log.ts';
 import type { MetricsRegistry } from '../../core/metrics.ts';
 import type { DigestAuthenticator } from '../auth/digest.ts';
 import { authenticateRequest, registrarRole, type UserLookup } from '../auth/request-auth.ts';
-import { createResponse, formatUri, parseCSeq, parseNameAddr, parseUri } from '../message/index.ts';
-import type { SipUri } from '../message/uri.ts';
-import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
+import {
+  createResponse,
+  formatUri,
+  generateTag,
+  isSipUri,
+  parseCSeq,
+  parseNameAddr,
+  parseUri,
+} from '../message/index.ts';
+import type { SipEndpoint, SipRequest, SipResponse, SipUri } from '../message/index.ts';
 
 export interface Binding {
   /** Normalized address-of-record, `sip:<user>@<domain>`. */
@@ -73,7 +80,15 @@ interface ContactChange {
   instance?: string;
 }
 
-type Outcome = 'ok' | 'unauthorized' | 'forbidden' | 'bad-request' | 'interval-too-brief' | 'out-of-order' | 'bad-extension';
+type Outcome =
+  | 'ok'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-found'
+  | 'bad-request'
+  | 'interval-too-brief'
+  | 'out-of-order'
+  | 'bad-extension';
 
 export class Registrar {
   /** Called after the bindings of an address-of-record changed (registered, removed, expired). */
@@ -110,7 +125,7 @@ export class Registrar {
    * response. Never throws on bad input: malformed requests get a 4xx.
    */
   handleRegister(req: SipRequest, source: SipEndpoint): SipResponse {
-    if (this.closed) return createResponse(req, 503, 'Service Unavailable');
+    if (this.closed) return createResponse(req, 503, 'Service Unavailable', { toTag: generateTag() });
     const res = this.process(req, source);
     this.outcomes?.inc({ outcome: res.outcome });
     return res.response;
@@ -119,7 +134,9 @@ export class Registrar {
   /** Live contacts of an extension: best q first, then most recently refreshed first. */
   lookup(user: string): Binding[] {
     const now = this.deps.clock.wallNow();
-    const live = [...(this.bindings.get(this.aorOf(user))?.values() ?? [])].filter((b) => b.expiresAtMs > now);
+    const live = [...(this.bindings.get(this.aorOf(user))?.values() ?? [])].filter(
+      (b) => b.expiresAtMs > now,
+    );
     return live
       .sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || recency(b) - recency(a))
       .map((b) => ({ ...b, source: { ...b.source } }));
@@ -129,7 +146,8 @@ export class Registrar {
     const now = this.deps.clock.wallNow();
     const bindings: Array<Binding & { expiresInS: number }> = [];
     for (const m of this.bindings.values()) {
-      for (const b of m.values()) bindings.push({ ...b, source: { ...b.source }, expiresInS: remainingS(b, now) });
+      for (const b of m.values())
+        bindings.push({ ...b, source: { ...b.source }, expiresInS: remainingS(b, now) });
     }
     return {
       domain: this.domain,
@@ -151,7 +169,7 @@ export class Registrar {
   private process(req: SipRequest, source: SipEndpoint): { outcome: Outcome; response: SipResponse } {
     const reply = (outcome: Outcome, status: number, reason: string, headers: [string, string][] = []) => ({
       outcome,
-      response: createResponse(req, status, reason, { headers }),
+      response: createResponse(req, status, reason, { headers, toTag: generateTag() }),
     });
 
     const callId = req.headers.get('call-id')?.trim();
@@ -172,15 +190,16 @@ export class Registrar {
     }
 
     // Step 2: "the registrar MUST process the Require header field values as described for UASs
-    // in Section 8.2.2." No extension is required-capable here (no path, no outbound).
+    // in Section 8.2.2." None of the extensions a REGISTER may require (path, outbound) is supported.
     const required = req.headers.getList('require');
-    if (required.length > 0) return reply('bad-extension', 420, 'Bad Extension', [['Unsupported', required.join(', ')]]);
+    if (required.length > 0)
+      return reply('bad-extension', 420, 'Bad Extension', [['Unsupported', required.join(', ')]]);
 
     // Steps 4 and 5: the address-of-record comes from the To header field, and the authenticated
     // user may only modify its own. The AoR is kept normalized to this registrar's domain, since
     // phones address the appliance by its IP address as often as by its name.
     const toUri = nameAddrSipUri(to.value.uri);
-    if (toUri === undefined || toUri.user === undefined) return reply('forbidden', 404, 'Not Found');
+    if (toUri === undefined || toUri.user === undefined) return reply('not-found', 404, 'Not Found');
     if (toUri.user !== auth.username) return reply('forbidden', 403, 'Forbidden');
     const aor = this.aorOf(toUri.user);
 
@@ -192,7 +211,8 @@ export class Registrar {
     // additional Contact fields or an expiration time other than zero, the request is invalid,
     // and the server MUST return a 400 (Invalid Request)."
     if (contactValues.some((c) => c.trim() === '*')) {
-      if (contactValues.length !== 1 || expiresHeader !== 0) return reply('bad-request', 400, 'Invalid Wildcard');
+      if (contactValues.length !== 1 || expiresHeader !== 0)
+        return reply('bad-request', 400, 'Invalid Wildcard');
       const current = this.bindings.get(aor);
       // Step 7 applies to the wildcard too: each binding is checked against Call-ID and CSeq.
       for (const b of current?.values() ?? []) {
@@ -223,7 +243,9 @@ export class Registrar {
         // one hour AND less than a registrar-configured minimum, the registrar MAY reject the
         // registration with a response of 423 (Interval Too Brief)."
         if (expiresS < this.deps.minExpiresS && expiresS < 3600) {
-          return reply('interval-too-brief', 423, 'Interval Too Brief', [['Min-Expires', String(this.deps.minExpiresS)]]);
+          return reply('interval-too-brief', 423, 'Interval Too Brief', [
+            ['Min-Expires', String(this.deps.minExpiresS)],
+          ]);
         }
         // "The registrar MAY choose an expiration less than the requested expiration interval."
         expiresS = Math.min(expiresS, this.deps.maxExpiresS);
@@ -301,7 +323,10 @@ export class Registrar {
    * already processed, is what counts.
    */
   private outOfOrder(req: SipRequest): { outcome: Outcome; response: SipResponse } {
-    return { outcome: 'out-of-order', response: createResponse(req, 500, 'Out-of-Order CSeq') };
+    return {
+      outcome: 'out-of-order',
+      response: createResponse(req, 500, 'Out-of-Order CSeq', { toTag: generateTag() }),
+    };
   }
 
   /**
@@ -316,7 +341,7 @@ export class Registrar {
       headers.push(['Contact', `<${b.contact}>;expires=${remainingS(b, now)}`]);
     }
     headers.push(['Date', new Date(now).toUTCString()]);
-    return createResponse(req, 200, 'OK', { headers });
+    return createResponse(req, 200, 'OK', { headers, toTag: generateTag() });
   }
 
   private aorOf(user: string): string {
@@ -325,7 +350,7 @@ export class Registrar {
 
   private put(b: Binding): void {
     const parsed = parseUri(b.contact);
-    const key = parsed.ok && isSip(parsed.value) ? contactKey(parsed.value) : b.contact;
+    const key = parsed.ok && isSipUri(parsed.value) ? contactKey(parsed.value) : b.contact;
     let m = this.bindings.get(b.aor);
     if (!m) {
       m = new Map();
@@ -385,13 +410,9 @@ export class Registrar {
   }
 }
 
-function isSip(u: { scheme: string }): u is SipUri {
-  return u.scheme === 'sip' || u.scheme === 'sips';
-}
-
 function nameAddrSipUri(uri: string): SipUri | undefined {
   const parsed = parseUri(uri);
-  return parsed.ok && isSip(parsed.value) ? parsed.value : undefined;
+  return parsed.ok && isSipUri(parsed.value) ? parsed.value : undefined;
 }
 
 /**
@@ -407,7 +428,8 @@ function contactKey(u: SipUri): string {
       return v === undefined ? '' : `;${p}=${(v ?? '').toLowerCase()}`;
     })
     .join('');
-  const userinfo = u.user === undefined ? '' : `${u.user}${u.password === undefined ? '' : `:${u.password}`}@`;
+  const userinfo =
+    u.user === undefined ? '' : `${u.user}${u.password === undefined ? '' : `:${u.password}`}@`;
   return `${u.scheme}:${userinfo}${u.host.toLowerCase()}:${u.port ?? (u.scheme === 'sips' ? 5061 : 5060)}${significant}`;
 }
 

@@ -43,7 +43,13 @@ export interface OfferAnswerDump {
 }
 
 const legal: Record<OfferAnswerState, readonly OfferAnswerState[]> = {
-  stable: ['local-offer-sent', 'remote-offer-received', 'awaiting-local-offer', 'awaiting-remote-offer', 'closed'],
+  stable: [
+    'local-offer-sent',
+    'remote-offer-received',
+    'awaiting-local-offer',
+    'awaiting-remote-offer',
+    'closed',
+  ],
   'local-offer-sent': ['stable', 'closed'],
   'remote-offer-received': ['stable', 'closed'],
   'awaiting-local-offer': ['local-offer-sent', 'stable', 'closed'],
@@ -95,7 +101,8 @@ export class OfferAnswer {
   }
 
   private transition(to: OfferAnswerState): void {
-    if (!legal[this._state].includes(to)) throw new Error(`offer/answer: illegal transition ${this._state} → ${to}`);
+    if (!legal[this._state].includes(to))
+      throw new Error(`offer/answer: illegal transition ${this._state} → ${to}`);
     this._state = to;
     switch (to) {
       case 'stable':
@@ -122,7 +129,8 @@ export class OfferAnswer {
 
   /** We send an INVITE without a body (RFC 3261 §13.2.1: the offer then comes in the 2xx). */
   sendOfferlessInvite(): OaResult {
-    if (this._state !== 'stable') return { ok: false, error: `cannot send an offerless INVITE in ${this._state}` };
+    if (this._state !== 'stable')
+      return { ok: false, error: `cannot send an offerless INVITE in ${this._state}` };
     this.transition('awaiting-remote-offer');
     return { ok: true };
   }
@@ -142,7 +150,10 @@ export class OfferAnswer {
   sendOffer(sdp: SdpSession, carrier: SdpCarrier): OaResult {
     if (this._state === 'awaiting-local-offer') {
       if (carrier !== '2xx' && carrier !== 'reliable-1xx')
-        return { ok: false, error: 'the offer owed for an offerless INVITE goes in the 2xx or a reliable 1xx' };
+        return {
+          ok: false,
+          error: 'the offer owed for an offerless INVITE goes in the 2xx or a reliable 1xx',
+        };
     } else if (this._state !== 'stable') {
       return { ok: false, error: `cannot offer in ${this._state}` };
     } else if (carrier !== 'invite' && carrier !== 'update' && carrier !== 'prack') {
@@ -164,8 +175,15 @@ export class OfferAnswer {
    */
   receiveOffer(sdp: SdpSession, carrier: SdpCarrier): OfferResult {
     if (this._state === 'awaiting-remote-offer') {
+      // RFC 3311 §5.1: when the initial INVITE had no offer, an UPDATE may carry one only after the
+      // offer came in a reliable 1xx and was answered; before that it is out of order.
       if (carrier !== '2xx' && carrier !== 'reliable-1xx')
-        return { ok: false, status: 500, reason: 'Server Internal Error', retryAfterS: overlapRetryAfterS(this.random) };
+        return {
+          ok: false,
+          status: 500,
+          reason: 'Server Internal Error',
+          retryAfterS: overlapRetryAfterS(this.random),
+        };
     } else {
       const busy = this.overlap();
       if (busy) return busy;
@@ -186,7 +204,12 @@ export class OfferAnswer {
       case 'remote-offer-received':
       case 'awaiting-local-offer':
       case 'closed':
-        return { ok: false, status: 500, reason: 'Server Internal Error', retryAfterS: overlapRetryAfterS(this.random) };
+        return {
+          ok: false,
+          status: 500,
+          reason: 'Server Internal Error',
+          retryAfterS: overlapRetryAfterS(this.random),
+        };
       default: {
         const never: never = this._state;
         throw new Error(`unknown state ${String(never)}`);
@@ -233,8 +256,9 @@ export class OfferAnswer {
   }
 
   /**
-   * An ACK arrived without the answer owed for our offer in a 2xx. RFC 3261 §13.2.2.4: the answer
-   * "MUST be in the ACK"; RFC 6337 §3.1.3 has the UAS end the session (BYE) when it is missing.
+   * An ACK arrived without the answer owed for our offer in a 2xx. RFC 3261 §13.2.1: "the answer
+   * MUST be in the acknowledgement for that message (in this specification, ACK for a 2xx
+   * response)"; without it no session can be set up, so the UAS ends the dialog with a BYE.
    * Returns whether the session must be ended.
    */
   ackWithoutAnswer(): boolean {
@@ -263,10 +287,14 @@ export class OfferAnswer {
 function answerCarrierError(offerIn: SdpCarrier | null, answerIn: SdpCarrier): string | null {
   switch (offerIn) {
     case 'invite':
-      return answerIn === '2xx' || answerIn === 'reliable-1xx' ? null : 'an INVITE offer is answered in a 2xx or reliable 1xx';
+      return answerIn === '2xx' || answerIn === 'reliable-1xx'
+        ? null
+        : 'an INVITE offer is answered in a 2xx or reliable 1xx';
     case '2xx':
     case 'reliable-1xx':
-      return answerIn === 'ack' || answerIn === 'prack' ? null : 'an offer in a response is answered in the ACK or PRACK';
+      return answerIn === 'ack' || answerIn === 'prack'
+        ? null
+        : 'an offer in a response is answered in the ACK or PRACK';
     case 'update':
     case 'prack':
       return answerIn === '2xx' ? null : `an ${offerIn.toUpperCase()} offer is answered in its 2xx`;

@@ -156,7 +156,8 @@ export function parseSdp(text: string | Buffer): Result<SdpSession> {
         break;
       }
       case 's':
-        if (sessionName !== undefined || media) return err(sdpError('EDGE_ERR_SDP_ORDER', 's= out of place', field));
+        if (sessionName !== undefined || media)
+          return err(sdpError('EDGE_ERR_SDP_ORDER', 's= out of place', field));
         sessionName = value;
         break;
       case 'i':
@@ -186,7 +187,13 @@ export function parseSdp(text: string | Buffer): Result<SdpSession> {
       case 't': {
         if (media) return err(sdpError('EDGE_ERR_SDP_ORDER', 't= after m=', field));
         const [start, stop, ...extra] = splitSpaces(value);
-        if (start === undefined || stop === undefined || extra.length > 0 || !digits.test(start) || !digits.test(stop))
+        if (
+          start === undefined ||
+          stop === undefined ||
+          extra.length > 0 ||
+          !digits.test(start) ||
+          !digits.test(stop)
+        )
           return err(sdpError('EDGE_ERR_SDP_TIMING', 't= needs <start-time> <stop-time>', field));
         session.timings.push({ start, stop, repeats: [] });
         break;
@@ -238,7 +245,11 @@ export function parseSdp(text: string | Buffer): Result<SdpSession> {
     const idx = session.media.findIndex((m) => m.connections.length === 0 && m.port !== 0);
     if (idx >= 0)
       return err(
-        sdpError('EDGE_ERR_SDP_CONNECTION', `media ${idx + 1} has no c= and there is none at session level`, 'c='),
+        sdpError(
+          'EDGE_ERR_SDP_CONNECTION',
+          `media ${idx + 1} has no c= and there is none at session level`,
+          'c=',
+        ),
       );
   }
   return ok({ version, origin, sessionName, ...session });
@@ -395,7 +406,9 @@ export function directionOf(m: SdpMedia, session?: SdpSession): SdpDirection {
 }
 
 function setDirection(attributes: SdpAttribute[], dir: SdpDirection | undefined): SdpAttribute[] {
-  const rest = attributes.filter((a) => !(a.value === null && (directions as readonly string[]).includes(a.name)));
+  const rest = attributes.filter(
+    (a) => !(a.value === null && (directions as readonly string[]).includes(a.name)),
+  );
   if (dir !== undefined) rest.push({ name: dir, value: null });
   return rest;
 }
@@ -511,7 +524,15 @@ export function negotiateCodecs(
   const chosen: (SdpCodec | null)[] = [];
   for (const m of offer.media) {
     const reject = (): void => {
-      media.push({ type: m.type, port: 0, proto: m.proto, formats: [...m.formats], connections: [], bandwidths: [], attributes: [] });
+      media.push({
+        type: m.type,
+        port: 0,
+        proto: m.proto,
+        formats: [...m.formats],
+        connections: [],
+        bandwidths: [],
+        attributes: [],
+      });
       chosen.push(null);
     };
     if (m.port === 0 || m.type !== 'audio' || !rtpProtos.has(m.proto)) {
@@ -519,17 +540,22 @@ export function negotiateCodecs(
       continue;
     }
     const common = codecsOf(m).filter((c) => wanted.has(c.name.toLowerCase()));
-    const audio = common.filter((c) => c.name.toLowerCase() !== 'telephone-event' && c.name.toLowerCase() !== 'cn');
+    const audio = common.filter(
+      (c) => c.name.toLowerCase() !== 'telephone-event' && c.name.toLowerCase() !== 'cn',
+    );
     const first = audio[0];
     if (!first) {
       reject();
       continue;
     }
     // RFC 4733 §7.1.1: the telephone-event payload's clock rate matches the audio codec's.
-    const keep = common.filter((c) => c.name.toLowerCase() !== 'telephone-event' || c.clockRate === first.clockRate);
+    const keep = common.filter(
+      (c) => c.name.toLowerCase() !== 'telephone-event' || c.clockRate === first.clockRate,
+    );
     const attributes: SdpAttribute[] = [];
     for (const c of keep) {
-      const enc = c.channels === undefined ? `${c.name}/${c.clockRate}` : `${c.name}/${c.clockRate}/${c.channels}`;
+      const enc =
+        c.channels === undefined ? `${c.name}/${c.clockRate}` : `${c.name}/${c.clockRate}/${c.channels}`;
       attributes.push({ name: 'rtpmap', value: `${c.payloadType} ${enc}` });
       if (c.fmtp !== undefined) attributes.push({ name: 'fmtp', value: `${c.payloadType} ${c.fmtp}` });
     }
@@ -598,16 +624,26 @@ const knownDynamic: Record<string, { clockRate: number; fmtp?: string }> = {
  * numbers; dynamic ones (telephone-event) are numbered from 101.
  */
 export function createAudioOffer(
-  local: LocalSdpParams & { rtpPort: number; codecs: readonly string[]; ptimeMs?: number; direction?: SdpDirection },
+  local: LocalSdpParams & {
+    rtpPort: number;
+    codecs: readonly string[];
+    ptimeMs?: number;
+    direction?: SdpDirection;
+  },
 ): SdpSession {
   const attributes: SdpAttribute[] = [];
   const formats: string[] = [];
   let nextDynamic = 101;
   for (const name of local.codecs) {
-    const staticPt = Object.entries(staticPayloadTypes).find(([, v]) => v.name.toLowerCase() === name.toLowerCase());
+    const staticPt = Object.entries(staticPayloadTypes).find(
+      ([, v]) => v.name.toLowerCase() === name.toLowerCase(),
+    );
     if (staticPt) {
       formats.push(staticPt[0]);
-      attributes.push({ name: 'rtpmap', value: `${staticPt[0]} ${staticPt[1].name}/${staticPt[1].clockRate}` });
+      attributes.push({
+        name: 'rtpmap',
+        value: `${staticPt[0]} ${staticPt[1].name}/${staticPt[1].clockRate}`,
+      });
       continue;
     }
     const dyn = knownDynamic[name.toLowerCase()];
@@ -620,6 +656,14 @@ export function createAudioOffer(
   if (local.ptimeMs !== undefined) attributes.push({ name: 'ptime', value: String(local.ptimeMs) });
   attributes.push({ name: local.direction ?? 'sendrecv', value: null });
   return buildSdp(local, [
-    { type: 'audio', port: local.rtpPort, proto: 'RTP/AVP', formats, connections: [], bandwidths: [], attributes },
+    {
+      type: 'audio',
+      port: local.rtpPort,
+      proto: 'RTP/AVP',
+      formats,
+      connections: [],
+      bandwidths: [],
+      attributes,
+    },
   ]);
 }

@@ -3,7 +3,12 @@
  * and Timer M), with the CANCEL helper of §9.1.
  */
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
-import { IllegalTransitionError, toError, type ClientTransactionUser, type TransactionContext } from './context.ts';
+import {
+  IllegalTransitionError,
+  toError,
+  type ClientTransactionUser,
+  type TransactionContext,
+} from './context.ts';
 import { buildCancel, buildNon2xxAck } from './requests.ts';
 import { TimerSet } from './timer-set.ts';
 import { deriveTimers, isReliable, type DerivedTimers } from './timer-values.ts';
@@ -102,7 +107,7 @@ export class InviteClientTransaction {
           this.cancelRequested = false;
           this.ack = buildNon2xxAck(this.request, res);
           this.tu.onResponse(res);
-          if (this.stateValue === 'terminated' || !this.transmit(this.ack)) return;
+          if (this.ended() || !this.transmit(this.ack)) return;
           this.transition('completed');
         }
         return;
@@ -162,6 +167,11 @@ export class InviteClientTransaction {
       armed: this.timerSet.armed(),
       cancelPending: this.cancelRequested,
     };
+  }
+
+  /** Whether a TU callback ended the transaction (e.g. through the layer's close()). */
+  private ended(): boolean {
+    return this.stateValue === 'terminated';
   }
 
   /** The guarded state change: rejects edges the machine lacks, stops and starts the state's timers. */

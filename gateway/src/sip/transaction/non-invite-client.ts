@@ -1,6 +1,11 @@
 /** The non-INVITE client transaction: RFC 3261 §17.1.2. */
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
-import { IllegalTransitionError, toError, type ClientTransactionUser, type TransactionContext } from './context.ts';
+import {
+  IllegalTransitionError,
+  toError,
+  type ClientTransactionUser,
+  type TransactionContext,
+} from './context.ts';
 import { TimerSet } from './timer-set.ts';
 import { deriveTimers, isReliable, type DerivedTimers } from './timer-values.ts';
 
@@ -80,13 +85,13 @@ export class NonInviteClientTransaction {
           // "Proceeding" state." / "If a provisional response is received while in the
           // "Proceeding" state, it MUST be passed to the TU."
           this.tu.onResponse(res);
-          if (this.stateValue !== 'terminated') this.transition('proceeding');
+          if (!this.ended()) this.transition('proceeding');
         } else {
           // §17.1.2.2: "If a final response (status codes 200-699) is received while in the
           // "Trying" state, the response MUST be passed to the TU, and the client transaction MUST
           // transition to the "Completed" state."
           this.tu.onResponse(res);
-          if (this.stateValue !== 'terminated') this.transition('completed');
+          if (!this.ended()) this.transition('completed');
         }
         return;
       case 'completed':
@@ -124,6 +129,11 @@ export class NonInviteClientTransaction {
       retransmissions: this.retransmissions,
       armed: this.timerSet.armed(),
     };
+  }
+
+  /** Whether a TU callback ended the transaction (e.g. through the layer's close()). */
+  private ended(): boolean {
+    return this.stateValue === 'terminated';
   }
 
   private transition(to: NonInviteClientState): void {

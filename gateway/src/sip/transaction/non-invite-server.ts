@@ -60,10 +60,6 @@ export class NonInviteServerTransaction {
     return this.stateValue;
   }
 
-  get response(): SipResponse | undefined {
-    return this.stateValue === 'completed' ? this.lastResponse : undefined;
-  }
-
   setUser(user: ServerTransactionUser): void {
     this.user = user;
   }

@@ -37,7 +37,14 @@ export function buildNon2xxAck(original: SipRequest, response: SipResponse): Sip
   copyInto(h, original.headers, ['call-id']);
   h.append('cseq', `${cseqNumber(original)} ACK`);
   h.append('content-length', '0');
-  return { kind: 'request', method: 'ACK', uri: original.uri, version: original.version, headers: h, body: Buffer.alloc(0) };
+  return {
+    kind: 'request',
+    method: 'ACK',
+    uri: original.uri,
+    version: original.version,
+    headers: h,
+    body: Buffer.alloc(0),
+  };
 }
 
 /**
@@ -56,5 +63,12 @@ export function buildCancel(original: SipRequest): SipRequest {
   copyInto(h, original.headers, ['from', 'to', 'call-id']);
   h.append('cseq', `${cseqNumber(original)} CANCEL`);
   h.append('content-length', '0');
-  return { kind: 'request', method: 'CANCEL', uri: original.uri, version: original.version, headers: h, body: Buffer.alloc(0) };
+  return {
+    kind: 'request',
+    method: 'CANCEL',
+    uri: original.uri,
+    version: original.version,
+    headers: h,
+    body: Buffer.alloc(0),
+  };
 }

@@ -5,6 +5,7 @@
 import { err, ok, type Result } from '../../core/result.ts';
 import { formatVia, parseVia, type Via } from '../message/index.ts';
 import type { SipEndpoint, SipRequest, SipTransportName } from '../message/types.ts';
+import { isReliable } from './timer-values.ts';
 
 function defaultPort(transport: SipTransportName): number {
   return transport === 'tls' ? 5061 : 5060;
@@ -77,13 +78,19 @@ export function responseDestination(req: SipRequest, source: SipEndpoint): Resul
   const rport = rportValue ? Number(rportValue) : undefined;
   const sentByPort = via.port ?? defaultPort(transport);
 
-  if (transport !== 'udp' && source.connectionId !== undefined) {
-    return ok({ transport: source.transport, address: received ?? source.address, port: sentByPort, connectionId: source.connectionId });
+  if (isReliable(source.transport) && source.connectionId !== undefined) {
+    return ok({
+      transport: source.transport,
+      address: received ?? source.address,
+      port: sentByPort,
+      connectionId: source.connectionId,
+    });
   }
   const maddr = via.params.get('maddr');
   if (maddr) return ok({ transport, address: maddr, port: sentByPort });
   if (received !== undefined) {
-    const port = rport !== undefined && Number.isInteger(rport) && rport > 0 && rport < 65536 ? rport : sentByPort;
+    const port =
+      rport !== undefined && Number.isInteger(rport) && rport > 0 && rport < 65536 ? rport : sentByPort;
     return ok({ transport, address: received, port });
   }
   return ok({ transport, address: via.host, port: sentByPort });

@@ -55,7 +55,10 @@ export async function ensureCertificate(dataDir: string): Promise<TlsCertificate
   return { cert: pems.cert, key: pems.private, generated: true };
 }
 
-async function readPair(certPath: string, keyPath: string): Promise<{ cert: string; key: string } | undefined> {
+async function readPair(
+  certPath: string,
+  keyPath: string,
+): Promise<{ cert: string; key: string } | undefined> {
   try {
     const [cert, key] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
     if (cert.includes('BEGIN CERTIFICATE') && key.includes('PRIVATE KEY')) return { cert, key };

@@ -196,7 +196,10 @@ export class StreamConnection {
     this.partialTimer = this.opts.timers.start('partial-message', this.opts.partialMessageTimeoutMs, () => {
       this.partialTimer = undefined;
       if (this.framer.midMessage) {
-        this.opts.logger.debug({ connection: this.id }, 'SIP message not completed in time; closing connection');
+        this.opts.logger.debug(
+          { connection: this.id },
+          'SIP message not completed in time; closing connection',
+        );
         this.close();
       }
     });

@@ -15,7 +15,8 @@
  * connection." — the `ping` event.
  */
 
-export type FrameErrorReason = 'header-too-large' | 'body-too-large' | 'missing-content-length' | 'bad-content-length';
+export type FrameErrorReason =
+  'header-too-large' | 'body-too-large' | 'missing-content-length' | 'bad-content-length';
 
 export type FrameEvent =
   /** One whole message: a view over the received bytes, header section and body. */
@@ -93,7 +94,12 @@ export class StreamFramer {
     const end = this.buf.indexOf(headerEnd, Math.max(0, this.scanFrom - 3));
     if (end < 0) {
       if (this.buf.length > this.maxMessageBytes) {
-        return { type: 'error', reason: 'header-too-large', status: 513, headerBytes: this.truncatedHeaders() };
+        return {
+          type: 'error',
+          reason: 'header-too-large',
+          status: 513,
+          headerBytes: this.truncatedHeaders(),
+        };
       }
       this.scanFrom = this.buf.length;
       return undefined;
@@ -105,7 +111,8 @@ export class StreamFramer {
     }
 
     const length = contentLength(headerBytes);
-    if (length === 'missing') return { type: 'error', reason: 'missing-content-length', status: 400, headerBytes };
+    if (length === 'missing')
+      return { type: 'error', reason: 'missing-content-length', status: 400, headerBytes };
     if (length === 'bad') return { type: 'error', reason: 'bad-content-length', status: 400, headerBytes };
     // RFC 3261 §21.4.11 413 Request Entity Too Large: "the request entity-body is larger than the
     // server is willing or able to process".

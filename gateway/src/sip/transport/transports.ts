@@ -5,8 +5,19 @@
  * says so, and never reaches the transaction layer.
  */
 import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
-import { createServer as createTcpServer, connect as tcpConnect, isIP, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import {
+  createServer as createTcpServer,
+  connect as tcpConnect,
+  isIP,
+  type Server,
+  type Socket,
+} from 'node:net';
+import {
+  createServer as createTlsServer,
+  connect as tlsConnect,
+  type ConnectionOptions,
+  type TLSSocket,
+} from 'node:tls';
 import { networkInterfaces } from 'node:os';
 import { EdgeError, ErrorCodes } from '../../core/errors.ts';
 import { MetricsRegistry, type Counter, type Gauge } from '../../core/metrics.ts';
@@ -103,13 +114,28 @@ export class SipTransports {
     this.advertisedHost = opts.advertisedHost ?? advertisableHost(opts.host);
     const metrics = opts.metrics ?? new MetricsRegistry();
     this.m = {
-      received: metrics.counter('sip_messages_received_total', 'SIP messages received, by transport and kind'),
+      received: metrics.counter(
+        'sip_messages_received_total',
+        'SIP messages received, by transport and kind',
+      ),
       sent: metrics.counter('sip_messages_sent_total', 'SIP messages sent, by transport'),
-      parseErrors: metrics.counter('sip_parse_errors_total', 'SIP messages that failed to parse or frame, by transport and reason'),
+      parseErrors: metrics.counter(
+        'sip_parse_errors_total',
+        'SIP messages that failed to parse or frame, by transport and reason',
+      ),
       connections: metrics.gauge('sip_transport_connections', 'Open SIP stream connections, by transport'),
-      oversize: metrics.counter('sip_oversize_dropped_total', 'SIP messages dropped for exceeding the size limit, by transport'),
-      refused: metrics.counter('sip_connections_refused_total', 'SIP stream connections refused at the connection limit'),
-      sendErrors: metrics.counter('sip_send_errors_total', 'SIP messages that could not be sent, by transport'),
+      oversize: metrics.counter(
+        'sip_oversize_dropped_total',
+        'SIP messages dropped for exceeding the size limit, by transport',
+      ),
+      refused: metrics.counter(
+        'sip_connections_refused_total',
+        'SIP stream connections refused at the connection limit',
+      ),
+      sendErrors: metrics.counter(
+        'sip_send_errors_total',
+        'SIP messages that could not be sent, by transport',
+      ),
     };
   }
 
@@ -133,7 +159,8 @@ export class SipTransports {
   /** Host and bound port to write in Via sent-by and Contact for a transport. */
   localSentBy(transport: SipTransportName): { host: string; port: number } {
     const l = this.listeners[transport];
-    const configured = transport === 'udp' ? this.opts.udpPort : transport === 'tcp' ? this.opts.tcpPort : this.opts.tlsPort;
+    const configured =
+      transport === 'udp' ? this.opts.udpPort : transport === 'tcp' ? this.opts.tcpPort : this.opts.tlsPort;
     return { host: this.advertisedHost, port: l?.port ?? configured };
   }
 
@@ -225,7 +252,11 @@ export class SipTransports {
     if (transport === 'tls') {
       const tls = this.opts.tls;
       if (!tls) return Promise.resolve();
-      const tlsServer = createTlsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: Math.min(this.idleTimeoutMs, 30_000) });
+      const tlsServer = createTlsServer({
+        cert: tls.cert,
+        key: tls.key,
+        handshakeTimeout: Math.min(this.idleTimeoutMs, 30_000),
+      });
       tlsServer.on('connection', (raw: Socket) => this.onTlsRaw(raw));
       tlsServer.on('secureConnection', (s: TLSSocket) => {
         this.handshaking.delete(s);
@@ -424,15 +455,23 @@ export class SipTransports {
     try {
       this.onMessage(msg, source);
     } catch (e) {
-      this.logger.error({ err: e instanceof Error ? e.message : String(e), source }, 'SIP message handler failed');
+      this.logger.error(
+        { err: e instanceof Error ? e.message : String(e), source },
+        'SIP message handler failed',
+      );
     }
   }
 
   /** An answer built from as much of a request as can be made out of a header section. */
-  private statelessAnswer(headerBytes: Buffer, status: number, reason: string | undefined): Buffer | undefined {
+  private statelessAnswer(
+    headerBytes: Buffer,
+    status: number,
+    reason: string | undefined,
+  ): Buffer | undefined {
     if (headerBytes.length === 0) return undefined;
     const parsed = parseMessage(headerBytes);
-    if (parsed.ok) return parsed.value.kind === 'request' ? this.answerFor(parsed.value, status, reason) : undefined;
+    if (parsed.ok)
+      return parsed.value.kind === 'request' ? this.answerFor(parsed.value, status, reason) : undefined;
     const partial = parsed.error.partial;
     return partial ? this.answerFor(partialRequest(partial), status, reason) : undefined;
   }
@@ -457,22 +496,47 @@ export class SipTransports {
     this.m.sendErrors.inc({ transport: dest.transport });
     this.logger.debug({ dest, err: message }, 'SIP send failed');
     try {
-      this.onSendError(dest, new EdgeError(ErrorCodes.SIP_TRANSPORT, `cannot send to ${dest.transport}:${dest.address}:${dest.port}: ${message}`, { dest }));
+      this.onSendError(
+        dest,
+        new EdgeError(
+          ErrorCodes.SIP_TRANSPORT,
+          `cannot send to ${dest.transport}:${dest.address}:${dest.port}: ${message}`,
+          { dest },
+        ),
+      );
     } catch (e) {
       this.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'SIP send-error handler failed');
     }
   }
 }
 
-function partialRequest(partial: { method: string; uri: string; headers: SipRequest['headers'] }): SipRequest {
-  return { kind: 'request', method: partial.method, uri: partial.uri, version: 'SIP/2.0', headers: partial.headers, body: Buffer.alloc(0) };
+function partialRequest(partial: {
+  method: string;
+  uri: string;
+  headers: SipRequest['headers'];
+}): SipRequest {
+  return {
+    kind: 'request',
+    method: partial.method,
+    uri: partial.uri,
+    version: 'SIP/2.0',
+    headers: partial.headers,
+    body: Buffer.alloc(0),
+  };
 }
 
 function bindError(e: NodeJS.ErrnoException, port: number, protocol: SipTransportName): EdgeError {
   if (e.code === 'EADDRINUSE') {
-    return new EdgeError(ErrorCodes.PORT_IN_USE, `SIP port ${port}/${protocol} is already in use`, { port, protocol });
+    return new EdgeError(ErrorCodes.PORT_IN_USE, `SIP port ${port}/${protocol} is already in use`, {
+      port,
+      protocol,
+    });
   }
-  return new EdgeError(ErrorCodes.SIP_TRANSPORT, `cannot bind SIP port ${port}/${protocol}: ${e.message}`, { port, protocol, cause: e.code });
+  return new EdgeError(ErrorCodes.SIP_TRANSPORT, `cannot bind SIP port ${port}/${protocol}: ${e.message}`, {
+    port,
+    protocol,
+    cause: e.code,
+  });
 }
 
 function remoteKey(transport: StreamTransportName, address: string, port: number): string {

@@ -85,9 +85,10 @@ export function responseDestination(res: SipResponse, requestSource?: SipEndpoin
   if (transport === 'tcp' || transport === 'tls') {
     const port = via.port ?? defaultPort;
     const address = received ?? plainAddress(via.host);
-    // The connection the request came on, if still open; the transport falls back to address:port.
-    if (requestSource && requestSource.transport === transport) return { ...requestSource };
-    return { transport, address, port };
+    // The connection the request came on while it is open; once closed, `send` falls back to a
+    // connection to received:sent-by-port as §18.2.2 prescribes.
+    const connectionId = requestSource?.transport === transport ? requestSource.connectionId : undefined;
+    return connectionId ? { transport, address, port, connectionId } : { transport, address, port };
   }
   if (transport !== 'udp') return requestSource;
 

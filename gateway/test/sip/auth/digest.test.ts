@@ -8,7 +8,7 @@ import {
   pickChallenge,
   type DigestAlgorithm,
 } from '../../../src/sip/auth/digest.ts';
-import { parseAuthHeader } from '../../../src/sip/message/headers.ts';
+import { parseAuthHeader } from '../../../src/sip/message/index.ts';
 
 const secret = Buffer.alloc(32, 7);
 const users: Record<string, string> = { '1001': 'secret-1001', '1002': 'other' };
@@ -41,7 +41,7 @@ function answer(
   return r.value;
 }
 
-describe('digest computation: published vectors', () => {
+void describe('digest computation: published vectors', () => {
   const cases = [
     {
       name: 'RFC 2617 §3.5 (MD5, qop=auth)',
@@ -72,11 +72,17 @@ describe('digest computation: published vectors', () => {
     },
   ];
   for (const c of cases) {
-    test(`request-digest matches ${c.name}`, () => {
-      const common = { username: 'Mufasa', method: 'GET', uri: '/dir/index.html', nc: '00000001', qop: 'auth' as const };
+    void test(`request-digest matches ${c.name}`, () => {
+      const common = {
+        username: 'Mufasa',
+        method: 'GET',
+        uri: '/dir/index.html',
+        nc: '00000001',
+        qop: 'auth' as const,
+      };
       assert.equal(digestResponse({ ...common, ...c }), c.expected);
     });
-    test(`client Authorization carries the response of ${c.name}`, () => {
+    void test(`client Authorization carries the response of ${c.name}`, () => {
       const challenge = `Digest realm="${c.realm}", nonce="${c.nonce}", algorithm=${c.algorithm}, qop="auth, auth-int", opaque="FQhe"`;
       const r = computeDigestAuthorization({
         challenge,
@@ -97,7 +103,7 @@ describe('digest computation: published vectors', () => {
     });
   }
 
-  test('client answers an RFC 2069 challenge (no qop) without cnonce and nc', () => {
+  void test('client answers an RFC 2069 challenge (no qop) without cnonce and nc', () => {
     const r = computeDigestAuthorization({
       challenge: 'Digest realm="trunk", nonce="abc"',
       method: 'INVITE',
@@ -111,7 +117,15 @@ describe('digest computation: published vectors', () => {
     assert.equal(p.has('nc'), false);
     assert.equal(
       p.get('response'),
-      digestResponse({ algorithm: 'MD5', username: 'gw', realm: 'trunk', password: 'pw', method: 'INVITE', uri: 'sip:+4930123@trunk.example', nonce: 'abc' }),
+      digestResponse({
+        algorithm: 'MD5',
+        username: 'gw',
+        realm: 'trunk',
+        password: 'pw',
+        method: 'INVITE',
+        uri: 'sip:+4930123@trunk.example',
+        nonce: 'abc',
+      }),
     );
   });
 
@@ -124,13 +138,19 @@ describe('digest computation: published vectors', () => {
     ['garbage', '"'],
   ] as const;
   for (const [name, challenge] of refused) {
-    test(`client refuses to answer ${name}`, () => {
-      const r = computeDigestAuthorization({ challenge, method: 'REGISTER', uri: 'sip:x', username: 'u', password: 'p' });
+    void test(`client refuses to answer ${name}`, () => {
+      const r = computeDigestAuthorization({
+        challenge,
+        method: 'REGISTER',
+        uri: 'sip:x',
+        username: 'u',
+        password: 'p',
+      });
       assert.equal(r.ok, false);
     });
   }
 
-  test('RFC 8760 §2.4: the client takes the topmost challenge with an algorithm it supports', () => {
+  void test('RFC 8760 §2.4: the client takes the topmost challenge with an algorithm it supports', () => {
     const picked = pickChallenge([
       'Digest realm="x", nonce="1", algorithm=SHA-512-256',
       'Digest realm="x", nonce="1", algorithm=SHA-256',
@@ -140,8 +160,8 @@ describe('digest computation: published vectors', () => {
   });
 });
 
-describe('DigestAuthenticator (server side)', () => {
-  test('RFC 8760 §2.4: one challenge per algorithm, SHA-256 first, sharing a nonce, qop="auth"', () => {
+void describe('DigestAuthenticator (server side)', () => {
+  void test('RFC 8760 §2.4: one challenge per algorithm, SHA-256 first, sharing a nonce, qop="auth"', () => {
     const auth = makeAuth();
     const ch = auth.challenge();
     assert.equal(ch.length, 2);
@@ -156,29 +176,32 @@ describe('DigestAuthenticator (server side)', () => {
   });
 
   for (const algorithm of ['SHA-256', 'MD5'] as const) {
-    test(`round trip client → server with ${algorithm}`, () => {
+    void test(`round trip client → server with ${algorithm}`, () => {
       const auth = makeAuth();
       const challenge = auth.challenge().find((c) => c.includes(`algorithm=${algorithm}`)) ?? '';
-      const v = auth.verify({ method: 'REGISTER', authorization: answer(challenge), requestUri: 'sip:pbx.example' }, lookup);
+      const v = auth.verify(
+        { method: 'REGISTER', authorization: answer(challenge), requestUri: 'sip:pbx.example' },
+        lookup,
+      );
       assert.deepEqual(v, { ok: true, username: '1001' });
     });
   }
 
-  test('an algorithm that is not offered is refused', () => {
+  void test('an algorithm that is not offered is refused', () => {
     const auth = makeAuth(new ManualClock(), ['SHA-256']);
     const md5 = (auth.challenge()[0] ?? '').replace('SHA-256', 'MD5');
     const v = auth.verify({ method: 'REGISTER', authorization: answer(md5) }, lookup);
     assert.deepEqual(v, { ok: false, reason: 'bad-algorithm' });
   });
 
-  test('a nonce stays valid across a restart with the same secret', () => {
+  void test('a nonce stays valid across a restart with the same secret', () => {
     const clock = new ManualClock();
     const challenge = makeAuth(clock).challenge()[0] ?? '';
     const v = makeAuth(clock).verify({ method: 'REGISTER', authorization: answer(challenge) }, lookup);
     assert.equal(v.ok, true);
   });
 
-  test('RFC 2617 §3.2.1: an expired nonce with a correct response is stale, and the new challenge says stale=true', () => {
+  void test('RFC 2617 §3.2.1: an expired nonce with a correct response is stale, and the new challenge says stale=true', () => {
     const clock = new ManualClock();
     const auth = makeAuth(clock);
     const challenge = auth.challenge()[0] ?? '';
@@ -189,33 +212,50 @@ describe('DigestAuthenticator (server side)', () => {
     assert.equal(params(again[0] ?? '').get('stale'), 'true');
   });
 
-  test('an expired nonce with a wrong password is a bad response, not stale', () => {
+  void test('an expired nonce with a wrong password is a bad response, not stale', () => {
     const clock = new ManualClock();
     const auth = makeAuth(clock);
     const challenge = auth.challenge()[0] ?? '';
     clock.advance(300_001);
-    const v = auth.verify({ method: 'REGISTER', authorization: answer(challenge, { password: 'nope' }) }, lookup);
+    const v = auth.verify(
+      { method: 'REGISTER', authorization: answer(challenge, { password: 'nope' }) },
+      lookup,
+    );
     assert.deepEqual(v, { ok: false, reason: 'bad-response' });
     assert.equal(params(auth.challengeFor(v)[0] ?? '').has('stale'), false);
   });
 
-  test('a nonce minted under another secret, with a correct response, is stale', () => {
+  void test('a nonce minted under another secret, with a correct response, is stale', () => {
     const clock = new ManualClock();
-    const other = new DigestAuthenticator({ realm: 'pbx.example', algorithms: ['MD5'], nonceTtlMs: 300_000, clock });
-    const v = makeAuth(clock).verify({ method: 'REGISTER', authorization: answer(other.challenge()[0] ?? '') }, lookup);
+    const other = new DigestAuthenticator({
+      realm: 'pbx.example',
+      algorithms: ['MD5'],
+      nonceTtlMs: 300_000,
+      clock,
+    });
+    const v = makeAuth(clock).verify(
+      { method: 'REGISTER', authorization: answer(other.challenge()[0] ?? '') },
+      lookup,
+    );
     assert.deepEqual(v, { ok: false, reason: 'stale' });
   });
 
-  test('RFC 2617 §3.2.2: a nonce-count seen twice is a replay and is refused; the next nc is accepted', () => {
+  void test('RFC 2617 §3.2.2: a nonce-count seen twice is a replay and is refused; the next nc is accepted', () => {
     const auth = makeAuth();
     const challenge = auth.challenge()[0] ?? '';
     const first = answer(challenge, { nc: 1 });
     assert.equal(auth.verify({ method: 'REGISTER', authorization: first }, lookup).ok, true);
-    assert.deepEqual(auth.verify({ method: 'REGISTER', authorization: first }, lookup), { ok: false, reason: 'replay' });
-    assert.equal(auth.verify({ method: 'REGISTER', authorization: answer(challenge, { nc: 2 }) }, lookup).ok, true);
+    assert.deepEqual(auth.verify({ method: 'REGISTER', authorization: first }, lookup), {
+      ok: false,
+      reason: 'replay',
+    });
+    assert.equal(
+      auth.verify({ method: 'REGISTER', authorization: answer(challenge, { nc: 2 }) }, lookup).ok,
+      true,
+    );
   });
 
-  test('replay memory is bounded; nonces forgotten by the cache are answered stale, never re-accepted', () => {
+  void test('replay memory is bounded; nonces forgotten by the cache are answered stale, never re-accepted', () => {
     const clock = new ManualClock();
     const auth = new DigestAuthenticator({
       realm: 'pbx.example',
@@ -244,7 +284,11 @@ describe('DigestAuthenticator (server side)', () => {
   });
 
   const tamper: Array<[string, (a: string) => string, string]> = [
-    ['a tampered response', (a) => a.replace(/response="([0-9a-f])/, (_m, c: string) => `response="${c === '0' ? '1' : '0'}`), 'bad-response'],
+    [
+      'a tampered response',
+      (a) => a.replace(/response="([0-9a-f])/, (_m, c: string) => `response="${c === '0' ? '1' : '0'}`),
+      'bad-response',
+    ],
     ['a tampered cnonce', (a) => a.replace('c0ffee01', 'c0ffee02'), 'bad-response'],
     ['another username', (a) => a.replace('username="1001"', 'username="1002"'), 'bad-response'],
     ['an unknown user', (a) => a.replace('username="1001"', 'username="9999"'), 'unknown-user'],
@@ -256,17 +300,20 @@ describe('DigestAuthenticator (server side)', () => {
     ['an empty header', () => '', 'missing'],
   ];
   for (const [name, mutate, reason] of tamper) {
-    test(`refuses ${name} (${reason})`, () => {
+    void test(`refuses ${name} (${reason})`, () => {
       const auth = makeAuth();
       const a = mutate(answer(auth.challenge()[1] ?? ''));
       assert.deepEqual(auth.verify({ method: 'REGISTER', authorization: a }, lookup), { ok: false, reason });
     });
   }
 
-  test('the method is part of the digest: credentials for REGISTER do not authorize INVITE', () => {
+  void test('the method is part of the digest: credentials for REGISTER do not authorize INVITE', () => {
     const auth = makeAuth();
     const a = answer(auth.challenge()[0] ?? '', { method: 'REGISTER' });
-    assert.deepEqual(auth.verify({ method: 'INVITE', authorization: a }, lookup), { ok: false, reason: 'bad-response' });
+    assert.deepEqual(auth.verify({ method: 'INVITE', authorization: a }, lookup), {
+      ok: false,
+      reason: 'bad-response',
+    });
   });
 
   const uris: Array<[string, string, boolean]> = [
@@ -278,7 +325,7 @@ describe('DigestAuthenticator (server side)', () => {
     ['sips:pbx.example', 'sip:pbx.example', false],
   ];
   for (const [digestUri, requestUri, accepted] of uris) {
-    test(`RFC 2617 §3.2.2.5: digest uri ${digestUri} ${accepted ? 'designates' : 'does not designate'} Request-URI ${requestUri}`, () => {
+    void test(`RFC 2617 §3.2.2.5: digest uri ${digestUri} ${accepted ? 'designates' : 'does not designate'} Request-URI ${requestUri}`, () => {
       const auth = makeAuth();
       const a = answer(auth.challenge()[0] ?? '', { uri: digestUri });
       const v = auth.verify({ method: 'REGISTER', authorization: a, requestUri }, lookup);
@@ -286,7 +333,7 @@ describe('DigestAuthenticator (server side)', () => {
     });
   }
 
-  test('dump() is plain JSON with counters', () => {
+  void test('dump() is plain JSON with counters', () => {
     const auth = makeAuth();
     auth.challenge();
     auth.verify({ method: 'REGISTER', authorization: undefined }, lookup);

@@ -1,0 +1,456 @@
+/**
+ * The gateway process: the composition root that wires configuration, records, SIP transports,
+ * transactions, registrar, trunk health, the B2BUA and the HTTP API together, and takes them
+ * down again in order. Only this module (and the shells it wires) touches the network and disk.
+ */
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/app.ts';
+import { B2bua, type ExtensionInfo, type TrunkInfo, type TrunkMemberInfo } from '../call/b2bua.ts';
+import { passThroughMedia, type CdrSink, type ServerTxPort, type SipSenderPort } from '../call/ports.ts';
+import { systemClock, systemTimers, type Clock, type Timers } from '../core/clock.ts';
+import { EdgeError, ErrorCodes } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { MetricsRegistry } from '../core/metrics.ts';
+import { memberKey, toMemberRef, type MemberRef } from '../failover/types.ts';
+import { TrunkMonitor, type ProbeResult } from '../failover/trunk-health.ts';
+import { RoutingTable } from '../routing/sip-routing.ts';
+import { DigestAuthenticator, computeDigestAuthorization } from '../sip/auth/digest.ts';
+import { authenticateRequest } from '../sip/auth/request-auth.ts';
+import { createResponse, generateBranch, generateCallId, generateTag } from '../sip/message/index.ts';
+import { SipHeaders, type SipEndpoint, type SipRequest } from '../sip/message/types.ts';
+import { Registrar, type Binding as RegistrarBinding, type BindingStore as RegistrarStore } from '../sip/registrar/registrar.ts';
+import { TransactionLayer } from '../sip/transaction/index.ts';
+import { SipTransports, ensureCertificate } from '../sip/transport/index.ts';
+import type { Config, TrunkConfig } from '../store/config-schema.ts';
+import { ConfigStore } from '../store/config-store.ts';
+import { seedDemoIfFirstStart } from '../store/demo-config.ts';
+import { Records } from '../store/records.ts';
+import type { GatewayFlags } from './flags.ts';
+import { RequestDispatcher } from './request-dispatcher.ts';
+
+export interface GatewayOptions extends GatewayFlags {
+  logger?: Logger;
+  clock?: Clock;
+  timers?: Timers;
+}
+
+const T1_MS = 500;
+const T2_MS = 4000;
+
+export class Gateway {
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  readonly metrics = new MetricsRegistry();
+  private routing!: RoutingTable;
+  private trunkAddresses = new Map<string, TrunkConfig>();
+  private resolvedMembers = new Map<string, string>();
+  private closing = false;
+  private startedMs: number;
+  private config!: ConfigStore;
+  private records!: Records;
+  private transports!: SipTransports;
+  private tx!: TransactionLayer;
+  private registrar!: Registrar;
+  private auth!: DigestAuthenticator;
+  private monitor!: TrunkMonitor;
+  private b2bua!: B2bua;
+  private http!: FastifyInstance;
+  private readonly log: Logger;
+
+  private constructor(readonly opts: GatewayOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.timers = opts.timers ?? systemTimers;
+    this.log = opts.logger ?? createLogger();
+    this.startedMs = this.clock.now();
+  }
+
+  /** Start everything or nothing: a failure closes what was opened and rejects with an EdgeError. */
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts);
+    try {
+      await gw.open();
+      return gw;
+    } catch (e) {
+      await gw.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  get sipPort(): number {
+    return this.transports.localSentBy('udp').port;
+  }
+
+  get httpPort(): number {
+    const addr = this.http.server.address();
+    return typeof addr === 'object' && addr ? addr.port : this.opts.httpPort;
+  }
+
+  private async open(): Promise<void> {
+    const { dataDir } = this.opts;
+    await mkdir(dataDir, { recursive: true });
+    const store = await ConfigStore.open(dataDir, { clock: this.clock });
+    if (!store.ok) throw new EdgeError(ErrorCodes.CONFIG_INVALID, store.error.message, { field: store.error.field });
+    this.config = store.value;
+    if (this.opts.demo && this.config.firstStart) {
+      const seeded = await seedDemoIfFirstStart(this.config);
+      if (!seeded.ok) throw new EdgeError(ErrorCodes.CONFIG_INVALID, seeded.error.message);
+      if (seeded.value) this.log.info('demo configuration seeded: extensions 1001-1008, *43 echo, *44 milliwatt');
+    }
+    const records = Records.open(dataDir);
+    if (!records.ok) throw new EdgeError(ErrorCodes.STORE_MIGRATION, records.error.message);
+    this.records = records.value;
+
+    const cfg = this.config.get();
+    this.auth = new DigestAuthenticator({
+      realm: cfg.system.domain,
+      algorithms: cfg.sip.digestAlgorithms,
+      nonceTtlMs: cfg.sip.nonceTtlS * 1000,
+      clock: this.clock,
+      secret: await loadSecret(dataDir),
+    });
+    await this.applyConfig(cfg);
+
+    const cert = await ensureCertificate(dataDir);
+    this.transports = await SipTransports.listen({
+      host: this.opts.host,
+      udpPort: this.opts.sipPort,
+      tcpPort: this.opts.sipPort,
+      tlsPort: this.opts.sipPort === 0 ? 0 : this.opts.sipPort + 1,
+      tls: { cert: cert.cert, key: cert.key },
+      metrics: this.metrics,
+      logger: this.log,
+      clock: this.clock,
+      timers: this.timers,
+    });
+
+    this.tx = new TransactionLayer({
+      clock: this.clock,
+      timers: this.timers,
+      send: (msg, dest) => this.transports.send(msg, dest),
+      onRequest: (req, stx, source) => this.dispatcher.onRequest(serverPort(req, stx, source)),
+      onCancel: (cancel, inviteTx, cancelTx, source) => this.b2bua.onCancel(serverPort(cancel, cancelTx, source), inviteTx?.request),
+      onAck: (ack) => this.b2bua.onAck(ack),
+      metrics: this.metrics,
+      logger: this.log,
+    });
+    this.transports.onMessage = (msg, source) => this.tx.receive(msg, source);
+
+    const bindings = this.records.bindings;
+    const bindingStore: RegistrarStore = {
+      all: () => bindings.all().flatMap((b) => {
+        const source = parseSource(b.source);
+        return source ? [{ ...b, source, userAgent: b.userAgent ?? undefined, instance: b.instance ?? undefined, q: b.q ?? undefined }] : [];
+      }),
+      upsert: (b: RegistrarBinding) => bindings.upsert({ ...b, source: `${b.source.transport}:${b.source.address}:${b.source.port}` }),
+      remove: (aor, contact) => void bindings.remove(aor, contact),
+    };
+    this.registrar = new Registrar({
+      domain: cfg.system.domain,
+      clock: this.clock,
+      timers: this.timers,
+      auth: this.auth,
+      lookupUser: (user) => this.lookupUser(user),
+      store: bindingStore,
+      minExpiresS: cfg.sip.registerMinExpiresS,
+      maxExpiresS: cfg.sip.registerMaxExpiresS,
+      defaultExpiresS: cfg.sip.registerDefaultExpiresS,
+      maxContacts: cfg.sip.maxContactsPerExtension,
+      metrics: this.metrics,
+      logger: this.log,
+    });
+
+    this.monitor = new TrunkMonitor({
+      clock: this.clock,
+      timers: this.timers,
+      probe: (m) => this.probe(m),
+      onStateChange: (m, state, reason) => this.log.warn({ trunk: m.trunkId, member: memberKey(m), state, reason }, 'trunk member state changed'),
+      metrics: this.metrics,
+      logger: this.log,
+    }, cfg.trunks);
+
+    const sip: SipSenderPort = {
+      sendRequest: (req, dest, tu) => this.tx.sendRequest(req, dest, tu),
+      sendStateless: (msg, dest) => this.transports.send(msg, dest),
+      localSentBy: (t) => this.transports.localSentBy(t),
+    };
+    this.b2bua = new B2bua({
+      sip,
+      clock: this.clock,
+      timers: this.timers,
+      logger: this.log,
+      metrics: this.metrics,
+      media: passThroughMedia,
+      cdr: this.cdrSink(),
+      domain: () => this.config.get().system.domain,
+      userAgent: () => this.config.get().sip.userAgent,
+      routing: () => this.routing,
+      extension: (n) => this.extensionInfo(n),
+      contacts: (n) => this.registrar.lookup(n).map((b) => ({ contact: b.contact, source: b.source })),
+      trunkBySource: (s) => this.trunkBySource(s),
+      trunk: (id) => this.trunkInfo(id),
+      usableMembers: (id) => this.usableMembers(id),
+      reportMember: (trunkId, key, result) => this.reportMember(trunkId, key, result),
+      authenticate: (req) => this.authenticateCall(req),
+      authorize: (challenge, method, uri, creds) => {
+        const r = computeDigestAuthorization({ challenge, method, uri, username: creds.username, password: creds.password });
+        return r.ok ? r.value : undefined;
+      },
+      t1Ms: T1_MS,
+      t2Ms: T2_MS,
+      ringTimeoutMs: 180_000,
+      maxCalls: 20_000,
+    });
+    this.dispatcherInstance = new RequestDispatcher({
+      b2bua: this.b2bua,
+      register: (req, stx) => this.registrar.handleRegister(req, stx.source),
+      fromTrunk: (stx) => this.trunkBySource(stx.source) !== undefined,
+      authenticate: (req) => {
+        const r = authenticateRequest(req, this.auth, (u) => this.lookupUser(u));
+        return r.ok ? { ok: true } : { ok: false, response: r.response };
+      },
+      metrics: this.metrics,
+      supportedExtensions: ['timer', 'replaces', 'path', 'outbound'],
+    });
+    this.config.onChange((next) => {
+      void this.applyConfig(next).then(() => this.monitor.update(next.trunks));
+    });
+
+    this.metrics.gauge('edgeline_up', 'The gateway is running').set(1);
+    this.http = buildApi({
+      config: this.config,
+      records: this.records,
+      metrics: this.metrics,
+      health: () => this.health(),
+      dumps: {
+        calls: () => this.b2bua.dump(),
+        registrar: () => this.registrar.dump(),
+        trunks: () => this.monitor.dump(),
+        transactions: () => this.tx.dump(),
+        transports: () => this.transports.dump(),
+      },
+    });
+    try {
+      await this.http.listen({ host: this.opts.host, port: this.opts.httpPort });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new EdgeError(ErrorCodes.PORT_IN_USE, `HTTP port ${this.opts.httpPort}/tcp is already in use`, { port: this.opts.httpPort });
+      }
+      throw e;
+    }
+    this.log.info({ sipPort: this.sipPort, httpPort: this.httpPort, dataDir }, 'edgeline gateway ready');
+  }
+
+  private dispatcherInstance: RequestDispatcher | undefined;
+  private get dispatcher(): RequestDispatcher {
+    if (!this.dispatcherInstance) throw new Error('dispatcher used before start');
+    return this.dispatcherInstance;
+  }
+
+  health(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.closing) reasons.push('draining: shutting down');
+    if (!this.dispatcherInstance) reasons.push('starting');
+    const trunks = this.monitor?.dump().trunks ?? [];
+    for (const t of trunks) {
+      if (t.members.length > 0 && t.members.every((m) => m.state === 'down')) reasons.push(`trunk ${t.id}: every member is down`);
+    }
+    // A trunk being down degrades service but the gateway still serves extensions: it stays ready.
+    const fatal = reasons.filter((r) => !r.startsWith('trunk '));
+    return { ready: fatal.length === 0, reasons };
+  }
+
+  /** SIGTERM: refuse new calls, let calls finish for up to `drainMs`, then close everything. */
+  async stop(drainMs = this.opts.drainMs): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.b2bua) {
+      const left = await this.b2bua.drain(drainMs, (ms) => new Promise((r) => setTimeout(r, ms)));
+      if (left > 0) this.log.warn({ calls: left }, 'drain time over: remaining calls hung up');
+      // Let the BYEs of hung-up calls leave before the sockets close.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.close();
+  }
+
+  private async close(): Promise<void> {
+    this.closing = true;
+    await this.http?.close().catch(() => undefined);
+    this.monitor?.close();
+    this.registrar?.close();
+    this.tx?.close();
+    await this.transports?.close().catch(() => undefined);
+    this.auth?.close();
+    this.records?.close();
+    await this.config?.close().catch(() => undefined);
+  }
+
+  private async applyConfig(cfg: Config): Promise<void> {
+    this.routing = new RoutingTable({
+      country: cfg.system.country,
+      extensions: cfg.extensions,
+      outbound: cfg.routes.outbound,
+      inbound: cfg.routes.inbound,
+      services: cfg.services,
+    });
+    // Members may be named by host; calls are matched to trunks by source address, so names are
+    // resolved once per configuration change, not per call.
+    const resolved = new Map<string, string>();
+    const byAddress = new Map<string, TrunkConfig>();
+    for (const t of cfg.trunks) {
+      for (const m of t.members) {
+        let address = m.host;
+        if (!isIP(m.host)) {
+          try {
+            address = (await lookup(m.host)).address;
+          } catch {
+            this.log.warn({ trunk: t.id, host: m.host }, 'trunk member host does not resolve');
+            continue;
+          }
+        }
+        resolved.set(m.host, address);
+        // UDP peers send from the port they listen on (RFC 3261 §18.1.1 symmetric signalling is
+        // what every trunk peer we serve does), so a UDP member is known by address and port.
+        // Stream connections come from ephemeral ports: those are known by address alone.
+        byAddress.set(m.transport === 'udp' ? `udp|${address}|${m.port}` : `stream|${address}`, t);
+      }
+    }
+    this.resolvedMembers = resolved;
+    this.trunkAddresses = byAddress;
+  }
+
+  private lookupUser(user: string): { password: string } | undefined {
+    const ext = this.config.get().extensions.find((e) => e.number === user && e.enabled !== false);
+    return ext ? { password: ext.password } : undefined;
+  }
+
+  private extensionInfo(number: string): ExtensionInfo | undefined {
+    const e = this.config.get().extensions.find((x) => x.number === number && x.enabled !== false);
+    return e ? { number: e.number, displayName: e.displayName, permission: e.permission } : undefined;
+  }
+
+  private trunkBySource(source: SipEndpoint): TrunkInfo | undefined {
+    const key = source.transport === 'udp' ? `udp|${source.address}|${source.port}` : `stream|${source.address}`;
+    const t = this.trunkAddresses.get(key);
+    return t ? this.toTrunkInfo(t) : undefined;
+  }
+
+  private trunkInfo(id: string): TrunkInfo | undefined {
+    const t = this.config.get().trunks.find((x) => x.id === id);
+    return t ? this.toTrunkInfo(t) : undefined;
+  }
+
+  private toTrunkInfo(t: TrunkConfig): TrunkInfo {
+    return { id: t.id, identity: t.identity, failover: t.failover, credentials: t.credentials };
+  }
+
+  private usableMembers(trunkId: string): TrunkMemberInfo[] {
+    const t = this.config.get().trunks.find((x) => x.id === trunkId);
+    if (!t) return [];
+    const out: TrunkMemberInfo[] = [];
+    // Priority order as configured; members the probes found down are skipped (Kamailio
+    // dispatcher: ds_select_dst never picks an inactive destination).
+    for (const m of t.members) {
+      const ref = toMemberRef(t.id, m);
+      if (!this.monitor.isUsable(ref)) continue;
+      const address = this.resolvedMembers.get(m.host) ?? m.host;
+      out.push({ key: memberKey(m), host: address, port: m.port, transport: m.transport });
+    }
+    return out;
+  }
+
+  private reportMember(trunkId: string, key: string, result: 'ok' | 'timeout' | number): void {
+    const t = this.config.get().trunks.find((x) => x.id === trunkId);
+    const m = t?.members.find((x) => memberKey(x) === key);
+    if (!t || !m) return;
+    // Only silence and transport failures say the member is sick; a 486 says the callee is busy.
+    const ok = result === 'ok' || (typeof result === 'number' && result < 500);
+    this.monitor.reportCallResult(toMemberRef(t.id, m), { ok, reason: String(result) });
+  }
+
+  private authenticateCall(req: SipRequest) {
+    const cfg = this.config.get();
+    if (!cfg.sip.authenticateCalls) {
+      // Without digest on calls, the caller is still bound to an extension by its From user
+      // having a live registration from the same source address.
+      return { ok: false as const, response: createResponse(req, 403, 'Forbidden') };
+    }
+    const r = authenticateRequest(req, this.auth, (u) => this.lookupUser(u));
+    return r.ok ? { ok: true as const, username: r.username } : { ok: false as const, response: r.response };
+  }
+
+  /** RFC 3261 §11: an OPTIONS outside any dialog, as the trunk health probe. */
+  private probe(m: MemberRef): Promise<ProbeResult> {
+    return new Promise((resolve) => {
+      const address = this.resolvedMembers.get(m.host) ?? m.host;
+      const dest: SipEndpoint = { transport: m.transport, address, port: m.port };
+      const sentBy = this.transports.localSentBy(m.transport);
+      const host = address.includes(':') ? `[${address}]` : address;
+      const h = new SipHeaders();
+      h.append('via', `SIP/2.0/${m.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+      h.append('max-forwards', '70');
+      h.append('from', `<sip:edgeline@${sentBy.host}>;tag=${generateTag()}`);
+      h.append('to', `<sip:${host}:${m.port}>`);
+      h.append('call-id', generateCallId(sentBy.host));
+      h.append('cseq', '1 OPTIONS');
+      h.append('accept', 'application/sdp');
+      h.append('user-agent', this.config.get().sip.userAgent);
+      const req: SipRequest = { kind: 'request', method: 'OPTIONS', uri: `sip:${host}:${m.port}${m.transport === 'udp' ? '' : `;transport=${m.transport}`}`, version: 'SIP/2.0', headers: h, body: Buffer.alloc(0) };
+      const sentAt = this.clock.now();
+      this.tx.sendRequest(req, dest, {
+        onResponse: (res) => {
+          if (res.status >= 200) resolve({ ok: true, status: res.status, rttMs: this.clock.now() - sentAt });
+        },
+        onTimeout: () => resolve({ ok: false, reason: 'timeout' }),
+        onTransportError: () => resolve({ ok: false, reason: 'transport-error' }),
+      });
+    });
+  }
+
+  private cdrSink(): CdrSink {
+    return {
+      leg: (row) => void this.records.insertLegCdr(row),
+      interaction: (row) => void this.records.insertInteractionCdr(row),
+    };
+  }
+
+  dump(): Record<string, unknown> {
+    return {
+      uptimeMs: this.clock.now() - this.startedMs,
+      calls: this.b2bua?.dump(),
+      trunks: this.monitor?.dump(),
+    };
+  }
+}
+
+function serverPort(request: SipRequest, stx: { respond(res: import('../sip/message/types.ts').SipResponse): void }, source: SipEndpoint): ServerTxPort {
+  return { request, source, respond: (res) => stx.respond(res) };
+}
+
+function parseSource(s: string): SipEndpoint | undefined {
+  const m = /^(udp|tcp|tls):(.+):(\d+)$/.exec(s);
+  if (!m) return undefined;
+  return { transport: m[1] as SipEndpoint['transport'], address: m[2] ?? '', port: Number(m[3]) };
+}
+
+/**
+ * The nonce secret lives in the data directory so nonces stay valid across a restart (phones in
+ * the middle of a challenge are not bounced) and differ between appliances.
+ */
+async function loadSecret(dataDir: string): Promise<Buffer> {
+  const file = join(dataDir, 'nonce-secret');
+  try {
+    const s = await readFile(file);
+    if (s.length >= 32) return s;
+  } catch {
+    // first start
+  }
+  const secret = randomBytes(32);
+  await writeFile(`${file}.tmp`, secret, { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
+  return secret;
+}

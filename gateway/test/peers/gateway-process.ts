@@ -1,0 +1,111 @@
+/**
+ * Start the real gateway as a child process, the way `npm start` does, on loopback ports of
+ * its own and a fresh data directory; stop it with SIGTERM and report how it exited.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+
+export interface GatewayProcess {
+  sipPort: number;
+  httpPort: number;
+  dataDir: string;
+  proc: ChildProcess;
+  output(): string;
+  /** GET/PUT/POST JSON on the HTTP API. */
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** SIGTERM and wait for exit (bounded); returns the exit code. */
+  stop(timeoutMs?: number): Promise<number | null>;
+}
+
+/** A port free on 127.0.0.1 for both UDP and TCP (and, with `span`, the following ports too). */
+export async function freeSipPort(span = 2): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 20000) * 2;
+    let okAll = true;
+    for (let p = base; p < base + span && okAll; p++) okAll = (await tcpFree(p)) && (await udpFree(p));
+    if (okAll) return base;
+  }
+  throw new Error('no free port found');
+}
+
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+export async function startGateway(opts: { demo?: boolean; dataDir?: string; extraArgs?: string[]; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'edgeline-test-'));
+  const sipPort = await freeSipPort(2);
+  const httpPort = await freeSipPort(1);
+  const args = ['--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir, '--sip-port', String(sipPort), '--http-port', String(httpPort), ...(opts.demo ? ['--demo'] : []), ...(opts.extraArgs ?? [])];
+  const proc = spawn(process.execPath, args, { env: { ...process.env, EDGELINE_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
+  proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const api = async <T>(method: string, path: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // text body (metrics)
+    }
+    return { status: res.status, body: parsed as T };
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`gateway exited early (${proc.exitCode}):\n${out}`);
+    try {
+      const r = await api('GET', '/healthz');
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`gateway not ready within 20 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    sipPort,
+    httpPort,
+    dataDir,
+    proc,
+    output: () => out,
+    api,
+    async stop(timeoutMs = 15_000) {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
