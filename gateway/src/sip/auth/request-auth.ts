@@ -51,7 +51,9 @@ export function authenticateRequest(
     {
       method: req.method,
       authorization: pickCredentials(req.headers.getLines(role.credentialsHeader), auth.realm),
-      requestUri: req.uri,
+      // The digest-uri is not compared with the Request-URI: phones and test tools write the
+      // registrar's address, the domain or the dialled URI there, and a captured response cannot
+      // be replayed anyway (the nonce-count check refuses it). Kamailio and Asterisk behave alike.
     },
     (user) => lookupUser(user)?.password,
   );
