@@ -68,6 +68,7 @@ export interface B2buaDeps {
   t2Ms: number;
   ringTimeoutMs: number;
   maxCalls: number;
+  sessionTimer: () => { sessionExpiresS: number; minSeS: number };
 }
 
 export class B2bua {
@@ -147,6 +148,7 @@ export class B2bua {
         t1Ms: this.deps.t1Ms,
         t2Ms: this.deps.t2Ms,
         ringTimeoutMs: this.deps.ringTimeoutMs,
+        sessionTimer: this.deps.sessionTimer(),
         authorize: this.deps.authorize,
         bindDialog: (key, c, side) => this.dialogs.set(key, { call: c, side }),
         unbindDialog: (key) => this.dialogs.delete(key),
@@ -165,6 +167,7 @@ export class B2bua {
     const inviteKey = inviteKeyOf(req);
     if (inviteKey) this.byInvite.set(inviteKey, call);
 
+    if (destination.type !== 'reject' && !call.negotiateSessionTimer()) return;
     switch (destination.type) {
       case 'reject':
         call.reject(destination.status, destination.reason);

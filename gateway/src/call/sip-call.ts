@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Dialog } from '../sip/dialog/dialog.ts';
+import { SessionTimer, formatSessionExpires, fromUacResponse, negotiateUas, offerUac, type SessionTimerConfig, type SessionTimerParams } from '../sip/dialog/session-timer.ts';
 import { createResponse, generateBranch, generateCallId, generateTag, getTag, parseCSeq } from '../sip/message/index.ts';
 import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import type { ClientTxPort, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
@@ -55,6 +56,8 @@ export interface SipCallDeps {
   t1Ms: number;
   t2Ms: number;
   ringTimeoutMs: number;
+  /** RFC 4028 session timers on both legs. */
+  sessionTimer: SessionTimerConfig;
   /** Compute an Authorization header value for a challenge from a trunk. */
   authorize(challenge: string, method: string, uri: string, creds: { username: string; password: string }): string | undefined;
   /** Register/unregister a dialog key → leg for in-dialog request routing. */
@@ -140,6 +143,9 @@ export class SipCall {
   hangupCause = '';
   private readonly log: Logger;
   private readonly callKey: string;
+  /** Session timer negotiated with the caller (RFC 4028 §9, we are UAS) and with the callee (§7.2, we are UAC). */
+  private aSession: { params: SessionTimerParams; headers: [string, string][]; timer?: SessionTimer } | undefined;
+  private bSession: SessionTimer | undefined;
 
   constructor(
     private readonly deps: SipCallDeps,
@@ -214,6 +220,20 @@ export class SipCall {
     }
   }
 
+  /**
+   * RFC 4028 §9 on the caller's INVITE: reject an interval below our Min-SE with 422, otherwise
+   * remember what goes into our 2xx. Returns false when the call was rejected.
+   */
+  negotiateSessionTimer(): boolean {
+    const n = negotiateUas(this.a.invite, this.deps.sessionTimer);
+    if (!n.ok) {
+      this.reject(n.status, n.reason, n.headers);
+      return false;
+    }
+    if (n.timer) this.aSession = { params: n.timer, headers: n.headers };
+    return true;
+  }
+
   /** Reject before any outbound attempt (routing said no, or auth/policy failed). */
   reject(status: number, reason?: string, headers?: Array<[string, string]>): void {
     this.respondA(status, reason, headers);
@@ -262,7 +282,8 @@ export class SipCall {
     h.append('contact', `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`);
     if (this.caller.assert) h.append('p-asserted-identity', `${display}<${fromUri}>`);
     h.append('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE');
-    h.append('supported', 'timer');
+    // RFC 4028 §7.1: ask the callee for a session timer so a dead far end cannot hold the call.
+    for (const [name, value] of offerUac(this.deps.sessionTimer)) h.append(name, value);
     h.append('user-agent', this.deps.userAgent);
     let body: Buffer = Buffer.alloc(0);
     if (inbound.body.length > 0) {
@@ -428,6 +449,7 @@ export class SipCall {
     this.transition('answered');
     this.finalStatus = 200;
     this.answerA(res.reason, body, res.headers.get('content-type'));
+    this.startSessionTimers(res);
   }
 
   private onOutboundFailure(leg: OutboundLeg, status: number, cause: 'timeout' | 'transport-error' | number): void {
@@ -521,12 +543,19 @@ export class SipCall {
         this.hangupCause = 'normal clearing';
         this.byeOther(side);
         return;
+      case 'UPDATE':
+        if (req.body.length === 0) {
+          // A session refresh without an offer (RFC 4028 §7.4/§9): ours to answer on this leg.
+          this.answerRefresh(side, tx);
+          return;
+        }
+        this.relayToOther(side, tx);
+        return;
       case 'OPTIONS':
         // In-dialog OPTIONS is a keepalive of this leg (RFC 3261 §11): answer it here.
         tx.respond(createResponse(req, 200, 'OK', { headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']] }));
         return;
       case 'INVITE':
-      case 'UPDATE':
       case 'INFO':
       case 'NOTIFY':
       case 'MESSAGE':
@@ -585,7 +614,8 @@ export class SipCall {
       } else body = req.body;
     }
     const extra: Array<[string, string]> = [];
-    for (const name of ['content-type', 'event', 'subscription-state', 'refer-to', 'session-expires', 'min-se']) {
+    // Session-Expires and Min-SE are per leg (each leg negotiates its own timer), never copied.
+    for (const name of ['content-type', 'event', 'subscription-state', 'refer-to']) {
       const v = req.headers.get(name);
       if (v && (name !== 'content-type' || body)) extra.push([name, v]);
     }
@@ -618,6 +648,11 @@ export class SipCall {
       return;
     }
     if (farDialog && res.status < 300) farDialog.receiveResponse(res);
+    if (res.status >= 200 && res.status < 300 && (p.method === 'INVITE' || p.method === 'UPDATE')) {
+      // RFC 4028 §10: a successful re-INVITE or UPDATE refreshes the session on both legs.
+      this.aSession?.timer?.refreshed();
+      this.bSession?.refreshed();
+    }
     let body: Buffer | undefined;
     if (res.body.length > 0) {
       const relayed = this.deps.media.relay(this.callKey, farSide, res.body);
@@ -630,9 +665,11 @@ export class SipCall {
     const nearDialog = p.nearSide === 'a' ? this.a.dialog : this.winner?.dialog;
     const headers: Array<[string, string]> = [];
     if (nearDialog && res.status < 300) headers.push(['contact', this.contactFor(p.nearSide)]);
-    for (const name of ['session-expires', 'require', 'min-se', 'retry-after']) {
-      const v = res.headers.get(name);
-      if (v) headers.push([name, v]);
+    const retryAfter = res.headers.get('retry-after');
+    if (retryAfter) headers.push(['retry-after', retryAfter]);
+    if (res.status >= 200 && res.status < 300 && p.nearSide === 'a' && p.nearTx.request.headers.has('session-expires')) {
+      const n = negotiateUas(p.nearTx.request, this.deps.sessionTimer);
+      if (n.ok) headers.push(...n.headers);
     }
     const out = createResponse(p.nearTx.request, mapInDialogStatus(res.status), res.reason, {
       headers,
@@ -757,7 +794,7 @@ export class SipCall {
   }
 
   private answerA(reason: string, body: Buffer | undefined, contentType: string | undefined): void {
-    const res = this.respondA(200, reason || 'OK', [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']], body, contentType);
+    const res = this.respondA(200, reason || 'OK', [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE'], ...(this.aSession?.headers ?? [])], body, contentType);
     if (!res) return;
     if (this.a.source.transport !== 'udp') return;
     // RFC 3261 §13.3.1.4: "the 2xx response is passed to the transport with an interval that
@@ -781,9 +818,78 @@ export class SipCall {
     });
   }
 
+  private startSessionTimers(bOk: SipResponse): void {
+    const a = this.aSession;
+    if (a) {
+      a.timer = new SessionTimer({
+        timers: this.deps.timers,
+        intervalS: a.params.intervalS,
+        localRefresher: a.params.refresher === 'uas',
+        onRefreshDue: () => this.sendRefresh('a', a.params.intervalS, 'uas'),
+        onExpired: () => this.hangup('session timer expired (caller)'),
+      });
+    }
+    const b = fromUacResponse(bOk);
+    if (b.ok && b.value) {
+      const params = b.value;
+      this.bSession = new SessionTimer({
+        timers: this.deps.timers,
+        intervalS: params.intervalS,
+        localRefresher: params.refresher === 'uac',
+        onRefreshDue: () => this.sendRefresh('b', params.intervalS, 'uac'),
+        onExpired: () => this.hangup('session timer expired (callee)'),
+      });
+    }
+  }
+
+  /** RFC 4028 §7.4/§10: the refresher sends an UPDATE (no offer) at half the interval. */
+  private sendRefresh(side: 'a' | 'b', intervalS: number, refresher: 'uac' | 'uas'): void {
+    const dialog = side === 'a' ? this.a.dialog : this.winner?.dialog;
+    if (!dialog || dialog.state !== 'confirmed' || this.state !== 'answered') return;
+    const built = dialog.createRequest('UPDATE', {
+      headers: [
+        ['session-expires', formatSessionExpires({ deltaS: intervalS, refresher })],
+        ['supported', 'timer'],
+        ['contact', this.contactFor(side)],
+      ],
+    });
+    const dest = this.destForSide(side, built.nextHop);
+    const sentBy = this.deps.sip.localSentBy(dest.transport);
+    built.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    const timer = side === 'a' ? this.aSession?.timer : this.bSession;
+    this.deps.sip.sendRequest(built.request, dest, {
+      onResponse: (res) => {
+        if (res.status < 200) return;
+        if (res.status < 300) timer?.refreshed();
+        // RFC 3261 §12.2.1.2: 481 and 408 to an in-dialog request end the dialog.
+        else if (res.status === 481 || res.status === 408) this.hangup(`session refresh failed (${res.status})`);
+        else timer?.refreshed(); // the peer is alive but refuses UPDATE: keep the call (RFC 4028 §10)
+      },
+      onTimeout: () => this.hangup('session refresh timed out'),
+      onTransportError: () => this.hangup('session refresh failed (transport)'),
+    });
+  }
+
+  /** A refresh UPDATE without a body: answered on its own leg, and the leg's timer restarts. */
+  private answerRefresh(side: 'a' | 'b', tx: ServerTxPort): void {
+    const headers: Array<[string, string]> = [['contact', this.contactFor(side)]];
+    if (side === 'a' && this.aSession) {
+      const n = negotiateUas(tx.request, this.deps.sessionTimer);
+      if (!n.ok) {
+        tx.respond(createResponse(tx.request, n.status, n.reason, { headers: n.headers }));
+        return;
+      }
+      headers.push(...n.headers);
+      this.aSession.timer?.refreshed();
+    } else if (side === 'b') this.bSession?.refreshed();
+    tx.respond(createResponse(tx.request, 200, 'OK', { headers }));
+  }
+
   private finish(): void {
     if (this.state === 'ended') return;
     this.transition('ended');
+    this.aSession?.timer?.close();
+    this.bSession?.close();
     this.endedWallMs = this.deps.clock.wallNow();
     this.a.okRetransmit?.cancel();
     this.a.okGiveUp?.cancel();

@@ -204,6 +204,7 @@ export class Gateway {
       t2Ms: T2_MS,
       ringTimeoutMs: 180_000,
       maxCalls: 20_000,
+      sessionTimer: () => this.config.get().sip,
     });
     this.dispatcherInstance = new RequestDispatcher({
       b2bua: this.b2bua,

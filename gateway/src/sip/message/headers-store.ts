@@ -40,6 +40,7 @@ const canonicalSpelling: Record<string, string> = {
   rseq: 'RSeq',
   'sip-etag': 'SIP-ETag',
   'sip-if-match': 'SIP-If-Match',
+  'min-se': 'Min-SE',
 };
 
 /** Normalize a header name: lower case, compact forms expanded. */

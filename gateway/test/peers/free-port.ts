@@ -1,0 +1,56 @@
+// Loopback ports for real peers started by tests and benchmarks. The kernel picks a free
+// ephemeral port; the socket is closed before the peer binds it, so a port is free "now", not
+// reserved. Ports handed out in this process are never handed out twice.
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+
+export type PortKind = 'udp' | 'tcp';
+
+const handedOut = new Set<number>();
+
+function probeUdp(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(null);
+    });
+    socket.bind({ address: '127.0.0.1', port, exclusive: true }, () => {
+      const bound = socket.address().port;
+      socket.close(() => resolve(bound));
+    });
+  });
+}
+
+function probeTcp(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(null));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+      const address = server.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : null;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+/** True when nothing is bound to 127.0.0.1:port for this transport. */
+export async function isPortFree(kind: PortKind, port: number): Promise<boolean> {
+  const bound = kind === 'udp' ? await probeUdp(port) : await probeTcp(port);
+  return bound === port;
+}
+
+/**
+ * A loopback port that is free for `kind` (and, for SIP peers that may fall back to the other
+ * transport, free for both when `both` is set).
+ */
+export async function freePort(kind: PortKind = 'udp', options: { both?: boolean } = {}): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = kind === 'udp' ? await probeUdp(0) : await probeTcp(0);
+    if (port === null || handedOut.has(port)) continue;
+    if (options.both === true && !(await isPortFree(kind === 'udp' ? 'tcp' : 'udp', port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free ${kind} port on 127.0.0.1 after 50 attempts`);
+}
