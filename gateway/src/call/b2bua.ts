@@ -9,6 +9,7 @@
 import type { Clock, Timers } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
+import type { ServiceAnswerer } from '../media/service-answerer.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
@@ -68,6 +69,8 @@ export interface B2buaDeps {
   t2Ms: number;
   ringTimeoutMs: number;
   maxCalls: number;
+  /** Answers service numbers (`*43` echo, `*44` milliwatt) with local media; without it they get 503. */
+  services?: ServiceAnswerer;
   sessionTimer: () => { sessionExpiresS: number; minSeS: number };
 }
 
@@ -197,10 +200,32 @@ export class B2bua {
         call.start([], targets);
         return;
       }
-      case 'service':
-        // Service numbers are answered by the media engine; without it they are unreachable.
-        call.reject(503, 'Service Unavailable (media service not running)');
+      case 'service': {
+        // Service numbers are answered by the gateway itself: a dialog on the inbound leg only.
+        const services = this.deps.services;
+        const kind = destination.service;
+        if (!services || (kind !== 'echo' && kind !== 'milliwatt')) {
+          call.reject(503, 'Service Unavailable (media service not running)');
+          return;
+        }
+        // An INVITE without a body gets our offer in the 200 (RFC 3261 §13.2.1).
+        const offer = req.body.length > 0 ? req.body : undefined;
+        services.answer(kind, offer).then(
+          (r) => {
+            if (!r.ok) {
+              if (call.currentState === 'routing') call.reject(r.status, r.reason);
+              return;
+            }
+            // Cancelled or drained while the media was set up: nothing to answer, free the ports.
+            if (!call.answerLocally(r.sdp, () => r.session.close())) r.session.close();
+          },
+          (e: unknown) => {
+            this.deps.logger.error({ err: e, service: kind }, 'service answer failed');
+            if (call.currentState === 'routing') call.reject(500, 'Server Internal Error');
+          },
+        );
         return;
+      }
       default: {
         const never: never = destination;
         throw new Error(`unknown destination ${JSON.stringify(never)}`);

@@ -502,6 +502,33 @@ export class SipCall {
     this.finish();
   }
 
+  /**
+   * Answer the caller from the gateway itself (a service number): 200 OK carrying `sdp`, a dialog
+   * on the inbound leg only, no outbound leg. `onEnd` runs once when the call ends, whichever way
+   * (BYE from the caller, no ACK, hangup, drain), before the call's records are written.
+   * Returns false, without answering, when the call already ended (cancelled while the media was
+   * being set up): the caller then closes its session itself.
+   */
+  answerLocally(sdp: Buffer, onEnd: () => void): boolean {
+    if (this.state !== 'routing' && this.state !== 'proceeding') return false;
+    const deps = this.deps;
+    const ended = deps.onEnded.bind(deps);
+    deps.onEnded = (call: SipCall) => {
+      try {
+        onEnd();
+      } catch (e) {
+        this.log.error({ err: e }, 'closing the local media session failed');
+      }
+      ended(call);
+    };
+    if (this.state === 'routing') this.transition('proceeding');
+    this.answeredWallMs = this.deps.clock.wallNow();
+    this.transition('answered');
+    this.finalStatus = 200;
+    this.answerA('OK', sdp, 'application/sdp');
+    return true;
+  }
+
   /** CANCEL from the caller (RFC 3261 §9.2): 200 to the CANCEL, 487 to the INVITE, CANCEL the forks. */
   cancelByCaller(cancelTx: ServerTxPort): void {
     cancelTx.respond(createResponse(cancelTx.request, 200, 'OK', { toTag: this.a.localTag }));

@@ -2,6 +2,7 @@
  * One RTP stream the gateway terminates: its socket pair, the receive path (parse, payload-type
  * check, latching, counters) and the send path to the latched peer. Services build on it.
  */
+import { randomInt } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
@@ -12,6 +13,11 @@ import type { MediaPlan } from './service-sdp.ts';
 
 /** A latched peer silent this long may be replaced by a new source (NAT rebinding). */
 export const RELATCH_AFTER_MS = 2000;
+
+/** RFC 3550 §8.1: the SSRC "SHOULD be chosen randomly". */
+export function randomSsrc(): number {
+  return randomInt(0, 2 ** 32 - 1);
+}
 
 export interface RtpStreamCounters {
   received: number;

@@ -16,6 +16,7 @@ import { systemClock, systemTimers, type Clock, type Timers } from '../core/cloc
 import { EdgeError, ErrorCodes } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { MetricsRegistry } from '../core/metrics.ts';
+import { ServiceAnswerer } from '../media/service-answerer.ts';
 import { memberKey, toMemberRef, type MemberRef } from '../failover/types.ts';
 import { TrunkMonitor, type ProbeResult } from '../failover/trunk-health.ts';
 import { RoutingTable } from '../routing/sip-routing.ts';
@@ -59,6 +60,7 @@ export class Gateway {
   private auth!: DigestAuthenticator;
   private monitor!: TrunkMonitor;
   private b2bua!: B2bua;
+  private services: ServiceAnswerer | undefined;
   private http!: FastifyInstance;
   private readonly log: Logger;
 
@@ -178,7 +180,9 @@ export class Gateway {
       sendStateless: (msg, dest) => this.transports.send(msg, dest),
       localSentBy: (t) => this.transports.localSentBy(t),
     };
+    this.services = new ServiceAnswerer({ host: this.opts.host, rtpPorts: this.opts.rtpPorts, clock: this.clock, timers: this.timers, logger: this.log, metrics: this.metrics });
     this.b2bua = new B2bua({
+      services: this.services,
       sip,
       clock: this.clock,
       timers: this.timers,
@@ -233,6 +237,7 @@ export class Gateway {
         trunks: () => this.monitor.dump(),
         transactions: () => this.tx.dump(),
         transports: () => this.transports.dump(),
+        media: () => this.services?.dump(),
       },
     });
     try {
@@ -284,6 +289,7 @@ export class Gateway {
     this.monitor?.close();
     this.registrar?.close();
     this.tx?.close();
+    this.services?.close();
     await this.transports?.close().catch(() => undefined);
     this.auth?.close();
     this.records?.close();
