@@ -33,6 +33,7 @@ import { seedDemoIfFirstStart } from '../store/demo-config.ts';
 import { Records } from '../store/records.ts';
 import type { GatewayFlags } from './flags.ts';
 import { RequestDispatcher } from './request-dispatcher.ts';
+import { TrunkRegistrations } from './trunk-registrations.ts';
 
 export interface GatewayOptions extends GatewayFlags {
   logger?: Logger;
@@ -60,6 +61,7 @@ export class Gateway {
   private auth!: DigestAuthenticator;
   private monitor!: TrunkMonitor;
   private b2bua!: B2bua;
+  private registrations!: TrunkRegistrations;
   private services: ServiceAnswerer | undefined;
   private http!: FastifyInstance;
   private readonly log: Logger;
@@ -221,8 +223,22 @@ export class Gateway {
       metrics: this.metrics,
       supportedExtensions: ['timer', 'replaces', 'path', 'outbound'],
     });
+    this.registrations = new TrunkRegistrations({
+      clock: this.clock,
+      timers: this.timers,
+      logger: this.log,
+      metrics: this.metrics,
+      sendRequest: (req, dest, tu) => void this.tx.sendRequest(req, dest, tu),
+      localSentBy: (t) => this.transports.localSentBy(t),
+      resolve: (host) => this.resolvedMembers.get(host) ?? host,
+      userAgent: () => this.config.get().sip.userAgent,
+    });
+    this.registrations.update(cfg.trunks);
     this.config.onChange((next) => {
-      void this.applyConfig(next).then(() => this.monitor.update(next.trunks));
+      void this.applyConfig(next).then(() => {
+        this.monitor.update(next.trunks);
+        this.registrations.update(next.trunks);
+      });
     });
 
     this.metrics.gauge('edgeline_up', 'The gateway is running').set(1);
@@ -235,6 +251,7 @@ export class Gateway {
         calls: () => this.b2bua.dump(),
         registrar: () => this.registrar.dump(),
         trunks: () => this.monitor.dump(),
+        trunkRegistrations: () => this.registrations.dump(),
         transactions: () => this.tx.dump(),
         transports: () => this.transports.dump(),
         media: () => this.services?.dump(),
@@ -280,6 +297,8 @@ export class Gateway {
       // Let the BYEs of hung-up calls leave before the sockets close.
       await new Promise((r) => setTimeout(r, 50));
     }
+    // RFC 3261 §10.2.2: remove our bindings upstream before going away (bounded wait).
+    if (this.registrations) await Promise.race([this.registrations.stop(), new Promise((r) => setTimeout(r, 2000))]);
     await this.close();
   }
 
@@ -287,6 +306,7 @@ export class Gateway {
     this.closing = true;
     await this.http?.close().catch(() => undefined);
     this.monitor?.close();
+    this.registrations?.close();
     this.registrar?.close();
     this.tx?.close();
     this.services?.close();
