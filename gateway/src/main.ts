@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   try {
     gateway = await Gateway.start({ ...flags.value, logger });
   } catch (e) {
-    const message = e instanceof EdgeError ? e.message : (e as Error).stack ?? String(e);
+    const message = e instanceof EdgeError ? e.message : ((e as Error).stack ?? String(e));
     process.stderr.write(`edgeline: ${message}\n`);
     process.exit(1);
   }

@@ -64,7 +64,12 @@ export interface B2buaDeps {
   reportMember(trunkId: string, memberKey: string, result: 'ok' | 'timeout' | number): void;
   /** Digest check of a request from an extension: the username, or the 407 to send. */
   authenticate(req: SipRequest): { ok: true; username: string } | { ok: false; response: SipResponse };
-  authorize(challenge: string, method: string, uri: string, creds: { username: string; password: string }): string | undefined;
+  authorize(
+    challenge: string,
+    method: string,
+    uri: string,
+    creds: { username: string; password: string },
+  ): string | undefined;
   t1Ms: number;
   t2Ms: number;
   ringTimeoutMs: number;
@@ -85,7 +90,9 @@ export class B2bua {
 
   constructor(private readonly deps: B2buaDeps) {
     this.callsTotal = deps.metrics.counter('edgeline_calls_total', 'Calls by outcome');
-    this.callsActive = deps.metrics.gauge('edgeline_calls_active', 'Calls in progress').collect(() => [{ value: this.calls.size }]);
+    this.callsActive = deps.metrics
+      .gauge('edgeline_calls_active', 'Calls in progress')
+      .collect(() => [{ value: this.calls.size }]);
   }
 
   get activeCalls(): number {
@@ -100,7 +107,8 @@ export class B2bua {
       this.callsTotal.inc({ outcome: String(status) });
     };
     if (this.draining) return respond(503, 'Service Unavailable', [['retry-after', '30']]);
-    if (this.calls.size >= this.deps.maxCalls) return respond(503, 'Service Unavailable', [['retry-after', '5']]);
+    if (this.calls.size >= this.deps.maxCalls)
+      return respond(503, 'Service Unavailable', [['retry-after', '5']]);
     const mf = req.headers.get('max-forwards');
     // RFC 3261 §16.3 step 3 (a B2BUA forwarding a call applies it too, against loops): a request
     // with Max-Forwards 0 that would be forwarded gets 483 Too Many Hops.
@@ -108,7 +116,12 @@ export class B2bua {
 
     const ruri = parseUri(req.uri);
     if (!ruri.ok) return respond(400, 'Bad Request-URI');
-    const dialled = ruri.value.scheme === 'tel' ? (ruri.value as { number: string }).number : 'user' in ruri.value ? (ruri.value.user ?? '') : '';
+    const dialled =
+      ruri.value.scheme === 'tel'
+        ? (ruri.value as { number: string }).number
+        : 'user' in ruri.value
+          ? (ruri.value.user ?? '')
+          : '';
     if (!dialled) return respond(404, 'Not Found');
     const fromHeader = parseNameAddr(req.headers.get('from') ?? '');
     if (!fromHeader.ok) return respond(400, 'Bad From');
@@ -152,11 +165,12 @@ export class B2bua {
         t2Ms: this.deps.t2Ms,
         ringTimeoutMs: this.deps.ringTimeoutMs,
         sessionTimer: this.deps.sessionTimer(),
-        authorize: this.deps.authorize,
+        authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
         bindDialog: (key, c, side) => this.dialogs.set(key, { call: c, side }),
         unbindDialog: (key) => this.dialogs.delete(key),
         onAttemptResult: (target, result) => {
-          if (target.kind === 'trunk' && target.member) this.deps.reportMember(target.peer, target.member, result);
+          if (target.kind === 'trunk' && target.member)
+            this.deps.reportMember(target.peer, target.member, result);
         },
         onEnded: (c) => this.onCallEnded(c),
       },
@@ -233,7 +247,11 @@ export class B2bua {
     }
   }
 
-  private trunkTargets(trunkIds: readonly string[], number: string, fromTrunk: string | undefined): OutboundTarget[] {
+  private trunkTargets(
+    trunkIds: readonly string[],
+    number: string,
+    fromTrunk: string | undefined,
+  ): OutboundTarget[] {
     const out: OutboundTarget[] = [];
     for (const id of trunkIds) {
       if (id === fromTrunk) continue; // never hairpin a call back into the trunk it came from
@@ -261,7 +279,11 @@ export class B2bua {
    * RFC 3325 §5: P-Asserted-Identity is only believed from a trusted peer. From an untrusted
    * trunk the caller is its From user alone, with no display name and no assertion.
    */
-  private trunkCallerIdentity(trunk: TrunkInfo, req: SipRequest, from: { displayName?: string; uri: string }): CallerIdentity {
+  private trunkCallerIdentity(
+    trunk: TrunkInfo,
+    req: SipRequest,
+    from: { displayName?: string; uri: string },
+  ): CallerIdentity {
     const userOf = (uri: string): string => {
       const u = parseUri(uri);
       if (!u.ok) return 'anonymous';
@@ -271,7 +293,12 @@ export class B2bua {
     if (trunk.identity.trusted) {
       const pai = trunk.identity.acceptPai ? req.headers.get('p-asserted-identity') : undefined;
       const asserted = pai ? parseNameAddr(pai) : undefined;
-      if (asserted?.ok) return { user: userOf(asserted.value.uri), displayName: asserted.value.displayName, assert: trunk.identity.sendPai };
+      if (asserted?.ok)
+        return {
+          user: userOf(asserted.value.uri),
+          displayName: asserted.value.displayName,
+          assert: trunk.identity.sendPai,
+        };
       return { user: userOf(from.uri), displayName: from.displayName, assert: trunk.identity.sendPai };
     }
     return { user: userOf(from.uri), assert: false };
@@ -398,7 +425,11 @@ export class B2bua {
   }
 
   dump(): { activeCalls: number; draining: boolean; calls: ReturnType<SipCall['summary']>[] } {
-    return { activeCalls: this.calls.size, draining: this.draining, calls: [...this.calls].slice(0, 200).map((c) => c.summary()) };
+    return {
+      activeCalls: this.calls.size,
+      draining: this.draining,
+      calls: [...this.calls].slice(0, 200).map((c) => c.summary()),
+    };
   }
 
   close(): void {

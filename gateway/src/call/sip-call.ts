@@ -10,8 +10,23 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Dialog } from '../sip/dialog/dialog.ts';
-import { SessionTimer, formatSessionExpires, fromUacResponse, negotiateUas, offerUac, type SessionTimerConfig, type SessionTimerParams } from '../sip/dialog/session-timer.ts';
-import { createResponse, generateBranch, generateCallId, generateTag, getTag, parseCSeq } from '../sip/message/index.ts';
+import {
+  SessionTimer,
+  formatSessionExpires,
+  fromUacResponse,
+  negotiateUas,
+  offerUac,
+  type SessionTimerConfig,
+  type SessionTimerParams,
+} from '../sip/dialog/session-timer.ts';
+import {
+  createResponse,
+  generateBranch,
+  generateCallId,
+  generateTag,
+  getTag,
+  parseCSeq,
+} from '../sip/message/index.ts';
 import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import type { ClientTxPort, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
@@ -59,7 +74,12 @@ export interface SipCallDeps {
   /** RFC 4028 session timers on both legs. */
   sessionTimer: SessionTimerConfig;
   /** Compute an Authorization header value for a challenge from a trunk. */
-  authorize(challenge: string, method: string, uri: string, creds: { username: string; password: string }): string | undefined;
+  authorize(
+    challenge: string,
+    method: string,
+    uri: string,
+    creds: { username: string; password: string },
+  ): string | undefined;
   /** Register/unregister a dialog key → leg for in-dialog request routing. */
   bindDialog(key: string, call: SipCall, side: 'a' | 'b'): void;
   unbindDialog(key: string): void;
@@ -144,7 +164,8 @@ export class SipCall {
   private readonly log: Logger;
   private readonly callKey: string;
   /** Session timer negotiated with the caller (RFC 4028 §9, we are UAS) and with the callee (§7.2, we are UAC). */
-  private aSession: { params: SessionTimerParams; headers: [string, string][]; timer?: SessionTimer } | undefined;
+  private aSession:
+    { params: SessionTimerParams; headers: [string, string][]; timer?: SessionTimer } | undefined;
   private bSession: SessionTimer | undefined;
 
   constructor(
@@ -169,7 +190,10 @@ export class SipCall {
     this.startedAtMs = deps.clock.now();
     this.startedWallMs = deps.clock.wallNow();
     this.callKey = this.interactionId;
-    this.log = deps.logger.child({ interactionId: this.interactionId, callId: tx.request.headers.get('call-id') });
+    this.log = deps.logger.child({
+      interactionId: this.interactionId,
+      callId: tx.request.headers.get('call-id'),
+    });
   }
 
   get currentState(): CallState {
@@ -261,7 +285,9 @@ export class SipCall {
   }
 
   private liveAttempts(): number {
-    return this.attempts.filter((l) => l.state === 'calling' || l.state === 'proceeding' || l.state === 'early').length;
+    return this.attempts.filter(
+      (l) => l.state === 'calling' || l.state === 'proceeding' || l.state === 'early',
+    ).length;
   }
 
   private attempt(target: OutboundTarget): void {
@@ -269,7 +295,10 @@ export class SipCall {
     const inbound = this.a.invite;
     const sentBy = this.deps.sip.localSentBy(target.dest.transport);
     const h = new SipHeaders();
-    h.append('via', `SIP/2.0/${target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    h.append(
+      'via',
+      `SIP/2.0/${target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+    );
     // RFC 3261 §16.6 step 3 (applied by a B2BUA to avoid loops through it): decrement Max-Forwards.
     const mf = Number(inbound.headers.get('max-forwards') ?? '70');
     h.append('max-forwards', String(Math.max(0, (Number.isFinite(mf) ? mf : 70) - 1)));
@@ -279,7 +308,10 @@ export class SipCall {
     h.append('to', `<${target.requestUri}>`);
     h.append('call-id', generateCallId(sentBy.host));
     h.append('cseq', '1 INVITE');
-    h.append('contact', `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`);
+    h.append(
+      'contact',
+      `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`,
+    );
     if (this.caller.assert) h.append('p-asserted-identity', `${display}<${fromUri}>`);
     h.append('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE');
     // RFC 4028 §7.1: ask the callee for a session timer so a dead far end cannot hold the call.
@@ -296,7 +328,14 @@ export class SipCall {
       body = relayed;
       h.append('content-type', inbound.headers.get('content-type') ?? 'application/sdp');
     }
-    const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: 'SIP/2.0', headers: h, body };
+    const invite: SipRequest = {
+      kind: 'request',
+      method: 'INVITE',
+      uri: target.requestUri,
+      version: 'SIP/2.0',
+      headers: h,
+      body,
+    };
     const leg: OutboundLeg = {
       id: randomUUID(),
       target,
@@ -379,7 +418,10 @@ export class SipCall {
     h.set('cseq', `${(cseq.ok ? cseq.value.seq : 1) + 1} INVITE`);
     const sentBy = this.deps.sip.localSentBy(leg.target.dest.transport);
     h.removeFirst('via');
-    h.prepend('via', `SIP/2.0/${leg.target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    h.prepend(
+      'via',
+      `SIP/2.0/${leg.target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+    );
     h.set(isProxy ? 'proxy-authorization' : 'authorization', authorization);
     leg.invite = { ...leg.invite, headers: h };
     leg.state = 'calling';
@@ -410,7 +452,8 @@ export class SipCall {
       this.ackAndBye(leg, res);
       return;
     }
-    let dialog = leg.dialog && leg.dialog.id.remoteTag === getTag(res.headers.get('to') ?? '') ? leg.dialog : undefined;
+    let dialog =
+      leg.dialog && leg.dialog.id.remoteTag === getTag(res.headers.get('to') ?? '') ? leg.dialog : undefined;
     if (!dialog) {
       const made = Dialog.fromUacResponse(leg.invite, res);
       if (!made.ok) {
@@ -429,7 +472,10 @@ export class SipCall {
     this.deps.bindDialog(dialogKeyOf(dialog), this, 'b');
     // Cancel the other forks (RFC 3261 §16.7 step 10 behaviour for a forking B2BUA).
     for (const other of this.attempts) {
-      if (other !== leg && (other.state === 'calling' || other.state === 'proceeding' || other.state === 'early')) {
+      if (
+        other !== leg &&
+        (other.state === 'calling' || other.state === 'proceeding' || other.state === 'early')
+      ) {
         other.state = 'ended';
         other.finalStatus = 487;
         other.tx?.cancel();
@@ -452,16 +498,32 @@ export class SipCall {
     this.startSessionTimers(res);
   }
 
-  private onOutboundFailure(leg: OutboundLeg, status: number, cause: 'timeout' | 'transport-error' | number): void {
-    if (leg.state === 'abandoned' || leg.state === 'failed' || leg.state === 'ended' || leg.state === 'confirmed') return;
+  private onOutboundFailure(
+    leg: OutboundLeg,
+    status: number,
+    cause: 'timeout' | 'transport-error' | number,
+  ): void {
+    if (
+      leg.state === 'abandoned' ||
+      leg.state === 'failed' ||
+      leg.state === 'ended' ||
+      leg.state === 'confirmed'
+    )
+      return;
     leg.noAnswerTimer?.cancel();
     leg.state = 'failed';
     leg.finalStatus = status;
     this.finals.push(status);
-    this.deps.onAttemptResult(leg.target, cause === 'transport-error' ? 'timeout' : cause === 'timeout' ? 'timeout' : status);
+    this.deps.onAttemptResult(
+      leg.target,
+      cause === 'transport-error' ? 'timeout' : cause === 'timeout' ? 'timeout' : status,
+    );
     if (this.state === 'ending' || this.state === 'ended') return;
     const failover = leg.target.failoverOn;
-    const moveOn = cause === 'timeout' || cause === 'transport-error' || (failover !== undefined && failover.includes(status));
+    const moveOn =
+      cause === 'timeout' ||
+      cause === 'transport-error' ||
+      (failover !== undefined && failover.includes(status));
     if (!moveOn && leg.target.kind === 'trunk') {
       // A final answer from the far end (busy, declined, not found) ends the search.
       this.queue.length = 0;
@@ -469,7 +531,8 @@ export class SipCall {
     if (status >= 600) {
       // RFC 3261 §16.7 step 5: a 6xx ends all pending branches.
       this.queue.length = 0;
-      for (const other of this.attempts) if (other !== leg && (other.state === 'proceeding' || other.state === 'early')) other.tx?.cancel();
+      for (const other of this.attempts)
+        if (other !== leg && (other.state === 'proceeding' || other.state === 'early')) other.tx?.cancel();
     }
     this.next();
   }
@@ -580,7 +643,11 @@ export class SipCall {
         return;
       case 'OPTIONS':
         // In-dialog OPTIONS is a keepalive of this leg (RFC 3261 §11): answer it here.
-        tx.respond(createResponse(req, 200, 'OK', { headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']] }));
+        tx.respond(
+          createResponse(req, 200, 'OK', {
+            headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']],
+          }),
+        );
         return;
       case 'INVITE':
       case 'INFO':
@@ -590,7 +657,11 @@ export class SipCall {
         this.relayToOther(side, tx);
         return;
       default:
-        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']] }));
+        tx.respond(
+          createResponse(req, 405, 'Method Not Allowed', {
+            headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']],
+          }),
+        );
     }
   }
 
@@ -611,7 +682,8 @@ export class SipCall {
         if (Buffer.isBuffer(relayed)) body = relayed;
       }
       const target = deferred.side === 'b' ? this.winner?.target : undefined;
-      if (farDialog) this.sendAck(farDialog, deferred.farInvite, target, body, ack.headers.get('content-type'));
+      if (farDialog)
+        this.sendAck(farDialog, deferred.farInvite, target, body, ack.headers.get('content-type'));
     }
   }
 
@@ -623,7 +695,11 @@ export class SipCall {
       nearTx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
-    if ((req.method === 'INVITE' || req.method === 'UPDATE') && this.relay && (this.relay.method === 'INVITE' || this.relay.method === 'UPDATE')) {
+    if (
+      (req.method === 'INVITE' || req.method === 'UPDATE') &&
+      this.relay &&
+      (this.relay.method === 'INVITE' || this.relay.method === 'UPDATE')
+    ) {
       // RFC 3261 §14.2 / RFC 3311 §5.2: an offer while another is outstanding gets 491.
       nearTx.respond(createResponse(req, 491, 'Request Pending'));
       return;
@@ -650,8 +726,17 @@ export class SipCall {
     const farRequest = built.request;
     const dest = this.destForSide(farSide, built.nextHop);
     const sentBy = this.deps.sip.localSentBy(dest.transport);
-    farRequest.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
-    const pending: PendingRelay = { nearTx, nearSide: side, method: req.method, farRequest, lateOffer: req.method === 'INVITE' && req.body.length === 0 };
+    farRequest.headers.prepend(
+      'via',
+      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+    );
+    const pending: PendingRelay = {
+      nearTx,
+      nearSide: side,
+      method: req.method,
+      farRequest,
+      lateOffer: req.method === 'INVITE' && req.body.length === 0,
+    };
     if (req.method === 'INVITE' || req.method === 'UPDATE') this.relay = pending;
     this.deps.sip.sendRequest(farRequest, dest, {
       onResponse: (res) => this.onRelayResponse(pending, farSide, res),
@@ -694,7 +779,12 @@ export class SipCall {
     if (nearDialog && res.status < 300) headers.push(['contact', this.contactFor(p.nearSide)]);
     const retryAfter = res.headers.get('retry-after');
     if (retryAfter) headers.push(['retry-after', retryAfter]);
-    if (res.status >= 200 && res.status < 300 && p.nearSide === 'a' && p.nearTx.request.headers.has('session-expires')) {
+    if (
+      res.status >= 200 &&
+      res.status < 300 &&
+      p.nearSide === 'a' &&
+      p.nearTx.request.headers.has('session-expires')
+    ) {
       const n = negotiateUas(p.nearTx.request, this.deps.sessionTimer);
       if (n.ok) headers.push(...n.headers);
     }
@@ -743,8 +833,14 @@ export class SipCall {
     const built = dialog.createRequest('BYE');
     const dest = this.destForSide(side, built.nextHop);
     const sentBy = this.deps.sip.localSentBy(dest.transport);
-    built.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
-    this.deps.sip.sendRequest(built.request, dest, { onResponse: () => undefined, onTimeout: () => undefined });
+    built.request.headers.prepend(
+      'via',
+      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+    );
+    this.deps.sip.sendRequest(built.request, dest, {
+      onResponse: () => undefined,
+      onTimeout: () => undefined,
+    });
     dialog.terminate();
   }
 
@@ -757,19 +853,42 @@ export class SipCall {
     const built = dialog.createRequest('BYE');
     const dest = leg.target.pinToSource ? leg.target.dest : this.resolveHop(built.nextHop, leg.target.dest);
     const sentBy = this.deps.sip.localSentBy(dest.transport);
-    built.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
-    this.deps.sip.sendRequest(built.request, dest, { onResponse: () => undefined, onTimeout: () => undefined });
+    built.request.headers.prepend(
+      'via',
+      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+    );
+    this.deps.sip.sendRequest(built.request, dest, {
+      onResponse: () => undefined,
+      onTimeout: () => undefined,
+    });
     dialog.terminate();
   }
 
-  private sendAck(dialog: Dialog, invite: SipRequest, target: OutboundTarget | undefined, body?: Buffer, contentType?: string): void {
-    const built = dialog.createAck(invite, body ? { body, contentType: contentType ?? 'application/sdp' } : undefined);
+  private sendAck(
+    dialog: Dialog,
+    invite: SipRequest,
+    target: OutboundTarget | undefined,
+    body?: Buffer,
+    contentType?: string,
+  ): void {
+    const built = dialog.createAck(
+      invite,
+      body ? { body, contentType: contentType ?? 'application/sdp' } : undefined,
+    );
     if (!built.ok) return;
     const ack = built.value;
     const side = dialog === this.a.dialog ? 'a' : 'b';
-    const dest = side === 'a' ? this.a.source : target?.pinToSource ? target.dest : this.resolveHop(ack.nextHop, target?.dest ?? this.a.source);
+    const dest =
+      side === 'a'
+        ? this.a.source
+        : target?.pinToSource
+          ? target.dest
+          : this.resolveHop(ack.nextHop, target?.dest ?? this.a.source);
     const sentBy = this.deps.sip.localSentBy(dest.transport);
-    ack.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    ack.request.headers.prepend(
+      'via',
+      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+    );
     this.deps.sip.sendStateless(ack.request, dest);
   }
 
@@ -793,7 +912,8 @@ export class SipCall {
 
   private refreshInboundSource(source: SipEndpoint): void {
     // A stream connection may have been replaced by the phone; follow its newest one.
-    if (source.transport === this.a.source.transport && source.address === this.a.source.address) this.a.source = source;
+    if (source.transport === this.a.source.transport && source.address === this.a.source.address)
+      this.a.source = source;
   }
 
   private contactFor(side: 'a' | 'b'): string {
@@ -802,11 +922,22 @@ export class SipCall {
     return `<sip:edgeline@${sentBy.host}:${sentBy.port}${transport === 'udp' ? '' : `;transport=${transport}`}>`;
   }
 
-  private respondA(status: number, reason?: string, headers?: Array<[string, string]>, body?: Buffer, contentType?: string): SipResponse | undefined {
+  private respondA(
+    status: number,
+    reason?: string,
+    headers?: Array<[string, string]>,
+    body?: Buffer,
+    contentType?: string,
+  ): SipResponse | undefined {
     if (this.a.finalSent) return undefined;
     const extra: Array<[string, string]> = [...(headers ?? [])];
     if (status > 100 && status < 300) extra.push(['contact', this.contactFor('a')]);
-    const res = createResponse(this.a.invite, status, reason, { toTag: status === 100 ? undefined : this.a.localTag, headers: extra, body, contentType: body ? (contentType ?? 'application/sdp') : undefined });
+    const res = createResponse(this.a.invite, status, reason, {
+      toTag: status === 100 ? undefined : this.a.localTag,
+      headers: extra,
+      body,
+      contentType: body ? (contentType ?? 'application/sdp') : undefined,
+    });
     if (status >= 200) this.a.finalSent = true;
     if (status > 100 && status < 300 && !this.a.dialog) {
       const made = Dialog.fromUasResponse(this.a.invite, res);
@@ -821,7 +952,13 @@ export class SipCall {
   }
 
   private answerA(reason: string, body: Buffer | undefined, contentType: string | undefined): void {
-    const res = this.respondA(200, reason || 'OK', [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE'], ...(this.aSession?.headers ?? [])], body, contentType);
+    const res = this.respondA(
+      200,
+      reason || 'OK',
+      [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE'], ...(this.aSession?.headers ?? [])],
+      body,
+      contentType,
+    );
     if (!res) return;
     if (this.a.source.transport !== 'udp') return;
     // RFC 3261 §13.3.1.4: "the 2xx response is passed to the transport with an interval that
@@ -882,14 +1019,18 @@ export class SipCall {
     });
     const dest = this.destForSide(side, built.nextHop);
     const sentBy = this.deps.sip.localSentBy(dest.transport);
-    built.request.headers.prepend('via', `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+    built.request.headers.prepend(
+      'via',
+      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+    );
     const timer = side === 'a' ? this.aSession?.timer : this.bSession;
     this.deps.sip.sendRequest(built.request, dest, {
       onResponse: (res) => {
         if (res.status < 200) return;
         if (res.status < 300) timer?.refreshed();
         // RFC 3261 §12.2.1.2: 481 and 408 to an in-dialog request end the dialog.
-        else if (res.status === 481 || res.status === 408) this.hangup(`session refresh failed (${res.status})`);
+        else if (res.status === 481 || res.status === 408)
+          this.hangup(`session refresh failed (${res.status})`);
         else timer?.refreshed(); // the peer is alive but refuses UPDATE: keep the call (RFC 4028 §10)
       },
       onTimeout: () => this.hangup('session refresh timed out'),
@@ -941,7 +1082,13 @@ export class SipCall {
       finalStatus: this.finalStatus,
       hangupBy: this.hangupBy,
       hangupCause: this.hangupCause,
-      legs: this.attempts.map((l) => ({ id: l.id, peer: l.target.peer, member: l.target.member ?? null, state: l.state, status: l.finalStatus ?? (l === this.winner ? 200 : null) })),
+      legs: this.attempts.map((l) => ({
+        id: l.id,
+        peer: l.target.peer,
+        member: l.target.member ?? null,
+        state: l.state,
+        status: l.finalStatus ?? (l === this.winner ? 200 : null),
+      })),
     };
   }
 

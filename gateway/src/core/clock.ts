@@ -63,7 +63,13 @@ export class ManualClock implements Clock, Timers {
   }
 
   start(name: string, delayMs: number, fire: () => void): TimerHandle {
-    const timer: PendingTimer = { name, dueMs: this.monoMs + Math.max(0, delayMs), seq: this.seq++, fire, cancelled: false };
+    const timer: PendingTimer = {
+      name,
+      dueMs: this.monoMs + Math.max(0, delayMs),
+      seq: this.seq++,
+      fire,
+      cancelled: false,
+    };
     this.pending.push(timer);
     return {
       cancel: () => {

@@ -71,9 +71,12 @@ export class MilliwattSession {
   readonly kind = 'milliwatt';
   private readonly stream: RtpStream;
   private readonly samplesPerPacket: number;
-  /** A few send buffers used in turn: no allocation per packet, and a send still queued in the kernel is never overwritten by the next. */
-  private readonly buffers: Buffer[];
-  private nextBuffer = 0;
+  /**
+   * Send buffers reused from packet to packet: no allocation per packet. A buffer the socket
+   * still holds (a send not yet handed to the kernel) is never written; when all are held, one
+   * more is made.
+   */
+  private readonly buffers: Array<{ buf: Buffer; busy: boolean; release: (e: Error | null) => void }> = [];
   private readonly ssrc = randomSsrc();
   // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random (unpredictable)"
   // and "The initial value of the timestamp SHOULD be random, as for the sequence number."
@@ -96,7 +99,6 @@ export class MilliwattSession {
     // Packets from the peer only serve latching: the tone goes where the caller's media comes from.
     this.stream = new RtpStream(pair, plan, { clock: deps.clock, logger: deps.logger, onPacket: () => undefined });
     this.samplesPerPacket = (SAMPLE_RATE_HZ * plan.ptimeMs) / 1000;
-    this.buffers = Array.from({ length: MAX_BURST_PACKETS }, () => Buffer.alloc(RTP_HEADER_BYTES + this.samplesPerPacket));
     this.startMs = deps.clock.now();
     this.timer = deps.timers.start('milliwatt-ptime', 0, () => this.tick());
   }
@@ -136,12 +138,12 @@ export class MilliwattSession {
       this.advance(1);
       return;
     }
-    const buf = this.buffers[this.nextBuffer] ?? Buffer.alloc(RTP_HEADER_BYTES + this.samplesPerPacket);
-    this.nextBuffer = (this.nextBuffer + 1) % this.buffers.length;
+    const slot = this.freeBuffer();
+    const buf = slot.buf;
     // RFC 3551 §4.1: "the marker bit ... set in the first packet of a talkspurt".
     writeRtpHeader(buf, { marker: this.sent === 0, payloadType: plan.audioPayloadType, sequenceNumber: this.sequenceNumber, timestamp: this.timestamp, ssrc: this.ssrc });
     fillMilliwatt(plan.law, this.tonePosition, buf, RTP_HEADER_BYTES, this.samplesPerPacket);
-    this.stream.send(buf, buf.length);
+    slot.busy = this.stream.send(buf, buf.length, slot.release);
     this.sent++;
     // RFC 3550 §5.1: "The sequence number increments by one for each RTP data packet sent";
     // "The timestamp reflects the sampling instant of the first octet in the RTP data packet."
@@ -149,8 +151,22 @@ export class MilliwattSession {
     this.advance(1);
   }
 
+  private freeBuffer(): { buf: Buffer; busy: boolean; release: (e: Error | null) => void } {
+    for (const b of this.buffers) if (!b.busy) return b;
+    const slot = {
+      buf: Buffer.alloc(RTP_HEADER_BYTES + this.samplesPerPacket),
+      busy: false,
+      release: (e: Error | null) => {
+        slot.busy = false;
+        if (e) this.stream.counters.sendErrors++;
+      },
+    };
+    this.buffers.push(slot);
+    return slot;
+  }
+
   dump(): Record<string, unknown> {
-    return { kind: this.kind, ssrc: this.ssrc, packetsSent: this.sent, packetsSkipped: this.skipped, plan: this.stream.plan, ...this.stream.dump() };
+    return { kind: this.kind, ssrc: this.ssrc, packetsSent: this.sent, packetsSkipped: this.skipped, sendBuffers: this.buffers.length, plan: this.stream.plan, ...this.stream.dump() };
   }
 
   close(): void {

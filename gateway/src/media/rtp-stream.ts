@@ -87,11 +87,15 @@ export class RtpStream {
     this.deps.onPacket(msg, this.view, source);
   }
 
-  /** Send `length` bytes of `buf` to the current target; false when there is none yet. */
-  send(buf: Buffer, length: number): boolean {
+  /**
+   * Send `length` bytes of `buf` to the current target; false when there is none yet. The
+   * socket may hold on to `buf` until `done` runs (the kernel had no room at once): a sender
+   * reusing buffers waits for it (and counts its own send errors).
+   */
+  send(buf: Buffer, length: number, done?: (e: Error | null) => void): boolean {
     const t = this.latch.target;
     if (this.closed || !t) return false;
-    this.pair.rtp.send(buf, 0, length, t.port, t.address, this.onSent);
+    this.pair.rtp.send(buf, 0, length, t.port, t.address, done ?? this.onSent);
     this.counters.sent++;
     return true;
   }

@@ -16,13 +16,21 @@ export interface DialPattern {
 
 export function compileDialPattern(source: string): Result<DialPattern> {
   if (source.length === 0 || source.length > 128) {
-    return err({ code: 'EDGE_ERR_ROUTING_PATTERN', message: 'pattern must be 1-128 characters', field: 'pattern' });
+    return err({
+      code: 'EDGE_ERR_ROUTING_PATTERN',
+      message: 'pattern must be 1-128 characters',
+      field: 'pattern',
+    });
   }
   if (source.startsWith('^')) {
     try {
       return ok({ source, regex: new RegExp(source.endsWith('$') ? source : `${source}$`), specificity: 0 });
     } catch (e) {
-      return err({ code: 'EDGE_ERR_ROUTING_PATTERN', message: `invalid regular expression: ${(e as Error).message}`, field: 'pattern' });
+      return err({
+        code: 'EDGE_ERR_ROUTING_PATTERN',
+        message: `invalid regular expression: ${(e as Error).message}`,
+        field: 'pattern',
+      });
     }
   }
   let re = '^';
@@ -58,7 +66,11 @@ export function compileDialPattern(source: string): Result<DialPattern> {
         const close = source.indexOf(']', i);
         const set = close > i ? source.slice(i + 1, close) : '';
         if (!/^[0-9*#](-[0-9])?([0-9*#](-[0-9])?)*$/.test(set)) {
-          return err({ code: 'EDGE_ERR_ROUTING_PATTERN', message: `bad digit set at position ${i + 1}`, field: 'pattern' });
+          return err({
+            code: 'EDGE_ERR_ROUTING_PATTERN',
+            message: `bad digit set at position ${i + 1}`,
+            field: 'pattern',
+          });
         }
         re += `[${set.replace(/[*#]/g, (m) => `\\${m}`)}]`;
         i = close;
@@ -67,7 +79,11 @@ export function compileDialPattern(source: string): Result<DialPattern> {
       }
       default:
         if (!/[0-9*#+]/.test(c)) {
-          return err({ code: 'EDGE_ERR_ROUTING_PATTERN', message: `unexpected character '${c}' at position ${i + 1}`, field: 'pattern' });
+          return err({
+            code: 'EDGE_ERR_ROUTING_PATTERN',
+            message: `unexpected character '${c}' at position ${i + 1}`,
+            field: 'pattern',
+          });
         }
         re += c === '*' || c === '+' ? `\\${c}` : c;
         if (literalRun) specificity++;

@@ -72,7 +72,9 @@ export class RoutingTable {
 
   constructor(private readonly cfg: RoutingConfig) {
     this.outbound = compileAll(cfg.outbound, (r) => r.pattern);
-    this.inbound = compileAll(cfg.inbound, (r) => r.did).sort((a, b) => b.pattern.specificity - a.pattern.specificity);
+    this.inbound = compileAll(cfg.inbound, (r) => r.did).sort(
+      (a, b) => b.pattern.specificity - a.pattern.specificity,
+    );
     this.extensions = new Map(cfg.extensions.map((e) => [e.number, e]));
     this.services = new Map(cfg.services.map((s) => [s.number, s]));
   }

@@ -31,7 +31,11 @@ export const usage = `usage: npm start -- [--data-dir DIR] [--sip-port N] [--htt
 function port(flag: string, v: string | undefined, allowZero = false): Result<number> {
   const n = Number(v);
   if (v === undefined || !/^\d+$/.test(v) || n > 65535 || (!allowZero && n === 0)) {
-    return err({ code: 'EDGE_ERR_MAIN_USAGE', message: `${flag} needs a port number 1-65535, got '${v ?? ''}'`, field: flag });
+    return err({
+      code: 'EDGE_ERR_MAIN_USAGE',
+      message: `${flag} needs a port number 1-65535, got '${v ?? ''}'`,
+      field: flag,
+    });
   }
   return ok(n);
 }
@@ -40,7 +44,9 @@ export function parseFlags(argv: readonly string[]): Result<GatewayFlags> {
   const f: GatewayFlags = { ...defaultFlags, rtpPorts: { ...defaultFlags.rtpPorts } };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
-    const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [name, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
     const value = (): string | undefined => inline ?? argv[++i];
     switch (name) {
       case '--demo':
@@ -48,14 +54,24 @@ export function parseFlags(argv: readonly string[]): Result<GatewayFlags> {
         break;
       case '--data-dir': {
         const v = value();
-        if (!v) return err({ code: 'EDGE_ERR_MAIN_USAGE', message: '--data-dir needs a directory', field: '--data-dir' });
+        if (!v)
+          return err({
+            code: 'EDGE_ERR_MAIN_USAGE',
+            message: '--data-dir needs a directory',
+            field: '--data-dir',
+          });
         f.dataDir = v;
         break;
       }
       case '--sip-port': {
         const p = port('--sip-port', value(), true);
         if (!p.ok) return p;
-        if (p.value === 65535) return err({ code: 'EDGE_ERR_MAIN_USAGE', message: '--sip-port must leave room for TLS on port + 1', field: '--sip-port' });
+        if (p.value === 65535)
+          return err({
+            code: 'EDGE_ERR_MAIN_USAGE',
+            message: '--sip-port must leave room for TLS on port + 1',
+            field: '--sip-port',
+          });
         f.sipPort = p.value;
         break;
       }
@@ -71,20 +87,30 @@ export function parseFlags(argv: readonly string[]): Result<GatewayFlags> {
         const lo = Number(m?.[1]);
         const hi = Number(m?.[2]);
         if (!m || lo < 1024 || hi > 65535 || lo >= hi || lo % 2 !== 0) {
-          return err({ code: 'EDGE_ERR_MAIN_USAGE', message: `--rtp-ports needs LO-HI with an even LO >= 1024 and HI > LO, got '${v}'`, field: '--rtp-ports' });
+          return err({
+            code: 'EDGE_ERR_MAIN_USAGE',
+            message: `--rtp-ports needs LO-HI with an even LO >= 1024 and HI > LO, got '${v}'`,
+            field: '--rtp-ports',
+          });
         }
         f.rtpPorts = { lo, hi };
         break;
       }
       case '--host': {
         const v = value();
-        if (!v) return err({ code: 'EDGE_ERR_MAIN_USAGE', message: '--host needs an address', field: '--host' });
+        if (!v)
+          return err({ code: 'EDGE_ERR_MAIN_USAGE', message: '--host needs an address', field: '--host' });
         f.host = v;
         break;
       }
       case '--drain-ms': {
         const v = value();
-        if (!v || !/^\d+$/.test(v)) return err({ code: 'EDGE_ERR_MAIN_USAGE', message: '--drain-ms needs milliseconds', field: '--drain-ms' });
+        if (!v || !/^\d+$/.test(v))
+          return err({
+            code: 'EDGE_ERR_MAIN_USAGE',
+            message: '--drain-ms needs milliseconds',
+            field: '--drain-ms',
+          });
         f.drainMs = Number(v);
         break;
       }

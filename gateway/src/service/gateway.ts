@@ -23,8 +23,12 @@ import { RoutingTable } from '../routing/sip-routing.ts';
 import { DigestAuthenticator, computeDigestAuthorization } from '../sip/auth/digest.ts';
 import { authenticateRequest } from '../sip/auth/request-auth.ts';
 import { createResponse, generateBranch, generateCallId, generateTag } from '../sip/message/index.ts';
-import { SipHeaders, type SipEndpoint, type SipRequest } from '../sip/message/types.ts';
-import { Registrar, type Binding as RegistrarBinding, type BindingStore as RegistrarStore } from '../sip/registrar/registrar.ts';
+import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
+import {
+  Registrar,
+  type Binding as RegistrarBinding,
+  type BindingStore as RegistrarStore,
+} from '../sip/registrar/registrar.ts';
 import { TransactionLayer } from '../sip/transaction/index.ts';
 import { SipTransports, ensureCertificate } from '../sip/transport/index.ts';
 import type { Config, TrunkConfig } from '../store/config-schema.ts';
@@ -98,12 +102,14 @@ export class Gateway {
     const { dataDir } = this.opts;
     await mkdir(dataDir, { recursive: true });
     const store = await ConfigStore.open(dataDir, { clock: this.clock });
-    if (!store.ok) throw new EdgeError(ErrorCodes.CONFIG_INVALID, store.error.message, { field: store.error.field });
+    if (!store.ok)
+      throw new EdgeError(ErrorCodes.CONFIG_INVALID, store.error.message, { field: store.error.field });
     this.config = store.value;
     if (this.opts.demo && this.config.firstStart) {
       const seeded = await seedDemoIfFirstStart(this.config);
       if (!seeded.ok) throw new EdgeError(ErrorCodes.CONFIG_INVALID, seeded.error.message);
-      if (seeded.value) this.log.info('demo configuration seeded: extensions 1001-1008, *43 echo, *44 milliwatt');
+      if (seeded.value)
+        this.log.info('demo configuration seeded: extensions 1001-1008, *43 echo, *44 milliwatt');
     }
     const records = Records.open(dataDir);
     if (!records.ok) throw new EdgeError(ErrorCodes.STORE_MIGRATION, records.error.message);
@@ -137,7 +143,8 @@ export class Gateway {
       timers: this.timers,
       send: (msg, dest) => this.transports.send(msg, dest),
       onRequest: (req, stx, source) => this.dispatcher.onRequest(serverPort(req, stx, source)),
-      onCancel: (cancel, inviteTx, cancelTx, source) => this.b2bua.onCancel(serverPort(cancel, cancelTx, source), inviteTx?.request),
+      onCancel: (cancel, inviteTx, cancelTx, source) =>
+        this.b2bua.onCancel(serverPort(cancel, cancelTx, source), inviteTx?.request),
       onAck: (ack) => this.b2bua.onAck(ack),
       metrics: this.metrics,
       logger: this.log,
@@ -146,11 +153,23 @@ export class Gateway {
 
     const bindings = this.records.bindings;
     const bindingStore: RegistrarStore = {
-      all: () => bindings.all().flatMap((b) => {
-        const source = parseSource(b.source);
-        return source ? [{ ...b, source, userAgent: b.userAgent ?? undefined, instance: b.instance ?? undefined, q: b.q ?? undefined }] : [];
-      }),
-      upsert: (b: RegistrarBinding) => bindings.upsert({ ...b, source: `${b.source.transport}:${b.source.address}:${b.source.port}` }),
+      all: () =>
+        bindings.all().flatMap((b) => {
+          const source = parseSource(b.source);
+          return source
+            ? [
+                {
+                  ...b,
+                  source,
+                  userAgent: b.userAgent ?? undefined,
+                  instance: b.instance ?? undefined,
+                  q: b.q ?? undefined,
+                },
+              ]
+            : [];
+        }),
+      upsert: (b: RegistrarBinding) =>
+        bindings.upsert({ ...b, source: `${b.source.transport}:${b.source.address}:${b.source.port}` }),
       remove: (aor, contact) => void bindings.remove(aor, contact),
     };
     this.registrar = new Registrar({
@@ -168,21 +187,35 @@ export class Gateway {
       logger: this.log,
     });
 
-    this.monitor = new TrunkMonitor({
-      clock: this.clock,
-      timers: this.timers,
-      probe: (m) => this.probe(m),
-      onStateChange: (m, state, reason) => this.log.warn({ trunk: m.trunkId, member: memberKey(m), state, reason }, 'trunk member state changed'),
-      metrics: this.metrics,
-      logger: this.log,
-    }, cfg.trunks);
+    this.monitor = new TrunkMonitor(
+      {
+        clock: this.clock,
+        timers: this.timers,
+        probe: (m) => this.probe(m),
+        onStateChange: (m, state, reason) =>
+          this.log.warn(
+            { trunk: m.trunkId, member: memberKey(m), state, reason },
+            'trunk member state changed',
+          ),
+        metrics: this.metrics,
+        logger: this.log,
+      },
+      cfg.trunks,
+    );
 
     const sip: SipSenderPort = {
       sendRequest: (req, dest, tu) => this.tx.sendRequest(req, dest, tu),
       sendStateless: (msg, dest) => this.transports.send(msg, dest),
       localSentBy: (t) => this.transports.localSentBy(t),
     };
-    this.services = new ServiceAnswerer({ host: this.opts.host, rtpPorts: this.opts.rtpPorts, clock: this.clock, timers: this.timers, logger: this.log, metrics: this.metrics });
+    this.services = new ServiceAnswerer({
+      host: this.opts.host,
+      rtpPorts: this.opts.rtpPorts,
+      clock: this.clock,
+      timers: this.timers,
+      logger: this.log,
+      metrics: this.metrics,
+    });
     this.b2bua = new B2bua({
       services: this.services,
       sip,
@@ -203,7 +236,13 @@ export class Gateway {
       reportMember: (trunkId, key, result) => this.reportMember(trunkId, key, result),
       authenticate: (req) => this.authenticateCall(req),
       authorize: (challenge, method, uri, creds) => {
-        const r = computeDigestAuthorization({ challenge, method, uri, username: creds.username, password: creds.password });
+        const r = computeDigestAuthorization({
+          challenge,
+          method,
+          uri,
+          username: creds.username,
+          password: creds.password,
+        });
         return r.ok ? r.value : undefined;
       },
       t1Ms: T1_MS,
@@ -261,7 +300,9 @@ export class Gateway {
       await this.http.listen({ host: this.opts.host, port: this.opts.httpPort });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new EdgeError(ErrorCodes.PORT_IN_USE, `HTTP port ${this.opts.httpPort}/tcp is already in use`, { port: this.opts.httpPort });
+        throw new EdgeError(ErrorCodes.PORT_IN_USE, `HTTP port ${this.opts.httpPort}/tcp is already in use`, {
+          port: this.opts.httpPort,
+        });
       }
       throw e;
     }
@@ -280,7 +321,8 @@ export class Gateway {
     if (!this.dispatcherInstance) reasons.push('starting');
     const trunks = this.monitor?.dump().trunks ?? [];
     for (const t of trunks) {
-      if (t.members.length > 0 && t.members.every((m) => m.state === 'down')) reasons.push(`trunk ${t.id}: every member is down`);
+      if (t.members.length > 0 && t.members.every((m) => m.state === 'down'))
+        reasons.push(`trunk ${t.id}: every member is down`);
     }
     // A trunk being down degrades service but the gateway still serves extensions: it stays ready.
     const fatal = reasons.filter((r) => !r.startsWith('trunk '));
@@ -298,7 +340,8 @@ export class Gateway {
       await new Promise((r) => setTimeout(r, 50));
     }
     // RFC 3261 §10.2.2: remove our bindings upstream before going away (bounded wait).
-    if (this.registrations) await Promise.race([this.registrations.stop(), new Promise((r) => setTimeout(r, 2000))]);
+    if (this.registrations)
+      await Promise.race([this.registrations.stop(), new Promise((r) => setTimeout(r, 2000))]);
     await this.close();
   }
 
@@ -361,7 +404,8 @@ export class Gateway {
   }
 
   private trunkBySource(source: SipEndpoint): TrunkInfo | undefined {
-    const key = source.transport === 'udp' ? `udp|${source.address}|${source.port}` : `stream|${source.address}`;
+    const key =
+      source.transport === 'udp' ? `udp|${source.address}|${source.port}` : `stream|${source.address}`;
     const t = this.trunkAddresses.get(key);
     return t ? this.toTrunkInfo(t) : undefined;
   }
@@ -418,7 +462,10 @@ export class Gateway {
       const sentBy = this.transports.localSentBy(m.transport);
       const host = address.includes(':') ? `[${address}]` : address;
       const h = new SipHeaders();
-      h.append('via', `SIP/2.0/${m.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+      h.append(
+        'via',
+        `SIP/2.0/${m.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+      );
       h.append('max-forwards', '70');
       h.append('from', `<sip:edgeline@${sentBy.host}>;tag=${generateTag()}`);
       h.append('to', `<sip:${host}:${m.port}>`);
@@ -426,7 +473,14 @@ export class Gateway {
       h.append('cseq', '1 OPTIONS');
       h.append('accept', 'application/sdp');
       h.append('user-agent', this.config.get().sip.userAgent);
-      const req: SipRequest = { kind: 'request', method: 'OPTIONS', uri: `sip:${host}:${m.port}${m.transport === 'udp' ? '' : `;transport=${m.transport}`}`, version: 'SIP/2.0', headers: h, body: Buffer.alloc(0) };
+      const req: SipRequest = {
+        kind: 'request',
+        method: 'OPTIONS',
+        uri: `sip:${host}:${m.port}${m.transport === 'udp' ? '' : `;transport=${m.transport}`}`,
+        version: 'SIP/2.0',
+        headers: h,
+        body: Buffer.alloc(0),
+      };
       const sentAt = this.clock.now();
       this.tx.sendRequest(req, dest, {
         onResponse: (res) => {
@@ -454,7 +508,11 @@ export class Gateway {
   }
 }
 
-function serverPort(request: SipRequest, stx: { respond(res: import('../sip/message/types.ts').SipResponse): void }, source: SipEndpoint): ServerTxPort {
+function serverPort(
+  request: SipRequest,
+  stx: { respond(res: SipResponse): void },
+  source: SipEndpoint,
+): ServerTxPort {
   return { request, source, respond: (res) => stx.respond(res) };
 }
 

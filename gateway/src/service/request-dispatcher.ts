@@ -13,7 +13,22 @@ import { checkRequest, createResponse, getTag } from '../sip/message/index.ts';
 import type { SipRequest, SipResponse } from '../sip/message/types.ts';
 
 export const allowedMethods = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER';
-const knownMethods = new Set(['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'UPDATE', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'REFER', 'PUBLISH']);
+const knownMethods = new Set([
+  'INVITE',
+  'ACK',
+  'CANCEL',
+  'BYE',
+  'OPTIONS',
+  'INFO',
+  'UPDATE',
+  'REGISTER',
+  'PRACK',
+  'SUBSCRIBE',
+  'NOTIFY',
+  'MESSAGE',
+  'REFER',
+  'PUBLISH',
+]);
 
 export interface DispatcherDeps {
   b2bua: B2bua;
@@ -30,7 +45,10 @@ export class RequestDispatcher {
   private readonly rejected;
 
   constructor(private readonly deps: DispatcherDeps) {
-    this.rejected = deps.metrics.counter('edgeline_sip_requests_rejected_total', 'Requests answered with an error by the UAS core, by status');
+    this.rejected = deps.metrics.counter(
+      'edgeline_sip_requests_rejected_total',
+      'Requests answered with an error by the UAS core, by status',
+    );
   }
 
   onRequest(tx: ServerTxPort): void {
@@ -88,7 +106,8 @@ export class RequestDispatcher {
         this.reject(tx, 489, 'Bad Event', [['allow-events', '']]);
         return;
       default:
-        if (knownMethods.has(req.method)) this.reject(tx, 405, 'Method Not Allowed', [['allow', allowedMethods]]);
+        if (knownMethods.has(req.method))
+          this.reject(tx, 405, 'Method Not Allowed', [['allow', allowedMethods]]);
         else this.reject(tx, 501, 'Not Implemented', [['allow', allowedMethods]]);
     }
   }

@@ -7,10 +7,21 @@
 import type { Clock, Timers } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
-import { OutboundRegistration, type RegisterReply, type RegisterReplyHeaders, type RegisterRequest } from '../failover/outbound-registration.ts';
+import {
+  OutboundRegistration,
+  type RegisterReply,
+  type RegisterReplyHeaders,
+  type RegisterRequest,
+} from '../failover/outbound-registration.ts';
 import { computeDigestAuthorization } from '../sip/auth/digest.ts';
 import { generateBranch, generateCallId, generateTag } from '../sip/message/index.ts';
-import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse, type SipTransportName } from '../sip/message/types.ts';
+import {
+  SipHeaders,
+  type SipEndpoint,
+  type SipRequest,
+  type SipResponse,
+  type SipTransportName,
+} from '../sip/message/types.ts';
 import type { TrunkConfig } from '../store/config-schema.ts';
 
 export interface TrunkRegistrationDeps {
@@ -18,7 +29,11 @@ export interface TrunkRegistrationDeps {
   timers: Timers;
   logger: Logger;
   metrics: MetricsRegistry;
-  sendRequest(req: SipRequest, dest: SipEndpoint, tu: { onResponse(res: SipResponse): void; onTimeout(): void; onTransportError?(e: Error): void }): void;
+  sendRequest(
+    req: SipRequest,
+    dest: SipEndpoint,
+    tu: { onResponse(res: SipResponse): void; onTimeout(): void; onTransportError?(e: Error): void },
+  ): void;
   localSentBy(t: SipTransportName): { host: string; port: number };
   resolve(host: string): string;
   userAgent(): string;
@@ -68,17 +83,30 @@ export class TrunkRegistrations {
       new Promise((resolve) => {
         const sentBy = this.deps.localSentBy(member.transport);
         const h = new SipHeaders();
-        h.append('via', `SIP/2.0/${member.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`);
+        h.append(
+          'via',
+          `SIP/2.0/${member.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
+        );
         h.append('max-forwards', '70');
         h.append('from', `<${aor}>;tag=${fromTag}`);
         h.append('to', `<${aor}>`);
         h.append('call-id', callId);
         h.append('cseq', `${r.cseq} REGISTER`);
-        h.append('contact', `<sip:${creds.username}@${sentBy.host}:${sentBy.port}${member.transport === 'udp' ? '' : `;transport=${member.transport}`}>`);
+        h.append(
+          'contact',
+          `<sip:${creds.username}@${sentBy.host}:${sentBy.port}${member.transport === 'udp' ? '' : `;transport=${member.transport}`}>`,
+        );
         h.append('expires', String(r.expiresS));
         h.append('user-agent', this.deps.userAgent());
         if (r.authorization) h.append(r.authHeader ?? 'authorization', r.authorization);
-        const req: SipRequest = { kind: 'request', method: 'REGISTER', uri: registrarUri, version: 'SIP/2.0', headers: h, body: Buffer.alloc(0) };
+        const req: SipRequest = {
+          kind: 'request',
+          method: 'REGISTER',
+          uri: registrarUri,
+          version: 'SIP/2.0',
+          headers: h,
+          body: Buffer.alloc(0),
+        };
         this.deps.sendRequest(req, dest, {
           onResponse: (res) => {
             if (res.status >= 200) resolve({ status: res.status, headers: replyHeaders(res, sentBy) });
@@ -93,14 +121,27 @@ export class TrunkRegistrations {
         timers: this.deps.timers,
         sendRegister: send,
         computeAuthorization: (challenge, method, uri) => {
-          const a = computeDigestAuthorization({ challenge, method, uri, username: creds.username, password: creds.password });
+          const a = computeDigestAuthorization({
+            challenge,
+            method,
+            uri,
+            username: creds.username,
+            password: creds.password,
+          });
           return a.ok ? a.value : undefined;
         },
-        onStateChange: (state, reason) => this.deps.logger.info({ trunk: t.id, state, reason }, 'trunk registration'),
+        onStateChange: (state, reason) =>
+          this.deps.logger.info({ trunk: t.id, state, reason }, 'trunk registration'),
         metrics: this.deps.metrics,
         logger: this.deps.logger,
       },
-      { trunkId: t.id, registrarUri, expiresS: reg.expiresS, retryMinS: reg.retryMinS, retryMaxS: reg.retryMaxS },
+      {
+        trunkId: t.id,
+        registrarUri,
+        expiresS: reg.expiresS,
+        retryMinS: reg.retryMinS,
+        retryMaxS: reg.retryMaxS,
+      },
     );
   }
 
@@ -125,7 +166,8 @@ function signatureOf(t: TrunkConfig): string {
 }
 
 function replyHeaders(res: SipResponse, sentBy: { host: string; port: number }): RegisterReplyHeaders {
-  const num = (v: string | undefined): number | undefined => (v !== undefined && /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined);
+  const num = (v: string | undefined): number | undefined =>
+    v !== undefined && /^\d+$/.test(v.trim()) ? Number(v.trim()) : undefined;
   // Our own binding's expiry in the 2xx: the Contact naming our sent-by (RFC 3261 §10.2.4).
   let contactExpires: number | undefined;
   for (const c of res.headers.getList('contact')) {

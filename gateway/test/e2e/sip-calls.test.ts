@@ -8,7 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { freePort } from '../peers/free-port.ts';
-import { describeSippResult, runSipp, startSipp, sippBinary, type SippOptions, type SippServer } from '../peers/sipp.ts';
+import {
+  describeSippResult,
+  runSipp,
+  startSipp,
+  sippBinary,
+  type SippOptions,
+  type SippServer,
+} from '../peers/sipp.ts';
 
 const sipp = sippBinary();
 const skip = sipp === null ? 'sip-tester (SIPp) is not installed: npm test installs it' : false;
@@ -50,7 +57,9 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
     assert.equal(r.exitCode, 0, describeSippResult(r));
   }
 
-  async function uac(opts: Partial<SippOptions> & { scenario: string; service: string; calls: number }): Promise<Awaited<ReturnType<typeof runSipp>>> {
+  async function uac(
+    opts: Partial<SippOptions> & { scenario: string; service: string; calls: number },
+  ): Promise<Awaited<ReturnType<typeof runSipp>>> {
     return runSipp({
       remote: remote(),
       localPort: await freePort('udp'),
@@ -62,7 +71,11 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
     });
   }
 
-  async function server(scenario: string, port: number, extra: Partial<SippOptions> = {}): Promise<SippServer> {
+  async function server(
+    scenario: string,
+    port: number,
+    extra: Partial<SippOptions> = {},
+  ): Promise<SippServer> {
     const s = await startSipp({ scenario, localPort: port, timeoutS: 120, ...extra });
     servers.push(s);
     return s;
@@ -79,7 +92,9 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
   }
 
   async function trunkState(): Promise<Record<string, string>> {
-    const r = await gw.api<{ trunks: { trunks: Array<{ id: string; members: Array<{ member: string; state: string }> }> } }>('GET', '/api/status');
+    const r = await gw.api<{
+      trunks: { trunks: Array<{ id: string; members: Array<{ member: string; state: string }> }> };
+    }>('GET', '/api/status');
     const out: Record<string, string> = {};
     for (const t of r.body.trunks.trunks) for (const m of t.members) out[m.member] = m.state;
     return out;
@@ -102,7 +117,10 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
           identity: { trusted: true, acceptPai: true, sendPai: true },
         },
       ],
-      routes: { outbound: [{ id: 'out', pattern: '9.', strip: 1, prefix: '', trunks: ['pstn'], permission: 'local' }], inbound: [] },
+      routes: {
+        outbound: [{ id: 'out', pattern: '9.', strip: 1, prefix: '', trunks: ['pstn'], permission: 'local' }],
+        inbound: [],
+      },
     });
     assert.equal(put.status, 200, JSON.stringify(put.body));
   }
@@ -123,7 +141,10 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
   test('REGISTER through a digest challenge binds the extension', async () => {
     const port = await freePort('udp');
     await register('1005', port);
-    const status = await gw.api<{ registrar: { bindings: Array<{ aor: string; contact: string }> } }>('GET', '/api/status');
+    const status = await gw.api<{ registrar: { bindings: Array<{ aor: string; contact: string }> } }>(
+      'GET',
+      '/api/status',
+    );
     assert.ok(
       status.body.registrar.bindings.some((b) => b.aor.includes('1005') && b.contact.includes(String(port))),
       JSON.stringify(status.body.registrar),
@@ -195,7 +216,14 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
 
   test('2 % UDP loss on both ends: every call still completes through retransmissions', async () => {
     const member = await server('uas.xml', trunkA, { lost: 2 });
-    const r = await uac({ scenario: 'uac-auth.xml', service: '95000', calls: 50, rate: 10, lost: 2, timeoutS: 60 });
+    const r = await uac({
+      scenario: 'uac-auth.xml',
+      service: '95000',
+      calls: 50,
+      rate: 10,
+      lost: 2,
+      timeoutS: 60,
+    });
     assert.equal(r.stats?.failed, 0, describeSippResult(r));
     assert.equal(r.stats?.successful, 50, describeSippResult(r));
     await member.stop();
@@ -208,7 +236,10 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
     const first = await uac({ scenario: 'uac-auth.xml', service: '95000', calls: 1 });
     assert.equal(first.exitCode, 0, describeSippResult(first));
     const firstLegs = await legs((await interactions())[0]?.interactionId ?? '');
-    assert.equal(firstLegs.find((l) => l.direction === 'outbound' && l.status === 200)?.trunkMember, `udp:127.0.0.1:${trunkA}`);
+    assert.equal(
+      firstLegs.find((l) => l.direction === 'outbound' && l.status === 200)?.trunkMember,
+      `udp:127.0.0.1:${trunkA}`,
+    );
 
     await a.stop();
     const deadline = Date.now() + 10_000;

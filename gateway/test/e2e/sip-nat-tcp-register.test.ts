@@ -36,7 +36,9 @@ describe('NAT, TCP and outbound registration (SIPp peers)', { skip }, () => {
       timeoutS: 15,
     });
     assert.equal(reg.exitCode, 0, describeSippResult(reg));
-    const status = await gw.api<{ registrar: { bindings: Array<{ contact: string; source: { port: number } }> } }>('GET', '/api/status');
+    const status = await gw.api<{
+      registrar: { bindings: Array<{ contact: string; source: { port: number } }> };
+    }>('GET', '/api/status');
     const binding = status.body.registrar.bindings.find((b) => b.contact.includes('192.0.2.10'));
     assert.equal(binding?.source.port, port, 'the binding keeps the public source (received/rport)');
 

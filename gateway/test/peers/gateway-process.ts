@@ -51,12 +51,29 @@ function udpFree(port: number): Promise<boolean> {
   });
 }
 
-export async function startGateway(opts: { demo?: boolean; dataDir?: string; extraArgs?: string[]; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+export async function startGateway(
+  opts: { demo?: boolean; dataDir?: string; extraArgs?: string[]; env?: Record<string, string> } = {},
+): Promise<GatewayProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'edgeline-test-'));
   const sipPort = await freeSipPort(2);
   const httpPort = await freeSipPort(1);
-  const args = ['--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir, '--sip-port', String(sipPort), '--http-port', String(httpPort), ...(opts.demo ? ['--demo'] : []), ...(opts.extraArgs ?? [])];
-  const proc = spawn(process.execPath, args, { env: { ...process.env, EDGELINE_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [
+    '--import',
+    'tsx',
+    'gateway/src/main.ts',
+    '--data-dir',
+    dataDir,
+    '--sip-port',
+    String(sipPort),
+    '--http-port',
+    String(httpPort),
+    ...(opts.demo ? ['--demo'] : []),
+    ...(opts.extraArgs ?? []),
+  ];
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, EDGELINE_LOG_LEVEL: 'warn', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
   proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));

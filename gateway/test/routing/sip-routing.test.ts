@@ -68,14 +68,32 @@ describe('SIP routing', () => {
     assert.deepEqual(table.fromExtension(caller('1001'), '1002'), { type: 'extension', number: '1002' });
   });
   test('a disabled extension is temporarily unavailable (480)', () => {
-    assert.deepEqual(table.fromExtension(caller('1001'), '1003'), { type: 'reject', status: 480, reason: 'Temporarily Unavailable' });
+    assert.deepEqual(table.fromExtension(caller('1001'), '1003'), {
+      type: 'reject',
+      status: 480,
+      reason: 'Temporarily Unavailable',
+    });
   });
   test('service numbers route to the service', () => {
-    assert.deepEqual(table.fromExtension(caller('1002'), '*44'), { type: 'service', number: '*44', service: 'milliwatt' });
+    assert.deepEqual(table.fromExtension(caller('1002'), '*44'), {
+      type: 'service',
+      number: '*44',
+      service: 'milliwatt',
+    });
   });
   test('first matching outbound route wins, with digits stripped', () => {
-    assert.deepEqual(table.fromExtension(caller('1001'), '90044123'), { type: 'trunk', trunks: ['cloud'], number: '0044123', routeId: 'intl' });
-    assert.deepEqual(table.fromExtension(caller('1001'), '95001'), { type: 'trunk', trunks: ['cloud', 'itsp'], number: '5001', routeId: 'pstn' });
+    assert.deepEqual(table.fromExtension(caller('1001'), '90044123'), {
+      type: 'trunk',
+      trunks: ['cloud'],
+      number: '0044123',
+      routeId: 'intl',
+    });
+    assert.deepEqual(table.fromExtension(caller('1001'), '95001'), {
+      type: 'trunk',
+      trunks: ['cloud', 'itsp'],
+      number: '5001',
+      routeId: 'pstn',
+    });
   });
   test('an extension below the route permission class gets 403', () => {
     const d = table.fromExtension(caller('1002'), '95001');
@@ -83,15 +101,28 @@ describe('SIP routing', () => {
     if (d.type === 'reject') assert.equal(d.status, 403);
   });
   test('emergency numbers are always allowed', () => {
-    assert.deepEqual(table.fromExtension(caller('1002'), '9110'), { type: 'trunk', trunks: ['cloud', 'itsp'], number: '110', routeId: 'pstn' });
+    assert.deepEqual(table.fromExtension(caller('1002'), '9110'), {
+      type: 'trunk',
+      trunks: ['cloud', 'itsp'],
+      number: '110',
+      routeId: 'pstn',
+    });
   });
   test('unknown numbers get 404', () => {
     const d = table.fromExtension(caller('1001'), '12345');
     assert.equal(d.type === 'reject' && d.status, 404);
   });
   test('inbound DID: the exact DID wins over a range', () => {
-    assert.deepEqual(table.fromTrunk('cloud', '5551000'), { type: 'extension', number: '1001', routeId: 'main' });
-    assert.deepEqual(table.fromTrunk('cloud', '5551042'), { type: 'extension', number: '1002', routeId: 'range' });
+    assert.deepEqual(table.fromTrunk('cloud', '5551000'), {
+      type: 'extension',
+      number: '1001',
+      routeId: 'main',
+    });
+    assert.deepEqual(table.fromTrunk('cloud', '5551042'), {
+      type: 'extension',
+      number: '1002',
+      routeId: 'range',
+    });
   });
   test('inbound route restricted to one trunk ignores the others', () => {
     assert.equal(table.fromTrunk('itsp', '5552000').type, 'service');
