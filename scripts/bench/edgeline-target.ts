@@ -22,10 +22,10 @@ export interface EdgelineTarget {
 }
 
 /** Demo extensions 1001–1008, digest password demo<number>. */
-export function demoExtensions(): Array<{ number: string; name: string; password: string }> {
+export function demoExtensions(): Array<{ number: string; displayName: string; password: string }> {
   return Array.from({ length: 8 }, (_, i) => {
     const number = String(1001 + i);
-    return { number, name: `Extension ${number}`, password: `demo${number}` };
+    return { number, displayName: `Ext ${number}`, password: `demo${number}` };
   });
 }
 
@@ -33,6 +33,8 @@ export function demoExtensions(): Array<{ number: string; name: string; password
 export function benchConfig(uasPort: number): Record<string, unknown> {
   return {
     system: { name: 'edgeline', domain: 'edgeline.local', country: 'CN' },
+    // SIPp answers only the first challenge and computes only MD5: offer MD5 first.
+    sip: { digestAlgorithms: ['MD5', 'SHA-256'] },
     extensions: demoExtensions(),
     trunks: [
       {

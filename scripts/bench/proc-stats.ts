@@ -31,8 +31,9 @@ function statFields(pid: number): string[] | null {
   return text.slice(close + 2).split(' ');
 }
 
-/** `pid` and every live descendant. */
+/** `pid` and every live descendant; empty when `pid` is gone. */
 export function processTree(pid: number): number[] {
+  if (statFields(pid) === null) return [];
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -88,4 +89,16 @@ export function memory(pids: readonly number[]): MemorySample {
     pssKb += kbField(readText(`/proc/${pid}/smaps_rollup`), 'Pss');
   }
   return { rssKb, pssKb };
+}
+
+/**
+ * CPU of this process's children that have exited and been reaped (cutime + cstime of
+ * /proc/self/stat), in milliseconds: the delta around a run is the cost of the short-lived
+ * helpers it started, read after they are gone.
+ */
+export function reapedChildrenCpuMs(): number {
+  const fields = statFields(process.pid);
+  if (fields === null) return 0;
+  // stat fields 16 (cutime) and 17 (cstime): indexes 13 and 14 after the command name
+  return ((Number(fields[13] ?? 0) + Number(fields[14] ?? 0)) * 1000) / clockTicksPerSecond();
 }

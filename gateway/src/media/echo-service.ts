@@ -51,7 +51,13 @@ export class EchoSession {
   }
 
   dump(): Record<string, unknown> {
-    return { kind: this.kind, ssrc: this.ssrc, ssrcChanges: this.ssrcChanges, plan: this.stream.plan, ...this.stream.dump() };
+    return {
+      kind: this.kind,
+      ssrc: this.ssrc,
+      ssrcChanges: this.ssrcChanges,
+      plan: this.stream.plan,
+      ...this.stream.dump(),
+    };
   }
 
   close(): void {

@@ -46,7 +46,13 @@ export function milliwattPeriod(law: G711Law): Uint8Array {
 }
 
 /** Copy `count` tone samples starting at `position` into `out` at `offset`; returns the next position. */
-export function fillMilliwatt(law: G711Law, position: number, out: Uint8Array, offset: number, count: number): number {
+export function fillMilliwatt(
+  law: G711Law,
+  position: number,
+  out: Uint8Array,
+  offset: number,
+  count: number,
+): number {
   const period = milliwattPeriod(law);
   let pos = position % MILLIWATT_PERIOD_SAMPLES;
   let at = offset;
@@ -97,7 +103,11 @@ export class MilliwattSession {
     private readonly deps: MilliwattSessionDeps,
   ) {
     // Packets from the peer only serve latching: the tone goes where the caller's media comes from.
-    this.stream = new RtpStream(pair, plan, { clock: deps.clock, logger: deps.logger, onPacket: () => undefined });
+    this.stream = new RtpStream(pair, plan, {
+      clock: deps.clock,
+      logger: deps.logger,
+      onPacket: () => undefined,
+    });
     this.samplesPerPacket = (SAMPLE_RATE_HZ * plan.ptimeMs) / 1000;
     this.startMs = deps.clock.now();
     this.timer = deps.timers.start('milliwatt-ptime', 0, () => this.tick());
@@ -122,7 +132,9 @@ export class MilliwattSession {
       this.skipped += behind - MAX_BURST_PACKETS;
     }
     while (this.slots < due) this.sendOne();
-    this.timer = this.deps.timers.start('milliwatt-ptime', this.startMs + this.slots * ptime - now, () => this.tick());
+    this.timer = this.deps.timers.start('milliwatt-ptime', this.startMs + this.slots * ptime - now, () =>
+      this.tick(),
+    );
   }
 
   private advance(packets: number): void {
@@ -141,7 +153,13 @@ export class MilliwattSession {
     const slot = this.freeBuffer();
     const buf = slot.buf;
     // RFC 3551 §4.1: "the marker bit ... set in the first packet of a talkspurt".
-    writeRtpHeader(buf, { marker: this.sent === 0, payloadType: plan.audioPayloadType, sequenceNumber: this.sequenceNumber, timestamp: this.timestamp, ssrc: this.ssrc });
+    writeRtpHeader(buf, {
+      marker: this.sent === 0,
+      payloadType: plan.audioPayloadType,
+      sequenceNumber: this.sequenceNumber,
+      timestamp: this.timestamp,
+      ssrc: this.ssrc,
+    });
     fillMilliwatt(plan.law, this.tonePosition, buf, RTP_HEADER_BYTES, this.samplesPerPacket);
     slot.busy = this.stream.send(buf, buf.length, slot.release);
     this.sent++;
@@ -166,7 +184,15 @@ export class MilliwattSession {
   }
 
   dump(): Record<string, unknown> {
-    return { kind: this.kind, ssrc: this.ssrc, packetsSent: this.sent, packetsSkipped: this.skipped, sendBuffers: this.buffers.length, plan: this.stream.plan, ...this.stream.dump() };
+    return {
+      kind: this.kind,
+      ssrc: this.ssrc,
+      packetsSent: this.sent,
+      packetsSkipped: this.skipped,
+      sendBuffers: this.buffers.length,
+      plan: this.stream.plan,
+      ...this.stream.dump(),
+    };
   }
 
   close(): void {

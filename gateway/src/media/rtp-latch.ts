@@ -35,7 +35,12 @@ export function newLatch(sdpTarget: RtpAddress | undefined): LatchState {
  * A valid RTP packet arrived from `source` at `nowMs`. Returns whether it may be accepted (it is
  * from the latched source, or it latched the stream); updates the state in place.
  */
-export function acceptSource(state: LatchState, source: RtpAddress, nowMs: number, relatchAfterMs: number): boolean {
+export function acceptSource(
+  state: LatchState,
+  source: RtpAddress,
+  nowMs: number,
+  relatchAfterMs: number,
+): boolean {
   const t = state.target;
   if (state.latched && t && t.address === source.address && t.port === source.port) {
     state.lastFromTargetMs = nowMs;

@@ -59,7 +59,8 @@ export function emptyRtpView(): RtpView {
   };
 }
 
-const fail = (code: string, message: string, field: string): { ok: false; error: ParseError } => err({ code, message, field });
+const fail = (code: string, message: string, field: string): { ok: false; error: ParseError } =>
+  err({ code, message, field });
 
 /**
  * Parse an RTP packet. `into` is filled and returned so a receive loop can reuse one view.
@@ -67,7 +68,12 @@ const fail = (code: string, message: string, field: string): { ok: false; error:
  * reported as an error: callers count it and move on.
  */
 export function parseRtp(buf: Uint8Array, into: RtpView = emptyRtpView()): Result<RtpView> {
-  if (buf.length < RTP_HEADER_BYTES) return fail('EDGE_ERR_RTP_TRUNCATED', `${buf.length} bytes is shorter than the 12-byte RTP header`, 'header');
+  if (buf.length < RTP_HEADER_BYTES)
+    return fail(
+      'EDGE_ERR_RTP_TRUNCATED',
+      `${buf.length} bytes is shorter than the 12-byte RTP header`,
+      'header',
+    );
   const b0 = buf[0] ?? 0;
   const b1 = buf[1] ?? 0;
   // RFC 3550 §5.1 "version (V): 2 bits. This field identifies the version of RTP. The version
@@ -77,12 +83,14 @@ export function parseRtp(buf: Uint8Array, into: RtpView = emptyRtpView()): Resul
   const payloadType = b1 & 0x7f;
   // RFC 5761 §4: payload types 72–76 (with the marker bit: 200–204) would collide with RTCP
   // SR/RR/SDES/BYE/APP; a packet there is RTCP, not RTP.
-  if (payloadType >= 72 && payloadType <= 76) return fail('EDGE_ERR_RTP_RTCP', `payload type ${payloadType} is RTCP (RFC 5761 §4)`, 'PT');
+  if (payloadType >= 72 && payloadType <= 76)
+    return fail('EDGE_ERR_RTP_RTCP', `payload type ${payloadType} is RTCP (RFC 5761 §4)`, 'PT');
   // RFC 3550 §5.1 "CSRC count (CC): 4 bits. The CSRC count contains the number of CSRC identifiers
   // that follow the fixed header."
   const csrcCount = b0 & 0x0f;
   let offset = RTP_HEADER_BYTES + 4 * csrcCount;
-  if (buf.length < offset) return fail('EDGE_ERR_RTP_TRUNCATED', `CSRC list of ${csrcCount} runs past the end`, 'CC');
+  if (buf.length < offset)
+    return fail('EDGE_ERR_RTP_TRUNCATED', `CSRC list of ${csrcCount} runs past the end`, 'CC');
   // RFC 3550 §5.3.1: "If the X bit in the RTP header is one, a variable-length header extension
   // MUST be appended to the RTP header, following the CSRC list if present. The header extension
   // contains a 16-bit length field that counts the number of 32-bit words in the extension,
@@ -90,11 +98,13 @@ export function parseRtp(buf: Uint8Array, into: RtpView = emptyRtpView()): Resul
   const extension = (b0 & 0x10) !== 0;
   let extensionProfile: number | undefined;
   if (extension) {
-    if (buf.length < offset + 4) return fail('EDGE_ERR_RTP_TRUNCATED', 'header extension runs past the end', 'X');
+    if (buf.length < offset + 4)
+      return fail('EDGE_ERR_RTP_TRUNCATED', 'header extension runs past the end', 'X');
     extensionProfile = ((buf[offset] ?? 0) << 8) | (buf[offset + 1] ?? 0);
     const words = ((buf[offset + 2] ?? 0) << 8) | (buf[offset + 3] ?? 0);
     offset += 4 + 4 * words;
-    if (buf.length < offset) return fail('EDGE_ERR_RTP_TRUNCATED', `header extension of ${words} words runs past the end`, 'X');
+    if (buf.length < offset)
+      return fail('EDGE_ERR_RTP_TRUNCATED', `header extension of ${words} words runs past the end`, 'X');
   }
   // RFC 3550 §5.1 "padding (P): 1 bit. If the padding bit is set, the packet contains one or more
   // additional padding octets at the end which are not part of the payload. The last octet of the
@@ -125,7 +135,10 @@ export function parseRtp(buf: Uint8Array, into: RtpView = emptyRtpView()): Resul
 }
 
 function readU32(buf: Uint8Array, at: number): number {
-  return (((buf[at] ?? 0) << 24) >>> 0) + (((buf[at + 1] ?? 0) << 16) | ((buf[at + 2] ?? 0) << 8) | (buf[at + 3] ?? 0));
+  return (
+    (((buf[at] ?? 0) << 24) >>> 0) +
+    (((buf[at + 1] ?? 0) << 16) | ((buf[at + 2] ?? 0) << 8) | (buf[at + 3] ?? 0))
+  );
 }
 
 function writeU32(buf: Uint8Array, at: number, v: number): void {

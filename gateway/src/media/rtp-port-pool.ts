@@ -40,7 +40,10 @@ export interface RtpPortPoolDump {
   bindFailures: number;
 }
 
-export type AllocateError = { code: 'EDGE_ERR_MEDIA_PORTS_EXHAUSTED' | 'EDGE_ERR_MEDIA_POOL_CLOSED'; message: string };
+export type AllocateError = {
+  code: 'EDGE_ERR_MEDIA_PORTS_EXHAUSTED' | 'EDGE_ERR_MEDIA_POOL_CLOSED';
+  message: string;
+};
 
 export class RtpPortPool {
   /** Even ports not in use, least recently released last (a released port is not reused at once). */
@@ -67,10 +70,14 @@ export class RtpPortPool {
     const skipped: number[] = [];
     try {
       for (;;) {
-        if (this.closed) return err({ code: 'EDGE_ERR_MEDIA_POOL_CLOSED', message: 'media port pool is closed' });
+        if (this.closed)
+          return err({ code: 'EDGE_ERR_MEDIA_POOL_CLOSED', message: 'media port pool is closed' });
         const port = this.free.shift();
         if (port === undefined) {
-          return err({ code: 'EDGE_ERR_MEDIA_PORTS_EXHAUSTED', message: `no free RTP port pair in ${this.opts.lo}-${this.opts.hi}` });
+          return err({
+            code: 'EDGE_ERR_MEDIA_PORTS_EXHAUSTED',
+            message: `no free RTP port pair in ${this.opts.lo}-${this.opts.hi}`,
+          });
         }
         const bound = await this.bindPair(port);
         if (bound) {

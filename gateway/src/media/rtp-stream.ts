@@ -40,7 +40,15 @@ export interface RtpStreamDeps {
 }
 
 export class RtpStream {
-  readonly counters: RtpStreamCounters = { received: 0, sent: 0, notRtp: 0, unexpectedPayloadType: 0, foreignSource: 0, rtcpReceived: 0, sendErrors: 0 };
+  readonly counters: RtpStreamCounters = {
+    received: 0,
+    sent: 0,
+    notRtp: 0,
+    unexpectedPayloadType: 0,
+    foreignSource: 0,
+    rtcpReceived: 0,
+    sendErrors: 0,
+  };
   readonly latch: LatchState;
   private readonly view = emptyRtpView();
   private readonly acceptedPayloadTypes: ReadonlySet<number>;
@@ -100,7 +108,13 @@ export class RtpStream {
     return true;
   }
 
-  dump(): { localPort: number; target: RtpAddress | null; latched: boolean; relatches: number; counters: RtpStreamCounters } {
+  dump(): {
+    localPort: number;
+    target: RtpAddress | null;
+    latched: boolean;
+    relatches: number;
+    counters: RtpStreamCounters;
+  } {
     return {
       localPort: this.pair.rtpPort,
       target: this.latch.target ?? null,

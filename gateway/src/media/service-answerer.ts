@@ -47,10 +47,22 @@ export class ServiceAnswerer {
   private readonly answered;
 
   constructor(private readonly opts: ServiceAnswererOptions) {
-    this.pool = new RtpPortPool({ host: opts.host, lo: opts.rtpPorts.lo, hi: opts.rtpPorts.hi, logger: opts.logger });
-    this.answered = opts.metrics?.counter('edgeline_media_service_answers_total', 'Service calls answered by the gateway, by service and outcome');
-    opts.metrics?.gauge('edgeline_media_sessions_active', 'Media sessions the gateway terminates').collect(() => [{ value: this.sessions.size }]);
-    opts.metrics?.gauge('edgeline_media_ports_free', 'RTP port pairs free in the pool').collect(() => [{ value: this.pool.available }]);
+    this.pool = new RtpPortPool({
+      host: opts.host,
+      lo: opts.rtpPorts.lo,
+      hi: opts.rtpPorts.hi,
+      logger: opts.logger,
+    });
+    this.answered = opts.metrics?.counter(
+      'edgeline_media_service_answers_total',
+      'Service calls answered by the gateway, by service and outcome',
+    );
+    opts.metrics
+      ?.gauge('edgeline_media_sessions_active', 'Media sessions the gateway terminates')
+      .collect(() => [{ value: this.sessions.size }]);
+    opts.metrics
+      ?.gauge('edgeline_media_ports_free', 'RTP port pairs free in the pool')
+      .collect(() => [{ value: this.pool.available }]);
   }
 
   /**
@@ -84,7 +96,10 @@ export class ServiceAnswerer {
       return { ok: false, status: 503, reason: 'Service Unavailable (shutting down)' };
     }
     const deps = { clock: this.opts.clock, timers: this.opts.timers, logger: this.opts.logger };
-    const session = service === 'echo' ? new EchoSession(pair.value, negotiated.plan, deps) : new MilliwattSession(pair.value, negotiated.plan, deps);
+    const session =
+      service === 'echo'
+        ? new EchoSession(pair.value, negotiated.plan, deps)
+        : new MilliwattSession(pair.value, negotiated.plan, deps);
     const id = this.nextId++;
     this.sessions.set(id, { id, service, session, startedAtMs: this.opts.clock.now(), lateOffer });
     this.answered?.inc({ service, outcome: '200' });

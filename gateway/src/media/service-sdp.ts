@@ -54,18 +54,26 @@ function newSessId(): string {
  * "m=" line in the answer"; we accept the first audio stream we share a codec with and reject
  * the others with port 0 (one RTP socket per service call). Nothing acceptable → 488.
  */
-export function answerServiceOffer(offerSdp: Buffer, local: LocalMedia): Result<{ plan: MediaPlan; sdp: Buffer }, SdpFailure> {
+export function answerServiceOffer(
+  offerSdp: Buffer,
+  local: LocalMedia,
+): Result<{ plan: MediaPlan; sdp: Buffer }, SdpFailure> {
   const parsed = parseSdp(offerSdp);
   // RFC 3261 §21.4.26 / RFC 3264: an offer we cannot read is not acceptable here.
-  if (!parsed.ok) return err({ status: 488, reason: `Not Acceptable Here (bad SDP: ${parsed.error.message})` });
+  if (!parsed.ok)
+    return err({ status: 488, reason: `Not Acceptable Here (bad SDP: ${parsed.error.message})` });
   const offer = parsed.value;
-  const negotiated = negotiateCodecs(offer, SERVICE_CODECS, { rtpPort: local.rtpPort, ptimeMs: SERVICE_PTIME_MS });
+  const negotiated = negotiateCodecs(offer, SERVICE_CODECS, {
+    rtpPort: local.rtpPort,
+    ptimeMs: SERVICE_PTIME_MS,
+  });
   if (!negotiated.ok) return err({ status: 488, reason: 'Not Acceptable Here (no common codec)' });
   const index = negotiated.chosen.findIndex((c) => c !== null);
   const chosen = negotiated.chosen[index];
   const offered = offer.media[index];
   const answered = negotiated.media[index];
-  if (!chosen || !offered || !answered) return err({ status: 488, reason: 'Not Acceptable Here (no common codec)' });
+  if (!chosen || !offered || !answered)
+    return err({ status: 488, reason: 'Not Acceptable Here (no common codec)' });
   const media = negotiated.media.map((m, i) =>
     i === index || m.port === 0 ? m : { ...m, port: 0, connections: [], bandwidths: [], attributes: [] },
   );
@@ -73,7 +81,10 @@ export function answerServiceOffer(offerSdp: Buffer, local: LocalMedia): Result<
   const conn = connectionOf(offer, offered);
   const host = conn?.address.split('/')[0];
   // RFC 3264 §8.4 (RFC 2543 hold): c=0.0.0.0 means "do not send"; port 0 is a rejected stream.
-  const remote = host && host !== '0.0.0.0' && host !== '::' && offered.port !== 0 ? { address: host, port: offered.port } : undefined;
+  const remote =
+    host && host !== '0.0.0.0' && host !== '::' && offered.port !== 0
+      ? { address: host, port: offered.port }
+      : undefined;
   const plan: MediaPlan = {
     law: chosen.name.toUpperCase() === 'PCMA' ? 'pcma' : 'pcmu',
     audioPayloadType: chosen.payloadType,
@@ -101,11 +112,26 @@ export function serviceOffer(local: LocalMedia): { plan: MediaPlan; sdp: Buffer 
     codecs: ['PCMU', 'telephone-event'],
     ptimeMs: SERVICE_PTIME_MS,
   });
-  const te = codecsOf(offer.media[0] ?? { type: 'audio', port: 0, proto: 'RTP/AVP', formats: [], connections: [], bandwidths: [], attributes: [] }).find(
-    (c) => c.name === 'telephone-event',
-  );
+  const te = codecsOf(
+    offer.media[0] ?? {
+      type: 'audio',
+      port: 0,
+      proto: 'RTP/AVP',
+      formats: [],
+      connections: [],
+      bandwidths: [],
+      attributes: [],
+    },
+  ).find((c) => c.name === 'telephone-event');
   return {
-    plan: { law: 'pcmu', audioPayloadType: 0, telephoneEventPayloadType: te?.payloadType, remote: undefined, direction: 'sendrecv', ptimeMs: SERVICE_PTIME_MS },
+    plan: {
+      law: 'pcmu',
+      audioPayloadType: 0,
+      telephoneEventPayloadType: te?.payloadType,
+      remote: undefined,
+      direction: 'sendrecv',
+      ptimeMs: SERVICE_PTIME_MS,
+    },
     sdp: Buffer.from(serializeSdp(offer)),
   };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.ts';
 import { B2bua, type ExtensionInfo, type TrunkInfo, type TrunkMemberInfo } from '../call/b2bua.ts';
-import { passThroughMedia, type CdrSink, type ServerTxPort, type SipSenderPort } from '../call/ports.ts';
+import { passThroughMedia, type ServerTxPort, type SipSenderPort } from '../call/ports.ts';
 import { systemClock, systemTimers, type Clock, type Timers } from '../core/clock.ts';
 import { EdgeError, ErrorCodes } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -38,6 +38,7 @@ import { Records } from '../store/records.ts';
 import type { GatewayFlags } from './flags.ts';
 import { RequestDispatcher } from './request-dispatcher.ts';
 import { TrunkRegistrations } from './trunk-registrations.ts';
+import { CdrWriter } from './cdr-writer.ts';
 
 export interface GatewayOptions extends GatewayFlags {
   logger?: Logger;
@@ -66,6 +67,7 @@ export class Gateway {
   private monitor!: TrunkMonitor;
   private b2bua!: B2bua;
   private registrations!: TrunkRegistrations;
+  private cdr!: CdrWriter;
   private services: ServiceAnswerer | undefined;
   private http!: FastifyInstance;
   private readonly log: Logger;
@@ -114,6 +116,7 @@ export class Gateway {
     const records = Records.open(dataDir);
     if (!records.ok) throw new EdgeError(ErrorCodes.STORE_MIGRATION, records.error.message);
     this.records = records.value;
+    this.cdr = new CdrWriter(this.records, this.log);
 
     const cfg = this.config.get();
     this.auth = new DigestAuthenticator({
@@ -224,7 +227,7 @@ export class Gateway {
       logger: this.log,
       metrics: this.metrics,
       media: passThroughMedia,
-      cdr: this.cdrSink(),
+      cdr: this.cdr,
       domain: () => this.config.get().system.domain,
       userAgent: () => this.config.get().sip.userAgent,
       routing: () => this.routing,
@@ -355,6 +358,7 @@ export class Gateway {
     this.services?.close();
     await this.transports?.close().catch(() => undefined);
     this.auth?.close();
+    this.cdr?.close();
     this.records?.close();
     await this.config?.close().catch(() => undefined);
   }
@@ -438,6 +442,10 @@ export class Gateway {
     const t = this.config.get().trunks.find((x) => x.id === trunkId);
     const m = t?.members.find((x) => memberKey(x) === key);
     if (!t || !m) return;
+    // With OPTIONS probing on, the probes alone decide a member's state (the Kamailio dispatcher
+    // model): one slow answer under load must not take the only member of a trunk out of service.
+    // Without probing, call outcomes are the only health signal there is.
+    if (t.probe.enabled) return;
     // Only silence and transport failures say the member is sick; a 486 says the callee is busy.
     const ok = result === 'ok' || (typeof result === 'number' && result < 500);
     this.monitor.reportCallResult(toMemberRef(t.id, m), { ok, reason: String(result) });
@@ -492,12 +500,6 @@ export class Gateway {
     });
   }
 
-  private cdrSink(): CdrSink {
-    return {
-      leg: (row) => void this.records.insertLegCdr(row),
-      interaction: (row) => void this.records.insertInteractionCdr(row),
-    };
-  }
 
   dump(): Record<string, unknown> {
     return {

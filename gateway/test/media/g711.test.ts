@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { alawToLinear, decodeG711, encodeG711, linearToAlaw, linearToUlaw, silenceCode, ulawToLinear } from '../../src/media/g711.ts';
+import {
+  alawToLinear,
+  decodeG711,
+  encodeG711,
+  linearToAlaw,
+  linearToUlaw,
+  silenceCode,
+  ulawToLinear,
+} from '../../src/media/g711.ts';
 
 describe('G.711 µ-law (ITU-T G.711 Tables 2a/2b)', () => {
   const decodeCases: Array<[number, number, string]> = [
@@ -23,7 +31,8 @@ describe('G.711 µ-law (ITU-T G.711 Tables 2a/2b)', () => {
   }
 
   test('MUST round-trip every code word except negative zero, which encodes as positive zero', () => {
-    for (let c = 0; c < 256; c++) assert.equal(linearToUlaw(ulawToLinear(c)), c === 0x7f ? 0xff : c, `code 0x${c.toString(16)}`);
+    for (let c = 0; c < 256; c++)
+      assert.equal(linearToUlaw(ulawToLinear(c)), c === 0x7f ? 0xff : c, `code 0x${c.toString(16)}`);
   });
 
   test('MUST clip beyond the largest magnitude (8159 on the 14-bit scale) to the peak codes', () => {

@@ -3,7 +3,13 @@ import { describe, test } from 'node:test';
 import { ManualClock, type Timers } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { alawToLinear, ulawToLinear, type G711Law } from '../../src/media/g711.ts';
-import { fillMilliwatt, MILLIWATT_PERIOD_SAMPLES, MilliwattSession, milliwattPeriod, ZERO_DBM0_PEAK } from '../../src/media/milliwatt-service.ts';
+import {
+  fillMilliwatt,
+  MILLIWATT_PERIOD_SAMPLES,
+  MilliwattSession,
+  milliwattPeriod,
+  ZERO_DBM0_PEAK,
+} from '../../src/media/milliwatt-service.ts';
 import { parseRtp } from '../../src/media/rtp-packet.ts';
 import { RtpPortPool } from '../../src/media/rtp-port-pool.ts';
 import type { MediaPlan } from '../../src/media/service-sdp.ts';
@@ -12,7 +18,8 @@ import { freeUdpRange, udpPeer, waitUntil } from './udp-helpers.ts';
 
 const decode = (law: G711Law, codes: ArrayLike<number>): Float64Array => {
   const out = new Float64Array(codes.length);
-  for (let i = 0; i < codes.length; i++) out[i] = law === 'pcmu' ? ulawToLinear(codes[i] ?? 0) : alawToLinear(codes[i] ?? 0);
+  for (let i = 0; i < codes.length; i++)
+    out[i] = law === 'pcmu' ? ulawToLinear(codes[i] ?? 0) : alawToLinear(codes[i] ?? 0);
   return out;
 };
 
@@ -57,12 +64,22 @@ describe('milliwatt session', () => {
     assert.ok(pair.ok);
     const peer = await udpPeer();
     const clock = new ManualClock();
-    const plan: MediaPlan = { law, audioPayloadType: payloadType, telephoneEventPayloadType: 101, remote: { address: '127.0.0.1', port: peer.port }, direction: 'sendrecv', ptimeMs: 20 };
+    const plan: MediaPlan = {
+      law,
+      audioPayloadType: payloadType,
+      telephoneEventPayloadType: 101,
+      remote: { address: '127.0.0.1', port: peer.port },
+      direction: 'sendrecv',
+      ptimeMs: 20,
+    };
     const session = new MilliwattSession(pair.value, plan, { clock, timers: clock, logger: silentLogger });
     return { pool, pair: pair.value, peer, clock, session };
   }
 
-  for (const [law, pt] of [['pcmu', 0], ['pcma', 8]] as const) {
+  for (const [law, pt] of [
+    ['pcmu', 0],
+    ['pcma', 8],
+  ] as const) {
     test(`${law}: sends 20 ms packets of 160 samples to the offer's address, sequence +1 and timestamp +160 per packet (RFC 3550 §5.1)`, async () => {
       const { pool, peer, clock, session } = await setup(law, pt);
       try {
@@ -129,7 +146,14 @@ describe('milliwatt session', () => {
         return { cancel: () => (pending = undefined) };
       },
     };
-    const plan: MediaPlan = { law: 'pcmu', audioPayloadType: 0, telephoneEventPayloadType: undefined, remote: { address: '127.0.0.1', port: peer.port }, direction: 'sendrecv', ptimeMs: 20 };
+    const plan: MediaPlan = {
+      law: 'pcmu',
+      audioPayloadType: 0,
+      telephoneEventPayloadType: undefined,
+      remote: { address: '127.0.0.1', port: peer.port },
+      direction: 'sendrecv',
+      ptimeMs: 20,
+    };
     const session = new MilliwattSession(pair.value, plan, { clock, timers, logger: silentLogger });
     try {
       pending?.(); // t = 0: the first packet

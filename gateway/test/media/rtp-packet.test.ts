@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { emptyRtpView, parseRtp, rewriteSsrc, RTP_HEADER_BYTES, writeRtpHeader } from '../../src/media/rtp-packet.ts';
+import {
+  emptyRtpView,
+  parseRtp,
+  rewriteSsrc,
+  RTP_HEADER_BYTES,
+  writeRtpHeader,
+} from '../../src/media/rtp-packet.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -9,7 +15,17 @@ describe('RTP fixed header parse (RFC 3550 §5.1)', () => {
     {
       name: 'plain PCMU packet: V=2, PT 0, seq, timestamp, SSRC, 4-byte payload',
       bytes: hex('80 00 1234 00010000 deadbeef ffffffff'),
-      expect: { version: 2, marker: false, payloadType: 0, sequenceNumber: 0x1234, timestamp: 0x10000, ssrc: 0xdeadbeef, payloadOffset: 12, payloadLength: 4, csrcCount: 0 },
+      expect: {
+        version: 2,
+        marker: false,
+        payloadType: 0,
+        sequenceNumber: 0x1234,
+        timestamp: 0x10000,
+        ssrc: 0xdeadbeef,
+        payloadOffset: 12,
+        payloadLength: 4,
+        csrcCount: 0,
+      },
     },
     {
       name: 'marker bit and dynamic PT 101 (telephone-event)',
@@ -41,7 +57,8 @@ describe('RTP fixed header parse (RFC 3550 §5.1)', () => {
     test(`MUST parse ${c.name}`, () => {
       const r = parseRtp(c.bytes);
       assert.ok(r.ok, r.ok ? '' : r.error.message);
-      for (const [k, v] of Object.entries(c.expect)) assert.equal((r.value as unknown as Record<string, unknown>)[k], v, k);
+      for (const [k, v] of Object.entries(c.expect))
+        assert.equal((r.value as unknown as Record<string, unknown>)[k], v, k);
     });
   }
 
@@ -49,13 +66,41 @@ describe('RTP fixed header parse (RFC 3550 §5.1)', () => {
     { name: 'shorter than 12 bytes', bytes: hex('80 00 0001 00000000 0000'), code: 'EDGE_ERR_RTP_TRUNCATED' },
     { name: 'empty datagram', bytes: Buffer.alloc(0), code: 'EDGE_ERR_RTP_TRUNCATED' },
     { name: 'version 1', bytes: hex('40 00 0001 00000000 00000001'), code: 'EDGE_ERR_RTP_VERSION' },
-    { name: 'version 0 (a STUN message)', bytes: hex('0001 0000 2112a442 000000000000000000000000'), code: 'EDGE_ERR_RTP_VERSION' },
-    { name: 'CSRC list longer than the packet', bytes: hex('83 00 0001 00000000 00000001 00000002'), code: 'EDGE_ERR_RTP_TRUNCATED' },
-    { name: 'extension header cut short', bytes: hex('90 00 0001 00000000 00000001 bede'), code: 'EDGE_ERR_RTP_TRUNCATED' },
-    { name: 'extension length past the end', bytes: hex('90 00 0001 00000000 00000001 bede 0004 11223344'), code: 'EDGE_ERR_RTP_TRUNCATED' },
-    { name: 'padding count 0', bytes: hex('a0 00 0001 00000000 00000001 ff 00'), code: 'EDGE_ERR_RTP_PADDING' },
-    { name: 'padding count larger than the payload', bytes: hex('a0 00 0001 00000000 00000001 ff 09'), code: 'EDGE_ERR_RTP_PADDING' },
-    { name: 'RTCP receiver report on the RTP port (RFC 5761 §4)', bytes: hex('81 c9 0007 00000001 00000002 00000000 00000000 00000000 00000000 00000000'), code: 'EDGE_ERR_RTP_RTCP' },
+    {
+      name: 'version 0 (a STUN message)',
+      bytes: hex('0001 0000 2112a442 000000000000000000000000'),
+      code: 'EDGE_ERR_RTP_VERSION',
+    },
+    {
+      name: 'CSRC list longer than the packet',
+      bytes: hex('83 00 0001 00000000 00000001 00000002'),
+      code: 'EDGE_ERR_RTP_TRUNCATED',
+    },
+    {
+      name: 'extension header cut short',
+      bytes: hex('90 00 0001 00000000 00000001 bede'),
+      code: 'EDGE_ERR_RTP_TRUNCATED',
+    },
+    {
+      name: 'extension length past the end',
+      bytes: hex('90 00 0001 00000000 00000001 bede 0004 11223344'),
+      code: 'EDGE_ERR_RTP_TRUNCATED',
+    },
+    {
+      name: 'padding count 0',
+      bytes: hex('a0 00 0001 00000000 00000001 ff 00'),
+      code: 'EDGE_ERR_RTP_PADDING',
+    },
+    {
+      name: 'padding count larger than the payload',
+      bytes: hex('a0 00 0001 00000000 00000001 ff 09'),
+      code: 'EDGE_ERR_RTP_PADDING',
+    },
+    {
+      name: 'RTCP receiver report on the RTP port (RFC 5761 §4)',
+      bytes: hex('81 c9 0007 00000001 00000002 00000000 00000000 00000000 00000000 00000000'),
+      code: 'EDGE_ERR_RTP_RTCP',
+    },
   ];
   for (const c of malformed) {
     test(`MUST reject ${c.name} with ${c.code}`, () => {
@@ -87,7 +132,13 @@ describe('RTP header build', () => {
       const r = parseRtp(buf);
       assert.ok(r.ok);
       assert.deepEqual(
-        { marker: r.value.marker, payloadType: r.value.payloadType, sequenceNumber: r.value.sequenceNumber, timestamp: r.value.timestamp, ssrc: r.value.ssrc },
+        {
+          marker: r.value.marker,
+          payloadType: r.value.payloadType,
+          sequenceNumber: r.value.sequenceNumber,
+          timestamp: r.value.timestamp,
+          ssrc: r.value.ssrc,
+        },
         h,
       );
       assert.equal(r.value.payloadLength, 160);

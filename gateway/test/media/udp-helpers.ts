@@ -45,7 +45,8 @@ export async function udpPeer(port = 0): Promise<UdpPeer> {
     socket,
     port: socket.address().port,
     received,
-    send: (msg, to) => new Promise((resolve, reject) => socket.send(msg, to, '127.0.0.1', (e) => (e ? reject(e) : resolve()))),
+    send: (msg, to) =>
+      new Promise((resolve, reject) => socket.send(msg, to, '127.0.0.1', (e) => (e ? reject(e) : resolve()))),
     close: () => new Promise((resolve) => socket.close(() => resolve())),
   };
 }

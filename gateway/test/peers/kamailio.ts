@@ -28,6 +28,8 @@ export interface KamailioOptions {
   auth?: boolean;
   shmMb?: number;
   pkgMb?: number;
+  /** -b: upper bound for the probed UDP receive buffer (default 4 MiB). */
+  receiveBufferBytes?: number;
   /** Hard stop: the proxy is killed after this many seconds whatever happens. */
   timeoutS: number;
   template?: string;
@@ -159,6 +161,8 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioProx
     }),
   );
   const args = ['-f', config, '-DD', '-E', '-m', String(opts.shmMb ?? 256), '-M', String(opts.pkgMb ?? 32)];
+  // the UDP receive buffer is probed up to this size (capped by net.core.rmem_max)
+  args.push('-b', String(opts.receiveBufferBytes ?? 4 * 1024 * 1024));
   if (opts.auth === true) args.push('-A', 'WITH_AUTH');
   args.push('-Y', runDir, '-w', workDir, '-P', join(runDir, 'kamailio.pid'));
   const child = spawn(binary, args, { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -61,8 +61,11 @@ export async function openUdp(port = 0): Promise<UdpPeer> {
     port: local,
     send: (bytes, toPort) =>
       new Promise<void>((resolve, reject) =>
-        socket.send(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes, toPort, loopback, (e) =>
-          e ? reject(e) : resolve(),
+        socket.send(
+          typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes,
+          toPort,
+          loopback,
+          (e) => (e ? reject(e) : resolve()),
         ),
       ),
     receive: ({ timeoutMs = 2000, match = () => true } = {}) => {
@@ -210,7 +213,8 @@ export function headerOf(bytes: Buffer, name: string, compact?: string): string 
   const names = [name.toLowerCase(), ...(compact ? [compact.toLowerCase()] : [])];
   for (const line of head.split('\r\n').slice(1)) {
     const colon = line.indexOf(':');
-    if (colon > 0 && names.includes(line.slice(0, colon).trim().toLowerCase())) return line.slice(colon + 1).trim();
+    if (colon > 0 && names.includes(line.slice(0, colon).trim().toLowerCase()))
+      return line.slice(colon + 1).trim();
   }
   return undefined;
 }
@@ -225,6 +229,7 @@ export interface RequestSpec {
   branch?: string;
   cseq?: number;
   fromUser?: string;
+  fromTag?: string;
   toUser?: string;
   toTag?: string;
   extraHeaders?: string[];
@@ -243,7 +248,7 @@ export function buildRequest(spec: RequestSpec): string {
     `${spec.method} ${spec.uri ?? 'sip:1002@127.0.0.1'} SIP/2.0`,
     `Via: SIP/2.0/${spec.transport ?? 'UDP'} 127.0.0.1:${spec.viaPort};branch=${spec.branch ?? `z9hG4bK-raw-${process.pid}-${n}-${Math.random().toString(36).slice(2)}`};rport`,
     'Max-Forwards: 70',
-    `From: <sip:${spec.fromUser ?? 'intruder'}@127.0.0.1>;tag=f${n}`,
+    `From: <sip:${spec.fromUser ?? 'intruder'}@127.0.0.1>;tag=${spec.fromTag ?? `f${n}`}`,
     `To: <sip:${spec.toUser ?? '1002'}@127.0.0.1>${spec.toTag ? `;tag=${spec.toTag}` : ''}`,
     `Call-ID: ${spec.callId ?? `raw-${process.pid}-${n}-${Math.random().toString(36).slice(2)}`}`,
     `CSeq: ${spec.cseq ?? 1} ${spec.method}`,
@@ -258,4 +263,15 @@ export function buildRequest(spec: RequestSpec): string {
 /** The Call-ID a request or response carries, to match answers to what was sent. */
 export function callIdOf(bytes: Buffer): string | undefined {
   return headerOf(bytes, 'call-id', 'i');
+}
+
+/** The sum of every sample of a Prometheus counter or gauge in a text exposition (0 when absent). */
+export function metricSum(exposition: string, name: string, labels?: RegExp): number {
+  let sum = 0;
+  for (const line of exposition.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels && !labels.test(line)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
 }

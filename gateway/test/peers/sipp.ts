@@ -64,6 +64,17 @@ export interface SippOptions {
   injectionCsv?: string;
   /** -trace_msg (default true; turn off under load). */
   traceMessages?: boolean;
+  /**
+   * -pause_msg_ign: drop messages arriving while the call sits in a `<pause>`. A stateful proxy
+   * with several workers can relay a 180 after the 200 (UDP keeps no order); without this the
+   * late 180 aborts the call during the hold time.
+   */
+  ignoreMessagesDuringPause?: boolean;
+  /**
+   * -buff_size: socket buffer bytes (SIPp's default is 64 KiB, which overflows on loopback
+   * bursts above ~1000 calls/s; the kernel caps it at net.core.rmem_max).
+   */
+  socketBufferBytes?: number;
   /** -trace_counts: per-message counts, returned in `messageCounts`. */
   countMessages?: boolean;
   /** -fd: statistics dump period (default 1 s). */
@@ -302,6 +313,8 @@ function buildArgs(opts: SippOptions, workDir: string, controlPort: number, serv
   args.push('-trace_err', '-error_file', join(workDir, 'errors.log'));
   if (opts.traceMessages ?? true) args.push('-trace_msg', '-message_file', join(workDir, 'messages.log'));
   if (opts.countMessages === true) args.push('-trace_counts');
+  if (opts.ignoreMessagesDuringPause === true) args.push('-pause_msg_ign');
+  if (opts.socketBufferBytes !== undefined) args.push('-buff_size', String(opts.socketBufferBytes));
   args.push(...(opts.extraArgs ?? []));
   return args;
 }

@@ -168,7 +168,9 @@ export function createErrorResponse(error: SipParseError): SipResponse | undefin
     headers: error.partial.headers,
     body: Buffer.alloc(0),
   };
-  const res = createResponse(req, error.status);
+  // RFC 3261 §8.2.6.2: "the UAS MUST add a tag to the To header field in the response (with the
+  // exception of the 100 (Trying) response". A To that cannot be parsed is echoed as it came.
+  const res = createResponse(req, error.status, undefined, { toTag: generateTag() });
   // RFC 3261 §21.5.7 (505) and §20.43: a Warning explains the failure to the sender.
   res.reason = `${reasonPhrase(error.status)}${error.field ? ` (${error.field})` : ''}`;
   return res;

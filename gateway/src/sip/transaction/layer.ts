@@ -7,7 +7,7 @@ import type { Clock, Timers } from '../../core/clock.ts';
 import { EdgeError, ErrorCodes } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/log.ts';
 import { MetricsRegistry, type Counter } from '../../core/metrics.ts';
-import { createResponse, getTag, parseVia } from '../message/index.ts';
+import { createResponse, generateTag, getTag, parseVia } from '../message/index.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from '../message/types.ts';
 import type { ClientTransactionUser, TransactionContext, TransactionKind } from './context.ts';
 import { InviteClientTransaction, type InviteClientDump } from './invite-client.ts';
@@ -207,7 +207,8 @@ export class TransactionLayer {
   respondStateless(req: SipRequest, source: SipEndpoint, status: number, reason?: string): boolean {
     const dest = responseDestination(req, source);
     if (!dest.ok) return false;
-    return this.sendStateless(createResponse(req, status, reason), dest.value);
+    // RFC 3261 §8.2.6.2: "the UAS MUST add a tag to the To header field in the response".
+    return this.sendStateless(createResponse(req, status, reason, { toTag: generateTag() }), dest.value);
   }
 
   /** The server transaction a request belongs to, if any (for the TU, e.g. CANCEL of a re-INVITE). */
@@ -294,7 +295,7 @@ export class TransactionLayer {
       const tx = this.createServer(req, ident, source, false);
       if (!tx) return;
       this.discarded.inc({ reason: 'merged_request' });
-      tx.respond(createResponse(req, 482, 'Loop Detected'));
+      tx.respond(createResponse(req, 482, 'Loop Detected', { toTag: generateTag() }));
       return;
     }
     const tx = this.createServer(req, ident, source, ident.toTag === undefined);

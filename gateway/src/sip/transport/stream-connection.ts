@@ -105,7 +105,8 @@ export class StreamConnection {
   /** Send a last answer, if any, then close once it is flushed. */
   endWith(buf: Buffer | undefined): void {
     if (!this.isOpen) return;
-    this.socket.pause();
+    // Reading goes on into the failed framer, which drops it: a paused socket would not see the
+    // peer's FIN, and the connection would outlive its peer until the timeout below.
     if (buf && this.socket.writable) this.socket.end(buf);
     else this.socket.end();
     // A peer that never reads its answer must not keep the socket half-open.

@@ -23,7 +23,13 @@ import { EdgeError, ErrorCodes } from '../../core/errors.ts';
 import { MetricsRegistry, type Counter, type Gauge } from '../../core/metrics.ts';
 import { silentLogger, type Logger } from '../../core/log.ts';
 import { systemClock, systemTimers, type Clock, type Timers } from '../../core/clock.ts';
-import { createErrorResponse, createResponse, parseMessage, serializeMessage } from '../message/index.ts';
+import {
+  createErrorResponse,
+  createResponse,
+  generateTag,
+  parseMessage,
+  serializeMessage,
+} from '../message/index.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from '../message/types.ts';
 import { StreamConnection, type FrameError, type StreamTransportName } from './stream-connection.ts';
 import { plainAddress, stampReceived } from './via-stamp.ts';
@@ -480,7 +486,8 @@ export class SipTransports {
     // RFC 3261 §17.1.1.3: an ACK is never answered.
     if (req.method === 'ACK') return undefined;
     try {
-      return serializeMessage(createResponse(req, status, reason));
+      // RFC 3261 §8.2.6.2: a final response carries a To tag.
+      return serializeMessage(createResponse(req, status, reason, { toTag: generateTag() }));
     } catch (e) {
       this.logger.debug({ err: e instanceof Error ? e.message : String(e) }, 'cannot build stateless answer');
       return undefined;
