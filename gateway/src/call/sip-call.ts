@@ -161,7 +161,12 @@ export class SipCall {
   finalStatus: number | null = null;
   hangupBy: 'caller' | 'callee' | 'system' | null = null;
   hangupCause = '';
-  private readonly log: Logger;
+  private logInstance: Logger | undefined;
+  /** The call's child logger, made on first use: most calls never log (pino children cost CPU). */
+  private get log(): Logger {
+    this.logInstance ??= this.deps.logger.child({ interactionId: this.interactionId, callId: this.a.invite.headers.get('call-id') });
+    return this.logInstance;
+  }
   private readonly callKey: string;
   /** Session timer negotiated with the caller (RFC 4028 §9, we are UAS) and with the callee (§7.2, we are UAC). */
   private aSession:
@@ -190,10 +195,7 @@ export class SipCall {
     this.startedAtMs = deps.clock.now();
     this.startedWallMs = deps.clock.wallNow();
     this.callKey = this.interactionId;
-    this.log = deps.logger.child({
-      interactionId: this.interactionId,
-      callId: tx.request.headers.get('call-id'),
-    });
+
   }
 
   get currentState(): CallState {
