@@ -9,7 +9,7 @@
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { B2bua } from '../call/b2bua.ts';
 import type { ServerTxPort } from '../call/ports.ts';
-import { checkRequest, createResponse, getTag } from '../sip/message/index.ts';
+import { checkRequest, createResponse, getTag, parseMediaType } from '../sip/message/index.ts';
 import type { SipRequest, SipResponse } from '../sip/message/types.ts';
 
 export const allowedMethods = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER';
@@ -41,6 +41,13 @@ export interface DispatcherDeps {
   supportedExtensions: readonly string[];
 }
 
+const relayedBodyMethods = new Set(['INFO', 'MESSAGE', 'NOTIFY', 'REFER']);
+
+function bodyType(req: SipRequest): string | undefined {
+  const mt = parseMediaType(req.headers.get('content-type') ?? '');
+  return mt.ok ? `${mt.value.type}/${mt.value.subtype}` : undefined;
+}
+
 export class RequestDispatcher {
   private readonly rejected;
 
@@ -55,12 +62,18 @@ export class RequestDispatcher {
     const req = tx.request;
     // RFC 4475 §3.3 and RFC 3261 §8.2.2: unsupported URI scheme (416), unknown Require (420),
     // inconsistent CSeq or missing mandatory headers (400).
-    const rejection = checkRequest(req, { supportedExtensions: [...this.deps.supportedExtensions] });
+    const inDialog = getTag(req.headers.get('to') ?? '') !== undefined;
+    // RFC 3261 §8.2.3 (415) binds the element that consumes a body. The bodies of in-dialog INFO,
+    // MESSAGE, NOTIFY and REFER are the far party's to understand: the B2BUA relays them as they are.
+    const relayed = inDialog && relayedBodyMethods.has(req.method) ? bodyType(req) : undefined;
+    const rejection = checkRequest(req, {
+      supportedExtensions: [...this.deps.supportedExtensions],
+      ...(relayed ? { acceptedContentTypes: [relayed] } : {}),
+    });
     if (rejection) {
       this.reject(tx, rejection.status, rejection.reason, rejection.headers);
       return;
     }
-    const inDialog = getTag(req.headers.get('to') ?? '') !== undefined;
     if (inDialog) {
       if (!this.deps.b2bua.onInDialogRequest(tx)) this.reject(tx, 481, 'Call/Transaction Does Not Exist');
       return;

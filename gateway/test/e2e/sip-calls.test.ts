@@ -183,6 +183,16 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
     assert.ok((await legs(last.interactionId)).every((x) => x.hangupBy === 'callee'));
   });
 
+  test('hold, resume and INFO: re-INVITEs and INFO are relayed with their SDP and bodies', async () => {
+    const port = await freePort('udp');
+    await register('1008', port);
+    const callee = await server('uas-hold.xml', port);
+    const r = await uac({ scenario: 'uac-auth-hold.xml', service: '1008', calls: 2 });
+    assert.equal(r.exitCode, 0, describeSippResult(r));
+    const calleeResult = await callee.stop();
+    assert.equal(calleeResult.stats?.successful, 2, describeSippResult(calleeResult));
+  });
+
   test('CANCEL before answer: 487 to the caller, CANCEL to the callee', async () => {
     const port = await freePort('udp');
     await register('1004', port);
