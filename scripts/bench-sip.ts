@@ -162,7 +162,11 @@ async function startTarget(target: TargetName, uasPort: number, o: BenchOptions)
     });
     return { pid: k.pid, sipPort: k.port, stop: () => k.stop(), outputTail: () => k.stderrTail() };
   }
-  const e = await startEdgeline({ sipPort: await freePort('udp', { both: true }), httpPort: await freePort('tcp'), timeoutS });
+  const e = await startEdgeline({
+    sipPort: await freePort('udp', { both: true }),
+    httpPort: await freePort('tcp'),
+    timeoutS,
+  });
   try {
     await configureEdgelineForBench(e.httpPort, uasPort);
   } catch (err) {
@@ -172,7 +176,13 @@ async function startTarget(target: TargetName, uasPort: number, o: BenchOptions)
   return { pid: e.pid, sipPort: e.sipPort, stop: () => e.stop(), outputTail: () => e.outputTail() };
 }
 
-function uacOptions(target: TargetName, sipPort: number, localPort: number, rate: number, o: BenchOptions): SippOptions {
+function uacOptions(
+  target: TargetName,
+  sipPort: number,
+  localPort: number,
+  rate: number,
+  o: BenchOptions,
+): SippOptions {
   const authenticated = target === 'edgeline' || o.kamailioAuth;
   const offered = Math.round(rate * o.durationS);
   return {
@@ -234,10 +244,12 @@ async function runOne(target: TargetName, rate: number, o: BenchOptions): Promis
       const notes: string[] = [];
       if (!authenticated) notes.push('no auth');
       if (uac.timedOut) notes.push('uac timed out');
-      if (uac.signal !== null || (uac.exitCode !== 0 && uac.exitCode !== 1)) notes.push(`uac exited ${uac.exitCode ?? uac.signal}`);
+      if (uac.signal !== null || (uac.exitCode !== 0 && uac.exitCode !== 1))
+        notes.push(`uac exited ${uac.exitCode ?? uac.signal}`);
       if (!uasAlive) notes.push('uas died during the run');
       if (!keptUp) notes.push('could not keep the offered rate');
       if (Object.keys(uac.stats?.failedBy ?? {}).length > 0) notes.push(JSON.stringify(uac.stats?.failedBy));
+      if (uac.errorTrace !== null && failed > 0) notes.push(`errors: ${uac.errorTrace}`);
       if (uac.stats === null) notes.push(`no SIPp statistics: ${describeSippResult(uac)}`);
       return {
         target,
@@ -273,7 +285,21 @@ async function runOne(target: TargetName, rate: number, o: BenchOptions): Promis
 const mb = (kb: number | undefined): string => (kb === undefined ? '-' : (kb / 1024).toFixed(1));
 
 function printTable(results: RunResult[]): void {
-  const head = ['target', 'auth', 'rate', 'ok', 'failed%', 'cps', 'cpu ms/call', 'cpu%', 'PSS MB s/m/e', 'RSS MB s/m/e', 'sipp uac/uas cpu%', 'pass', 'note'];
+  const head = [
+    'target',
+    'auth',
+    'rate',
+    'ok',
+    'failed%',
+    'cps',
+    'cpu ms/call',
+    'cpu%',
+    'PSS MB s/m/e',
+    'RSS MB s/m/e',
+    'sipp uac/uas cpu%',
+    'pass',
+    'note',
+  ];
   const rows = results.map((r) => [
     r.target,
     r.authenticated ? 'digest' : 'none',
@@ -301,11 +327,16 @@ interface Comparison {
   cpuPerCallRatio: number;
 }
 
-function compare(results: RunResult[]): { perRate: Comparison[]; maxPassing: Record<TargetName, number | null>; maxRatio: number | null } {
+function compare(results: RunResult[]): {
+  perRate: Comparison[];
+  maxPassing: Record<TargetName, number | null>;
+  maxRatio: number | null;
+} {
   const perRate: Comparison[] = [];
   for (const e of results.filter((r) => r.target === 'edgeline')) {
     const k = results.find((r) => r.target === 'kamailio' && r.rate === e.rate);
-    if (k !== undefined && k.cpuMsPerCall > 0) perRate.push({ rate: e.rate, cpuPerCallRatio: e.cpuMsPerCall / k.cpuMsPerCall });
+    if (k !== undefined && k.cpuMsPerCall > 0)
+      perRate.push({ rate: e.rate, cpuPerCallRatio: e.cpuMsPerCall / k.cpuMsPerCall });
   }
   const best = (t: TargetName): number | null => {
     const passing = results.filter((r) => r.target === t && r.passed).map((r) => r.rate);
@@ -313,7 +344,9 @@ function compare(results: RunResult[]): { perRate: Comparison[]; maxPassing: Rec
   };
   const maxPassing = { kamailio: best('kamailio'), edgeline: best('edgeline') };
   const maxRatio =
-    maxPassing.kamailio !== null && maxPassing.edgeline !== null ? maxPassing.edgeline / maxPassing.kamailio : null;
+    maxPassing.kamailio !== null && maxPassing.edgeline !== null
+      ? maxPassing.edgeline / maxPassing.kamailio
+      : null;
   return { perRate, maxPassing, maxRatio };
 }
 
@@ -337,7 +370,12 @@ async function findMax(target: TargetName, o: BenchOptions, results: RunResult[]
   }
 }
 
-async function runAndReport(target: TargetName, rate: number, o: BenchOptions, results: RunResult[]): Promise<RunResult> {
+async function runAndReport(
+  target: TargetName,
+  rate: number,
+  o: BenchOptions,
+  results: RunResult[],
+): Promise<RunResult> {
   process.stdout.write(`${target} @ ${rate} calls/s for ${o.durationS}s … `);
   const r = await runOne(target, rate, o);
   results.push(r);
@@ -354,7 +392,11 @@ async function main(): Promise<void> {
   const targets: TargetName[] = [];
   for (const t of o.targets) {
     const reason =
-      t === 'kamailio' ? ensureKamailio() : existsSync(resolve(projectRoot, 'gateway/src/main.ts')) ? null : 'gateway/src/main.ts not found';
+      t === 'kamailio'
+        ? ensureKamailio()
+        : existsSync(resolve(projectRoot, 'gateway/src/main.ts'))
+          ? null
+          : 'gateway/src/main.ts not found';
     if (reason === null) targets.push(t);
     else {
       skipped[t] = reason;
@@ -364,7 +406,9 @@ async function main(): Promise<void> {
   console.log(
     `bench:sip — ${o.durationS}s per run, hold ${o.holdMs} ms, ${o.findMax ? `find-max from ${o.startRate}` : `rates ${o.rates.join(',')}`}; pass = < ${FAILED_PCT_LIMIT}% failed and the offered rate kept`,
   );
-  console.log('note: SIPp (UAC and UAS) shares the machine\'s cores with the target; see the sipp cpu% column.');
+  console.log(
+    "note: SIPp (UAC and UAS) shares the machine's cores with the target; see the sipp cpu% column.",
+  );
   const results: RunResult[] = [];
   for (const target of targets) {
     try {
@@ -378,9 +422,12 @@ async function main(): Promise<void> {
   console.log('');
   printTable(results);
   const comparison = compare(results);
-  for (const c of comparison.perRate) console.log(`edgeline/kamailio CPU per call @ ${c.rate}/s: ${c.cpuPerCallRatio.toFixed(2)}×`);
-  if (comparison.maxRatio !== null) console.log(`edgeline/kamailio highest passing rate: ${comparison.maxRatio.toFixed(2)}×`);
-  if (targets.includes('kamailio') && !o.kamailioAuth) console.log('kamailio runs without authentication; edgeline authenticates every call.');
+  for (const c of comparison.perRate)
+    console.log(`edgeline/kamailio CPU per call @ ${c.rate}/s: ${c.cpuPerCallRatio.toFixed(2)}×`);
+  if (comparison.maxRatio !== null)
+    console.log(`edgeline/kamailio highest passing rate: ${comparison.maxRatio.toFixed(2)}×`);
+  if (targets.includes('kamailio') && !o.kamailioAuth)
+    console.log('kamailio runs without authentication; edgeline authenticates every call.');
   const report = {
     bench: 'sip',
     host: { cpus: (await import('node:os')).cpus().length, node: process.version },

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 const debianPeers = [
   ['sipp', 'sip-tester'],
   ['sox', 'sox'],
+  ['svmap', 'sipvicious'],
 ];
 
 function has(cmd) {

@@ -48,7 +48,9 @@ export function benchConfig(uasPort: number): Record<string, unknown> {
       },
     ],
     routes: {
-      outbound: [{ id: 'bench', pattern: 'X.', strip: 0, prefix: '', trunks: ['bench'], permission: 'international' }],
+      outbound: [
+        { id: 'bench', pattern: 'X.', strip: 0, prefix: '', trunks: ['bench'], permission: 'international' },
+      ],
       inbound: [],
     },
     services: [
@@ -66,7 +68,8 @@ export async function configureEdgelineForBench(httpPort: number, uasPort: numbe
     body: JSON.stringify(benchConfig(uasPort)),
     signal: AbortSignal.timeout(10_000),
   });
-  if (!res.ok) throw new Error(`PUT /api/config answered ${res.status}: ${(await res.text()).slice(0, 2000)}`);
+  if (!res.ok)
+    throw new Error(`PUT /api/config answered ${res.status}: ${(await res.text()).slice(0, 2000)}`);
 }
 
 function tcpAccepts(port: number): Promise<boolean> {
@@ -81,7 +84,11 @@ function tcpAccepts(port: number): Promise<boolean> {
 }
 
 /** Starts `gateway/src/main.ts --demo` and resolves when both its HTTP and SIP ports are bound. */
-export async function startEdgeline(opts: { sipPort: number; httpPort: number; timeoutS: number }): Promise<EdgelineTarget> {
+export async function startEdgeline(opts: {
+  sipPort: number;
+  httpPort: number;
+  timeoutS: number;
+}): Promise<EdgelineTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), 'edgeline-bench-data-'));
   const args = ['--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir];
   args.push('--sip-port', String(opts.sipPort), '--http-port', String(opts.httpPort), '--demo');
@@ -132,5 +139,12 @@ export async function startEdgeline(opts: { sipPort: number; httpPort: number; t
     await stop();
     throw new Error(`edgeline did not come up on sip ${opts.sipPort} / http ${opts.httpPort}\n${tail}`);
   }
-  return { pid: child.pid ?? -1, sipPort: opts.sipPort, httpPort: opts.httpPort, dataDir, outputTail: () => tail, stop };
+  return {
+    pid: child.pid ?? -1,
+    sipPort: opts.sipPort,
+    httpPort: opts.httpPort,
+    dataDir,
+    outputTail: () => tail,
+    stop,
+  };
 }

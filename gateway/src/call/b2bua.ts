@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { ServiceAnswerer } from '../media/service-answerer.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
-import { createResponse, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
+import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
@@ -103,7 +103,7 @@ export class B2bua {
   onInvite(tx: ServerTxPort): void {
     const req = tx.request;
     const respond = (status: number, reason?: string, headers?: Array<[string, string]>) => {
-      tx.respond(createResponse(req, status, reason, { headers }));
+      tx.respond(createResponse(req, status, reason, { toTag: generateTag(), headers }));
       this.callsTotal.inc({ outcome: String(status) });
     };
     if (this.draining) return respond(503, 'Service Unavailable', [['retry-after', '30']]);
@@ -309,7 +309,9 @@ export class B2bua {
     const key = inviteRequest ? inviteKeyOf(inviteRequest) : inviteKeyOf(cancelTx.request);
     const call = key ? this.byInvite.get(key) : undefined;
     if (!call) {
-      cancelTx.respond(createResponse(cancelTx.request, 481, 'Call/Transaction Does Not Exist'));
+      cancelTx.respond(
+        createResponse(cancelTx.request, 481, 'Call/Transaction Does Not Exist', { toTag: generateTag() }),
+      );
       return;
     }
     call.cancelByCaller(cancelTx);

@@ -164,7 +164,10 @@ export class SipCall {
   private logInstance: Logger | undefined;
   /** The call's child logger, made on first use: most calls never log (pino children cost CPU). */
   private get log(): Logger {
-    this.logInstance ??= this.deps.logger.child({ interactionId: this.interactionId, callId: this.a.invite.headers.get('call-id') });
+    this.logInstance ??= this.deps.logger.child({
+      interactionId: this.interactionId,
+      callId: this.a.invite.headers.get('call-id'),
+    });
     return this.logInstance;
   }
   private readonly callKey: string;
@@ -195,7 +198,6 @@ export class SipCall {
     this.startedAtMs = deps.clock.now();
     this.startedWallMs = deps.clock.wallNow();
     this.callKey = this.interactionId;
-
   }
 
   get currentState(): CallState {

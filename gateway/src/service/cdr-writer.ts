@@ -53,7 +53,10 @@ export class CdrWriter implements CdrSink {
     } catch (e) {
       // The disk refused (full, read-only): keep the rows and try again on the next batch rather
       // than lose them; the error is logged once per failed batch.
-      this.logger.error({ err: e, legs: legs.length, interactions: interactions.length }, 'CDR batch not written, will retry');
+      this.logger.error(
+        { err: e, legs: legs.length, interactions: interactions.length },
+        'CDR batch not written, will retry',
+      );
       this.legs = legs.concat(this.legs);
       this.interactions = interactions.concat(this.interactions);
     }

@@ -500,7 +500,6 @@ export class Gateway {
     });
   }
 
-
   dump(): Record<string, unknown> {
     return {
       uptimeMs: this.clock.now() - this.startedMs,

@@ -9,7 +9,7 @@
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { B2bua } from '../call/b2bua.ts';
 import type { ServerTxPort } from '../call/ports.ts';
-import { checkRequest, createResponse, getTag, parseMediaType } from '../sip/message/index.ts';
+import { checkRequest, createResponse, generateTag, getTag, parseMediaType } from '../sip/message/index.ts';
 import type { SipRequest, SipResponse } from '../sip/message/types.ts';
 
 export const allowedMethods = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER';
@@ -127,6 +127,13 @@ export class RequestDispatcher {
 
   private reject(tx: ServerTxPort, status: number, reason: string, headers?: Array<[string, string]>): void {
     this.rejected.inc({ status: String(status) });
-    tx.respond(createResponse(tx.request, status, reason, { headers: headers?.filter(([, v]) => v !== '') }));
+    // RFC 3261 §8.2.6.2: "the UAS MUST add a tag to the To header field in the response" unless
+    // the request already carries one (createResponse keeps an existing tag).
+    tx.respond(
+      createResponse(tx.request, status, reason, {
+        toTag: generateTag(),
+        headers: headers?.filter(([, v]) => v !== ''),
+      }),
+    );
   }
 }

@@ -91,8 +91,12 @@ describe('service numbers answered by the gateway (SIPp + RTP peer)', { skip }, 
     assert.deepEqual(m.ports.inUse, []);
     assert.equal(m.ports.free, m.ports.capacity);
     assert.equal(m.ports.capacity, RTP_PORTS / 2);
-    const cdr = await gw.api<{ interactions: Interaction[] }>('GET', '/api/interactions?limit=50');
-    const row = cdr.body.interactions.find((i) => i.dialled === dialled);
+    // CDRs are committed in batches at most 100 ms after the call ends.
+    let row: Interaction | undefined;
+    for (const deadline = Date.now() + 2000; !row && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      const cdr = await gw.api<{ interactions: Interaction[] }>('GET', '/api/interactions?limit=50');
+      row = cdr.body.interactions.find((i) => i.dialled === dialled);
+    }
     assert.ok(row, 'CDR written');
     assert.equal(row.outcome, 'answered');
     assert.equal(row.status, 200);

@@ -81,7 +81,9 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
     return s;
   }
 
+  /** CDRs are committed at most 100 ms after a call ends (batched fsync): read them after that. */
   async function interactions(): Promise<Interaction[]> {
+    await new Promise((r) => setTimeout(r, 200));
     const r = await gw.api<{ interactions: Interaction[] }>('GET', '/api/interactions?limit=1000');
     return r.body.interactions;
   }
@@ -243,6 +245,18 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
     const a = await server('uas.xml', trunkA);
     const b = await server('uas.xml', trunkB);
     await configure(true);
+    // Earlier tests may have left a member down (passive health while probing was off): the
+    // probes bring both up before the run starts.
+    const upBy = Date.now() + 10_000;
+    let states = await trunkState();
+    while (
+      !(states[`udp:127.0.0.1:${trunkA}`] === 'up' && states[`udp:127.0.0.1:${trunkB}`] === 'up') &&
+      Date.now() < upBy
+    ) {
+      await new Promise((r) => setTimeout(r, 200));
+      states = await trunkState();
+    }
+    assert.equal(states[`udp:127.0.0.1:${trunkA}`], 'up', JSON.stringify(states));
     const first = await uac({ scenario: 'uac-auth.xml', service: '95000', calls: 1 });
     assert.equal(first.exitCode, 0, describeSippResult(first));
     const firstLegs = await legs((await interactions())[0]?.interactionId ?? '');

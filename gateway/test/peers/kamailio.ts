@@ -6,7 +6,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,7 +81,8 @@ function installExitHook(): void {
 
 /** The kamailio binary, or null when it is not installed. */
 export function kamailioBinary(): string | null {
-  for (const candidate of ['/usr/sbin/kamailio', '/usr/local/sbin/kamailio']) if (existsSync(candidate)) return candidate;
+  for (const candidate of ['/usr/sbin/kamailio', '/usr/local/sbin/kamailio'])
+    if (existsSync(candidate)) return candidate;
   const r = spawnSync('sh', ['-c', 'command -v kamailio'], { encoding: 'utf8' });
   const found = r.stdout.trim();
   return r.status === 0 && found !== '' ? found : null;
@@ -81,7 +90,13 @@ export function kamailioBinary(): string | null {
 
 /** The directory holding tm.so, or null. */
 export function kamailioModulePath(): string | null {
-  const roots = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  const roots = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
   for (const root of roots) {
     const dir = join(root, 'kamailio', 'modules');
     if (existsSync(join(dir, 'tm.so'))) return dir;
@@ -145,7 +160,8 @@ async function waitForOptions200(port: number, deadlineMs: number, alive: () => 
 export async function startKamailio(opts: KamailioOptions): Promise<KamailioProxy> {
   const binary = kamailioBinary();
   const modulePath = kamailioModulePath();
-  if (binary === null || modulePath === null) throw new Error(kamailioUnavailableReason() ?? 'kamailio unavailable');
+  if (binary === null || modulePath === null)
+    throw new Error(kamailioUnavailableReason() ?? 'kamailio unavailable');
   installExitHook();
   const workDir = mkdtempSync(join(tmpdir(), 'edgeline-kamailio-'));
   const runDir = join(workDir, 'run');
@@ -205,7 +221,9 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioProx
   const ready = await waitForOptions200(opts.listenPort, Date.now() + 10_000, () => !exited);
   if (!ready) {
     const r = await stop();
-    throw new Error(`kamailio did not answer OPTIONS on ${opts.listenPort} (exit ${r.exitCode ?? r.signal})\n${r.stderrTail}`);
+    throw new Error(
+      `kamailio did not answer OPTIONS on ${opts.listenPort} (exit ${r.exitCode ?? r.signal})\n${r.stderrTail}`,
+    );
   }
   return {
     port: opts.listenPort,

@@ -165,7 +165,8 @@ function installExitHook(): void {
 
 /** The sipp binary, or null when sip-tester is not installed. */
 export function sippBinary(): string | null {
-  for (const candidate of ['/usr/bin/sipp', '/usr/local/bin/sipp']) if (existsSync(candidate)) return candidate;
+  for (const candidate of ['/usr/bin/sipp', '/usr/local/bin/sipp'])
+    if (existsSync(candidate)) return candidate;
   const r = spawnSync('sh', ['-c', 'command -v sipp'], { encoding: 'utf8' });
   const found = r.stdout.trim();
   return r.status === 0 && found !== '' ? found : null;
@@ -178,7 +179,11 @@ export function scenarioFile(name: string): string {
 
 function resolveScenario(scenario: string): { builtin: string } | { file: string } {
   if (!scenario.endsWith('.xml') && !scenario.includes('/')) return { builtin: scenario };
-  const file = isAbsolute(scenario) ? scenario : existsSync(scenario) ? resolve(scenario) : scenarioFile(scenario);
+  const file = isAbsolute(scenario)
+    ? scenario
+    : existsSync(scenario)
+      ? resolve(scenario)
+      : scenarioFile(scenario);
   if (!existsSync(file)) throw new Error(`SIPp scenario not found: ${scenario}`);
   return { file };
 }
@@ -299,7 +304,9 @@ function buildArgs(opts: SippOptions, workDir: string, controlPort: number, serv
   if (opts.holdMs !== undefined) args.push('-d', String(opts.holdMs));
   if (opts.maxConcurrent !== undefined) args.push('-l', String(opts.maxConcurrent));
   if (opts.auth !== undefined) {
-    const authUri = opts.auth.uri ?? (opts.remote !== undefined ? `${opts.service ?? 'service'}@${opts.remote}` : undefined);
+    const authUri =
+      opts.auth.uri ??
+      (opts.remote !== undefined ? `${opts.service ?? 'service'}@${opts.remote}` : undefined);
     args.push('-au', opts.auth.username, '-ap', opts.auth.password);
     if (authUri !== undefined) args.push('-auth_uri', authUri);
   }

@@ -72,7 +72,9 @@ export function responseDestination(req: SipRequest, source: SipEndpoint): Resul
   const parsed = parseVia(top);
   if (!parsed.ok) return parsed;
   const via = parsed.value;
-  const transport = viaTransport(via, source.transport);
+  // A request that arrived over UDP is answered over UDP whatever its Via claims: RFC 3581 §4
+  // symmetric response routing, and a spoofed "SIP/2.0/TCP" must not make us open connections.
+  const transport = source.transport === 'udp' ? 'udp' : viaTransport(via, source.transport);
   const received = via.params.get('received') || undefined;
   const rportValue = via.params.get('rport');
   const rport = rportValue ? Number(rportValue) : undefined;
@@ -86,8 +88,8 @@ export function responseDestination(req: SipRequest, source: SipEndpoint): Resul
       connectionId: source.connectionId,
     });
   }
-  const maddr = via.params.get('maddr');
-  if (maddr) return ok({ transport, address: maddr, port: sentByPort });
+  // `maddr` (RFC 3261 §18.2.2, multicast) is ignored: honouring it would let any sender aim our
+  // responses at a third party (reflection). Responses go where the request came from.
   if (received !== undefined) {
     const port =
       rport !== undefined && Number.isInteger(rport) && rport > 0 && rport < 65536 ? rport : sentByPort;

@@ -169,10 +169,16 @@ void describe('response destination (RFC 3261 §18.2.2, RFC 3581)', () => {
       want: { transport: 'udp', address: '192.0.2.10', port: 5060 },
     },
     {
-      name: 'response goes to maddr with the sent-by port',
+      name: 'maddr is ignored: the response goes back to the source, never to a third party',
       via: 'SIP/2.0/UDP 192.0.2.10:5062;maddr=239.255.255.1;branch=z9hG4bK-d',
       source: { transport: 'udp', address: '192.0.2.10', port: 5062 },
-      want: { transport: 'udp', address: '239.255.255.1', port: 5062 },
+      want: { transport: 'udp', address: '192.0.2.10', port: 5062 },
+    },
+    {
+      name: 'a UDP request whose Via claims TCP is answered over UDP (no connection opened on request)',
+      via: 'SIP/2.0/TCP 192.0.2.10:5062;branch=z9hG4bK-d;rport',
+      source: { transport: 'udp', address: '192.0.2.10', port: 40000 },
+      want: { transport: 'udp', address: '192.0.2.10', port: 40000 },
     },
     {
       name: 'response goes over the same connection on TCP',
