@@ -299,10 +299,7 @@ export class SipCall {
     const inbound = this.a.invite;
     const sentBy = this.deps.sip.localSentBy(target.dest.transport);
     const h = new SipHeaders();
-    h.append(
-      'via',
-      `SIP/2.0/${target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-    );
+    h.append('via', viaFor(this.deps.sip, target.dest.transport));
     // RFC 3261 §16.6 step 3 (applied by a B2BUA to avoid loops through it): decrement Max-Forwards.
     const mf = Number(inbound.headers.get('max-forwards') ?? '70');
     h.append('max-forwards', String(Math.max(0, (Number.isFinite(mf) ? mf : 70) - 1)));
@@ -420,12 +417,8 @@ export class SipCall {
     const h = leg.invite.headers.clone();
     const cseq = parseCSeq(h.get('cseq') ?? '');
     h.set('cseq', `${(cseq.ok ? cseq.value.seq : 1) + 1} INVITE`);
-    const sentBy = this.deps.sip.localSentBy(leg.target.dest.transport);
     h.removeFirst('via');
-    h.prepend(
-      'via',
-      `SIP/2.0/${leg.target.dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-    );
+    h.prepend('via', viaFor(this.deps.sip, leg.target.dest.transport));
     h.set(isProxy ? 'proxy-authorization' : 'authorization', authorization);
     leg.invite = { ...leg.invite, headers: h };
     leg.state = 'calling';
@@ -729,11 +722,7 @@ export class SipCall {
     const built = farDialog.createRequest(req.method, { body, headers: extra });
     const farRequest = built.request;
     const dest = this.destForSide(farSide, built.nextHop);
-    const sentBy = this.deps.sip.localSentBy(dest.transport);
-    farRequest.headers.prepend(
-      'via',
-      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-    );
+    this.stampVia(farRequest, dest);
     const pending: PendingRelay = {
       nearTx,
       nearSide: side,
@@ -836,11 +825,7 @@ export class SipCall {
     if (!dialog || dialog.state === 'terminated') return;
     const built = dialog.createRequest('BYE');
     const dest = this.destForSide(side, built.nextHop);
-    const sentBy = this.deps.sip.localSentBy(dest.transport);
-    built.request.headers.prepend(
-      'via',
-      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-    );
+    this.stampVia(built.request, dest);
     this.deps.sip.sendRequest(built.request, dest, {
       onResponse: () => undefined,
       onTimeout: () => undefined,
@@ -856,11 +841,7 @@ export class SipCall {
     this.sendAck(dialog, leg.invite, leg.target);
     const built = dialog.createRequest('BYE');
     const dest = leg.target.pinToSource ? leg.target.dest : this.resolveHop(built.nextHop, leg.target.dest);
-    const sentBy = this.deps.sip.localSentBy(dest.transport);
-    built.request.headers.prepend(
-      'via',
-      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-    );
+    this.stampVia(built.request, dest);
     this.deps.sip.sendRequest(built.request, dest, {
       onResponse: () => undefined,
       onTimeout: () => undefined,
@@ -888,12 +869,13 @@ export class SipCall {
         : target?.pinToSource
           ? target.dest
           : this.resolveHop(ack.nextHop, target?.dest ?? this.a.source);
-    const sentBy = this.deps.sip.localSentBy(dest.transport);
-    ack.request.headers.prepend(
-      'via',
-      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-    );
+    this.stampVia(ack.request, dest);
     this.deps.sip.sendStateless(ack.request, dest);
+  }
+
+  /** RFC 3261 §8.1.1.7: each request we send gets our Via on top, with a fresh branch. */
+  private stampVia(req: SipRequest, dest: SipEndpoint): void {
+    req.headers.prepend('via', viaFor(this.deps.sip, dest.transport));
   }
 
   /** Where requests on a side's dialog go: the caller's signalling source, or the answering target. */
@@ -1022,11 +1004,7 @@ export class SipCall {
       ],
     });
     const dest = this.destForSide(side, built.nextHop);
-    const sentBy = this.deps.sip.localSentBy(dest.transport);
-    built.request.headers.prepend(
-      'via',
-      `SIP/2.0/${dest.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-    );
+    this.stampVia(built.request, dest);
     const timer = side === 'a' ? this.aSession?.timer : this.bSession;
     this.deps.sip.sendRequest(built.request, dest, {
       onResponse: (res) => {
@@ -1113,4 +1091,10 @@ export function dialogKeyOf(d: Dialog): string {
 /** Failures of relayed in-dialog requests are passed back as they are, but 408/481 of the far leg are ours to report. */
 function mapInDialogStatus(status: number): number {
   return status;
+}
+
+/** Our Via for a request sent over `transport`: sent-by of that transport, new branch, rport (RFC 3581). */
+export function viaFor(sip: Pick<SipSenderPort, 'localSentBy'>, transport: SipEndpoint['transport']): string {
+  const sentBy = sip.localSentBy(transport);
+  return `SIP/2.0/${transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`;
 }

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/app.ts';
+import { viaFor } from '../call/sip-call.ts';
 import { B2bua, type ExtensionInfo, type TrunkInfo, type TrunkMemberInfo } from '../call/b2bua.ts';
 import { passThroughMedia, type ServerTxPort, type SipSenderPort } from '../call/ports.ts';
 import { systemClock, systemTimers, type Clock, type Timers } from '../core/clock.ts';
@@ -22,7 +23,7 @@ import { TrunkMonitor, type ProbeResult } from '../failover/trunk-health.ts';
 import { RoutingTable } from '../routing/sip-routing.ts';
 import { DigestAuthenticator, computeDigestAuthorization } from '../sip/auth/digest.ts';
 import { authenticateRequest } from '../sip/auth/request-auth.ts';
-import { createResponse, generateBranch, generateCallId, generateTag } from '../sip/message/index.ts';
+import { createResponse, generateCallId, generateTag } from '../sip/message/index.ts';
 import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import {
   Registrar,
@@ -470,10 +471,7 @@ export class Gateway {
       const sentBy = this.transports.localSentBy(m.transport);
       const host = address.includes(':') ? `[${address}]` : address;
       const h = new SipHeaders();
-      h.append(
-        'via',
-        `SIP/2.0/${m.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-      );
+      h.append('via', viaFor({ localSentBy: (t) => this.transports.localSentBy(t) }, m.transport));
       h.append('max-forwards', '70');
       h.append('from', `<sip:edgeline@${sentBy.host}>;tag=${generateTag()}`);
       h.append('to', `<sip:${host}:${m.port}>`);

@@ -4,6 +4,7 @@
  * transaction layer. Registrations follow configuration changes: a changed trunk is unregistered
  * and registered again; a removed trunk is unregistered.
  */
+import { viaFor } from '../call/sip-call.ts';
 import type { Clock, Timers } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
@@ -14,7 +15,7 @@ import {
   type RegisterRequest,
 } from '../failover/outbound-registration.ts';
 import { computeDigestAuthorization } from '../sip/auth/digest.ts';
-import { generateBranch, generateCallId, generateTag } from '../sip/message/index.ts';
+import { generateCallId, generateTag } from '../sip/message/index.ts';
 import {
   SipHeaders,
   type SipEndpoint,
@@ -83,10 +84,7 @@ export class TrunkRegistrations {
       new Promise((resolve) => {
         const sentBy = this.deps.localSentBy(member.transport);
         const h = new SipHeaders();
-        h.append(
-          'via',
-          `SIP/2.0/${member.transport.toUpperCase()} ${sentBy.host}:${sentBy.port};branch=${generateBranch()};rport`,
-        );
+        h.append('via', viaFor({ localSentBy: (t) => this.deps.localSentBy(t) }, member.transport));
         h.append('max-forwards', '70');
         h.append('from', `<${aor}>;tag=${fromTag}`);
         h.append('to', `<${aor}>`);

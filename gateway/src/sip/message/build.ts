@@ -1,5 +1,5 @@
 /** Building messages: responses to requests, and the random identifiers requests carry. */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../../core/random.ts';
 import { SipHeaders } from './headers-store.ts';
 import { parseNameAddr } from './headers.ts';
 import type { SipParseError } from './parse.ts';
@@ -178,16 +178,16 @@ export function createErrorResponse(error: SipParseError): SipResponse | undefin
 
 /** RFC 3261 §8.1.1.7: "The branch ID inserted by an element compliant with this specification MUST always begin with the characters "z9hG4bK"". */
 export function generateBranch(): string {
-  return 'z9hG4bK' + randomBytes(10).toString('hex');
+  return 'z9hG4bK' + randomHex(10);
 }
 
 /** RFC 3261 §19.3: tags need "at least 32 bits of randomness". */
 export function generateTag(): string {
-  return randomBytes(6).toString('hex');
+  return randomHex(6);
 }
 
 /** RFC 3261 §8.1.1.4: Call-ID "MUST be unique across space and time"; cryptographically random. */
 export function generateCallId(host?: string): string {
-  const id = randomBytes(12).toString('hex');
+  const id = randomHex(12);
   return host ? `${id}@${host}` : id;
 }

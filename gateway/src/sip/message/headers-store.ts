@@ -43,17 +43,34 @@ const canonicalSpelling: Record<string, string> = {
   'min-se': 'Min-SE',
 };
 
+/**
+ * Every message normalizes and spells the same few dozen names, so both mappings are remembered.
+ * Names come from outside, so the memory is bounded: past the limit new names are computed, not kept.
+ */
+const nameMemoLimit = 1024;
+const normalizedNames = new Map<string, string>();
+const displayNames = new Map<string, string>();
+
 /** Normalize a header name: lower case, compact forms expanded. */
 export function normalizeHeaderName(name: string): string {
+  const known = normalizedNames.get(name);
+  if (known !== undefined) return known;
   const lower = name.toLowerCase();
-  return compactForms[lower] ?? lower;
+  // Own properties only: a header named `constructor` or `toString` is just a header.
+  const n = Object.hasOwn(compactForms, lower) ? (compactForms[lower] ?? lower) : lower;
+  if (normalizedNames.size < nameMemoLimit) normalizedNames.set(name, n);
+  return n;
 }
 
 /** The spelling a header name is written with (`call-id` → `Call-ID`, `via` → `Via`). */
 export function displayHeaderName(normalized: string): string {
-  const known = canonicalSpelling[normalized];
-  if (known) return known;
-  return normalized.replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+  const known = displayNames.get(normalized);
+  if (known !== undefined) return known;
+  const spelled = Object.hasOwn(canonicalSpelling, normalized)
+    ? (canonicalSpelling[normalized] ?? normalized)
+    : normalized.replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+  if (displayNames.size < nameMemoLimit) displayNames.set(normalized, spelled);
+  return spelled;
 }
 
 export class SipHeaders {
@@ -69,7 +86,11 @@ export class SipHeaders {
   /** The first value of a header (whole, as received), or undefined. */
   get(name: string): string | undefined {
     const n = normalizeHeaderName(name);
-    for (const [k, v] of this.list) if (k === n) return v;
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      if (e !== undefined && e[0] === n) return e[1];
+    }
     return undefined;
   }
 
@@ -81,7 +102,11 @@ export class SipHeaders {
   getLines(name: string): string[] {
     const n = normalizeHeaderName(name);
     const out: string[] = [];
-    for (const [k, v] of this.list) if (k === n) out.push(v);
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      if (e !== undefined && e[0] === n) out.push(e[1]);
+    }
     return out;
   }
 
@@ -138,6 +163,18 @@ export class SipHeaders {
     if (parts.length === 0) this.list.splice(i, 1);
     else entry[1] = parts.join(', ');
     return first;
+  }
+
+  /**
+   * Replace the first line of a header in place (its position kept), e.g. the top Via stamped with
+   * `received`. Returns false, changing nothing, when there is no such header.
+   */
+  replaceFirstLine(name: string, value: string): boolean {
+    const n = normalizeHeaderName(name);
+    const entry = this.list.find(([k]) => k === n);
+    if (!entry) return false;
+    entry[1] = value;
+    return true;
   }
 
   entries(): IterableIterator<[string, string]> {

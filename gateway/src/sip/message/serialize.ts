@@ -24,6 +24,10 @@ export function serializeMessage(msg: SipMessage): Buffer {
   if (!wroteLength) head += length;
   head += '\r\n';
   if (msg.body.length === 0) return Buffer.from(head, 'utf8');
-  const headBytes = Buffer.from(head, 'utf8');
-  return Buffer.concat([headBytes, msg.body], headBytes.length + msg.body.length);
+  // One allocation for the whole datagram: the header text is encoded straight into it.
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headLength + msg.body.length);
+  out.write(head, 0, headLength, 'utf8');
+  msg.body.copy(out, headLength);
+  return out;
 }
