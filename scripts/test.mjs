@@ -9,6 +9,7 @@ const debianPeers = [
   ['sipp', 'sip-tester'],
   ['sox', 'sox'],
   ['svmap', 'sipvicious'],
+  ['kamailio', 'kamailio'],
 ];
 
 function has(cmd) {
