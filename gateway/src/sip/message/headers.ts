@@ -162,6 +162,44 @@ export interface Via {
  * sent-protocol = protocol-name SLASH protocol-version SLASH transport
  */
 export function parseVia(value: string): Result<Via> {
+  const known = viaView(value);
+  if (known) return ok(copyVia(known));
+  return parseViaText(value);
+}
+
+/**
+ * A memo of values parsed before, keyed by the exact text. The same Via, From and To values
+ * come back many times (in each layer that reads a message, and in every message of a
+ * transaction or dialog), and the parse depends on the text alone. Entries are never handed out:
+ * callers get copies they may change. Bounded: when full it starts over.
+ */
+const memoLimit = 4096;
+
+function remember<T>(memo: Map<string, T>, value: string, parsed: T): void {
+  if (memo.size >= memoLimit) memo.clear();
+  memo.set(value, parsed);
+}
+
+const viaMemo = new Map<string, Via>();
+
+/** The memoized parse of a Via value, read-only, or undefined when it does not parse. */
+export function viaView(value: string): Readonly<Via> | undefined {
+  const known = viaMemo.get(value);
+  if (known) return known;
+  const parsed = parseViaText(value);
+  if (!parsed.ok) return undefined;
+  const kept = copyVia(parsed.value);
+  remember(viaMemo, value, kept);
+  return kept;
+}
+
+function copyVia(v: Readonly<Via>): Via {
+  const c: Via = { protocol: v.protocol, transport: v.transport, host: v.host, params: new Map(v.params) };
+  if (v.port !== undefined) c.port = v.port;
+  return c;
+}
+
+function parseViaText(value: string): Result<Via> {
   const cur = new Cursor(value);
   cur.ws();
   const name = cur.token();
@@ -239,6 +277,33 @@ export interface NameAddr {
  * mark", and in the addr-spec form "URI parameters ... are considered header parameters".
  */
 export function parseNameAddr(value: string, field = 'name-addr'): Result<NameAddr> {
+  const known = nameAddrMemo.get(value);
+  if (known) return ok(copyNameAddr(known));
+  const parsed = parseNameAddrText(value, field);
+  if (parsed.ok) remember(nameAddrMemo, value, copyNameAddr(parsed.value));
+  return parsed;
+}
+
+const nameAddrMemo = new Map<string, NameAddr>();
+
+/** The memoized parse of a name-addr value, read-only, or undefined when it does not parse. */
+export function nameAddrView(value: string): Readonly<NameAddr> | undefined {
+  const known = nameAddrMemo.get(value);
+  if (known) return known;
+  const parsed = parseNameAddrText(value, 'name-addr');
+  if (!parsed.ok) return undefined;
+  const kept = copyNameAddr(parsed.value);
+  remember(nameAddrMemo, value, kept);
+  return kept;
+}
+
+function copyNameAddr(na: Readonly<NameAddr>): NameAddr {
+  const c: NameAddr = { uri: na.uri, params: new Map(na.params) };
+  if (na.displayName !== undefined) c.displayName = na.displayName;
+  return c;
+}
+
+function parseNameAddrText(value: string, field: string): Result<NameAddr> {
   const cur = new Cursor(value);
   cur.ws();
   let displayName: string | undefined;
@@ -300,9 +365,7 @@ export function formatNameAddr(na: NameAddr): string {
 
 /** The tag parameter of a From or To value, if any. */
 export function getTag(nameAddrValue: string): string | undefined {
-  const r = parseNameAddr(nameAddrValue);
-  if (!r.ok) return undefined;
-  return r.value.params.get('tag') ?? undefined;
+  return nameAddrView(nameAddrValue)?.params.get('tag') ?? undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
