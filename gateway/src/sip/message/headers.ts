@@ -175,6 +175,11 @@ export function parseVia(value: string): Result<Via> {
  */
 const memoLimit = 4096;
 
+/** A memoized parse as handed out without copying: nothing in it may be changed. */
+export type ViewOf<T extends { params: Map<string, string | null> }> = Readonly<Omit<T, 'params'>> & {
+  readonly params: ReadonlyMap<string, string | null>;
+};
+
 function remember<T>(memo: Map<string, T>, value: string, parsed: T): void {
   if (memo.size >= memoLimit) memo.clear();
   memo.set(value, parsed);
@@ -183,7 +188,7 @@ function remember<T>(memo: Map<string, T>, value: string, parsed: T): void {
 const viaMemo = new Map<string, Via>();
 
 /** The memoized parse of a Via value, read-only, or undefined when it does not parse. */
-export function viaView(value: string): Readonly<Via> | undefined {
+export function viaView(value: string): ViewOf<Via> | undefined {
   const known = viaMemo.get(value);
   if (known) return known;
   const parsed = parseViaText(value);
@@ -193,7 +198,7 @@ export function viaView(value: string): Readonly<Via> | undefined {
   return kept;
 }
 
-function copyVia(v: Readonly<Via>): Via {
+function copyVia(v: ViewOf<Via>): Via {
   const c: Via = { protocol: v.protocol, transport: v.transport, host: v.host, params: new Map(v.params) };
   if (v.port !== undefined) c.port = v.port;
   return c;
@@ -287,7 +292,7 @@ export function parseNameAddr(value: string, field = 'name-addr'): Result<NameAd
 const nameAddrMemo = new Map<string, NameAddr>();
 
 /** The memoized parse of a name-addr value, read-only, or undefined when it does not parse. */
-export function nameAddrView(value: string): Readonly<NameAddr> | undefined {
+export function nameAddrView(value: string): ViewOf<NameAddr> | undefined {
   const known = nameAddrMemo.get(value);
   if (known) return known;
   const parsed = parseNameAddrText(value, 'name-addr');
@@ -297,7 +302,7 @@ export function nameAddrView(value: string): Readonly<NameAddr> | undefined {
   return kept;
 }
 
-function copyNameAddr(na: Readonly<NameAddr>): NameAddr {
+function copyNameAddr(na: ViewOf<NameAddr>): NameAddr {
   const c: NameAddr = { uri: na.uri, params: new Map(na.params) };
   if (na.displayName !== undefined) c.displayName = na.displayName;
   return c;

@@ -6,9 +6,8 @@
  * message. `checkRequest` adds what a UAS (or a proxy) decides with knowledge of its own
  * capabilities: supported URI schemes, extensions, media types.
  */
-import { displayHeaderName } from './headers-store.ts';
 import type { SipHeaders } from './headers-store.ts';
-import { parseCSeq, parseMediaType, parseNameAddr, parseVia } from './headers.ts';
+import { nameAddrView, parseCSeq, parseMediaType, parseNameAddr, parseVia, viaView } from './headers.ts';
 import type { SipMessage, SipRequest, SipResponse } from './types.ts';
 import { isSipUri, parseUri } from './uri.ts';
 
@@ -40,16 +39,96 @@ const sipDate = /^[A-Za-z]{3}, [0-9]{2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}:[
 const bad = (reason: string, field?: string, status = 400): MessageProblem =>
   field === undefined ? { status, reason } : { status, reason, field };
 
+/** Display spellings of the names above, so that problems name fields without recomputing them. */
+const fieldNames: Record<(typeof singleValued)[number] | (typeof mandatory)[number], string> = {
+  via: 'Via',
+  from: 'From',
+  to: 'To',
+  'call-id': 'Call-ID',
+  cseq: 'CSeq',
+  'max-forwards': 'Max-Forwards',
+  'content-length': 'Content-Length',
+  'content-type': 'Content-Type',
+};
+
 /** What makes a message unusable by any element, or undefined. Status is meaningful for requests. */
 export function structuralProblem(msg: SipMessage): MessageProblem | undefined {
   const h: SipHeaders = msg.headers;
+  // One pass over the header lines: the first value and the number of lines of each field checked.
+  let via = 0;
+  let from: string | undefined;
+  let fromLines = 0;
+  let to: string | undefined;
+  let toLines = 0;
+  let callId: string | undefined;
+  let callIdLines = 0;
+  let cseqRaw: string | undefined;
+  let cseqLines = 0;
+  let mf: string | undefined;
+  let mfLines = 0;
+  let clLines = 0;
+  let contentType: string | undefined;
+  let ctLines = 0;
+  let date: string | undefined;
+  let contact = false;
+  for (const [name, value] of h.entries()) {
+    switch (name) {
+      case 'via':
+        via++;
+        break;
+      case 'from':
+        if (fromLines++ === 0) from = value;
+        break;
+      case 'to':
+        if (toLines++ === 0) to = value;
+        break;
+      case 'call-id':
+        if (callIdLines++ === 0) callId = value;
+        break;
+      case 'cseq':
+        if (cseqLines++ === 0) cseqRaw = value;
+        break;
+      case 'max-forwards':
+        if (mfLines++ === 0) mf = value;
+        break;
+      case 'content-length':
+        clLines++;
+        break;
+      case 'content-type':
+        if (ctLines++ === 0) contentType = value;
+        break;
+      case 'date':
+        date ??= value;
+        break;
+      case 'contact':
+        contact = true;
+        break;
+      default:
+        break;
+    }
+  }
+  const present: Record<(typeof mandatory)[number], boolean> = {
+    via: via > 0,
+    from: fromLines > 0,
+    to: toLines > 0,
+    'call-id': callIdLines > 0,
+    cseq: cseqLines > 0,
+  };
   for (const name of mandatory)
-    if (!h.has(name)) return bad(`Missing ${displayHeaderName(name)} header field`, displayHeaderName(name));
+    if (!present[name]) return bad(`Missing ${fieldNames[name]} header field`, fieldNames[name]);
+  const lines: Record<(typeof singleValued)[number], number> = {
+    from: fromLines,
+    to: toLines,
+    'call-id': callIdLines,
+    cseq: cseqLines,
+    'max-forwards': mfLines,
+    'content-length': clLines,
+    'content-type': ctLines,
+  };
   for (const name of singleValued)
-    if (h.getLines(name).length > 1)
-      return bad(`More than one ${displayHeaderName(name)} header field`, displayHeaderName(name));
+    if (lines[name] > 1) return bad(`More than one ${fieldNames[name]} header field`, fieldNames[name]);
 
-  const cseq = parseCSeq(h.get('cseq') ?? '');
+  const cseq = parseCSeq(cseqRaw ?? '');
   if (!cseq.ok) return bad('Malformed CSeq', 'CSeq');
   // RFC 3261 §8.1.1.5: "The method MUST match that of the request" (RFC 4475 §3.1.2.17 mismatch01).
   if (msg.kind === 'request' && cseq.value.method !== msg.method)
@@ -57,23 +136,21 @@ export function structuralProblem(msg: SipMessage): MessageProblem | undefined {
 
   const vias = h.getList('via');
   if (vias.length === 0) return bad('Empty Via', 'Via');
-  for (const v of vias) if (!parseVia(v).ok) return bad('Malformed Via', 'Via');
+  for (const v of vias) if (!viaView(v)) return bad('Malformed Via', 'Via');
 
-  for (const name of ['from', 'to'] as const) {
-    const field = displayHeaderName(name);
-    if (!parseNameAddr(h.get(name) ?? '', field).ok) return bad(`Malformed ${field}`, field);
+  if (!nameAddrView(from ?? '')) return bad('Malformed From', 'From');
+  if (!nameAddrView(to ?? '')) return bad('Malformed To', 'To');
+  if (contact) {
+    const contacts = h.getList('contact');
+    for (const c of contacts) {
+      if (c === '*' && contacts.length === 1) continue;
+      if (!nameAddrView(c)) return bad('Malformed Contact', 'Contact');
+    }
   }
-  const contacts = h.getList('contact');
-  for (const c of contacts) {
-    if (c === '*' && contacts.length === 1) continue;
-    if (!parseNameAddr(c, 'Contact').ok) return bad('Malformed Contact', 'Contact');
-  }
-  if ((h.get('call-id') ?? '') === '') return bad('Empty Call-ID', 'Call-ID');
-  const mf = h.get('max-forwards');
+  if ((callId ?? '') === '') return bad('Empty Call-ID', 'Call-ID');
   if (mf !== undefined && !/^[0-9]{1,10}$/.test(mf)) return bad('Malformed Max-Forwards', 'Max-Forwards');
-  const date = h.get('date');
   if (date !== undefined && !sipDate.test(date)) return bad('Malformed Date', 'Date');
-  if (h.has('content-type') && !parseMediaType(h.get('content-type') ?? '').ok)
+  if (contentType !== undefined && !parseMediaType(contentType).ok)
     return bad('Malformed Content-Type', 'Content-Type');
   return undefined;
 }

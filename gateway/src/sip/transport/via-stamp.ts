@@ -3,7 +3,6 @@
  * responses to that request go.
  */
 import { parseVia, formatVia } from '../message/index.ts';
-import { SipHeaders } from '../message/headers-store.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
 
 /**
@@ -40,15 +39,7 @@ export function stampReceived(req: SipRequest, source: SipEndpoint): boolean {
   via.params.set('received', sourceIp);
   const stamped = formatVia(via) + topLine.slice(cut);
 
-  let replaced = false;
-  const rebuilt: Array<[string, string]> = [];
-  for (const [name, value] of req.headers.entries()) {
-    if (!replaced && name === 'via') {
-      rebuilt.push([name, stamped]);
-      replaced = true;
-    } else rebuilt.push([name, value]);
-  }
-  req.headers = SipHeaders.from(rebuilt);
+  req.headers.replaceFirstLine('via', stamped);
   return true;
 }
 
