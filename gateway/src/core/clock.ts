@@ -26,12 +26,20 @@ export const systemClock: Clock = {
   wallNow: () => Date.now(),
 };
 
+/** A handle without a closure: transactions arm and cancel several timers each, at call rate. */
+class SystemTimerHandle implements TimerHandle {
+  constructor(private readonly t: NodeJS.Timeout) {}
+  cancel(): void {
+    clearTimeout(this.t);
+  }
+}
+
 export const systemTimers: Timers = {
   start(_name, delayMs, fire) {
     const t = setTimeout(fire, Math.max(0, delayMs));
     // Timers must never keep a draining process alive on their own.
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return new SystemTimerHandle(t);
   },
 };
 

@@ -8,7 +8,8 @@
  * random salt makes every nonce unique so that nonce-count tracking never mixes two clients that
  * were challenged in the same millisecond.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash as oneShotHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomHex, randomInto } from '../../core/random.ts';
 import type { Clock } from '../../core/clock.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import { isSipUri, parseAuthHeader, parseUri } from '../message/index.ts';
@@ -249,10 +250,15 @@ export class DigestAuthenticator {
   }
 
   private mintNonce(): string {
-    const body = Buffer.alloc(NONCE_TS_BYTES + NONCE_SALT_BYTES);
-    body.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(this.opts.clock.wallNow()))), 0);
-    randomBytes(NONCE_SALT_BYTES).copy(body, NONCE_TS_BYTES);
-    return Buffer.concat([body, this.mac(body)]).toString('base64url');
+    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
+    const body = nonce.subarray(0, NONCE_TS_BYTES + NONCE_SALT_BYTES);
+    // The 64-bit big-endian millisecond time stamp, as two 32-bit halves (exact below 2^53).
+    const ms = Math.max(0, Math.floor(this.opts.clock.wallNow()));
+    body.writeUInt32BE(Math.floor(ms / 0x1_0000_0000), 0);
+    body.writeUInt32BE(ms % 0x1_0000_0000, 4);
+    randomInto(body, NONCE_TS_BYTES, NONCE_SALT_BYTES);
+    this.mac(body).copy(nonce, NONCE_TS_BYTES + NONCE_SALT_BYTES);
+    return nonce.toString('base64url');
   }
 
   /** The issue time of a nonce this gateway minted with its secret, else undefined. */
@@ -307,9 +313,8 @@ export function digestResponse(i: DigestResponseInput): string {
 }
 
 function hash(algorithm: DigestAlgorithm, s: string): string {
-  return createHash(algorithm === 'SHA-256' ? 'sha256' : 'md5')
-    .update(s, 'utf8')
-    .digest('hex');
+  // One-shot hashing: no Hash object per digest (three per verified request).
+  return oneShotHash(algorithm === 'SHA-256' ? 'sha256' : 'md5', s, 'hex');
 }
 
 function canonicalAlgorithm(token: string): DigestAlgorithm | undefined {
@@ -424,7 +429,7 @@ export function computeDigestAuthorization(i: DigestClientInput): Result<string>
   }
   const nc = (i.nc ?? 1).toString(16).padStart(8, '0');
   if (nc.length !== 8) return err({ code: 'auth-nc', message: 'nonce-count out of range', field: 'nc' });
-  const cnonce = i.cnonce ?? randomBytes(8).toString('hex');
+  const cnonce = i.cnonce ?? randomHex(8);
   const response = digestResponse({
     algorithm,
     username: i.username,

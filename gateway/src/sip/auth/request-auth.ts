@@ -70,6 +70,8 @@ export function authenticateRequest(
  * parameters are not list separators.
  */
 export function pickCredentials(lines: readonly string[], realm: string): string | undefined {
+  // A single line is the answer whatever its realm: nothing to choose between.
+  if (lines.length <= 1) return lines[0];
   for (const line of lines) {
     const parsed = parseAuthHeader(line);
     if (parsed.ok && parsed.value.params.get('realm') === realm) return line;

@@ -3,7 +3,8 @@
  * fallback for branches without the magic cookie) and §8.2.2.2 (merged requests).
  */
 import { err, ok, type Result } from '../../core/result.ts';
-import { getTag, parseCSeq, parseVia, type Via } from '../message/index.ts';
+import { getTag, parseCSeq, type Via } from '../message/index.ts';
+import { viaView, type ViewOf } from '../message/headers.ts';
 import type { SipMessage, SipRequest } from '../message/types.ts';
 
 /** RFC 3261 §8.1.1.7: "The branch ID inserted by an element compliant with this specification MUST always begin with the characters "z9hG4bK"." */
@@ -11,7 +12,7 @@ export const MAGIC_COOKIE = 'z9hG4bK';
 
 /** The fields of a message the transaction layer keys on, parsed once at the boundary. */
 export interface MessageIdentity {
-  topVia: Via;
+  topVia: ViewOf<Via>;
   /** The top Via value as received, whitespace-collapsed (RFC 2543 matching compares whole Vias). */
   topViaRaw: string;
   branch: string | undefined;
@@ -25,8 +26,8 @@ export interface MessageIdentity {
 export function identify(msg: SipMessage): Result<MessageIdentity> {
   const topViaRaw = msg.headers.getList('via')[0];
   if (topViaRaw === undefined) return err({ code: 'missing-via', message: 'no Via header', field: 'Via' });
-  const via = parseVia(topViaRaw);
-  if (!via.ok) return via;
+  const via = viaView(topViaRaw);
+  if (!via) return err({ code: 'EDGE_ERR_SIP_PARSE', message: 'malformed top Via', field: 'Via' });
   const cseqRaw = msg.headers.get('cseq');
   if (cseqRaw === undefined) return err({ code: 'missing-cseq', message: 'no CSeq header', field: 'CSeq' });
   const cseq = parseCSeq(cseqRaw);
@@ -37,9 +38,9 @@ export function identify(msg: SipMessage): Result<MessageIdentity> {
   if (from === undefined) return err({ code: 'missing-from', message: 'no From header', field: 'From' });
   const to = msg.headers.get('to');
   if (to === undefined) return err({ code: 'missing-to', message: 'no To header', field: 'To' });
-  const branch = via.value.params.get('branch');
+  const branch = via.params.get('branch');
   return ok({
-    topVia: via.value,
+    topVia: via,
     topViaRaw: topViaRaw.replace(/\s+/g, ' ').trim(),
     branch: typeof branch === 'string' && branch !== '' ? branch : undefined,
     seq: cseq.value.seq,
@@ -72,12 +73,12 @@ export function clientKey(branch: string, cseqMethod: string): string {
  * of the request matches the one that created the transaction, except for ACK, where the method of
  * the request that created the transaction is INVITE".
  */
-export function serverKey(branch: string, via: Via, method: string): string {
+export function serverKey(branch: string, via: Pick<Via, 'host' | 'port'>, method: string): string {
   const m = method === 'ACK' ? 'INVITE' : method;
   return `${branch}\u0000${sentBy(via)}\u0000${m}`;
 }
 
-export function sentBy(via: Via): string {
+export function sentBy(via: Pick<Via, 'host' | 'port'>): string {
   return `${via.host.toLowerCase()}:${via.port ?? ''}`;
 }
 

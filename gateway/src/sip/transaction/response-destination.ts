@@ -4,6 +4,7 @@
  */
 import { err, ok, type Result } from '../../core/result.ts';
 import { formatVia, parseVia, type Via } from '../message/index.ts';
+import { viaView, type ViewOf } from '../message/headers.ts';
 import type { SipEndpoint, SipRequest, SipTransportName } from '../message/types.ts';
 import { isReliable } from './timer-values.ts';
 
@@ -11,7 +12,7 @@ function defaultPort(transport: SipTransportName): number {
   return transport === 'tls' ? 5061 : 5060;
 }
 
-function viaTransport(via: Via, fallback: SipTransportName): SipTransportName {
+function viaTransport(via: ViewOf<Via>, fallback: SipTransportName): SipTransportName {
   switch (via.transport.toUpperCase()) {
     case 'UDP':
       return 'udp';
@@ -34,6 +35,13 @@ function viaTransport(via: Via, fallback: SipTransportName): SipTransportName {
 export function stampReceived(req: SipRequest, source: SipEndpoint): void {
   const top = req.headers.getList('via')[0];
   if (top === undefined) return;
+  // Most requests arrive already stamped by the transport: look before taking a copy to change.
+  const seen = viaView(top);
+  if (!seen) return;
+  const needsReceived =
+    seen.host.toLowerCase() !== source.address.toLowerCase() && !seen.params.has('received');
+  const needsRport = seen.params.has('rport') && !seen.params.get('rport');
+  if (!needsReceived && !needsRport) return;
   const parsed = parseVia(top);
   if (!parsed.ok) return;
   const via = parsed.value;
@@ -69,9 +77,8 @@ export function stampReceived(req: SipRequest, source: SipEndpoint): void {
 export function responseDestination(req: SipRequest, source: SipEndpoint): Result<SipEndpoint> {
   const top = req.headers.getList('via')[0];
   if (top === undefined) return err({ code: 'missing-via', message: 'no Via header', field: 'Via' });
-  const parsed = parseVia(top);
-  if (!parsed.ok) return parsed;
-  const via = parsed.value;
+  const via = viaView(top);
+  if (!via) return err({ code: 'EDGE_ERR_SIP_PARSE', message: 'malformed top Via', field: 'Via' });
   // A request that arrived over UDP is answered over UDP whatever its Via claims: RFC 3581 §4
   // symmetric response routing, and a spoofed "SIP/2.0/TCP" must not make us open connections.
   const transport = source.transport === 'udp' ? 'udp' : viaTransport(via, source.transport);

@@ -3,6 +3,7 @@
  * responses to that request go.
  */
 import { parseVia, formatVia } from '../message/index.ts';
+import { viaView } from '../message/headers.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
 
 /**
@@ -26,15 +27,19 @@ export function stampReceived(req: SipRequest, source: SipEndpoint): boolean {
   const topLine = req.headers.getLines('via')[0];
   if (topLine === undefined) return false;
   const cut = firstElementEnd(topLine);
-  const parsed = parseVia(topLine.slice(0, cut).trim());
-  if (!parsed.ok) return false;
-  const via = parsed.value;
+  const first = topLine.slice(0, cut).trim();
+  const seen = viaView(first);
+  if (!seen) return false;
 
   const sourceIp = plainAddress(source.address);
-  const rportRequested = via.params.has('rport') && !via.params.get('rport');
-  const sentByDiffers = plainAddress(via.host).toLowerCase() !== sourceIp.toLowerCase();
+  const rportRequested = seen.params.has('rport') && !seen.params.get('rport');
+  const sentByDiffers = plainAddress(seen.host).toLowerCase() !== sourceIp.toLowerCase();
   if (!rportRequested && !sentByDiffers) return true;
 
+  // A copy to change: the memoized view is shared.
+  const parsed = parseVia(first);
+  if (!parsed.ok) return false;
+  const via = parsed.value;
   if (rportRequested) via.params.set('rport', String(source.port));
   via.params.set('received', sourceIp);
   const stamped = formatVia(via) + topLine.slice(cut);
