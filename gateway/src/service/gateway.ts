@@ -117,7 +117,8 @@ export class Gateway {
     const records = Records.open(dataDir);
     if (!records.ok) throw new EdgeError(ErrorCodes.STORE_MIGRATION, records.error.message);
     this.records = records.value;
-    this.cdr = new CdrWriter(this.records, this.log);
+    this.cdr = new CdrWriter(dataDir, this.log);
+    await this.cdr.whenReady();
 
     const cfg = this.config.get();
     this.auth = new DigestAuthenticator({
@@ -291,6 +292,7 @@ export class Gateway {
       metrics: this.metrics,
       health: () => this.health(),
       dumps: {
+        cdrWriter: () => this.cdr.dump(),
         calls: () => this.b2bua.dump(),
         registrar: () => this.registrar.dump(),
         trunks: () => this.monitor.dump(),
@@ -359,7 +361,7 @@ export class Gateway {
     this.services?.close();
     await this.transports?.close().catch(() => undefined);
     this.auth?.close();
-    this.cdr?.close();
+    await this.cdr?.close();
     this.records?.close();
     await this.config?.close().catch(() => undefined);
   }
