@@ -23,7 +23,7 @@
 // Usage: node --import tsx scripts/bench-media.ts [--target c|edgeline|both|direct]
 //          [--calls 100,250,500,1000] [--duration 30] [--recording] [--threads 2] [--pps 50]
 //          [--setup-rate 100] [--json-out FILE]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,7 +73,9 @@ interface Row {
 }
 
 const P99_LIMIT_US = 5000;
-const RTP_BASE = 10_000;
+/** Port ranges are searched from here up to the ephemeral range (32768), avoiding bound ports. */
+const PORT_SEARCH_LO = 10_000;
+const PORT_SEARCH_HI = 32_768;
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -112,10 +114,41 @@ function parseOptions(): Options {
   };
 }
 
-/** Port layout for N calls: relay/gateway sides from RTP_BASE (4 per call), load generator after. */
+/** UDP ports bound on this machine right now (/proc/net/udp and udp6, local address column). */
+function boundUdpPorts(): Set<number> {
+  const out = new Set<number>();
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      const hex = local?.split(':').pop();
+      if (hex !== undefined && hex !== '') out.add(parseInt(hex, 16));
+    }
+  }
+  return out;
+}
+
+/**
+ * Port layout for N calls: relay/gateway sides (4 per call, RTP/RTCP pairs) then the load
+ * generator's (2 per call), in the first stretch below the ephemeral range where nothing is bound
+ * (other gateways and test peers on this machine hold ports of their own).
+ */
 function layout(calls: number): { rtpLo: number; rtpHi: number; loadgenBase: number } {
-  const rtpHi = RTP_BASE + 4 * calls + 99;
-  return { rtpLo: RTP_BASE, rtpHi, loadgenBase: rtpHi + 101 };
+  const rtpSpan = 4 * calls + 100;
+  const span = rtpSpan + 100 + 2 * calls;
+  const bound = boundUdpPorts();
+  for (let lo = PORT_SEARCH_LO; lo + span < PORT_SEARCH_HI; lo += 100) {
+    let clash = -1;
+    for (let p = lo; p < lo + span; p++) if (bound.has(p)) clash = p;
+    if (clash < 0) return { rtpLo: lo, rtpHi: lo + rtpSpan - 1, loadgenBase: lo + rtpSpan + 100 };
+    lo = clash - (clash % 100);
+  }
+  throw new Error(`no free range of ${span} UDP ports between ${PORT_SEARCH_LO} and ${PORT_SEARCH_HI}`);
 }
 
 function localPlan(calls: number, relayBase: number | null, loadgenBase: number): CallPlan[] {

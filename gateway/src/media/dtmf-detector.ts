@@ -251,8 +251,10 @@ export class DtmfDetector {
     this.offWindows = 0;
     this.digits++;
     this.transition('tone');
-    // The first tone window starts (1 − ratio)·N before the burst.
-    const leadMs = (1 - this.o.minToneEnergyRatio) * this.toMs(DETECTOR_WINDOW_SAMPLES);
+    // The first tone window starts (1 − ratio)·N before the burst, less half a hop on average.
+    const leadMs =
+      (1 - this.o.minToneEnergyRatio) * this.toMs(DETECTOR_WINDOW_SAMPLES) -
+      this.toMs(DETECTOR_HOP_SAMPLES) / 2;
     this.onEvent({ type: 'begin', digit, atMs: this.toMs(this.firstOnStart) + leadMs });
   }
 
@@ -262,13 +264,14 @@ export class DtmfDetector {
     this.transition('idle');
     if (digit === undefined) return;
     // Tone windows start from (1 − ratio)·N before the burst to the burst's end − ratio·N: the
-    // burst is the span of their starts plus (2·ratio − 1)·N.
+    // burst is the span of their starts plus (2·ratio − 1)·N, plus half a hop that the grid of
+    // window starts loses on average.
     const spanMs = this.toMs(this.lastOnStart - this.firstOnStart);
     this.onEvent({
       type: 'end',
       digit,
       atMs: this.toMs(this.samples),
-      durationMs: Math.round(spanMs + this.edgeMs()),
+      durationMs: Math.round(spanMs + this.edgeMs() + this.toMs(DETECTOR_HOP_SAMPLES) / 2),
     });
   }
 

@@ -348,6 +348,7 @@ export class MediaEngine implements MediaHook {
     const farLeg = call[other(fromLeg)];
     this.setRemote(nearLeg, stream);
     call.offer = { from: fromLeg, near: codecs.value.near, far: codecs.value.far, stream };
+    call.answered = undefined;
     const out = rewriteForFarLeg(
       session,
       stream,
@@ -380,7 +381,11 @@ export class MediaEngine implements MediaHook {
     this.setCodecs(offerer, forOfferer.value);
     this.setRemote(answerer, stream);
     // Silence is expected while either side holds (RFC 3264 §8.4); only a two-way stream is watched.
-    const twoWay = offer.stream.direction === 'sendrecv' && stream.direction === 'sendrecv';
+    const twoWay =
+      offer.stream.direction === 'sendrecv' &&
+      stream.direction === 'sendrecv' &&
+      offer.stream.remote !== undefined &&
+      stream.remote !== undefined;
     const deadMediaMs = twoWay ? this.opts.deadMediaTimeoutS * 1000 : 0;
     for (const leg of [answerer, offerer])
       this.post(leg.worker, { t: 'watch', legId: leg.legId, deadMediaMs });

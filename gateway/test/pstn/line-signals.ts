@@ -113,3 +113,22 @@ export function speechLike(ms: number, seed = 7, levelDbm0 = -20): Int16Array {
   }
   return out;
 }
+
+const DTMF_LOW: Record<string, number> = {};
+const DTMF_HIGH: Record<string, number> = {};
+['123A', '456B', '789C', '*0#D'].forEach((row, r) => {
+  for (let c = 0; c < 4; c++) {
+    const key = row[c] ?? '';
+    DTMF_LOW[key] = [697, 770, 852, 941][r] ?? 0;
+    DTMF_HIGH[key] = [1209, 1336, 1477, 1633][c] ?? 0;
+  }
+});
+
+/** DTMF audio for `digits`: each tone `toneMs` at `levelDbm0` per component, then `gapMs` of silence. */
+export function dtmfAudio(digits: string, toneMs = 70, gapMs = 70, levelDbm0 = -10): Int16Array {
+  const parts: Int16Array[] = [];
+  for (const d of digits) {
+    parts.push(tone([DTMF_LOW[d] ?? 0, DTMF_HIGH[d] ?? 0], toneMs, levelDbm0), silence(gapMs));
+  }
+  return concat(...parts);
+}

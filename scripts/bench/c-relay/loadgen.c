@@ -36,6 +36,7 @@
 #define PRIME 0x5052494du /* "PRIM" */
 #define HIST_US 1000000
 #define BATCH 32
+#define EARLY_NS 100000ull
 
 struct stream_state {
   uint32_t max_seq;
@@ -263,8 +264,10 @@ int main(int argc, char **argv) {
   for (uint64_t g = 0; g < total; g++) {
     uint64_t due = t0 + (g * period) / (uint64_t)nsock;
     uint64_t now = now_ns(CLOCK_MONOTONIC);
-    if (now < due) {
-      sleep_until(due);
+    // Packets due within EARLY_NS go out now: one sleep per small batch instead of per packet
+    // (a wake-up costs more than sending a packet), at most 0.1 ms early on a 20 ms period.
+    if (now + EARLY_NS < due) {
+      sleep_until(due - EARLY_NS);
       now = now_ns(CLOCK_MONOTONIC);
     }
     uint64_t late = now > due ? now - due : 0;

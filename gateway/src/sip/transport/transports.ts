@@ -77,6 +77,7 @@ interface TransportMetrics {
 }
 
 const defaultMaxMessageBytes = 65535;
+const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 const defaultMaxConnections = 10000;
 const defaultIdleTimeoutMs = 5 * 60_000;
 const defaultPartialMessageTimeoutMs = 32_000;
@@ -236,7 +237,14 @@ export class SipTransports {
   // ---- binding -------------------------------------------------------------------------------
 
   private bindUdp(port: number): Promise<void> {
-    const socket = createSocket({ type: isIP(this.opts.host) === 6 ? 'udp6' : 'udp4' });
+    // Bursts at a thousand calls per second overflow the kernel's default UDP buffers (about
+    // 200 KiB) and the lost datagrams come back as retransmissions: ask for 4 MiB each way (the
+    // kernel caps it at net.core.rmem_max / wmem_max).
+    const socket = createSocket({
+      type: isIP(this.opts.host) === 6 ? 'udp6' : 'udp4',
+      recvBufferSize: UDP_BUFFER_BYTES,
+      sendBufferSize: UDP_BUFFER_BYTES,
+    });
     this.udp = socket;
     return new Promise((resolve, reject) => {
       const onBindError = (e: NodeJS.ErrnoException) => reject(bindError(e, port, 'udp'));

@@ -1,0 +1,108 @@
+/**
+ * Main-thread side of the recorder worker: starts the thread, forwards tap batches to it with
+ * their buffers transferred, and turns its replies into promises and events.
+ */
+import { Worker } from 'node:worker_threads';
+import type { RecorderCommand, RecorderEvent } from './recorder-host.ts';
+import type { RecordingSummary } from './recording-writer.ts';
+import type { RecorderWorkerData } from './recorder-worker.ts';
+
+export interface RecorderClientOptions {
+  dir: string;
+  /** Writer flush interval; with 200 ms tap batches, 800 ms keeps a crash's loss within a second. */
+  flushEveryMs?: number;
+  fsync?: boolean;
+}
+
+export type RecorderErrorEvent = Extract<RecorderEvent, { type: 'error' }>;
+
+export class RecorderClient {
+  private readonly worker: Worker;
+  private nextRequest = 1;
+  private readonly waiting = new Map<number, (e: RecorderEvent) => void>();
+  private readonly errorListeners: ((e: RecorderErrorEvent) => void)[] = [];
+  private stopped = false;
+  private batchesSent = 0;
+  private errors = 0;
+
+  constructor(opts: RecorderClientOptions) {
+    const workerData: RecorderWorkerData = { dir: opts.dir, flushEveryMs: opts.flushEveryMs ?? 800, fsync: opts.fsync ?? false };
+    this.worker = new Worker(new URL('./recorder-worker.ts', import.meta.url), { workerData });
+    this.worker.on('message', (e: RecorderEvent) => this.onEvent(e));
+    this.worker.on('error', (e) => {
+      this.errors++;
+      for (const l of this.errorListeners) l({ type: 'error', interactionId: '', code: 'EDGE_RECORDING_WORKER', message: e.message });
+    });
+  }
+
+  onError(listener: (e: RecorderErrorEvent) => void): void {
+    this.errorListeners.push(listener);
+  }
+
+  open(interactionId: string): void {
+    this.post({ type: 'open', interactionId });
+  }
+
+  /** A tap batch. Ownership passes to the worker: the array is unusable afterwards. */
+  write(interactionId: string, stereoFrames: Int16Array): void {
+    // Only a buffer the array fully owns can be transferred; anything else is copied once.
+    const own =
+      stereoFrames.byteOffset === 0 && stereoFrames.byteLength === stereoFrames.buffer.byteLength && stereoFrames.buffer instanceof ArrayBuffer
+        ? stereoFrames
+        : stereoFrames.slice();
+    this.batchesSent++;
+    this.post({ type: 'frames', interactionId, samples: own }, [own.buffer as ArrayBuffer]);
+  }
+
+  close(interactionId: string): Promise<RecordingSummary> {
+    return new Promise((resolve) => {
+      const requestId = this.nextRequest++;
+      this.waiting.set(requestId, (e) => {
+        if (e.type === 'closed') resolve(e.summary);
+      });
+      this.post({ type: 'close', interactionId, requestId });
+    });
+  }
+
+  /** Close every recording and end the thread. */
+  async stop(): Promise<Record<string, RecordingSummary>> {
+    if (this.stopped) return {};
+    this.stopped = true;
+    const summaries = await new Promise<Record<string, RecordingSummary>>((resolve) => {
+      const requestId = this.nextRequest++;
+      this.waiting.set(requestId, (e) => resolve(e.type === 'shutdown-done' ? e.summaries : {}));
+      this.worker.postMessage({ type: 'shutdown', requestId } satisfies RecorderCommand);
+    });
+    await this.worker.terminate();
+    return summaries;
+  }
+
+  dump(): Record<string, unknown> {
+    return { stopped: this.stopped, batchesSent: this.batchesSent, pendingRequests: this.waiting.size, errors: this.errors };
+  }
+
+  private post(cmd: RecorderCommand, transfer: ArrayBuffer[] = []): void {
+    if (this.stopped) return;
+    this.worker.postMessage(cmd, transfer);
+  }
+
+  private onEvent(e: RecorderEvent): void {
+    switch (e.type) {
+      case 'error':
+        this.errors++;
+        for (const l of this.errorListeners) l(e);
+        break;
+      case 'closed':
+      case 'shutdown-done': {
+        const done = this.waiting.get(e.requestId);
+        this.waiting.delete(e.requestId);
+        done?.(e);
+        break;
+      }
+      default: {
+        const never: never = e;
+        void never;
+      }
+    }
+  }
+}

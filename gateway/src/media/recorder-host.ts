@@ -1,0 +1,81 @@
+/**
+ * The recorder worker's logic, apart from the thread plumbing so it can be tested directly: it
+ * owns one writer per interaction, applies the commands the main thread posts, and reports opened
+ * files, writer errors and closed recordings as events. A failing writer is reported once and its
+ * frames are discarded; the host and the other recordings carry on.
+ */
+import type { RecordingSummary, RecordingWriter, RecordingWriterError } from './recording-writer.ts';
+
+export type RecorderCommand =
+  | { type: 'open'; interactionId: string }
+  | { type: 'frames'; interactionId: string; samples: Int16Array }
+  | { type: 'flush' }
+  | { type: 'close'; interactionId: string; requestId: number }
+  | { type: 'shutdown'; requestId: number };
+
+export type RecorderEvent =
+  | { type: 'error'; interactionId: string; code: string; message: string; path?: string }
+  | { type: 'closed'; interactionId: string; requestId: number; summary: RecordingSummary }
+  | { type: 'shutdown-done'; requestId: number; summaries: Record<string, RecordingSummary> };
+
+export type WriterFactory = (interactionId: string, onError: (e: RecordingWriterError) => void) => RecordingWriter;
+
+export class RecorderHost {
+  private readonly writers = new Map<string, RecordingWriter>();
+  private framesWritten = 0;
+
+  constructor(
+    private readonly createWriter: WriterFactory,
+    private readonly emit: (e: RecorderEvent) => void,
+  ) {}
+
+  handle(cmd: RecorderCommand): void {
+    switch (cmd.type) {
+      case 'open':
+        this.open(cmd.interactionId);
+        break;
+      case 'frames': {
+        // A tap may start sending before (or without) an explicit open: open on first frames.
+        const w = this.writers.get(cmd.interactionId) ?? this.open(cmd.interactionId);
+        w.write(cmd.samples);
+        this.framesWritten += cmd.samples.length / 320;
+        break;
+      }
+      case 'flush':
+        for (const w of this.writers.values()) w.flush();
+        break;
+      case 'close': {
+        const w = this.writers.get(cmd.interactionId);
+        this.writers.delete(cmd.interactionId);
+        const summary = w ? w.close() : { path: '', bytes: 0, durationMs: 0, error: 'not recording' };
+        this.emit({ type: 'closed', interactionId: cmd.interactionId, requestId: cmd.requestId, summary });
+        break;
+      }
+      case 'shutdown': {
+        const summaries: Record<string, RecordingSummary> = {};
+        for (const [id, w] of this.writers) summaries[id] = w.close();
+        this.writers.clear();
+        this.emit({ type: 'shutdown-done', requestId: cmd.requestId, summaries });
+        break;
+      }
+      default: {
+        const never: never = cmd;
+        this.emit({ type: 'error', interactionId: '', code: 'EDGE_RECORDING_COMMAND', message: `unknown command ${JSON.stringify(never)}` });
+      }
+    }
+  }
+
+  dump(): Record<string, unknown> {
+    return { recordings: [...this.writers.keys()], framesWritten: this.framesWritten };
+  }
+
+  private open(interactionId: string): RecordingWriter {
+    const existing = this.writers.get(interactionId);
+    if (existing) return existing;
+    const w = this.createWriter(interactionId, (e) =>
+      this.emit({ type: 'error', interactionId, code: e.code, message: e.message, path: e.path }),
+    );
+    this.writers.set(interactionId, w);
+    return w;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Recorder tap: one per interaction, producing the stereo stream of its recording — the caller on
+ * the left channel, everything else the gateway plays to the caller (agents, supervisors who barge,
+ * IVR prompts) mixed on the right.
+ *
+ * The tap is sans-I/O and clocked by the engine's common 20 ms frame clock: each `tick()` writes
+ * exactly one stereo frame, taking at most one queued frame per attached leg. A leg that delivered
+ * nothing this tick contributes silence, so both channels advance together and stay aligned to
+ * within one frame whatever either side does. Legs attach and detach as the interaction moves
+ * (transfer, re-INVITE to a new leg, consult): the tap and its file outlive them.
+ *
+ * Frames leave in batches of `batchFrames` (200 ms by default) through `sink`, which takes ownership
+ * of the array so it can be transferred to the recorder worker without a copy.
+ */
+import { FRAME_MS, FRAME_SAMPLES, STEREO_FRAME_SAMPLES, saturate16 } from './pcm-frame.ts';
+
+export type TapSide = 'caller' | 'other';
+
+export interface RecorderTapOptions {
+  interactionId: string;
+  sink: (interactionId: string, stereoFrames: Int16Array) => void;
+  /** Frames per batch handed to the sink; bounds what a crash of this process loses on top of the writer's flush interval. */
+  batchFrames?: number;
+  /** Frames a leg may queue ahead of the clock before the oldest is dropped. */
+  maxQueuedFrames?: number;
+}
+
+interface TapLeg {
+  side: TapSide;
+  queue: Int16Array[];
+  /** Spare frame buffers, reused so a steady stream allocates nothing. */
+  spare: Int16Array[];
+}
+
+export interface RecorderTapStats {
+  frames: number;
+  /** Ticks where a side had no leg attached or no frame from an attached leg (written as silence). */
+  callerSilentFrames: number;
+  otherSilentFrames: number;
+  overflowDropped: number;
+}
+
+export class RecorderTap {
+  readonly interactionId: string;
+  private readonly sink: RecorderTapOptions['sink'];
+  private readonly batchFrames: number;
+  private readonly maxQueued: number;
+  private readonly legs = new Map<string, TapLeg>();
+  private readonly left = new Int32Array(FRAME_SAMPLES);
+  private readonly right = new Int32Array(FRAME_SAMPLES);
+  private batch: Int16Array;
+  private batchUsed = 0;
+  private closed = false;
+  readonly stats: RecorderTapStats = { frames: 0, callerSilentFrames: 0, otherSilentFrames: 0, overflowDropped: 0 };
+
+  constructor(opts: RecorderTapOptions) {
+    this.interactionId = opts.interactionId;
+    this.sink = opts.sink;
+    this.batchFrames = Math.max(1, opts.batchFrames ?? 10);
+    this.maxQueued = Math.max(1, opts.maxQueuedFrames ?? 3);
+    this.batch = new Int16Array(this.batchFrames * STEREO_FRAME_SAMPLES);
+  }
+
+  get durationMs(): number {
+    return this.stats.frames * FRAME_MS;
+  }
+
+  attach(legId: string, side: TapSide): void {
+    if (this.closed) return;
+    const leg = this.legs.get(legId);
+    if (leg) leg.side = side;
+    else this.legs.set(legId, { side, queue: [], spare: [] });
+  }
+
+  detach(legId: string): void {
+    this.legs.delete(legId);
+  }
+
+  /** A frame from a leg (copied); played out on the next tick. Unattached legs are ignored. */
+  put(legId: string, frame: Int16Array): void {
+    const leg = this.legs.get(legId);
+    if (!leg || frame.length !== FRAME_SAMPLES) return;
+    if (leg.queue.length >= this.maxQueued) {
+      const old = leg.queue.shift();
+      if (old) leg.spare.push(old);
+      this.stats.overflowDropped++;
+    }
+    const buf = leg.spare.pop() ?? new Int16Array(FRAME_SAMPLES);
+    buf.set(frame);
+    leg.queue.push(buf);
+  }
+
+  /** One tick of the common frame clock: one stereo frame, silence where a side had nothing. */
+  tick(): void {
+    if (this.closed) return;
+    this.left.fill(0);
+    this.right.fill(0);
+    let callerHeard = false;
+    let otherHeard = false;
+    for (const leg of this.legs.values()) {
+      const frame = leg.queue.shift();
+      if (!frame) continue;
+      const acc = leg.side === 'caller' ? this.left : this.right;
+      for (let i = 0; i < FRAME_SAMPLES; i++) acc[i] = (acc[i] ?? 0) + (frame[i] ?? 0);
+      if (leg.side === 'caller') callerHeard = true;
+      else otherHeard = true;
+      leg.spare.push(frame);
+    }
+    if (!callerHeard) this.stats.callerSilentFrames++;
+    if (!otherHeard) this.stats.otherSilentFrames++;
+    const base = this.batchUsed * STEREO_FRAME_SAMPLES;
+    for (let i = 0; i < FRAME_SAMPLES; i++) {
+      this.batch[base + 2 * i] = saturate16(this.left[i] ?? 0);
+      this.batch[base + 2 * i + 1] = saturate16(this.right[i] ?? 0);
+    }
+    this.stats.frames++;
+    if (++this.batchUsed === this.batchFrames) this.flush();
+  }
+
+  /** Hand the partial batch to the sink now (before close, or on a hold where latency matters). */
+  flush(): void {
+    if (this.batchUsed === 0) return;
+    const full = this.batchUsed === this.batchFrames;
+    const out = full ? this.batch : this.batch.slice(0, this.batchUsed * STEREO_FRAME_SAMPLES);
+    // The sink owns what it gets (it may transfer the buffer): start a fresh batch.
+    if (full) this.batch = new Int16Array(this.batchFrames * STEREO_FRAME_SAMPLES);
+    this.batchUsed = 0;
+    this.sink(this.interactionId, out);
+  }
+
+  close(): { frames: number; durationMs: number } {
+    if (!this.closed) {
+      this.flush();
+      this.closed = true;
+      this.legs.clear();
+    }
+    return { frames: this.stats.frames, durationMs: this.durationMs };
+  }
+
+  dump(): Record<string, unknown> {
+    return {
+      interactionId: this.interactionId,
+      closed: this.closed,
+      legs: [...this.legs.entries()].map(([id, l]) => ({ id, side: l.side, queued: l.queue.length })),
+      stats: { ...this.stats },
+      durationMs: this.durationMs,
+    };
+  }
+}
