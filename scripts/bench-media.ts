@@ -65,6 +65,10 @@ interface Row {
   ppsPerCore: number;
   rssMb: number;
   loadgenCpuPct: number;
+  /** CPU used by everything else on the machine during the run, % of one core. */
+  othersCpuPct: number;
+  /** Interrupt and softirq time of all CPUs (loopback delivery), % of one core. */
+  softirqPct: number;
   senderLateMaxUs: number;
   passed: boolean;
   anchored: boolean;
@@ -112,6 +116,17 @@ function parseOptions(): Options {
     setupRate: num(values['setup-rate'], 'setup-rate'),
     jsonOut: values['json-out'] ?? null,
   };
+}
+
+/** Busy and total jiffies of all CPUs (/proc/stat first line): the machine's load around a run. */
+function machineJiffies(): { busy: number; irq: number; total: number } {
+  const first = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const f = first.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  // fields: user nice system idle iowait irq softirq …; loopback delivery runs as softirq, which
+  // is charged to no process, so it is reported on its own rather than as someone else's load
+  const irq = (f[5] ?? 0) + (f[6] ?? 0);
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0) - irq, irq, total };
 }
 
 /** UDP ports bound on this machine right now (/proc/net/udp and udp6, local address column). */
@@ -172,11 +187,20 @@ async function measure(
   o: Options,
   targetPid: number | null,
   plan: CallPlan[],
-): Promise<{ lg: LoadgenResult; cpuPct: number; cpuS: number; rssMb: number; loadgenCpuPct: number }> {
+): Promise<{
+  lg: LoadgenResult;
+  cpuPct: number;
+  cpuS: number;
+  rssMb: number;
+  loadgenCpuPct: number;
+  othersCpuPct: number;
+  softirqPct: number;
+}> {
   const tree0 = targetPid === null ? [] : processTree(targetPid);
   const cpu0 = cpuMs(tree0);
   const reaped0 = reapedChildrenCpuMs();
   const t0 = performance.now();
+  const j0 = machineJiffies();
   let rssKb = 0;
   const sampler = setInterval(() => {
     if (targetPid !== null) rssKb = Math.max(rssKb, memory(processTree(targetPid)).rssKb);
@@ -195,7 +219,13 @@ async function measure(
     const cpuS = (cpuMs(tree1) - cpu0) / 1000;
     if (targetPid !== null) rssKb = Math.max(rssKb, memory(tree1).rssKb);
     const loadgenCpuPct = ((reapedChildrenCpuMs() - reaped0) / 1000 / wallS) * 100;
-    return { lg, cpuPct: (cpuS / wallS) * 100, cpuS, rssMb: rssKb / 1024, loadgenCpuPct };
+    const cpuPct = (cpuS / wallS) * 100;
+    const j1 = machineJiffies();
+    const cores = availableParallelism();
+    const share = (d: number): number => (d / Math.max(1, j1.total - j0.total)) * 100 * cores;
+    const othersCpuPct = Math.max(0, share(j1.busy - j0.busy) - cpuPct - loadgenCpuPct);
+    const softirqPct = share(j1.irq - j0.irq);
+    return { lg, cpuPct, cpuS, rssMb: rssKb / 1024, loadgenCpuPct, othersCpuPct, softirqPct };
   } finally {
     clearInterval(sampler);
   }
@@ -230,6 +260,8 @@ function row(
     ppsPerCore: m.cpuS > 0 ? Math.round(lg.received / m.cpuS) : 0,
     rssMb: Math.round(m.rssMb * 10) / 10,
     loadgenCpuPct: Math.round(m.loadgenCpuPct * 10) / 10,
+    othersCpuPct: Math.round(m.othersCpuPct * 10) / 10,
+    softirqPct: Math.round(m.softirqPct * 10) / 10,
     senderLateMaxUs: lg.senderLateMaxUs,
     passed,
     anchored,
@@ -305,6 +337,8 @@ function failedRow(target: Target, recording: boolean, calls: number, o: Options
     ppsPerCore: 0,
     rssMb: 0,
     loadgenCpuPct: 0,
+    othersCpuPct: 0,
+    softirqPct: 0,
     senderLateMaxUs: 0,
     passed: false,
     anchored: false,
@@ -333,6 +367,8 @@ function printRow(r: Row): void {
       pad(r.ppsPerCore, 8),
       pad(r.rssMb.toFixed(1), 7),
       pad(r.loadgenCpuPct.toFixed(0), 5),
+      pad(r.softirqPct.toFixed(0), 5),
+      pad(r.othersCpuPct.toFixed(0), 5),
       pad(r.passed ? 'yes' : 'NO', 4),
       ` ${r.note}`,
     ].join(' '),
@@ -375,7 +411,7 @@ async function main(): Promise<void> {
         `pps/stream=${o.pps} relay threads=${o.threads}${o.recording ? ' +recording' : ''}`,
     );
     console.log(
-      '      target calls      sent  received  loss%   dup reord p50 ms p99 ms max ms  fwd pps  cpu%  pps/cpu  rss MB lgcpu pass',
+      '      target calls      sent  received  loss%   dup reord p50 ms p99 ms max ms  fwd pps  cpu%  pps/cpu  rss MB lgcpu  sirq other pass',
     );
     const rows: Row[] = [];
     for (const target of o.targets) {

@@ -10,6 +10,8 @@ const debianPeers = [
   ['sox', 'sox'],
   ['svmap', 'sipvicious'],
   ['kamailio', 'kamailio'],
+  ['baresip', 'baresip'],
+  ['espeak-ng', 'espeak-ng'],
 ];
 
 function has(cmd) {

@@ -67,9 +67,9 @@ function readLogged(path: string, tag: 'A' | 'B'): Map<string, Logged> {
   const out = new Map<string, Logged>();
   if (!existsSync(path)) return out;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = new RegExp(`^${tag} (?:INVITE sip:)?([^@\\s]+)@? (\\d+) c=IN IP4 ([0-9.]+) m=audio (\\d+)\\s*$`).exec(
-      line.trim(),
-    );
+    const m = new RegExp(
+      `^${tag} (?:INVITE sip:)?([^@\\s]+)@? (\\d+) c=IN IP4 ([0-9.]+) m=audio (\\d+)\\s*$`,
+    ).exec(line.trim());
     if (m?.[1] === undefined || m[3] === undefined) continue;
     out.set(m[1], { number: m[1], ownPort: Number(m[2]), ip: m[3], port: Number(m[4]) });
   }
@@ -153,7 +153,10 @@ export async function setupEdgelineCalls(opts: {
     );
     writeInjection(
       uacInf,
-      Array.from({ length: opts.calls }, (_, i) => [opts.loadgenBase + 2 * i, String(FIRST_NUMBER + i)] as const),
+      Array.from(
+        { length: opts.calls },
+        (_, i) => [opts.loadgenBase + 2 * i, String(FIRST_NUMBER + i)] as const,
+      ),
     );
     const uasLog = join(work, 'uas-media.log');
     const uacLog = join(work, 'uac-media.log');
@@ -197,7 +200,8 @@ export async function setupEdgelineCalls(opts: {
     }
     const setupMs = Date.now() - t0;
     const loadgenPorts = new Set<number>();
-    for (let i = 0; i < opts.calls; i++) loadgenPorts.add(opts.loadgenBase + 2 * i).add(opts.loadgenBase + 2 * i + 1);
+    for (let i = 0; i < opts.calls; i++)
+      loadgenPorts.add(opts.loadgenBase + 2 * i).add(opts.loadgenBase + 2 * i + 1);
     let anchored = true;
     const plan: CallPlan[] = [];
     for (let i = 0; i < opts.calls; i++) {

@@ -434,6 +434,16 @@ export class B2bua {
     };
   }
 
+  /** End a call from the system side by its interaction id (e.g. dead media); false when none matches. */
+  hangupCall(interactionId: string, cause: string): boolean {
+    for (const call of this.calls) {
+      if (call.interactionId !== interactionId) continue;
+      call.hangup(cause);
+      return true;
+    }
+    return false;
+  }
+
   close(): void {
     for (const call of [...this.calls]) call.hangup('shutdown');
   }

@@ -91,11 +91,7 @@ export function parseDtmfInfo(contentType: string, body: string): Result<DtmfInf
   const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
   if (type === DTMF_RELAY_CONTENT_TYPE) return parseDtmfRelay(body);
   if (type === DTMF_CONTENT_TYPE) return parseDtmfBody(body);
-  return fail(
-    'EDGE_ERR_DTMF_INFO_TYPE',
-    `'${type.slice(0, 64)}' is not a DTMF body type`,
-    'Content-Type',
-  );
+  return fail('EDGE_ERR_DTMF_INFO_TYPE', `'${type.slice(0, 64)}' is not a DTMF body type`, 'Content-Type');
 }
 
 export function formatDtmfRelay(digit: DtmfDigit, durationMs = DEFAULT_INFO_DURATION_MS): string {

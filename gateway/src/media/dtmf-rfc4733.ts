@@ -45,9 +45,7 @@ export type DtmfDigit =
   | '!';
 
 export function digitForEvent(event: number): DtmfDigit | undefined {
-  return event >= 0 && event < DTMF_EVENT_DIGITS.length
-    ? (DTMF_EVENT_DIGITS[event] as DtmfDigit)
-    : undefined;
+  return event >= 0 && event < DTMF_EVENT_DIGITS.length ? (DTMF_EVENT_DIGITS[event] as DtmfDigit) : undefined;
 }
 
 export function eventForDigit(digit: string): number | undefined {
@@ -417,8 +415,7 @@ export interface DigitPlanOptions {
  */
 export function planDigitPackets(opts: DigitPlanOptions): Result<TelephoneEventPacket[]> {
   const event = eventForDigit(opts.digit);
-  if (event === undefined)
-    return fail('EDGE_ERR_DTMF_DIGIT', `'${opts.digit}' is not a DTMF digit`, 'digit');
+  if (event === undefined) return fail('EDGE_ERR_DTMF_DIGIT', `'${opts.digit}' is not a DTMF digit`, 'digit');
   if (!(opts.durationMs > 0) || !Number.isFinite(opts.durationMs))
     return fail('EDGE_ERR_DTMF_DURATION', `duration ${opts.durationMs} ms is not positive`, 'durationMs');
   const rate = opts.clockRateHz ?? 8000;

@@ -64,7 +64,11 @@ export function delayImpairment(taMs: number): number {
 /**
  * G.107 §3.5 (eq. 3-29): "Ie,eff = Ie + (95 − Ie) · Ppl / (Ppl/BurstR + Bpl)".
  */
-export function effectiveEquipmentImpairment(packetLossPercent: number, codec: EModelCodec, burstR = 1): number {
+export function effectiveEquipmentImpairment(
+  packetLossPercent: number,
+  codec: EModelCodec,
+  burstR = 1,
+): number {
   const ppl = Math.min(100, Math.max(0, packetLossPercent));
   return codec.ie + ((95 - codec.ie) * ppl) / (ppl / burstR + codec.bpl);
 }

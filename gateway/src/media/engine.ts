@@ -62,6 +62,7 @@ interface EngineLeg {
   payloadTypes: LegPayloadTypes | undefined;
   latched: RtpAddress | undefined;
   bindError: string | undefined;
+  opened: boolean;
 }
 
 interface PendingOffer {
@@ -192,6 +193,8 @@ export class MediaEngine implements MediaHook {
       case 'ready':
         return;
       case 'opened': {
+        const opened = this.legs.get(m.legId);
+        if (opened) opened.opened = m.ok;
         if (m.ok) return;
         this.counters.bindFailures++;
         const leg = this.legs.get(m.legId);
@@ -279,6 +282,7 @@ export class MediaEngine implements MediaHook {
         payloadTypes: undefined,
         latched: undefined,
         bindError: undefined,
+        opened: false,
       };
       this.legs.set(l.legId, l);
       this.post(worker, { t: 'open', legId: l.legId, host: this.opts.host, port });
@@ -440,6 +444,18 @@ export class MediaEngine implements MediaHook {
     const deadline = performance.now() + timeoutMs;
     while (this.closingPorts > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     return this.closingPorts === 0;
+  }
+
+  /** Resolves true once both legs of the call have their sockets bound (false: failed or timed out). */
+  async opened(callKey: string, timeoutMs = 2000): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const call = this.calls.get(callKey);
+      if (!call || call.a.bindError || call.b.bindError) return false;
+      if (call.a.opened && call.b.opened) return true;
+      if (performance.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 2));
+    }
   }
 
   /** Fresh per-leg statistics from every worker, then the dump. */

@@ -85,8 +85,6 @@ export function locatePeak(
   // The peak's own power (at the located frequency) keeps the energy checks independent of how
   // far off-nominal the tone is.
   const power =
-    offset === 0
-      ? bestP
-      : goertzelPower(samples, goertzelCoefficient(freqHz, sampleRateHz), start, length);
+    offset === 0 ? bestP : goertzelPower(samples, goertzelCoefficient(freqHz, sampleRateHz), start, length);
   return { freqHz, power: Math.max(power, bestP) };
 }

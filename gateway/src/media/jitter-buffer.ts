@@ -131,10 +131,14 @@ export class JitterBuffer {
   ) {
     this.minFrames = Math.max(1, Math.ceil((opts.minDelayMs ?? 20) / FRAME_MS));
     this.maxFrames = Math.max(this.minFrames, Math.ceil((opts.maxDelayMs ?? 200) / FRAME_MS));
-    this.resetFrames = Math.min(CAPACITY - this.maxFrames * 2 - 1, Math.ceil((opts.resetAfterMs ?? 1000) / FRAME_MS));
+    this.resetFrames = Math.min(
+      CAPACITY - this.maxFrames * 2 - 1,
+      Math.ceil((opts.resetAfterMs ?? 1000) / FRAME_MS),
+    );
     this.concealment = opts.concealment ?? 'repeat';
     this.targetFrames = this.clampFrames(Math.ceil((opts.initialDelayMs ?? 60) / FRAME_MS));
-    for (let i = 0; i < CAPACITY; i++) this.slots.push(this.storage.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
+    for (let i = 0; i < CAPACITY; i++)
+      this.slots.push(this.storage.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
   }
 
   get state(): JitterBufferState {
@@ -197,7 +201,11 @@ export class JitterBuffer {
     }
     this.measure(index, now);
 
-    if (this._state === 'buffering' && index < this.playIndex && this.playIndex - index <= this.targetFrames) {
+    if (
+      this._state === 'buffering' &&
+      index < this.playIndex &&
+      this.playIndex - index <= this.targetFrames
+    ) {
       // A reordered packet older than the first one seen: start the stream from it.
       this.playIndex = index;
     }
@@ -358,7 +366,8 @@ export class JitterBuffer {
       if (transit < (this.bucketMin[b] ?? transit)) this.bucketMin[b] = transit;
       if (transit > (this.bucketMax[b] ?? transit)) this.bucketMax[b] = transit;
     }
-    for (let k = 0; k < BUCKETS; k++) if ((this.bucketId[k] ?? 0) <= id - BUCKETS) this.bucketId[k] = -Infinity;
+    for (let k = 0; k < BUCKETS; k++)
+      if ((this.bucketId[k] ?? 0) <= id - BUCKETS) this.bucketId[k] = -Infinity;
     const wanted = this.clampFrames(Math.ceil((this.jitterMs + JITTER_MARGIN_MS) / FRAME_MS));
     if (wanted > this.targetFrames) {
       this.targetFrames = wanted;

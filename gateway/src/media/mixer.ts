@@ -66,14 +66,26 @@ export class Conference {
 
   add(id: string, opts: MemberOptions = {}): Result<void> {
     if (this.closed) return err({ code: 'conference-closed', message: 'conference is closed', field: 'id' });
-    if (this.members.has(id)) return err({ code: 'member-exists', message: `${id} is already a member`, field: 'id' });
+    if (this.members.has(id))
+      return err({ code: 'member-exists', message: `${id} is already a member`, field: 'id' });
     if (this.members.size >= this.maxMembers)
-      return err({ code: 'conference-full', message: `conference holds at most ${this.maxMembers} members`, field: 'id' });
+      return err({
+        code: 'conference-full',
+        message: `conference holds at most ${this.maxMembers} members`,
+        field: 'id',
+      });
     const role = opts.role ?? 'party';
     const checked = this.checkWhisper(id, role, opts.whisperTo);
     if (!checked.ok) return checked;
     const output = new Int16Array(FRAME_SAMPLES);
-    this.members.set(id, { id, role, whisperTo: opts.whisperTo, input: new Int16Array(FRAME_SAMPLES), hasInput: false, output });
+    this.members.set(id, {
+      id,
+      role,
+      whisperTo: opts.whisperTo,
+      input: new Int16Array(FRAME_SAMPLES),
+      hasInput: false,
+      output,
+    });
     this.outputs.set(id, output);
     return ok(undefined);
   }
@@ -111,7 +123,8 @@ export class Conference {
     total.fill(0);
     for (const m of this.members.values()) {
       if (!m.hasInput) m.input.fill(0);
-      if (talks(m.role)) for (let i = 0; i < FRAME_SAMPLES; i++) total[i] = (total[i] ?? 0) + (m.input[i] ?? 0);
+      if (talks(m.role))
+        for (let i = 0; i < FRAME_SAMPLES; i++) total[i] = (total[i] ?? 0) + (m.input[i] ?? 0);
     }
     const acc = this.scratch;
     for (const m of this.members.values()) {
@@ -148,7 +161,11 @@ export class Conference {
     if (role !== 'whisper') return ok(undefined);
     const target = whisperTo === undefined ? undefined : this.members.get(whisperTo);
     if (!target || target.id === id || !talks(target.role))
-      return err<ParseError>({ code: 'whisper-target', message: 'whisper needs a talking member to coach', field: 'whisperTo' });
+      return err<ParseError>({
+        code: 'whisper-target',
+        message: 'whisper needs a talking member to coach',
+        field: 'whisperTo',
+      });
     return ok(undefined);
   }
 }

@@ -168,7 +168,11 @@ export class Player {
     return {
       state: this._state,
       loop: this.loop,
-      prompts: this.playlist.map((p) => ({ id: p.id, frames: p.frames.length, interruptible: p.interruptible ?? false })),
+      prompts: this.playlist.map((p) => ({
+        id: p.id,
+        frames: p.frames.length,
+        interruptible: p.interruptible ?? false,
+      })),
       ...this.position(),
     };
   }

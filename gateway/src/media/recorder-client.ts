@@ -2,7 +2,8 @@
  * Main-thread side of the recorder worker: starts the thread, forwards tap batches to it with
  * their buffers transferred, and turns its replies into promises and events.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../core/worker.ts';
 import type { RecorderCommand, RecorderEvent } from './recorder-host.ts';
 import type { RecordingSummary } from './recording-writer.ts';
 import type { RecorderWorkerData } from './recorder-worker.ts';
@@ -19,19 +20,31 @@ export type RecorderErrorEvent = Extract<RecorderEvent, { type: 'error' }>;
 export class RecorderClient {
   private readonly worker: Worker;
   private nextRequest = 1;
-  private readonly waiting = new Map<number, (e: RecorderEvent) => void>();
+  private readonly waiting = new Map<number, (e: RecorderEvent | { type: 'worker-exit' }) => void>();
   private readonly errorListeners: ((e: RecorderErrorEvent) => void)[] = [];
   private stopped = false;
   private batchesSent = 0;
   private errors = 0;
 
   constructor(opts: RecorderClientOptions) {
-    const workerData: RecorderWorkerData = { dir: opts.dir, flushEveryMs: opts.flushEveryMs ?? 800, fsync: opts.fsync ?? false };
-    this.worker = new Worker(new URL('./recorder-worker.ts', import.meta.url), { workerData });
+    const workerData: RecorderWorkerData = {
+      dir: opts.dir,
+      flushEveryMs: opts.flushEveryMs ?? 800,
+      fsync: opts.fsync ?? false,
+    };
+    this.worker = startWorker(new URL('./recorder-worker.ts', import.meta.url), workerData);
     this.worker.on('message', (e: RecorderEvent) => this.onEvent(e));
     this.worker.on('error', (e) => {
       this.errors++;
-      for (const l of this.errorListeners) l({ type: 'error', interactionId: '', code: 'EDGE_RECORDING_WORKER', message: e.message });
+      for (const l of this.errorListeners)
+        l({ type: 'error', interactionId: '', code: 'EDGE_RECORDING_WORKER', message: e.message });
+    });
+    // A thread that died answers nothing more: settle every pending close with the failure.
+    this.worker.on('exit', () => {
+      this.stopped = true;
+      const pending = [...this.waiting.values()];
+      this.waiting.clear();
+      for (const done of pending) done({ type: 'worker-exit' });
     });
   }
 
@@ -47,7 +60,9 @@ export class RecorderClient {
   write(interactionId: string, stereoFrames: Int16Array): void {
     // Only a buffer the array fully owns can be transferred; anything else is copied once.
     const own =
-      stereoFrames.byteOffset === 0 && stereoFrames.byteLength === stereoFrames.buffer.byteLength && stereoFrames.buffer instanceof ArrayBuffer
+      stereoFrames.byteOffset === 0 &&
+      stereoFrames.byteLength === stereoFrames.buffer.byteLength &&
+      stereoFrames.buffer instanceof ArrayBuffer
         ? stereoFrames
         : stereoFrames.slice();
     this.batchesSent++;
@@ -55,11 +70,17 @@ export class RecorderClient {
   }
 
   close(interactionId: string): Promise<RecordingSummary> {
+    if (this.stopped)
+      return Promise.resolve({ path: '', bytes: 0, durationMs: 0, error: 'recorder worker stopped' });
     return new Promise((resolve) => {
       const requestId = this.nextRequest++;
-      this.waiting.set(requestId, (e) => {
-        if (e.type === 'closed') resolve(e.summary);
-      });
+      this.waiting.set(requestId, (e) =>
+        resolve(
+          e.type === 'closed'
+            ? e.summary
+            : { path: '', bytes: 0, durationMs: 0, error: 'recorder worker exited' },
+        ),
+      );
       this.post({ type: 'close', interactionId, requestId });
     });
   }
@@ -78,7 +99,12 @@ export class RecorderClient {
   }
 
   dump(): Record<string, unknown> {
-    return { stopped: this.stopped, batchesSent: this.batchesSent, pendingRequests: this.waiting.size, errors: this.errors };
+    return {
+      stopped: this.stopped,
+      batchesSent: this.batchesSent,
+      pendingRequests: this.waiting.size,
+      errors: this.errors,
+    };
   }
 
   private post(cmd: RecorderCommand, transfer: ArrayBuffer[] = []): void {

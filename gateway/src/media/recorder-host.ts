@@ -18,7 +18,10 @@ export type RecorderEvent =
   | { type: 'closed'; interactionId: string; requestId: number; summary: RecordingSummary }
   | { type: 'shutdown-done'; requestId: number; summaries: Record<string, RecordingSummary> };
 
-export type WriterFactory = (interactionId: string, onError: (e: RecordingWriterError) => void) => RecordingWriter;
+export type WriterFactory = (
+  interactionId: string,
+  onError: (e: RecordingWriterError) => void,
+) => RecordingWriter;
 
 export class RecorderHost {
   private readonly writers = new Map<string, RecordingWriter>();
@@ -60,7 +63,12 @@ export class RecorderHost {
       }
       default: {
         const never: never = cmd;
-        this.emit({ type: 'error', interactionId: '', code: 'EDGE_RECORDING_COMMAND', message: `unknown command ${JSON.stringify(never)}` });
+        this.emit({
+          type: 'error',
+          interactionId: '',
+          code: 'EDGE_RECORDING_COMMAND',
+          message: `unknown command ${JSON.stringify(never)}`,
+        });
       }
     }
   }

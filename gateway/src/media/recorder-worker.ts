@@ -3,7 +3,8 @@
  * that forwards RTP. Frames arrive by postMessage with their buffers transferred (no copy); a
  * timer flushes every writer at the flush interval so a stalled tap still reaches the disk.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { workerInput } from '../core/worker.ts';
 import { PlainWavWriter } from './recording-writer.ts';
 import { RecorderHost, type RecorderCommand } from './recorder-host.ts';
 
@@ -15,10 +16,16 @@ export interface RecorderWorkerData {
 
 const port = parentPort;
 if (port) {
-  const config = workerData as RecorderWorkerData;
+  const config = workerInput<RecorderWorkerData>();
   const host = new RecorderHost(
     (interactionId, onError) =>
-      new PlainWavWriter({ dir: config.dir, interactionId, flushEveryMs: config.flushEveryMs, fsync: config.fsync, onError }),
+      new PlainWavWriter({
+        dir: config.dir,
+        interactionId,
+        flushEveryMs: config.flushEveryMs,
+        fsync: config.fsync,
+        onError,
+      }),
     (event) => port.postMessage(event),
   );
   const flushTimer = setInterval(() => host.handle({ type: 'flush' }), config.flushEveryMs);

@@ -51,7 +51,12 @@ export class RecorderTap {
   private batch: Int16Array;
   private batchUsed = 0;
   private closed = false;
-  readonly stats: RecorderTapStats = { frames: 0, callerSilentFrames: 0, otherSilentFrames: 0, overflowDropped: 0 };
+  readonly stats: RecorderTapStats = {
+    frames: 0,
+    callerSilentFrames: 0,
+    otherSilentFrames: 0,
+    overflowDropped: 0,
+  };
 
   constructor(opts: RecorderTapOptions) {
     this.interactionId = opts.interactionId;

@@ -88,13 +88,16 @@ export class PlainWavWriter implements RecordingWriter {
 
   constructor(opts: PlainWavWriterOptions) {
     this.path = recordingPath(opts.dir, opts.interactionId);
-    this.fs = opts.fs ?? (nodeFs as unknown as FileOps);
+    this.fs = opts.fs ?? nodeFs;
     this.fsync = opts.fsync ?? false;
     this.onError = opts.onError ?? (() => {});
     const flushFrames = Math.max(1, Math.floor((opts.flushEveryMs ?? 800) / FRAME_MS));
     this.pending = new Uint8Array(flushFrames * BYTES_PER_STEREO_FRAME);
     if (!SAFE_ID.test(opts.interactionId)) {
-      this.fail({ code: 'EDGE_RECORDING_ID', message: `interaction id ${JSON.stringify(opts.interactionId)} is not a safe file name` });
+      this.fail({
+        code: 'EDGE_RECORDING_ID',
+        message: `interaction id ${JSON.stringify(opts.interactionId)} is not a safe file name`,
+      });
       return;
     }
     this.attempt(() => this.open());
@@ -128,7 +131,13 @@ export class PlainWavWriter implements RecordingWriter {
     this.attempt(() => {
       let done = 0;
       while (done < this.pendingBytes)
-        done += this.fs.writeSync(fd, this.pending, done, this.pendingBytes - done, WAV_HEADER_BYTES + this.dataBytes + done);
+        done += this.fs.writeSync(
+          fd,
+          this.pending,
+          done,
+          this.pendingBytes - done,
+          WAV_HEADER_BYTES + this.dataBytes + done,
+        );
       this.dataBytes += this.pendingBytes;
       this.pendingBytes = 0;
       for (const f of wavSizeFixups(this.dataBytes)) this.fs.writeSync(fd, f.bytes, 0, 4, f.offset);
@@ -189,7 +198,9 @@ export class PlainWavWriter implements RecordingWriter {
       this.fs.readSync(fd, header, 0, WAV_HEADER_BYTES, 0);
       const parsed = parseRecordingHeader(header);
       if (!parsed.ok || parsed.value.channels !== 2 || parsed.value.sampleRateHz !== SAMPLE_RATE_HZ) {
-        throw Object.assign(new Error(`${this.path} exists and is not a stereo 8 kHz recording`), { code: 'EDGE_RECORDING_EXISTS' });
+        throw Object.assign(new Error(`${this.path} exists and is not a stereo 8 kHz recording`), {
+          code: 'EDGE_RECORDING_EXISTS',
+        });
       }
       // Continue after the last whole stereo sample actually on disk, whatever the header says.
       this.dataBytes = Math.floor((size - WAV_HEADER_BYTES) / 4) * 4;

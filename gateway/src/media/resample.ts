@@ -25,7 +25,8 @@ function designLowPass(taps: number, cutoffHz: number, rateHz: number): Float64A
   for (let n = 0; n < taps; n++) {
     const x = n - mid;
     const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
-    const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * n) / (taps - 1)) + 0.08 * Math.cos((4 * Math.PI * n) / (taps - 1));
+    const w =
+      0.42 - 0.5 * Math.cos((2 * Math.PI * n) / (taps - 1)) + 0.08 * Math.cos((4 * Math.PI * n) / (taps - 1));
     h[n] = sinc * w;
     sum += h[n] ?? 0;
   }

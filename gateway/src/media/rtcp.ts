@@ -12,7 +12,17 @@ import { err, ok, type ParseError, type Result } from '../core/result.ts';
 export const RtcpPacketType = { SR: 200, RR: 201, SDES: 202, BYE: 203, APP: 204 } as const;
 
 /** RFC 3550 §12.2: SDES item types. */
-export const SdesItemType = { END: 0, CNAME: 1, NAME: 2, EMAIL: 3, PHONE: 4, LOC: 5, TOOL: 6, NOTE: 7, PRIV: 8 } as const;
+export const SdesItemType = {
+  END: 0,
+  CNAME: 1,
+  NAME: 2,
+  EMAIL: 3,
+  PHONE: 4,
+  LOC: 5,
+  TOOL: 6,
+  NOTE: 7,
+  PRIV: 8,
+} as const;
 
 const HEADER_BYTES = 4;
 const SENDER_INFO_BYTES = 20;
@@ -110,7 +120,11 @@ export function parseRtcp(buf: Uint8Array, options: RtcpParseOptions = {}): Resu
   let at = 0;
   while (at < total) {
     if (total - at < HEADER_BYTES)
-      return fail('EDGE_ERR_RTCP_TRUNCATED', `${total - at} trailing bytes after packet ${packets.length}`, 'header');
+      return fail(
+        'EDGE_ERR_RTCP_TRUNCATED',
+        `${total - at} trailing bytes after packet ${packets.length}`,
+        'header',
+      );
     const b0 = buf[at]!;
     // Appendix A.2: "RTP version field must equal 2."
     if (b0 >> 6 !== 2) return fail('EDGE_ERR_RTCP_VERSION', `RTCP version ${b0 >> 6}, expected 2`, 'V');
@@ -123,14 +137,22 @@ export function parseRtcp(buf: Uint8Array, options: RtcpParseOptions = {}): Resu
     // Appendix A.2: "The length fields of the individual RTCP packets must add up to the overall
     // length of the compound RTCP packet as received."
     if (at + byteLength > total)
-      return fail('EDGE_ERR_RTCP_LENGTH', `packet ${packets.length} length ${byteLength} runs past the end`, 'length');
+      return fail(
+        'EDGE_ERR_RTCP_LENGTH',
+        `packet ${packets.length} length ${byteLength} runs past the end`,
+        'length',
+      );
     let end = at + byteLength;
     if (padding) {
       // §6.4.1: "padding (P): 1 bit. If set, this individual RTCP packet contains some additional
       // padding octets at the end which are not part of the control information but are included
       // in the length field." Only the last packet of a compound may carry it.
       if (end !== total)
-        return fail('EDGE_ERR_RTCP_PADDING', `padding on packet ${packets.length}, which is not the last`, 'P');
+        return fail(
+          'EDGE_ERR_RTCP_PADDING',
+          `padding on packet ${packets.length}, which is not the last`,
+          'P',
+        );
       const pad = buf[end - 1]!;
       if (pad === 0 || pad > byteLength - HEADER_BYTES)
         return fail('EDGE_ERR_RTCP_PADDING', `padding count ${pad} does not fit the packet`, 'P');
@@ -150,7 +172,11 @@ function parseOne(pt: number, count: number, p: Uint8Array): Result<RtcpPacket> 
     case RtcpPacketType.SR: {
       const need = 8 + SENDER_INFO_BYTES + count * REPORT_BLOCK_BYTES;
       if (p.length < need)
-        return fail('EDGE_ERR_RTCP_TRUNCATED', `SR with ${count} blocks needs ${need} bytes, has ${p.length}`, 'SR');
+        return fail(
+          'EDGE_ERR_RTCP_TRUNCATED',
+          `SR with ${count} blocks needs ${need} bytes, has ${p.length}`,
+          'SR',
+        );
       // Anything after the blocks is a profile-specific extension (§6.4.1); ignored.
       return ok({
         type: 'sr',
@@ -168,7 +194,11 @@ function parseOne(pt: number, count: number, p: Uint8Array): Result<RtcpPacket> 
     case RtcpPacketType.RR: {
       const need = 8 + count * REPORT_BLOCK_BYTES;
       if (p.length < need)
-        return fail('EDGE_ERR_RTCP_TRUNCATED', `RR with ${count} blocks needs ${need} bytes, has ${p.length}`, 'RR');
+        return fail(
+          'EDGE_ERR_RTCP_TRUNCATED',
+          `RR with ${count} blocks needs ${need} bytes, has ${p.length}`,
+          'RR',
+        );
       return ok({ type: 'rr', ssrc: u32(p, 4), reports: readBlocks(p, 8, count) });
     }
     case RtcpPacketType.SDES:
@@ -262,10 +292,17 @@ function header(buf: Uint8Array, at: number, count: number, pt: number, byteLeng
 }
 
 function room(buf: Uint8Array, at: number, n: number): void {
-  if (at + n > buf.length) throw new RangeError(`RTCP buffer of ${buf.length} too small at ${at} for ${n} bytes`);
+  if (at + n > buf.length)
+    throw new RangeError(`RTCP buffer of ${buf.length} too small at ${at} for ${n} bytes`);
 }
 
-function writeBlocks(buf: Uint8Array, at: number, blocks: readonly ReportBlock[], from: number, n: number): number {
+function writeBlocks(
+  buf: Uint8Array,
+  at: number,
+  blocks: readonly ReportBlock[],
+  from: number,
+  n: number,
+): number {
   for (let i = 0; i < n; i++) {
     const b = blocks[from + i]!;
     putU32(buf, at, b.ssrc);
@@ -307,7 +344,12 @@ export function writeSenderReport(
 }
 
 /** Write one RR per 31 blocks (an empty RR when there are none, as §6.4.2 allows). */
-export function writeReceiverReport(buf: Uint8Array, at: number, ssrc: number, blocks: readonly ReportBlock[] = []): number {
+export function writeReceiverReport(
+  buf: Uint8Array,
+  at: number,
+  ssrc: number,
+  blocks: readonly ReportBlock[] = [],
+): number {
   let from = 0;
   do {
     const n = Math.min(blocks.length - from, MAX_REPORT_BLOCKS);
@@ -327,7 +369,12 @@ const utf8Encoder = new TextEncoder();
  * SDES with one chunk carrying CNAME. §6.5.1: "The CNAME item MUST be included in each compound
  * RTCP packet". The item is at most 255 octets (its length field is 8 bits).
  */
-export function writeSdesCname(buf: Uint8Array, at: number, ssrc: number, cname: string | Uint8Array): number {
+export function writeSdesCname(
+  buf: Uint8Array,
+  at: number,
+  ssrc: number,
+  cname: string | Uint8Array,
+): number {
   const bytes = typeof cname === 'string' ? utf8Encoder.encode(cname) : cname;
   const n = Math.min(bytes.length, 255);
   // header + SSRC + type + length + text + at least one null octet, padded to 32 bits.

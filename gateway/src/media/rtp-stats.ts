@@ -190,7 +190,8 @@ export class RtpReceiveStats {
     // §6.4.1 DLSR: "the delay, expressed in units of 1/65536 seconds, between receiving the last
     // SR packet from source SSRC_n and sending this reception report block. If no SR packet has
     // been received yet from SSRC_n, the DLSR field is set to zero."
-    b.dlsr = this.lsr === 0 ? 0 : Math.max(0, Math.floor(((nowMs - this.lastSrArrivalMs) / 1000) * 65536)) >>> 0;
+    b.dlsr =
+      this.lsr === 0 ? 0 : Math.max(0, Math.floor(((nowMs - this.lastSrArrivalMs) / 1000) * 65536)) >>> 0;
     return b;
   }
 
@@ -390,7 +391,8 @@ export class RtpSendStats {
     const s = into ?? ({} as SenderInfo);
     s.ntpMsw = ntp.msw;
     s.ntpLsw = ntp.lsw;
-    s.rtpTimestamp = (this.lastTimestamp + Math.round(((nowMs - this.lastSentMs) * this.clockRate) / 1000)) >>> 0;
+    s.rtpTimestamp =
+      (this.lastTimestamp + Math.round(((nowMs - this.lastSentMs) * this.clockRate) / 1000)) >>> 0;
     s.packetCount = this.packetCount;
     s.octetCount = this.octetCount;
     this.sentSinceReport = false;
@@ -466,8 +468,22 @@ export class RtcpReporter {
   private state: RtcpReporterState = 'idle';
   private timer: TimerHandle | undefined;
   private readonly buf = Buffer.alloc(1500);
-  private readonly block: ReportBlock = { ssrc: 0, fractionLost: 0, cumulativeLost: 0, extendedHighestSeq: 0, jitter: 0, lsr: 0, dlsr: 0 };
-  private readonly sender: SenderInfo = { ntpMsw: 0, ntpLsw: 0, rtpTimestamp: 0, packetCount: 0, octetCount: 0 };
+  private readonly block: ReportBlock = {
+    ssrc: 0,
+    fractionLost: 0,
+    cumulativeLost: 0,
+    extendedHighestSeq: 0,
+    jitter: 0,
+    lsr: 0,
+    dlsr: 0,
+  };
+  private readonly sender: SenderInfo = {
+    ntpMsw: 0,
+    ntpLsw: 0,
+    rtpTimestamp: 0,
+    packetCount: 0,
+    octetCount: 0,
+  };
   private readonly intervalMs: number;
   private readonly random: () => number;
   private reportsSent = 0;

@@ -203,7 +203,7 @@ interface MutableOk {
 }
 
 const failure = (reason: SrtpDropReason, code: string, message: string): { ok: false; error: SrtpError } =>
-  Object.freeze(err(Object.freeze({ code, message, reason }))) as { ok: false; error: SrtpError };
+  Object.freeze(err<SrtpError>(Object.freeze({ code, message, reason })));
 
 const FAIL = {
   truncated: failure('truncated', 'EDGE_ERR_SRTP_TRUNCATED', 'packet shorter than header and tag'),
@@ -263,7 +263,10 @@ export class SrtpContext {
     options: SrtpContextOptions = {},
   ) {
     this.params = SRTP_SUITES[suite];
-    if (masterKey.length !== this.params.masterKeyBytes || masterSalt.length !== this.params.masterSaltBytes) {
+    if (
+      masterKey.length !== this.params.masterKeyBytes ||
+      masterSalt.length !== this.params.masterSaltBytes
+    ) {
       throw new RangeError(`${suite} needs a 16-byte master key and a 14-byte master salt`);
     }
     this.rtp = sessionKeys(masterKey, masterSalt, false);
@@ -505,7 +508,15 @@ export class SrtpContext {
    * packet alone (roc < 0). "the output tag ... SHALL be the n_tag left-most bits of the 160-bit
    * output" of HMAC-SHA1.
    */
-  private tag(key: KeyObject, buf: Buffer, len: number, roc: number, out: Buffer, at: number, tagBytes: number): void {
+  private tag(
+    key: KeyObject,
+    buf: Buffer,
+    len: number,
+    roc: number,
+    out: Buffer,
+    at: number,
+    tagBytes: number,
+  ): void {
     const mac = createHmac('sha1', key).update(buf.subarray(0, len));
     if (roc >= 0) {
       this.rocBytes.writeUInt32BE(roc >>> 0, 0);

@@ -15,13 +15,7 @@ import { ZERO_DBM0_PEAK } from './milliwatt-service.ts';
 export const DBM0_REFERENCE_PEAK = ZERO_DBM0_PEAK.pcmu;
 
 export type ToneName = 'dial' | 'ringback' | 'busy' | 'congestion' | 'callWaiting';
-export const TONE_NAMES: readonly ToneName[] = [
-  'dial',
-  'ringback',
-  'busy',
-  'congestion',
-  'callWaiting',
-];
+export const TONE_NAMES: readonly ToneName[] = ['dial', 'ringback', 'busy', 'congestion', 'callWaiting'];
 
 export interface ToneSpec {
   frequenciesHz: readonly number[];
@@ -85,15 +79,71 @@ export const NANP_TONE_PLAN: TonePlan = {
 
 /** NANP members with their own ISO code (the plan follows the numbering plan). */
 const NANP_COUNTRIES = new Set([
-  'US', 'CA', 'PR', 'VI', 'GU', 'AS', 'MP', 'BS', 'BB', 'AI', 'AG', 'VG', 'KY', 'BM', 'GD',
-  'TC', 'MS', 'SX', 'LC', 'DM', 'VC', 'DO', 'TT', 'KN', 'JM',
+  'US',
+  'CA',
+  'PR',
+  'VI',
+  'GU',
+  'AS',
+  'MP',
+  'BS',
+  'BB',
+  'AI',
+  'AG',
+  'VG',
+  'KY',
+  'BM',
+  'GD',
+  'TC',
+  'MS',
+  'SX',
+  'LC',
+  'DM',
+  'VC',
+  'DO',
+  'TT',
+  'KN',
+  'JM',
 ]);
 
 /** EU and EEA members, Switzerland, the UK and the other CEPT members that use 425 Hz. */
 const ETSI_COUNTRIES = new Set([
-  'AT', 'BE', 'BG', 'HR', 'CY', 'CZ', 'DK', 'EE', 'FI', 'FR', 'DE', 'GR', 'HU', 'IE', 'IT',
-  'LV', 'LT', 'LU', 'MT', 'NL', 'PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE', 'IS', 'LI', 'NO',
-  'CH', 'GB', 'MC', 'SM', 'AD', 'VA',
+  'AT',
+  'BE',
+  'BG',
+  'HR',
+  'CY',
+  'CZ',
+  'DK',
+  'EE',
+  'FI',
+  'FR',
+  'DE',
+  'GR',
+  'HU',
+  'IE',
+  'IT',
+  'LV',
+  'LT',
+  'LU',
+  'MT',
+  'NL',
+  'PL',
+  'PT',
+  'RO',
+  'SK',
+  'SI',
+  'ES',
+  'SE',
+  'IS',
+  'LI',
+  'NO',
+  'CH',
+  'GB',
+  'MC',
+  'SM',
+  'AD',
+  'VA',
 ]);
 
 /**

@@ -59,7 +59,8 @@ function parseFmt(view: DataView, at: number, size: number): Result<Fmt> {
   if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
     // WAVEFORMATEXTENSIBLE: cbSize(2) validBits(2) channelMask(4) SubFormat GUID(16) after the 16
     // bytes; the GUID's first two bytes are the format tag it stands for.
-    if (size < 40) return fail('wav-fmt-short', `extensible fmt chunk is ${size} bytes, needs 40`, 'fmt.size');
+    if (size < 40)
+      return fail('wav-fmt-short', `extensible fmt chunk is ${size} bytes, needs 40`, 'fmt.size');
     formatTag = view.getUint16(at + 24, true);
   }
   return ok({
@@ -89,33 +90,64 @@ function checkFmt(f: Fmt): Result<{ encoding: WavEncoding; bits: 8 | 16; rate: 8
       bits = 8;
       break;
     default:
-      return fail('wav-format-unsupported', `format tag ${f.formatTag} is not PCM (1), A-law (6) or µ-law (7)`, 'fmt.formatTag');
+      return fail(
+        'wav-format-unsupported',
+        `format tag ${f.formatTag} is not PCM (1), A-law (6) or µ-law (7)`,
+        'fmt.formatTag',
+      );
   }
   if (f.bitsPerSample !== bits)
-    return fail('wav-bits-unsupported', `${encoding} needs ${bits} bits per sample, file says ${f.bitsPerSample}`, 'fmt.bitsPerSample');
-  if (f.channels !== 1) return fail('wav-channels-unsupported', `prompts are mono, file has ${f.channels} channels`, 'fmt.channels');
+    return fail(
+      'wav-bits-unsupported',
+      `${encoding} needs ${bits} bits per sample, file says ${f.bitsPerSample}`,
+      'fmt.bitsPerSample',
+    );
+  if (f.channels !== 1)
+    return fail(
+      'wav-channels-unsupported',
+      `prompts are mono, file has ${f.channels} channels`,
+      'fmt.channels',
+    );
   const rates: readonly number[] = encoding === 'pcm16' ? [8000, 16000] : [8000];
   if (!rates.includes(f.sampleRateHz))
-    return fail('wav-rate-unsupported', `${encoding} at ${f.sampleRateHz} Hz is not supported (${rates.join(' or ')} Hz)`, 'fmt.sampleRate');
+    return fail(
+      'wav-rate-unsupported',
+      `${encoding} at ${f.sampleRateHz} Hz is not supported (${rates.join(' or ')} Hz)`,
+      'fmt.sampleRate',
+    );
   const blockAlign = (f.channels * bits) / 8;
   if (f.blockAlign !== blockAlign)
-    return fail('wav-fmt-inconsistent', `block align ${f.blockAlign}, expected ${blockAlign}`, 'fmt.blockAlign');
+    return fail(
+      'wav-fmt-inconsistent',
+      `block align ${f.blockAlign}, expected ${blockAlign}`,
+      'fmt.blockAlign',
+    );
   if (f.byteRate !== f.sampleRateHz * blockAlign)
-    return fail('wav-fmt-inconsistent', `byte rate ${f.byteRate}, expected ${f.sampleRateHz * blockAlign}`, 'fmt.byteRate');
+    return fail(
+      'wav-fmt-inconsistent',
+      `byte rate ${f.byteRate}, expected ${f.sampleRateHz * blockAlign}`,
+      'fmt.byteRate',
+    );
   return ok({ encoding, bits, rate: f.sampleRateHz as 8000 | 16000 });
 }
 
 /** Parse and validate the header of a prompt file; the sizes are checked against the bytes present. */
 export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
-  if (bytes.length < 12) return fail('wav-truncated', `${bytes.length} bytes, a RIFF header needs 12`, 'RIFF');
+  if (bytes.length < 12)
+    return fail('wav-truncated', `${bytes.length} bytes, a RIFF header needs 12`, 'RIFF');
   if (tag4(bytes, 0) !== 'RIFF') return fail('wav-not-riff', 'file does not start with "RIFF"', 'RIFF');
-  if (tag4(bytes, 8) !== 'WAVE') return fail('wav-not-wave', `RIFF form type is "${tag4(bytes, 8)}", not "WAVE"`, 'RIFF.formType');
+  if (tag4(bytes, 8) !== 'WAVE')
+    return fail('wav-not-wave', `RIFF form type is "${tag4(bytes, 8)}", not "WAVE"`, 'RIFF.formType');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const riffSize = view.getUint32(4, true);
   // The RIFF size counts everything after the size field itself.
   const riffEnd = 8 + riffSize;
   if (riffEnd > bytes.length)
-    return fail('wav-size-mismatch', `RIFF size ${riffSize} runs past the end of the ${bytes.length}-byte file`, 'RIFF.size');
+    return fail(
+      'wav-size-mismatch',
+      `RIFF size ${riffSize} runs past the end of the ${bytes.length}-byte file`,
+      'RIFF.size',
+    );
   let fmt: Fmt | undefined;
   let at = 12;
   while (at + 8 <= riffEnd) {
@@ -123,7 +155,11 @@ export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
     const size = view.getUint32(at + 4, true);
     const body = at + 8;
     if (body + size > riffEnd)
-      return fail('wav-size-mismatch', `chunk "${id}" of ${size} bytes runs past the end of the RIFF form`, `${id.trim()}.size`);
+      return fail(
+        'wav-size-mismatch',
+        `chunk "${id}" of ${size} bytes runs past the end of the RIFF form`,
+        `${id.trim()}.size`,
+      );
     if (id === 'fmt ') {
       const parsed = parseFmt(view, body, size);
       if (!parsed.ok) return parsed;
@@ -135,7 +171,11 @@ export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
       const { encoding, bits, rate } = checked.value;
       const blockAlign = bits / 8;
       if (size % blockAlign !== 0)
-        return fail('wav-size-mismatch', `data size ${size} is not a whole number of ${blockAlign}-byte samples`, 'data.size');
+        return fail(
+          'wav-size-mismatch',
+          `data size ${size} is not a whole number of ${blockAlign}-byte samples`,
+          'data.size',
+        );
       const samples = size / blockAlign;
       return ok({
         encoding,
@@ -152,7 +192,11 @@ export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
     // Odd-sized chunks are followed by one pad byte.
     at = body + size + (size & 1);
   }
-  return fail(fmt ? 'wav-data-missing' : 'wav-fmt-missing', fmt ? 'no data chunk' : 'no fmt chunk', fmt ? 'data' : 'fmt');
+  return fail(
+    fmt ? 'wav-data-missing' : 'wav-fmt-missing',
+    fmt ? 'no data chunk' : 'no fmt chunk',
+    fmt ? 'data' : 'fmt',
+  );
 }
 
 /** Decode the samples of a parsed file to 16-bit linear at the file's own rate. */
@@ -201,7 +245,10 @@ export interface WavHeaderOptions {
 }
 
 /** The canonical 44-byte header of 16-bit PCM (format tag 1): RIFF, a 16-byte fmt chunk, data. */
-export function writeWavHeader(opts: WavHeaderOptions, out: Uint8Array = new Uint8Array(WAV_HEADER_BYTES)): Uint8Array {
+export function writeWavHeader(
+  opts: WavHeaderOptions,
+  out: Uint8Array = new Uint8Array(WAV_HEADER_BYTES),
+): Uint8Array {
   const view = new DataView(out.buffer, out.byteOffset, WAV_HEADER_BYTES);
   const blockAlign = opts.channels * 2;
   const ascii = (at: number, s: string): void => {
@@ -245,8 +292,14 @@ export function wavSizeFixups(dataBytes: number): { offset: number; bytes: Uint8
  * crash, with its size fields possibly behind the bytes actually written.
  */
 export function parseRecordingHeader(header: Uint8Array): Result<{ channels: number; sampleRateHz: number }> {
-  if (header.length < WAV_HEADER_BYTES) return fail('wav-truncated', `${header.length} bytes, header needs 44`, 'RIFF');
-  if (tag4(header, 0) !== 'RIFF' || tag4(header, 8) !== 'WAVE' || tag4(header, 12) !== 'fmt ' || tag4(header, 36) !== 'data')
+  if (header.length < WAV_HEADER_BYTES)
+    return fail('wav-truncated', `${header.length} bytes, header needs 44`, 'RIFF');
+  if (
+    tag4(header, 0) !== 'RIFF' ||
+    tag4(header, 8) !== 'WAVE' ||
+    tag4(header, 12) !== 'fmt ' ||
+    tag4(header, 36) !== 'data'
+  )
     return fail('wav-not-canonical', 'not a canonical 44-byte PCM WAV header', 'RIFF');
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   if (view.getUint16(20, true) !== WAVE_FORMAT_PCM || view.getUint16(34, true) !== 16)

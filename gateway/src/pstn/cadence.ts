@@ -44,7 +44,13 @@ export interface CadenceProfile {
   minLevelDbm0: number;
 }
 
-function profile(name: string, kind: CadenceKind, frequenciesHz: readonly number[], onMs: number, offMs: number): CadenceProfile {
+function profile(
+  name: string,
+  kind: CadenceKind,
+  frequenciesHz: readonly number[],
+  onMs: number,
+  offMs: number,
+): CadenceProfile {
   return {
     name,
     kind,
@@ -64,7 +70,8 @@ export function disconnectProfiles(plan: TonePlan): CadenceProfile[] {
   for (const kind of ['busy', 'congestion'] as const) {
     const spec = plan.tones[kind];
     const [onMs, offMs] = spec.cadenceMs;
-    if (onMs !== undefined && offMs !== undefined) out.push(profile(`${plan.id}-${kind}`, kind, spec.frequenciesHz, onMs, offMs));
+    if (onMs !== undefined && offMs !== undefined)
+      out.push(profile(`${plan.id}-${kind}`, kind, spec.frequenciesHz, onMs, offMs));
   }
   return out;
 }
@@ -96,7 +103,12 @@ function componentPower(frame: ArrayLike<number>, freqHz: number, toleranceHz: n
 }
 
 /** Is this frame the tone (and loud enough)? */
-export function toneInFrame(frame: ArrayLike<number>, frequenciesHz: readonly number[], toleranceHz: number, minLevelDbm0: number): boolean {
+export function toneInFrame(
+  frame: ArrayLike<number>,
+  frequenciesHz: readonly number[],
+  toleranceHz: number,
+  minLevelDbm0: number,
+): boolean {
   const total = meanPower(frame);
   if (total < dbm0ToPower(minLevelDbm0)) return false;
   let sum = 0;
@@ -180,11 +192,20 @@ export class CadenceDetector {
     this.reset();
   }
 
-  dump(): { elapsedMs: number; declared: CadenceMatch | null; trackers: { profile: string; on: boolean; runMs: number; matched: number }[] } {
+  dump(): {
+    elapsedMs: number;
+    declared: CadenceMatch | null;
+    trackers: { profile: string; on: boolean; runMs: number; matched: number }[];
+  } {
     return {
       elapsedMs: this.elapsedMs,
       declared: this.declared ?? null,
-      trackers: this.trackers.map((t) => ({ profile: t.profile.name, on: t.on, runMs: t.runMs, matched: t.matched })),
+      trackers: this.trackers.map((t) => ({
+        profile: t.profile.name,
+        on: t.on,
+        runMs: t.runMs,
+        matched: t.matched,
+      })),
     };
   }
 }
@@ -280,7 +301,9 @@ export class CadenceLearner {
     if (first === undefined) return err(fail(LearnErrors.NO_TONE, 'no tone in the band'));
     const freqs = [this.lowHz + first.bin * SCAN_STEP_HZ];
     // A second component of a dual tone: a separate peak at least 80 Hz away with a fair share.
-    const second = peaks.find((p) => Math.abs(p.bin - first.bin) * SCAN_STEP_HZ >= 80 && p.power >= 0.3 * first.power);
+    const second = peaks.find(
+      (p) => Math.abs(p.bin - first.bin) * SCAN_STEP_HZ >= 80 && p.power >= 0.3 * first.power,
+    );
     if (second) freqs.push(this.lowHz + second.bin * SCAN_STEP_HZ);
     freqs.sort((a, b) => a - b);
 
@@ -296,15 +319,29 @@ export class CadenceLearner {
     const ons = whole.filter((r) => r.on).map((r) => r.ms);
     const offs = whole.filter((r) => !r.on).map((r) => r.ms);
     if (ons.length < 2 || offs.length < 2) {
-      return err(fail(LearnErrors.TOO_SHORT, `heard ${ons.length} whole tone bursts and ${offs.length} gaps; need 2 of each`));
+      return err(
+        fail(
+          LearnErrors.TOO_SHORT,
+          `heard ${ons.length} whole tone bursts and ${offs.length} gaps; need 2 of each`,
+        ),
+      );
     }
     const onMs = median(ons);
     const offMs = median(offs);
     const irregular = [...ons.map((v) => [v, onMs]), ...offs.map((v) => [v, offMs])].some(
       ([v, m]) => Math.abs((v ?? 0) - (m ?? 0)) > 0.2 * (m ?? 0),
     );
-    if (irregular) return err(fail(LearnErrors.IRREGULAR, `bursts ${ons.join('/')} ms and gaps ${offs.join('/')} ms are not one cadence`));
-    return ok({ ...profile(name, 'busy', freqs, Math.round(onMs), Math.round(offMs)), minLevelDbm0: this.minLevelDbm0 });
+    if (irregular)
+      return err(
+        fail(
+          LearnErrors.IRREGULAR,
+          `bursts ${ons.join('/')} ms and gaps ${offs.join('/')} ms are not one cadence`,
+        ),
+      );
+    return ok({
+      ...profile(name, 'busy', freqs, Math.round(onMs), Math.round(offMs)),
+      minLevelDbm0: this.minLevelDbm0,
+    });
   }
 
   close(): void {

@@ -61,7 +61,8 @@ export class DtmfCallerIdCollector {
       case 'special':
         if (/^[0-9*]$/.test(d)) {
           this.digits += d;
-          if (this.digits.length > MAX_DIGITS) return this.finish(this.fail(CallerIdErrors.MALFORMED, 'digit spill too long'));
+          if (this.digits.length > MAX_DIGITS)
+            return this.finish(this.fail(CallerIdErrors.MALFORMED, 'digit spill too long'));
           return undefined;
         }
         if (d === 'C' || d === '#') return this.finish(this.complete(d));

@@ -58,7 +58,12 @@ export interface FskEncodeOptions {
 }
 
 /** The bit stream of one delivery: seizure, mark, then 8N1 characters, then a short mark tail. */
-export function fskBitStream(message: Uint8Array, seizureBits: number, markBits: number, trailingMarkBits = 4): Uint8Array {
+export function fskBitStream(
+  message: Uint8Array,
+  seizureBits: number,
+  markBits: number,
+  trailingMarkBits = 4,
+): Uint8Array {
   const bits: number[] = [];
   for (let i = 0; i < seizureBits; i++) bits.push(i % 2);
   for (let i = 0; i < markBits; i++) bits.push(1);
@@ -114,6 +119,14 @@ export interface FskDecoderOptions {
 
 type UartState = 'idle' | 'character';
 type MessageState = 'hunt' | 'body';
+
+export interface FskDecoderDump {
+  carrier: boolean;
+  uart: UartState;
+  message: MessageState;
+  bytes: number;
+  stats: { messages: number; errors: number; characters: number };
+}
 
 const CENTRE_HZ = 1700;
 const BAUD = 1200;
@@ -214,8 +227,14 @@ export class FskCallerIdDecoder {
     this.reset();
   }
 
-  dump(): { carrier: boolean; uart: UartState; message: MessageState; bytes: number; stats: typeof this.stats } {
-    return { carrier: this.carrier, uart: this.uart, message: this.message, bytes: this.bytes.length, stats: { ...this.stats } };
+  dump(): FskDecoderDump {
+    return {
+      carrier: this.carrier,
+      uart: this.uart,
+      message: this.message,
+      bytes: this.bytes.length,
+      stats: { ...this.stats },
+    };
   }
 
   private sample(x: number): void {
@@ -332,14 +351,23 @@ export class FskCallerIdDecoder {
       case 'hunt':
         // GR-30 §3.1: the message type is the first character after the mark signal; before it
         // the seizure's alternating bits read as 0x55 characters and are ignored.
-        if (framed && this.markBeforeChar >= this.minMarkSamples && (byte === MESSAGE_TYPE_SDMF || byte === MESSAGE_TYPE_MDMF)) {
+        if (
+          framed &&
+          this.markBeforeChar >= this.minMarkSamples &&
+          (byte === MESSAGE_TYPE_SDMF || byte === MESSAGE_TYPE_MDMF)
+        ) {
           this.message = 'body';
           this.bytes = [byte];
         }
         return;
       case 'body': {
         if (!framed) {
-          this.finish(err({ code: CallerIdErrors.FRAMING, message: `stop bit missing after byte ${this.bytes.length}` }));
+          this.finish(
+            err({
+              code: CallerIdErrors.FRAMING,
+              message: `stop bit missing after byte ${this.bytes.length}`,
+            }),
+          );
           return;
         }
         this.bytes.push(byte);

@@ -176,7 +176,8 @@ export function parseCallerIdMessage(bytes: Uint8Array): Result<CallerIdInfo> {
       if (!reason.ok) return reason;
       info.reason = reason.value;
     } else if (number.length > 0) {
-      if (!/^[0-9*#+ -]+$/.test(number)) return fail(CallerIdErrors.MALFORMED, 'number has non-digits', 'number');
+      if (!/^[0-9*#+ -]+$/.test(number))
+        return fail(CallerIdErrors.MALFORMED, 'number has non-digits', 'number');
       info.number = number;
     }
     return ok(info);

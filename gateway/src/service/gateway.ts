@@ -17,6 +17,7 @@ import { systemClock, systemTimers, type Clock, type Timers } from '../core/cloc
 import { EdgeError, ErrorCodes } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { MetricsRegistry } from '../core/metrics.ts';
+import { MediaEngine } from '../media/engine.ts';
 import { ServiceAnswerer } from '../media/service-answerer.ts';
 import { memberKey, toMemberRef, type MemberRef } from '../failover/types.ts';
 import { TrunkMonitor, type ProbeResult } from '../failover/trunk-health.ts';
@@ -70,6 +71,7 @@ export class Gateway {
   private registrations!: TrunkRegistrations;
   private cdr!: CdrWriter;
   private services: ServiceAnswerer | undefined;
+  private mediaEngine: MediaEngine | undefined;
   private http!: FastifyInstance;
   private readonly log: Logger;
 
@@ -221,6 +223,20 @@ export class Gateway {
       logger: this.log,
       metrics: this.metrics,
     });
+    const services = this.services;
+    if (cfg.media.anchor) {
+      this.mediaEngine = await MediaEngine.start({
+        host: this.opts.host,
+        rtpPorts: this.opts.rtpPorts,
+        codecs: cfg.media.codecs,
+        policy: () => this.config.get().media.codecs,
+        deadMediaTimeoutS: cfg.media.deadMediaTimeoutS,
+        // The service numbers bind from the same range: their ports are skipped.
+        isPortBusy: (p) => services.dump().ports.inUse.includes(p),
+        onDeadMedia: (key) => void this.b2bua.hangupCall(key, 'dead media'),
+        logger: this.log,
+      });
+    }
     this.b2bua = new B2bua({
       services: this.services,
       sip,
@@ -228,7 +244,7 @@ export class Gateway {
       timers: this.timers,
       logger: this.log,
       metrics: this.metrics,
-      media: passThroughMedia,
+      media: this.mediaEngine ?? passThroughMedia,
       cdr: this.cdr,
       domain: () => this.config.get().system.domain,
       userAgent: () => this.config.get().sip.userAgent,
@@ -299,7 +315,7 @@ export class Gateway {
         trunkRegistrations: () => this.registrations.dump(),
         transactions: () => this.tx.dump(),
         transports: () => this.transports.dump(),
-        media: () => this.services?.dump(),
+        media: () => ({ ...this.services?.dump(), engine: this.mediaEngine?.dump() ?? null }),
       },
     });
     try {
@@ -359,6 +375,7 @@ export class Gateway {
     this.registrar?.close();
     this.tx?.close();
     this.services?.close();
+    await this.mediaEngine?.close().catch(() => undefined);
     await this.transports?.close().catch(() => undefined);
     this.auth?.close();
     await this.cdr?.close();

@@ -73,12 +73,39 @@ export const SipSchema = Strict(
   { default: {} },
 );
 
+/** Codec names the media engine knows: G.711 (transcoded between laws) and RFC 4733 events. */
+export const MEDIA_CODECS = ['PCMU', 'PCMA', 'telephone-event'] as const;
+const CodecList = Type.Array(StringEnum(MEDIA_CODECS), { minItems: 1, uniqueItems: true });
+
+export const MediaSchema = Strict(
+  {
+    /** Anchor RTP at the gateway (rewrite SDP to our ports); off passes SDP end to end. */
+    anchor: Type.Boolean({ default: true }),
+    /** A two-way stream silent this long ends its call (BYE both, CDR cause 'dead media'). */
+    deadMediaTimeoutS: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+    codecs: Type.Array(StringEnum(MEDIA_CODECS), {
+      minItems: 1,
+      uniqueItems: true,
+      default: ['PCMU', 'PCMA', 'telephone-event'],
+    }),
+  },
+  { default: {} },
+);
+
+/** Per trunk and per extension: codec list, SRTP policy, direct media (all optional). */
+const PeerMediaFields = {
+  codecs: Type.Optional(CodecList),
+  srtp: Type.Optional(StringEnum(['off', 'optional', 'required'] as const)),
+  directMedia: Type.Optional(Type.Boolean()),
+};
+
 export const ExtensionSchema = Strict({
   number: Digits,
   displayName: Type.Optional(Type.String({ maxLength: 128 })),
   password: Type.String({ minLength: 1, maxLength: 128 }),
   permission: StringEnum(PERMISSIONS, { default: 'international' }),
   enabled: Type.Boolean({ default: true }),
+  ...PeerMediaFields,
 });
 
 export const TrunkMemberSchema = Strict({
@@ -136,6 +163,7 @@ export const TrunkSchema = Strict({
     { default: {} },
   ),
   inbound: Strict({ acceptFromMembersOnly: Type.Boolean({ default: true }) }, { default: {} }),
+  ...PeerMediaFields,
 });
 
 export const OutboundRouteSchema = Strict({
@@ -175,6 +203,7 @@ export const ServiceSchema = Strict({
 export const ConfigSchema = Strict({
   system: SystemSchema,
   sip: SipSchema,
+  media: MediaSchema,
   extensions: Type.Array(ExtensionSchema, { default: [] }),
   trunks: Type.Array(TrunkSchema, { default: [] }),
   routes: Strict(
@@ -191,6 +220,7 @@ export const ConfigSchema = Strict({
 export type Config = Static<typeof ConfigSchema>;
 export type SystemConfig = Static<typeof SystemSchema>;
 export type SipConfig = Static<typeof SipSchema>;
+export type MediaConfig = Static<typeof MediaSchema>;
 export type ExtensionConfig = Static<typeof ExtensionSchema>;
 export type TrunkConfig = Static<typeof TrunkSchema>;
 export type TrunkMemberConfig = Static<typeof TrunkMemberSchema>;

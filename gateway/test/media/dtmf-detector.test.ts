@@ -60,8 +60,9 @@ function synth(bursts: Burst[], opts: { noiseSnrDb?: number; seed?: number } = {
     }
     for (const f of b.freqsHz ?? []) comps.push([f, amp(b.rowDbm0 ?? -10)]);
     for (const [f, a] of comps) {
-      tonePower = Math.max(tonePower, (comps.reduce((s, [, x]) => s + x * x, 0)) / 2);
-      for (let i = 0; i < n; i++) out[at + i] = (out[at + i] ?? 0) + a * Math.sin((2 * Math.PI * f * i) / FS + 0.3);
+      tonePower = Math.max(tonePower, comps.reduce((s, [, x]) => s + x * x, 0) / 2);
+      for (let i = 0; i < n; i++)
+        out[at + i] = (out[at + i] ?? 0) + a * Math.sin((2 * Math.PI * f * i) / FS + 0.3);
     }
     at += n;
   }
@@ -117,25 +118,90 @@ describe('in-band DTMF detection (ITU-T Q.24 tolerances)', () => {
   });
 
   const cases: { rule: string; burst: Burst; detected: boolean; noiseSnrDb?: number }[] = [
-    { rule: 'MUST accept +1.0 % frequency deviation', burst: { key: '5', ms: 60, deviation: 0.01 }, detected: true },
-    { rule: 'MUST accept −1.0 % frequency deviation', burst: { key: 'D', ms: 60, deviation: -0.01 }, detected: true },
-    { rule: 'MUST accept +1.5 % frequency deviation', burst: { key: '1', ms: 60, deviation: 0.015 }, detected: true },
-    { rule: 'MUST reject +4 % frequency deviation', burst: { key: '5', ms: 60, deviation: 0.04 }, detected: false },
-    { rule: 'MUST reject −4 % frequency deviation', burst: { key: '9', ms: 60, deviation: -0.04 }, detected: false },
-    { rule: 'MUST reject +3.5 % frequency deviation', burst: { key: '#', ms: 60, deviation: 0.035 }, detected: false },
-    { rule: 'MUST accept 6 dB normal twist (high group weaker)', burst: { key: '3', ms: 60, rowDbm0: -8, colDbm0: -14 }, detected: true },
-    { rule: 'MUST reject 10 dB normal twist', burst: { key: '3', ms: 60, rowDbm0: -8, colDbm0: -18 }, detected: false },
-    { rule: 'MUST accept 3 dB reverse twist (high group stronger)', burst: { key: '7', ms: 60, rowDbm0: -13, colDbm0: -10 }, detected: true },
-    { rule: 'MUST reject 6 dB reverse twist', burst: { key: '7', ms: 60, rowDbm0: -16, colDbm0: -10 }, detected: false },
+    {
+      rule: 'MUST accept +1.0 % frequency deviation',
+      burst: { key: '5', ms: 60, deviation: 0.01 },
+      detected: true,
+    },
+    {
+      rule: 'MUST accept −1.0 % frequency deviation',
+      burst: { key: 'D', ms: 60, deviation: -0.01 },
+      detected: true,
+    },
+    {
+      rule: 'MUST accept +1.5 % frequency deviation',
+      burst: { key: '1', ms: 60, deviation: 0.015 },
+      detected: true,
+    },
+    {
+      rule: 'MUST reject +4 % frequency deviation',
+      burst: { key: '5', ms: 60, deviation: 0.04 },
+      detected: false,
+    },
+    {
+      rule: 'MUST reject −4 % frequency deviation',
+      burst: { key: '9', ms: 60, deviation: -0.04 },
+      detected: false,
+    },
+    {
+      rule: 'MUST reject +3.5 % frequency deviation',
+      burst: { key: '#', ms: 60, deviation: 0.035 },
+      detected: false,
+    },
+    {
+      rule: 'MUST accept 6 dB normal twist (high group weaker)',
+      burst: { key: '3', ms: 60, rowDbm0: -8, colDbm0: -14 },
+      detected: true,
+    },
+    {
+      rule: 'MUST reject 10 dB normal twist',
+      burst: { key: '3', ms: 60, rowDbm0: -8, colDbm0: -18 },
+      detected: false,
+    },
+    {
+      rule: 'MUST accept 3 dB reverse twist (high group stronger)',
+      burst: { key: '7', ms: 60, rowDbm0: -13, colDbm0: -10 },
+      detected: true,
+    },
+    {
+      rule: 'MUST reject 6 dB reverse twist',
+      burst: { key: '7', ms: 60, rowDbm0: -16, colDbm0: -10 },
+      detected: false,
+    },
     { rule: 'MUST reject a tone of 30 ms', burst: { key: '8', ms: 30 }, detected: false },
     { rule: 'MUST accept a tone of 40 ms', burst: { key: '8', ms: 40 }, detected: true },
     { rule: 'MUST accept a tone of 50 ms', burst: { key: '8', ms: 50 }, detected: true },
-    { rule: 'MUST reject tones below the minimum level (−45 dBm0)', burst: { key: '2', ms: 80, rowDbm0: -45, colDbm0: -45 }, detected: false },
-    { rule: 'MUST accept tones at −30 dBm0', burst: { key: '2', ms: 80, rowDbm0: -30, colDbm0: -30 }, detected: true },
-    { rule: 'MUST detect with white noise at 20 dB SNR', burst: { key: '0', ms: 60 }, detected: true, noiseSnrDb: 20 },
-    { rule: 'MUST NOT report a digit for the 1004 Hz test tone', burst: { ms: 500, freqsHz: [1004], rowDbm0: 0 }, detected: false },
-    { rule: 'MUST NOT report a digit for one DTMF frequency alone', burst: { ms: 500, freqsHz: [770] }, detected: false },
-    { rule: 'MUST NOT report a digit for three tones (two rows and a column)', burst: { ms: 200, freqsHz: [697, 852, 1336] }, detected: false },
+    {
+      rule: 'MUST reject tones below the minimum level (−45 dBm0)',
+      burst: { key: '2', ms: 80, rowDbm0: -45, colDbm0: -45 },
+      detected: false,
+    },
+    {
+      rule: 'MUST accept tones at −30 dBm0',
+      burst: { key: '2', ms: 80, rowDbm0: -30, colDbm0: -30 },
+      detected: true,
+    },
+    {
+      rule: 'MUST detect with white noise at 20 dB SNR',
+      burst: { key: '0', ms: 60 },
+      detected: true,
+      noiseSnrDb: 20,
+    },
+    {
+      rule: 'MUST NOT report a digit for the 1004 Hz test tone',
+      burst: { ms: 500, freqsHz: [1004], rowDbm0: 0 },
+      detected: false,
+    },
+    {
+      rule: 'MUST NOT report a digit for one DTMF frequency alone',
+      burst: { ms: 500, freqsHz: [770] },
+      detected: false,
+    },
+    {
+      rule: 'MUST NOT report a digit for three tones (two rows and a column)',
+      burst: { ms: 200, freqsHz: [697, 852, 1336] },
+      detected: false,
+    },
   ];
   for (const c of cases) {
     test(c.rule, () => {
@@ -153,11 +219,9 @@ describe('in-band DTMF detection (ITU-T Q.24 tolerances)', () => {
     const n = FS * 2;
     const out = new Int16Array(n);
     // A 120–180 Hz gliding fundamental with 30 harmonics shaped by formants at 500, 1500, 2500 Hz.
-    let phase = 0;
     const ph = new Float64Array(31);
     for (let i = 0; i < n; i++) {
       const f0 = 150 + 30 * Math.sin((2 * Math.PI * i) / 4000);
-      phase += f0 / FS;
       let v = 0;
       for (let h = 1; h <= 30; h++) {
         const f = f0 * h;
@@ -178,8 +242,18 @@ describe('in-band DTMF detection (ITU-T Q.24 tolerances)', () => {
   });
 
   test('MUST separate a repeated key by a 40 ms pause and bridge a 10 ms drop-out', () => {
-    assert.equal(digitsOf(detect(synth([{ ms: 9 }, { key: '5', ms: 60 }, { ms: 40 }, { key: '5', ms: 60 }, { ms: 60 }]))), '55');
-    assert.equal(digitsOf(detect(synth([{ ms: 9 }, { key: '5', ms: 60 }, { ms: 10 }, { key: '5', ms: 60 }, { ms: 60 }]))), '5');
+    assert.equal(
+      digitsOf(
+        detect(synth([{ ms: 9 }, { key: '5', ms: 60 }, { ms: 40 }, { key: '5', ms: 60 }, { ms: 60 }])),
+      ),
+      '55',
+    );
+    assert.equal(
+      digitsOf(
+        detect(synth([{ ms: 9 }, { key: '5', ms: 60 }, { ms: 10 }, { key: '5', ms: 60 }, { ms: 60 }])),
+      ),
+      '5',
+    );
   });
 
   test('MUST give the same digits whatever the frame size', () => {
@@ -203,9 +277,17 @@ describe('in-band DTMF detection (ITU-T Q.24 tolerances)', () => {
     const det = new DtmfDetector((ev) => events.push(ev));
     const s = synth([{ key: '6', ms: 100 }]);
     det.process(s);
-    assert.deepEqual(JSON.parse(JSON.stringify(det.dump())), { state: 'tone', digit: '6', samples: 800, digits: 1 });
+    assert.deepEqual(JSON.parse(JSON.stringify(det.dump())), {
+      state: 'tone',
+      digit: '6',
+      samples: 800,
+      digits: 1,
+    });
     det.close();
-    assert.deepEqual(events.map((e) => e.type), ['begin', 'end']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['begin', 'end'],
+    );
     assert.equal(det.dump().state, 'closed');
   });
 });

@@ -1,22 +1,27 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  formatDtmfBody,
-  formatDtmfRelay,
-  parseDtmfInfo,
-  parseDtmfRelay,
-} from '../../src/media/dtmf-info.ts';
+import { formatDtmfBody, formatDtmfRelay, parseDtmfInfo, parseDtmfRelay } from '../../src/media/dtmf-info.ts';
 
 describe('SIP INFO DTMF bodies', () => {
   const good: { type: string; body: string; digit: string; durationMs: number | null }[] = [
     { type: 'application/dtmf-relay', body: 'Signal=5\r\nDuration=160\r\n', digit: '5', durationMs: 160 },
     { type: 'application/dtmf-relay', body: 'Signal=#\nDuration=250', digit: '#', durationMs: 250 },
-    { type: 'Application/DTMF-Relay; charset=utf-8', body: 'signal = *\r\nduration = 100', digit: '*', durationMs: 100 },
+    {
+      type: 'Application/DTMF-Relay; charset=utf-8',
+      body: 'signal = *\r\nduration = 100',
+      digit: '*',
+      durationMs: 100,
+    },
     { type: 'application/dtmf-relay', body: 'Signal=11\r\nDuration=200', digit: '#', durationMs: 200 },
     { type: 'application/dtmf-relay', body: 'Signal=10\r\n', digit: '*', durationMs: null },
     { type: 'application/dtmf-relay', body: 'Signal=d\r\nDuration=80', digit: 'D', durationMs: 80 },
     { type: 'application/dtmf-relay', body: 'Signal=!\r\nDuration=500', digit: '!', durationMs: 500 },
-    { type: 'application/dtmf-relay', body: 'Foo=bar\r\nSignal=0\r\nDuration=90\r\n', digit: '0', durationMs: 90 },
+    {
+      type: 'application/dtmf-relay',
+      body: 'Foo=bar\r\nSignal=0\r\nDuration=90\r\n',
+      digit: '0',
+      durationMs: 90,
+    },
     { type: 'application/dtmf', body: '7', digit: '7', durationMs: null },
     { type: 'application/dtmf', body: '11\r\n', digit: '#', durationMs: null },
   ];

@@ -60,10 +60,21 @@ function run(s: Scenario): { jb: JitterBuffer; out: Pulled[]; sent: number[] } {
   for (const e of evs) {
     clock.advance(e.t - clock.now());
     if (e.k !== undefined) {
-      jb.push({ sequenceNumber: (7 + e.k) & 0xffff, timestamp: (ts0 + e.k * 160) >>> 0, ssrc: s.ssrc ?? 42, frame: frameOf(e.k) });
+      jb.push({
+        sequenceNumber: (7 + e.k) & 0xffff,
+        timestamp: (ts0 + e.k * 160) >>> 0,
+        ssrc: s.ssrc ?? 42,
+        frame: frameOf(e.k),
+      });
     } else {
       const f = jb.pull();
-      out.push({ atMs: e.t, kind: jb.lastPull, value: f[0] ?? 0, targetMs: jb.targetDelayMs, depth: jb.depthFrames });
+      out.push({
+        atMs: e.t,
+        kind: jb.lastPull,
+        value: f[0] ?? 0,
+        targetMs: jb.targetDelayMs,
+        depth: jb.depthFrames,
+      });
     }
   }
   return { jb, out, sent };
@@ -103,7 +114,10 @@ describe('JitterBuffer: arrival patterns', () => {
   });
 
   test('reordered pairs: frames play in timestamp order, none late or lost', () => {
-    const { jb, out } = run({ frames: 400, arrivalMs: (k) => (k % 2 === 0 ? 20 * (k + 1) + 1 : 20 * k) + 30 });
+    const { jb, out } = run({
+      frames: 400,
+      arrivalMs: (k) => (k % 2 === 0 ? 20 * (k + 1) + 1 : 20 * k) + 30,
+    });
     const played = audioValues(out);
     assertInOrder(played);
     assert.deepEqual([jb.stats.late, jb.stats.lost, jb.stats.duplicate], [0, 0, 0]);
@@ -115,7 +129,8 @@ describe('JitterBuffer: arrival patterns', () => {
     const jitter = mulberry32(8);
     const { jb, out, sent } = run({
       frames: 2000,
-      arrivalMs: (k) => (k > 0 && k < 1990 && rnd() < 0.05 ? undefined : 20 * k + 30 + Math.floor(jitter() * 10)),
+      arrivalMs: (k) =>
+        k > 0 && k < 1990 && rnd() < 0.05 ? undefined : 20 * k + 30 + Math.floor(jitter() * 10),
     });
     const missing = 2000 - sent.length;
     assert.ok(missing > 70 && missing < 130, `${missing} lost by the network`);
@@ -125,7 +140,11 @@ describe('JitterBuffer: arrival patterns', () => {
     assert.equal(jb.stats.played + jb.stats.dropped, sent.length);
     assert.equal(jb.stats.skipped, 0);
     assert.equal(jb.stats.concealed, out.filter((p) => p.kind === 'concealed').length);
-    assert.equal(jb.stats.concealed, jb.stats.lost + jb.stats.held, 'every synthetic frame is a loss or a hold');
+    assert.equal(
+      jb.stats.concealed,
+      jb.stats.lost + jb.stats.held,
+      'every synthetic frame is a loss or a hold',
+    );
   });
 
   test('bursty jitter (100 ms stall every second): the target grows fast, then no frame is late', () => {
@@ -139,7 +158,10 @@ describe('JitterBuffer: arrival patterns', () => {
     assert.ok(jb.targetDelayMs >= 100 && jb.targetDelayMs <= 140, `target ${jb.targetDelayMs} ms`);
     const firstStallEnd = 130;
     const grownBy = out.find((p) => p.atMs > firstStallEnd && p.targetMs >= 100);
-    assert.ok(grownBy && grownBy.atMs <= firstStallEnd + 20, 'target follows the first stall within one frame');
+    assert.ok(
+      grownBy && grownBy.atMs <= firstStallEnd + 20,
+      'target follows the first stall within one frame',
+    );
     const afterAdapting = out.filter((p) => p.atMs > 2000 && p.atMs < 9900);
     assert.equal(afterAdapting.filter((p) => p.kind !== 'audio').length, 0, 'no concealment once adapted');
     assertInOrder(audioValues(out));
@@ -167,8 +189,16 @@ describe('JitterBuffer: arrival patterns', () => {
   });
 
   for (const { name, periodMs, expect } of [
-    { name: 'sender 1 % fast: depth stays bounded by dropping about one frame per 100', periodMs: 19.8, expect: 'dropped' },
-    { name: 'sender 1 % slow: the buffer holds about one frame per 100 instead of losing any', periodMs: 20.2, expect: 'held' },
+    {
+      name: 'sender 1 % fast: depth stays bounded by dropping about one frame per 100',
+      periodMs: 19.8,
+      expect: 'dropped',
+    },
+    {
+      name: 'sender 1 % slow: the buffer holds about one frame per 100 instead of losing any',
+      periodMs: 20.2,
+      expect: 'held',
+    },
   ] as const) {
     test(`clock skew, ${name}`, () => {
       const { jb, out } = run({ frames: 3000, arrivalMs: (k) => periodMs * k + 30 });
@@ -184,7 +214,11 @@ describe('JitterBuffer: arrival patterns', () => {
 });
 
 describe('JitterBuffer: packets', () => {
-  function setup(): { clock: ManualClock; jb: JitterBuffer; push: (k: number, ssrc?: number, ts?: number) => string } {
+  function setup(): {
+    clock: ManualClock;
+    jb: JitterBuffer;
+    push: (k: number, ssrc?: number, ts?: number) => string;
+  } {
     const clock = new ManualClock();
     const jb = new JitterBuffer(clock, { initialDelayMs: 40 });
     const push = (k: number, ssrc = 1, ts = 5000 + k * 160): string =>

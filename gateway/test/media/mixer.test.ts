@@ -10,7 +10,10 @@ function hear(conf: Conference, levels: Record<string, number>): Record<string, 
   const heard: Record<string, number> = {};
   for (const [id, frame] of conf.mix()) {
     const first = frame[0] ?? NaN;
-    assert.ok(frame.every((s) => s === first), `${id} hears a flat frame`);
+    assert.ok(
+      frame.every((s) => s === first),
+      `${id} hears a flat frame`,
+    );
     heard[id] = first;
   }
   return heard;
@@ -59,7 +62,13 @@ describe('Conference mixing', () => {
 
   const matrix: { role: MixRole; caller: number; agent: number; supervisor: number; rule: string }[] = [
     { role: 'listen', caller: 20, agent: 1, supervisor: 21, rule: 'listen: hears both, heard by none' },
-    { role: 'whisper', caller: 20, agent: 301, supervisor: 21, rule: 'whisper: heard by the agent only, not the caller' },
+    {
+      role: 'whisper',
+      caller: 20,
+      agent: 301,
+      supervisor: 21,
+      rule: 'whisper: heard by the agent only, not the caller',
+    },
     { role: 'barge', caller: 320, agent: 301, supervisor: 21, rule: 'barge: a normal party heard by both' },
     { role: 'party', caller: 320, agent: 301, supervisor: 21, rule: 'party: same as barge' },
   ];
@@ -93,7 +102,12 @@ describe('Conference mixing', () => {
     conf.add('agent');
     conf.add('coach', { role: 'whisper', whisperTo: 'agent' });
     conf.add('qa', { role: 'listen' });
-    assert.deepEqual(hear(conf, { caller: 1, agent: 20, coach: 300, qa: 4000 }), { caller: 20, agent: 301, coach: 21, qa: 21 });
+    assert.deepEqual(hear(conf, { caller: 1, agent: 20, coach: 300, qa: 4000 }), {
+      caller: 20,
+      agent: 301,
+      coach: 21,
+      qa: 21,
+    });
   });
 
   const rejects: { name: string; run: (c: Conference) => { ok: boolean }; field: string }[] = [

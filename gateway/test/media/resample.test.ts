@@ -5,7 +5,8 @@ import { goertzelPower, rms } from './tone-analysis.ts';
 
 function tone(freqHz: number, rateHz: number, samples: number, amplitude = 10000): Int16Array {
   const out = new Int16Array(samples);
-  for (let i = 0; i < samples; i++) out[i] = Math.round(amplitude * Math.sin((2 * Math.PI * freqHz * i) / rateHz));
+  for (let i = 0; i < samples; i++)
+    out[i] = Math.round(amplitude * Math.sin((2 * Math.PI * freqHz * i) / rateHz));
   return out;
 }
 

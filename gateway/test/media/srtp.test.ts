@@ -29,23 +29,44 @@ function rtpPacket(seq: number, ssrc: number, payload: Buffer, room = 16): { buf
 
 describe('AES-CM keystream (RFC 3711 Appendix B.2)', () => {
   test('MUST produce the B.2 keystream: first and last three blocks of the 1044512-octet segment', () => {
-    const ks = aesCmKeystream(hex('2B7E151628AED2A6ABF7158809CF4F3C'), hex('F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000'), 1044512);
+    const ks = aesCmKeystream(
+      hex('2B7E151628AED2A6ABF7158809CF4F3C'),
+      hex('F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000'),
+      1044512,
+    );
     assert.equal(ks.length, 1044512);
     assert.equal(
       ks.subarray(0, 48).toString('hex').toUpperCase(),
-      'E03EAD0935C95E80E166B16DD92B4EB4' + 'D23513162B02D0F72A43A2FE4A5F97AB' + '41E95B3BB0A2E8DD477901E4FCA894C0',
+      'E03EAD0935C95E80E166B16DD92B4EB4' +
+        'D23513162B02D0F72A43A2FE4A5F97AB' +
+        '41E95B3BB0A2E8DD477901E4FCA894C0',
     );
     assert.equal(
-      ks.subarray(ks.length - 48).toString('hex').toUpperCase(),
-      'EC8CDF7398607CB0F2D21675EA9EA1E4' + '362B7C3C6773516318A077D7FC5073AE' + '6A2CC3787889374FBEB4C81B17BA6C44',
+      ks
+        .subarray(ks.length - 48)
+        .toString('hex')
+        .toUpperCase(),
+      'EC8CDF7398607CB0F2D21675EA9EA1E4' +
+        '362B7C3C6773516318A077D7FC5073AE' +
+        '6A2CC3787889374FBEB4C81B17BA6C44',
     );
   });
 });
 
 describe('key derivation (RFC 3711 §4.3, Appendix B.3)', () => {
   const cases: Array<{ name: string; label: number; bytes: number; expect: string }> = [
-    { name: 'label 0x00 → cipher key', label: SrtpLabel.rtpEncryption, bytes: 16, expect: 'C61E7A93744F39EE10734AFE3FF7A087' },
-    { name: 'label 0x02 → cipher salt', label: SrtpLabel.rtpSalt, bytes: 14, expect: '30CBBC08863D8C85D49DB34A9AE1' },
+    {
+      name: 'label 0x00 → cipher key',
+      label: SrtpLabel.rtpEncryption,
+      bytes: 16,
+      expect: 'C61E7A93744F39EE10734AFE3FF7A087',
+    },
+    {
+      name: 'label 0x02 → cipher salt',
+      label: SrtpLabel.rtpSalt,
+      bytes: 14,
+      expect: '30CBBC08863D8C85D49DB34A9AE1',
+    },
     {
       name: 'label 0x01 → auth key, the 160 bits SRTP uses',
       label: SrtpLabel.rtpAuthentication,
@@ -64,7 +85,10 @@ describe('key derivation (RFC 3711 §4.3, Appendix B.3)', () => {
   ];
   for (const c of cases) {
     test(`MUST derive the B.3 value: ${c.name}`, () => {
-      assert.equal(deriveSessionKey(MASTER_KEY, MASTER_SALT, c.label, c.bytes).toString('hex').toUpperCase(), c.expect);
+      assert.equal(
+        deriveSessionKey(MASTER_KEY, MASTER_SALT, c.label, c.bytes).toString('hex').toUpperCase(),
+        c.expect,
+      );
     });
   }
   test('SRTCP labels 0x03–0x05 derive keys distinct from the SRTP ones', () => {
@@ -73,7 +97,10 @@ describe('key derivation (RFC 3711 §4.3, Appendix B.3)', () => {
       [1, 4],
       [2, 5],
     ] as const) {
-      assert.notDeepEqual(deriveSessionKey(MASTER_KEY, MASTER_SALT, rtp, 16), deriveSessionKey(MASTER_KEY, MASTER_SALT, rtcp, 16));
+      assert.notDeepEqual(
+        deriveSessionKey(MASTER_KEY, MASTER_SALT, rtp, 16),
+        deriveSessionKey(MASTER_KEY, MASTER_SALT, rtcp, 16),
+      );
     }
   });
 });
@@ -188,9 +215,17 @@ describe('SRTP packet transform (RFC 3711 §3.3, §4.1.1, §4.2)', () => {
 
   const shortCases: Array<{ name: string; bytes: Buffer; reason: string }> = [
     { name: 'empty', bytes: Buffer.alloc(0), reason: 'truncated' },
-    { name: 'shorter than header + tag', bytes: hex('80 00 0001 00000000 00000001 0102'), reason: 'truncated' },
+    {
+      name: 'shorter than header + tag',
+      bytes: hex('80 00 0001 00000000 00000001 0102'),
+      reason: 'truncated',
+    },
     { name: 'version 1', bytes: Buffer.alloc(40, 0x40), reason: 'not-rtp' },
-    { name: 'CSRC list past the end', bytes: Buffer.concat([hex('8f 00 0001 00000000 00000001'), Buffer.alloc(12)]), reason: 'not-rtp' },
+    {
+      name: 'CSRC list past the end',
+      bytes: Buffer.concat([hex('8f 00 0001 00000000 00000001'), Buffer.alloc(12)]),
+      reason: 'not-rtp',
+    },
   ];
   for (const c of shortCases) {
     test(`unprotect refuses ${c.name} without throwing (${c.reason})`, () => {

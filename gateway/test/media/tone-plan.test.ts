@@ -42,12 +42,28 @@ describe('country tone plans', () => {
   });
 
   test('plan values match the national descriptions', () => {
-    assert.deepEqual(CHINA_TONE_PLAN.tones.ringback, { frequenciesHz: [450], levelDbm0: -10, cadenceMs: [1000, 4000] });
+    assert.deepEqual(CHINA_TONE_PLAN.tones.ringback, {
+      frequenciesHz: [450],
+      levelDbm0: -10,
+      cadenceMs: [1000, 4000],
+    });
     assert.deepEqual(CHINA_TONE_PLAN.tones.busy.cadenceMs, [350, 350]);
     assert.deepEqual(CHINA_TONE_PLAN.tones.congestion.cadenceMs, [700, 700]);
-    assert.deepEqual(ETSI_TONE_PLAN.tones.busy, { frequenciesHz: [425], levelDbm0: -10, cadenceMs: [500, 500] });
+    assert.deepEqual(ETSI_TONE_PLAN.tones.busy, {
+      frequenciesHz: [425],
+      levelDbm0: -10,
+      cadenceMs: [500, 500],
+    });
     assert.deepEqual(NANP_TONE_PLAN.tones.dial.frequenciesHz, [350, 440]);
-    assert.deepEqual(NANP_TONE_PLAN.tones.ringback, { frequenciesHz: [440, 480], levelDbm0: -19, cadenceMs: [2000, 4000] });
-    assert.deepEqual(NANP_TONE_PLAN.tones.congestion, { frequenciesHz: [480, 620], levelDbm0: -24, cadenceMs: [250, 250] });
+    assert.deepEqual(NANP_TONE_PLAN.tones.ringback, {
+      frequenciesHz: [440, 480],
+      levelDbm0: -19,
+      cadenceMs: [2000, 4000],
+    });
+    assert.deepEqual(NANP_TONE_PLAN.tones.congestion, {
+      frequenciesHz: [480, 620],
+      levelDbm0: -24,
+      cadenceMs: [250, 250],
+    });
   });
 });

@@ -94,7 +94,11 @@ describe('WAV header parsing', () => {
   const bad: { name: string; file: Uint8Array; field: string }[] = [
     { name: 'too short for a RIFF header', file: new Uint8Array(10), field: 'RIFF' },
     { name: 'not RIFF', file: Buffer.from('RIFX\x04\x00\x00\x00WAVE', 'latin1'), field: 'RIFF' },
-    { name: 'form type not WAVE', file: Buffer.from('RIFF\x04\x00\x00\x00AVI ', 'latin1'), field: 'RIFF.formType' },
+    {
+      name: 'form type not WAVE',
+      file: Buffer.from('RIFF\x04\x00\x00\x00AVI ', 'latin1'),
+      field: 'RIFF.formType',
+    },
     {
       name: 'RIFF size larger than the file (truncated file)',
       file: riff([chunk('fmt ', fmtBody(PCM8K)), chunk('data', pcm16([1, 2]))], 9999),
@@ -110,12 +114,19 @@ describe('WAV header parsing', () => {
       file: riff([chunk('fmt ', fmtBody(PCM8K)), chunk('LIST', new Uint8Array(4), 1000)]),
       field: 'LIST.size',
     },
-    { name: 'fmt chunk shorter than WAVEFORMAT', file: riff([chunk('fmt ', new Uint8Array(10))]), field: 'fmt.size' },
+    {
+      name: 'fmt chunk shorter than WAVEFORMAT',
+      file: riff([chunk('fmt ', new Uint8Array(10))]),
+      field: 'fmt.size',
+    },
     { name: 'data before fmt', file: riff([chunk('data', pcm16([1]))]), field: 'fmt' },
     { name: 'no data chunk', file: riff([chunk('fmt ', fmtBody(PCM8K))]), field: 'data' },
     {
       name: 'IEEE float format tag 3',
-      file: riff([chunk('fmt ', fmtBody({ tag: 3, channels: 1, rate: 8000, bits: 32 })), chunk('data', new Uint8Array(4))]),
+      file: riff([
+        chunk('fmt ', fmtBody({ tag: 3, channels: 1, rate: 8000, bits: 32 })),
+        chunk('data', new Uint8Array(4)),
+      ]),
       field: 'fmt.formatTag',
     },
     {
@@ -130,7 +141,10 @@ describe('WAV header parsing', () => {
     },
     {
       name: 'A-law at 16 kHz',
-      file: riff([chunk('fmt ', fmtBody({ tag: 6, channels: 1, rate: 16000, bits: 8 })), chunk('data', new Uint8Array(2))]),
+      file: riff([
+        chunk('fmt ', fmtBody({ tag: 6, channels: 1, rate: 16000, bits: 8 })),
+        chunk('data', new Uint8Array(2)),
+      ]),
       field: 'fmt.sampleRate',
     },
     {
@@ -171,18 +185,29 @@ describe('WAV decoding to 20 ms frames at 8 kHz', () => {
       [6, linearToAlaw, alawToLinear],
     ] as const) {
       const codes = Uint8Array.from(linear, (s) => enc(s));
-      const file = riff([chunk('fmt ', fmtBody({ tag, channels: 1, rate: 8000, bits: 8 })), chunk('data', codes)]);
+      const file = riff([
+        chunk('fmt ', fmtBody({ tag, channels: 1, rate: 8000, bits: 8 })),
+        chunk('data', codes),
+      ]);
       const r = decodeWavToFrames(file);
       assert.ok(r.ok);
       assert.equal(r.value.frames.length, 2);
       const got = [...(r.value.frames[0] ?? []), ...(r.value.frames[1] ?? [])];
-      assert.deepEqual(got.slice(0, 200), Array.from(codes, (c) => dec(c)));
-      assert.ok(got.slice(200).every((s) => s === 0), 'padding is silence');
+      assert.deepEqual(
+        got.slice(0, 200),
+        Array.from(codes, (c) => dec(c)),
+      );
+      assert.ok(
+        got.slice(200).every((s) => s === 0),
+        'padding is silence',
+      );
     }
   });
 
   test('16 kHz PCM becomes half as many 8 kHz samples', () => {
-    const samples = Array.from({ length: 3200 }, (_, i) => Math.round(5000 * Math.sin((2 * Math.PI * 1000 * i) / 16000)));
+    const samples = Array.from({ length: 3200 }, (_, i) =>
+      Math.round(5000 * Math.sin((2 * Math.PI * 1000 * i) / 16000)),
+    );
     const file = riff([chunk('fmt ', fmtBody({ ...PCM8K, rate: 16000 })), chunk('data', pcm16(samples))]);
     const r = decodeWavToFrames(file);
     assert.ok(r.ok);
@@ -202,7 +227,10 @@ describe('WAV header writing', () => {
     assert.ok(parsed.ok);
     assert.deepEqual(parsed.value, { channels: 2, sampleRateHz: 8000 });
     const v = new DataView(file.buffer);
-    assert.deepEqual([v.getUint32(4, true), v.getUint32(28, true), v.getUint16(32, true), v.getUint32(40, true)], [676, 32000, 4, 640]);
+    assert.deepEqual(
+      [v.getUint32(4, true), v.getUint32(28, true), v.getUint16(32, true), v.getUint32(40, true)],
+      [676, 32000, 4, 640],
+    );
   });
 
   test('size fix-ups patch RIFF size (36 + data) and data size', () => {

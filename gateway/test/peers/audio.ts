@@ -122,7 +122,24 @@ export function speechWav(path: string, text: string, durationS = 3): PcmAudio {
   if (speak.status !== 0) throw new Error(`espeak-ng failed: ${speak.stderr}`);
   const convert = spawnSync(
     'sox',
-    [raw, '-r', '8000', '-c', '1', '-b', '16', '-e', 'signed-integer', path, 'pad', '0', String(durationS), 'trim', '0', String(durationS)],
+    [
+      raw,
+      '-r',
+      '8000',
+      '-c',
+      '1',
+      '-b',
+      '16',
+      '-e',
+      'signed-integer',
+      path,
+      'pad',
+      '0',
+      String(durationS),
+      'trim',
+      '0',
+      String(durationS),
+    ],
     { encoding: 'utf8', timeout: 20_000 },
   );
   if (convert.status !== 0) throw new Error(`sox failed: ${convert.stderr}`);

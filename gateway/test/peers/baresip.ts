@@ -22,7 +22,16 @@
 //
 // Every process is bounded in time and killed when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,7 +99,10 @@ export interface Baresip {
    * The next event of this type not yet returned by an earlier waitEvent for the same type
    * (events that already happened count), optionally filtered.
    */
-  waitEvent(type: string, opts?: { timeoutMs?: number; match?: (e: BaresipEvent) => boolean }): Promise<BaresipEvent>;
+  waitEvent(
+    type: string,
+    opts?: { timeoutMs?: number; match?: (e: BaresipEvent) => boolean },
+  ): Promise<BaresipEvent>;
   events(): BaresipEvent[];
   /**
    * The received-audio WAV of the most recent call once it has ended (copied to `recordWav` when
@@ -108,7 +120,8 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-const ANSI = /\u001b\[[0-9;]*m/g;
+// Colour escapes in baresip's output (ESC [ … m), built from a string to keep the pattern readable.
+const ANSI = new RegExp(`${String.fromCharCode(0x1b)}\\[[0-9;]*m`, 'g');
 
 function configText(o: { sipPort: number; ctrlPort: number; playWav: string; recDir: string }): string {
   return [
@@ -149,7 +162,9 @@ function configText(o: { sipPort: number; ctrlPort: number; playWav: string; rec
 }
 
 function accountLine(opts: BaresipOptions, sipPort: number): { line: string; aor: string } {
-  const domain = opts.registrar ? (opts.registrar.domain ?? `${opts.registrar.host}:${opts.registrar.port}`) : `127.0.0.1:${sipPort}`;
+  const domain = opts.registrar
+    ? (opts.registrar.domain ?? `${opts.registrar.host}:${opts.registrar.port}`)
+    : `127.0.0.1:${sipPort}`;
   const aor = `sip:${opts.user}@${domain}`;
   const params: string[] = [];
   if (opts.registrar) {
@@ -323,7 +338,11 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
       const timer = setTimeout(() => {
         waiters.delete(waiter);
         const seen = events.map((e) => `${e.type}(${e.param ?? ''})`).join(' ');
-        reject(new Error(`baresip ${aor}: no ${type} within ${o.timeoutMs ?? 10_000} ms; events: ${seen}\n${out.slice(-4000)}`));
+        reject(
+          new Error(
+            `baresip ${aor}: no ${type} within ${o.timeoutMs ?? 10_000} ms; events: ${seen}\n${out.slice(-4000)}`,
+          ),
+        );
       }, o.timeoutMs ?? 10_000);
       const waiter = (): void => {
         if (check()) {
@@ -350,13 +369,14 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
       // The first REGISTER may finish before the control connection exists, so ask for the
       // registration state instead of waiting for REGISTER_OK.
       const until = performance.now() + timeoutMs;
-      let last = '';
       for (;;) {
         if (events.some((e) => e.type === 'REGISTER_OK')) return;
-        last = await command('reginfo');
+        const last = await command('reginfo');
         if (/\bOK\b/.test(last)) return;
         if (performance.now() > until)
-          throw new Error(`baresip ${aor} not registered within ${timeoutMs} ms: ${last.trim()}\n${out.slice(-4000)}`);
+          throw new Error(
+            `baresip ${aor} not registered within ${timeoutMs} ms: ${last.trim()}\n${out.slice(-4000)}`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
     },
@@ -406,4 +426,33 @@ export function baresipAvailable(): boolean {
   return ['g711', 'sndfile', 'aufile', 'aubridge', 'srtp', 'ctrl_tcp', 'menu', 'account'].every((m) =>
     existsSync(`/usr/lib/baresip/modules/${m}.so`),
   );
+}
+
+/**
+ * One-way delay from `sender` to `receiver` in the sender's most recent call, from event times
+ * and the lag found by cross-correlation (received[n] ≈ sent[n - lag]).
+ *
+ * The receiver's recording starts with the first packet it received (CALL_RTPESTAB); that packet
+ * carries the sent file from -lag on, which the sender played -lag/rate after starting its source.
+ * The source start is known twice: the call's CALL_ESTABLISHED (the source starts just before it)
+ * and the end-of-file AUDIO_ERROR minus the file's length (aufile paces itself in real time). The
+ * earlier of the two is taken, so that a late event makes the estimate larger, never smaller.
+ */
+export function estimateOneWayDelayMs(o: {
+  sender: Baresip;
+  receiver: Baresip;
+  lagMs: number;
+  playedDurationMs: number;
+}): number {
+  const last = (p: Baresip, type: string, re?: RegExp): BaresipEvent | undefined =>
+    p
+      .events()
+      .filter((e) => e.type === type && (!re || re.test(e.param ?? '')))
+      .at(-1);
+  const established = last(o.sender, 'CALL_ESTABLISHED');
+  const eof = last(o.sender, 'AUDIO_ERROR', /end of file/);
+  const firstRtp = last(o.receiver, 'CALL_RTPESTAB');
+  if (!established || !firstRtp) throw new Error('no established call with received RTP to time');
+  const starts = [established.atMs, ...(eof ? [eof.atMs - o.playedDurationMs] : [])];
+  return firstRtp.atMs - Math.min(...starts) + o.lagMs;
 }

@@ -8,7 +8,12 @@ import {
   SteadyToneDetector,
   type CadenceMatch,
 } from '../../src/pstn/cadence.ts';
-import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN, type TonePlanId } from '../../src/media/tone-plan.ts';
+import {
+  CHINA_TONE_PLAN,
+  ETSI_TONE_PLAN,
+  NANP_TONE_PLAN,
+  type TonePlanId,
+} from '../../src/media/tone-plan.ts';
 import { toFrames } from '../../src/pstn/line-audio.ts';
 import { addNoise, cadencedTone, concat, silence, speechLike, tone } from './line-signals.ts';
 
@@ -52,22 +57,45 @@ describe('busy and congestion tone cadence (ITU-T E.180)', () => {
 
   test('MUST declare busy at 15 dB SNR and at −35 dBm0', () => {
     const detector = new CadenceDetector(DISCONNECT_TONES.cn);
-    assert.equal(firstMatch(detector, addNoise(cadencedTone([450], 350, 350, 3000, -20), 15, 4))?.profile, 'cn-busy');
+    assert.equal(
+      firstMatch(detector, addNoise(cadencedTone([450], 350, 350, 3000, -20), 15, 4))?.profile,
+      'cn-busy',
+    );
     detector.reset();
     assert.equal(firstMatch(detector, cadencedTone([450], 350, 350, 3000, -35))?.profile, 'cn-busy');
   });
 
   const notBusy: { name: string; plan: TonePlanId; audio: () => Int16Array }[] = [
-    { name: 'China ringback 450 Hz 1 s/4 s', plan: 'cn', audio: () => cadencedTone([450], 1000, 4000, 10000) },
-    { name: 'Europe ringback 425 Hz 1 s/4 s', plan: 'etsi', audio: () => cadencedTone([425], 1000, 4000, 10000) },
-    { name: 'North American ringback 440+480 Hz 2 s/4 s', plan: 'nanp', audio: () => cadencedTone([440, 480], 2000, 4000, 10000) },
-    { name: 'North American busy cadence at the wrong frequency (440 Hz)', plan: 'nanp', audio: () => cadencedTone([440], 500, 500, 5000) },
+    {
+      name: 'China ringback 450 Hz 1 s/4 s',
+      plan: 'cn',
+      audio: () => cadencedTone([450], 1000, 4000, 10000),
+    },
+    {
+      name: 'Europe ringback 425 Hz 1 s/4 s',
+      plan: 'etsi',
+      audio: () => cadencedTone([425], 1000, 4000, 10000),
+    },
+    {
+      name: 'North American ringback 440+480 Hz 2 s/4 s',
+      plan: 'nanp',
+      audio: () => cadencedTone([440, 480], 2000, 4000, 10000),
+    },
+    {
+      name: 'North American busy cadence at the wrong frequency (440 Hz)',
+      plan: 'nanp',
+      audio: () => cadencedTone([440], 500, 500, 5000),
+    },
     { name: 'dial tone (steady)', plan: 'etsi', audio: () => tone([425], 5000, -15) },
     { name: 'speech-like audio', plan: 'cn', audio: () => speechLike(10000, 9) },
     { name: 'speech-like audio', plan: 'etsi', audio: () => speechLike(10000, 10) },
     { name: 'speech-like audio', plan: 'nanp', audio: () => speechLike(10000, 12) },
     { name: 'white noise', plan: 'cn', audio: () => addNoise(new Int16Array(40000).fill(1), 0, 2) },
-    { name: 'busy below the minimum level (−50 dBm0)', plan: 'cn', audio: () => cadencedTone([450], 350, 350, 4000, -50) },
+    {
+      name: 'busy below the minimum level (−50 dBm0)',
+      plan: 'cn',
+      audio: () => cadencedTone([450], 350, 350, 4000, -50),
+    },
   ];
   for (const c of notBusy) {
     test(`MUST NOT declare a disconnect tone on ${c.name} (${c.plan})`, () => {
@@ -88,11 +116,14 @@ describe('dial tone', () => {
   }
   test('MUST NOT take busy tone for dial tone', () => {
     const d = new SteadyToneDetector(CHINA_TONE_PLAN.tones.dial.frequenciesHz, 400);
-    assert.equal(toFrames(cadencedTone([450], 350, 350, 3000)).some((f) => d.push(f)), false);
+    assert.equal(
+      toFrames(cadencedTone([450], 350, 350, 3000)).some((f) => d.push(f)),
+      false,
+    );
   });
 });
 
-describe('learning a line\'s busy tone', () => {
+describe("learning a line's busy tone", () => {
   const table: { name: string; freqs: number[]; onMs: number; offMs: number }[] = [
     { name: 'China busy', freqs: [450], onMs: 350, offMs: 350 },
     { name: 'Europe busy', freqs: [425], onMs: 500, offMs: 500 },
@@ -103,7 +134,8 @@ describe('learning a line\'s busy tone', () => {
   for (const c of table) {
     test(`MUST learn ${c.name} and then detect the same tone with the learned profile`, () => {
       const learner = new CadenceLearner();
-      for (const f of toFrames(addNoise(cadencedTone(c.freqs, c.onMs, c.offMs, 5000, -22, 123), 25, 8))) learner.push(f);
+      for (const f of toFrames(addNoise(cadencedTone(c.freqs, c.onMs, c.offMs, 5000, -22, 123), 25, 8)))
+        learner.push(f);
       const learned = learner.finish();
       assert.ok(learned.ok, JSON.stringify(learned));
       if (!learned.ok) return;
@@ -122,10 +154,25 @@ describe('learning a line\'s busy tone', () => {
 
   const failures: { name: string; audio: () => Int16Array; code: string }[] = [
     { name: 'silence', audio: () => silence(4000), code: LearnErrors.NO_TONE },
-    { name: 'one burst only (ringback)', audio: () => cadencedTone([450], 1000, 4000, 4000, -20, 500), code: LearnErrors.TOO_SHORT },
+    {
+      name: 'one burst only (ringback)',
+      audio: () => cadencedTone([450], 1000, 4000, 4000, -20, 500),
+      code: LearnErrors.TOO_SHORT,
+    },
     {
       name: 'bursts of different lengths',
-      audio: () => concat(silence(100), tone([450], 300, -20), silence(300), tone([450], 800, -20), silence(300), tone([450], 300, -20), silence(900), tone([450], 300, -20), silence(100)),
+      audio: () =>
+        concat(
+          silence(100),
+          tone([450], 300, -20),
+          silence(300),
+          tone([450], 800, -20),
+          silence(300),
+          tone([450], 300, -20),
+          silence(900),
+          tone([450], 300, -20),
+          silence(100),
+        ),
       code: LearnErrors.IRREGULAR,
     },
   ];
