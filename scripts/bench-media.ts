@@ -23,7 +23,7 @@
 // Usage: node --import tsx scripts/bench-media.ts [--target c|edgeline|both|direct]
 //          [--calls 100,250,500,1000] [--duration 30] [--recording] [--threads 2] [--pps 50]
 //          [--setup-rate 100] [--json-out FILE]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -133,12 +133,7 @@ function machineJiffies(): { busy: number; irq: number; total: number } {
 function boundUdpPorts(): Set<number> {
   const out = new Set<number>();
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
     for (const line of text.split('\n').slice(1)) {
       const local = line.trim().split(/\s+/)[1];
       const hex = local?.split(':').pop();

@@ -63,10 +63,30 @@ describe('DTMF caller ID formats', () => {
 });
 
 describe('DTMF caller ID from line audio (media DTMF detector)', () => {
-  const audioCases: { name: string; digits: string; audio: (d: string) => Int16Array; expect: CallerIdInfo }[] = [
-    { name: 'clean, 70/70 ms', digits: 'A0201234567C', audio: (d) => dtmfAudio(d), expect: { number: '0201234567' } },
-    { name: 'fast 50/50 ms', digits: 'D075512345678C', audio: (d) => dtmfAudio(d, 50, 50), expect: { number: '075512345678' } },
-    { name: 'at −25 dBm0 with 20 dB SNR', digits: 'A33123456#', audio: (d) => addNoise(dtmfAudio(d, 70, 70, -25), 20, 6), expect: { number: '33123456' } },
+  const audioCases: {
+    name: string;
+    digits: string;
+    audio: (d: string) => Int16Array;
+    expect: CallerIdInfo;
+  }[] = [
+    {
+      name: 'clean, 70/70 ms',
+      digits: 'A0201234567C',
+      audio: (d) => dtmfAudio(d),
+      expect: { number: '0201234567' },
+    },
+    {
+      name: 'fast 50/50 ms',
+      digits: 'D075512345678C',
+      audio: (d) => dtmfAudio(d, 50, 50),
+      expect: { number: '075512345678' },
+    },
+    {
+      name: 'at −25 dBm0 with 20 dB SNR',
+      digits: 'A33123456#',
+      audio: (d) => addNoise(dtmfAudio(d, 70, 70, -25), 20, 6),
+      expect: { number: '33123456' },
+    },
     { name: 'private', digits: 'B10C', audio: (d) => dtmfAudio(d), expect: { reason: 'private' } },
   ];
   for (const c of audioCases) {

@@ -44,11 +44,18 @@ function expectedFor(info: CallerIdInfo, format: CallerIdFormat): CallerIdInfo {
 
 describe('caller ID messages (GR-30-CORE §3, EN 300 659-3 §5)', () => {
   test('checksum is the twos complement of the modulo-256 sum: message bytes sum to 0', () => {
-    const cases: CallerIdInfo[] = [{ number: '1234' }, { number: '5551234567', name: 'A B', date }, { reason: 'private' }];
+    const cases: CallerIdInfo[] = [
+      { number: '1234' },
+      { number: '5551234567', name: 'A B', date },
+      { reason: 'private' },
+    ];
     for (const info of cases) {
       for (const format of ['sdmf', 'mdmf'] as const) {
         const bytes = encodeCallerIdMessage(info, format);
-        assert.equal(bytes.reduce((s, b) => (s + b) & 0xff, 0), 0);
+        assert.equal(
+          bytes.reduce((s, b) => (s + b) & 0xff, 0),
+          0,
+        );
         assert.equal(checksum(bytes.subarray(0, bytes.length - 1)), bytes[bytes.length - 1]);
       }
     }
@@ -75,13 +82,21 @@ describe('caller ID messages (GR-30-CORE §3, EN 300 659-3 §5)', () => {
       { name: 'one bit flipped', bytes: flipped, code: CallerIdErrors.CHECKSUM },
       { name: 'last byte missing', bytes: good.subarray(0, good.length - 1), code: CallerIdErrors.TRUNCATED },
       { name: 'header only', bytes: good.subarray(0, 2), code: CallerIdErrors.TRUNCATED },
-      { name: 'unknown message type', bytes: fixChecksum(Uint8Array.from([0x82, 1, 0x0b, 0])), code: CallerIdErrors.UNSUPPORTED },
+      {
+        name: 'unknown message type',
+        bytes: fixChecksum(Uint8Array.from([0x82, 1, 0x0b, 0])),
+        code: CallerIdErrors.UNSUPPORTED,
+      },
       {
         name: 'parameter overruns the message',
         bytes: fixChecksum(Uint8Array.from([0x80, 3, 0x02, 9, 0x31, 0])),
         code: CallerIdErrors.MALFORMED,
       },
-      { name: 'SDMF date month 00', bytes: fixChecksum(Uint8Array.from([...badDate.subarray(0, 2), 0x30, 0x30, ...badDate.subarray(4)])), code: CallerIdErrors.MALFORMED },
+      {
+        name: 'SDMF date month 00',
+        bytes: fixChecksum(Uint8Array.from([...badDate.subarray(0, 2), 0x30, 0x30, ...badDate.subarray(4)])),
+        code: CallerIdErrors.MALFORMED,
+      },
     ];
     for (const c of table) {
       const r = parseCallerIdMessage(c.bytes);
@@ -111,7 +126,8 @@ describe('FSK caller ID round trip (Bell 202, V.23)', () => {
       name: 'level stepping down 15 dB mid-message',
       apply: (a) => {
         const out = Int16Array.from(a);
-        for (let i = Math.floor(out.length * 0.8); i < out.length; i++) out[i] = Math.round((out[i] ?? 0) * 10 ** (-15 / 20));
+        for (let i = Math.floor(out.length * 0.8); i < out.length; i++)
+          out[i] = Math.round((out[i] ?? 0) * 10 ** (-15 / 20));
         return out;
       },
     },
@@ -119,7 +135,11 @@ describe('FSK caller ID round trip (Bell 202, V.23)', () => {
     { name: 'at 0 dBm0', apply: (a) => a, opts: { levelDbm0: 0 } },
     { name: 'bit rate 1 % slow', apply: (a) => a, opts: { baud: 1188 } },
     { name: 'bit rate 1 % fast', apply: (a) => a, opts: { baud: 1212 } },
-    { name: 'no channel seizure, short mark (line reversal first)', apply: (a) => a, opts: { seizureBits: 0, markBits: 55 } },
+    {
+      name: 'no channel seizure, short mark (line reversal first)',
+      apply: (a) => a,
+      opts: { seizureBits: 0, markBits: 55 },
+    },
   ];
   for (const standard of ['bell202', 'v23'] as FskStandard[]) {
     for (const format of ['sdmf', 'mdmf'] as CallerIdFormat[]) {
@@ -146,7 +166,11 @@ describe('FSK caller ID round trip (Bell 202, V.23)', () => {
 
   test('MUST decode after speech-like audio and ignore the audio itself', () => {
     const info = { number: '2125551212', date };
-    const audio = concat(speechLike(1500, 3), silence(200), encodeFskCallerId(info, { standard: 'bell202', format: 'sdmf' }));
+    const audio = concat(
+      speechLike(1500, 3),
+      silence(200),
+      encodeFskCallerId(info, { standard: 'bell202', format: 'sdmf' }),
+    );
     assert.deepEqual(decodeAll(audio), [{ ok: true, value: info }]);
   });
 

@@ -10,7 +10,11 @@ import { FxoLine, type FxoLineEvent, type FxoLineOptions } from '../../src/pstn/
 import { FRAME_MS, toFrames } from '../../src/pstn/line-audio.ts';
 import { cadencedTone, concat, dtmfAudio, silence, speechLike, tone } from './line-signals.ts';
 
-type Logged = { atMs: number } & ({ kind: 'event'; ev: FxoLineEvent } | { kind: 'hook'; offHook: boolean } | { kind: 'dtmf'; digit: string; durationMs: number });
+type Logged = { atMs: number } & (
+  | { kind: 'event'; ev: FxoLineEvent }
+  | { kind: 'hook'; offHook: boolean }
+  | { kind: 'dtmf'; digit: string; durationMs: number }
+);
 
 function harness(options: Partial<FxoLineOptions> = {}) {
   const clock = new ManualClock();
@@ -34,8 +38,10 @@ function harness(options: Partial<FxoLineOptions> = {}) {
   const quiet = (ms: number): void => feed(silence(ms));
   const events = (): FxoLineEvent[] => log.flatMap((l) => (l.kind === 'event' ? [l.ev] : []));
   const eventTypes = (): string[] => events().map((e) => ('reason' in e ? `${e.type}:${e.reason}` : e.type));
-  const hooks = (): { atMs: number; offHook: boolean }[] => log.flatMap((l) => (l.kind === 'hook' ? [{ atMs: l.atMs, offHook: l.offHook }] : []));
-  const at = (type: string): number | undefined => log.find((l) => l.kind === 'event' && l.ev.type === type)?.atMs;
+  const hooks = (): { atMs: number; offHook: boolean }[] =>
+    log.flatMap((l) => (l.kind === 'hook' ? [{ atMs: l.atMs, offHook: l.offHook }] : []));
+  const at = (type: string): number | undefined =>
+    log.find((l) => l.kind === 'event' && l.ev.type === type)?.atMs;
   return { clock, log, line, feed, quiet, events, eventTypes, hooks, at };
 }
 
@@ -57,7 +63,10 @@ describe('FXO incoming calls and caller ID', () => {
     assert.equal(h.events().length, 1, 'offered once');
     assert.ok(h.line.answer().ok);
     assert.equal(h.line.state, 'connected');
-    assert.deepEqual(h.hooks().map((x) => x.offHook), [true]);
+    assert.deepEqual(
+      h.hooks().map((x) => x.offHook),
+      [true],
+    );
     assert.deepEqual(h.eventTypes(), ['incoming', 'answered']);
     h.line.close();
   });
@@ -67,9 +76,16 @@ describe('FXO incoming calls and caller ID', () => {
     h.line.input({ type: 'polarity-reversal' });
     assert.equal(h.line.state, 'ringing');
     h.quiet(300);
-    h.feed(encodeFskCallerId({ number: '0201234567' }, { standard: 'v23', format: 'mdmf', seizureBits: 0, markBits: 80 }));
+    h.feed(
+      encodeFskCallerId(
+        { number: '0201234567' },
+        { standard: 'v23', format: 'mdmf', seizureBits: 0, markBits: 80 },
+      ),
+    );
     h.quiet(300);
-    assert.deepEqual(h.events(), [{ type: 'incoming', callerId: { number: '0201234567' }, callerIdError: null }]);
+    assert.deepEqual(h.events(), [
+      { type: 'incoming', callerId: { number: '0201234567' }, callerIdError: null },
+    ]);
     h.line.input({ type: 'ring', on: true });
     assert.ok(h.line.answer().ok);
     assert.deepEqual(h.eventTypes(), ['incoming', 'answered']);
@@ -82,7 +98,9 @@ describe('FXO incoming calls and caller ID', () => {
     h.feed(dtmfAudio(encodeDtmfCallerId({ number: '33123456' }, 'A-#')));
     h.quiet(200);
     assert.equal(h.line.state, 'ringing');
-    assert.deepEqual(h.events(), [{ type: 'incoming', callerId: { number: '33123456' }, callerIdError: null }]);
+    assert.deepEqual(h.events(), [
+      { type: 'incoming', callerId: { number: '33123456' }, callerIdError: null },
+    ]);
     h.line.close();
   });
 
@@ -202,7 +220,10 @@ describe('FXO outgoing calls', () => {
     h.clock.advance(1999);
     assert.equal(h.log.filter((l) => l.kind === 'dtmf').length, 0);
     h.clock.advance(1);
-    assert.deepEqual(h.log.filter((l) => l.kind === 'dtmf').map((l) => l.atMs), [2000]);
+    assert.deepEqual(
+      h.log.filter((l) => l.kind === 'dtmf').map((l) => l.atMs),
+      [2000],
+    );
     h.line.close();
   });
 
@@ -266,7 +287,10 @@ describe('FXO outgoing calls', () => {
     h.line.dial('95001');
     h.quiet(3000);
     assert.deepEqual(h.eventTypes(), ['fault:no-dial-tone', 'outgoing-failed:no-dial-tone', 'released']);
-    assert.deepEqual(h.hooks().map((x) => x.offHook), [true, false]);
+    assert.deepEqual(
+      h.hooks().map((x) => x.offHook),
+      [true, false],
+    );
     assert.equal(h.line.state, 'disconnecting');
     h.clock.advance(500);
     assert.equal(h.line.state, 'idle');
@@ -289,7 +313,10 @@ describe('FXO outgoing calls', () => {
     h.line.input({ type: 'ring', on: true });
     assert.equal(h.line.state, 'ringing');
     assert.deepEqual(h.eventTypes(), ['outgoing-failed:glare']);
-    assert.deepEqual(h.hooks().map((x) => x.offHook), [true, false]);
+    assert.deepEqual(
+      h.hooks().map((x) => x.offHook),
+      [true, false],
+    );
     h.clock.advance(2000);
     h.line.input({ type: 'ring', on: false });
     h.clock.advance(4000);
@@ -300,8 +327,16 @@ describe('FXO outgoing calls', () => {
   });
 
   const failures = [
-    { name: 'busy tone (95002)', audio: () => cadencedTone([480, 620], 500, 500, 3000, -24), expect: 'outgoing-failed:busy' },
-    { name: 'reorder tone', audio: () => cadencedTone([480, 620], 250, 250, 3000, -24), expect: 'outgoing-failed:congestion' },
+    {
+      name: 'busy tone (95002)',
+      audio: () => cadencedTone([480, 620], 500, 500, 3000, -24),
+      expect: 'outgoing-failed:busy',
+    },
+    {
+      name: 'reorder tone',
+      audio: () => cadencedTone([480, 620], 250, 250, 3000, -24),
+      expect: 'outgoing-failed:congestion',
+    },
   ];
   for (const f of failures) {
     test(`MUST end an outgoing attempt that meets ${f.name} before answer`, () => {
@@ -333,7 +368,10 @@ describe('FXO outgoing calls', () => {
     assert.equal(h.line.available, false);
     assert.equal(h.line.dial('3').ok, false, 'only one deferred seizure');
     h.clock.advance(499);
-    assert.deepEqual(h.hooks().map((x) => x.offHook), [true, false]);
+    assert.deepEqual(
+      h.hooks().map((x) => x.offHook),
+      [true, false],
+    );
     h.clock.advance(1);
     assert.deepEqual(h.hooks().at(-1), { atMs: releasedAt + 500, offHook: true });
     assert.equal(h.line.state, 'seized');
@@ -368,7 +406,10 @@ describe('FXO disconnect supervision and stuck lines', () => {
     const h = connected();
     h.line.input({ type: 'polarity-reversal' });
     assert.deepEqual(h.eventTypes(), ['far-end-disconnect:polarity-reversal', 'released']);
-    assert.deepEqual(h.hooks().map((x) => x.offHook), [false]);
+    assert.deepEqual(
+      h.hooks().map((x) => x.offHook),
+      [false],
+    );
     h.line.close();
   });
 
@@ -393,7 +434,15 @@ describe('FXO disconnect supervision and stuck lines', () => {
       const busy = plan.tones.busy;
       h.feed(speechLike(1000, 3));
       const toneStart = h.clock.now();
-      h.feed(cadencedTone([...busy.frequenciesHz], busy.cadenceMs[0] ?? 0, busy.cadenceMs[1] ?? 0, 3000, busy.levelDbm0));
+      h.feed(
+        cadencedTone(
+          [...busy.frequenciesHz],
+          busy.cadenceMs[0] ?? 0,
+          busy.cadenceMs[1] ?? 0,
+          3000,
+          busy.levelDbm0,
+        ),
+      );
       assert.deepEqual(h.eventTypes(), ['far-end-disconnect:busy-tone', 'released']);
       const releasedAt = h.at('released') ?? Infinity;
       assert.ok(releasedAt - toneStart <= 2000, `released ${releasedAt - toneStart} ms after the tone began`);
@@ -401,8 +450,18 @@ describe('FXO disconnect supervision and stuck lines', () => {
     });
   }
 
-  test('a learned busy tone replaces the plan\'s', () => {
-    const profile = { name: 'pbx-busy', kind: 'busy' as const, frequenciesHz: [600], onMs: 240, offMs: 760, toleranceRatio: 0.2, frequencyToleranceHz: 15, cycles: 2, minLevelDbm0: -40 };
+  test("a learned busy tone replaces the plan's", () => {
+    const profile = {
+      name: 'pbx-busy',
+      kind: 'busy' as const,
+      frequenciesHz: [600],
+      onMs: 240,
+      offMs: 760,
+      toleranceRatio: 0.2,
+      frequencyToleranceHz: 15,
+      cycles: 2,
+      minLevelDbm0: -40,
+    };
     const h = connected({ tonePlan: CHINA_TONE_PLAN, busyProfiles: [profile] });
     h.feed(cadencedTone([450], 350, 350, 3000));
     assert.equal(h.line.state, 'connected', 'the plan tone no longer counts');

@@ -68,7 +68,14 @@ export function concat(...parts: Int16Array[]): Int16Array {
 }
 
 /** A cadenced tone: `cycles` repetitions of on/off, starting `startOffsetMs` into the first on. */
-export function cadencedTone(freqsHz: number[], onMs: number, offMs: number, totalMs: number, levelDbm0 = -20, startOffsetMs = 0): Int16Array {
+export function cadencedTone(
+  freqsHz: number[],
+  onMs: number,
+  offMs: number,
+  totalMs: number,
+  levelDbm0 = -20,
+  startOffsetMs = 0,
+): Int16Array {
   const parts: Int16Array[] = [];
   let t = -startOffsetMs;
   while (t < totalMs) {
