@@ -1,10 +1,16 @@
 /**
  * A small metrics registry rendered in the Prometheus text exposition format (version 0.0.4).
- * Counters and gauges with optional labels; no allocation on the hot path beyond the first use of
- * a label combination.
+ * Counters and gauges with optional labels. On the hot path, bind a label set once with
+ * `labels()` and increment the handle: no key is built and nothing is allocated per increment.
  */
 
 type Labels = Record<string, string>;
+
+/** One series of a counter, bound to its label set: `inc()` is a field add. */
+export interface CounterHandle {
+  inc(by?: number): void;
+  readonly value: number;
+}
 
 interface Series {
   labels: Labels;
@@ -48,6 +54,23 @@ export class Counter extends Metric {
   }
   inc(labels?: Labels, by = 1): void {
     this.entry(labels).value += by;
+  }
+  /**
+   * A handle on the series of `labels`. The series appears in `render()` at its first increment,
+   * as with `inc(labels)`; from then on the handle adds to it directly.
+   */
+  labels(labels: Labels): CounterHandle {
+    const bound = { ...labels };
+    let s: Series | undefined;
+    const entry = (): Series => (s ??= this.entry(bound));
+    return {
+      inc: (by = 1) => {
+        entry().value += by;
+      },
+      get value() {
+        return s?.value ?? 0;
+      },
+    };
   }
 }
 
@@ -106,6 +129,12 @@ export class MetricsRegistry {
 }
 
 function labelKey(labels: Labels): string {
+  const keys = Object.keys(labels);
+  // The common case, one label, needs no sort.
+  if (keys.length === 1) {
+    const k = keys[0] ?? '';
+    return `${k}=${labels[k] ?? ''}`;
+  }
   return Object.keys(labels)
     .sort()
     .map((k) => `${k}=${labels[k] ?? ''}`)

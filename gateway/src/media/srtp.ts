@@ -334,8 +334,8 @@ export class SrtpContext {
     // A guess below zero is a packet from before the first one we accepted.
     if (v < 0) return this.drop(FAIL.replayOld);
     const index = v * SEQ_MOD + seq;
-    // RFC 3711 §3.3.2: "if the packet index ... is already in the Replay List, the packet is
-    // discarded" — checked before the MAC because it is cheaper, recorded only after it.
+    // RFC 3711 §3.3.2 replay check: an index already in the Replay List, or left of the window,
+    // is discarded. Checked before the MAC because it is cheaper; recorded only after it.
     if (known) {
       const replay = replayCheck(s, index);
       if (replay) return this.drop(replay);
@@ -408,8 +408,8 @@ export class SrtpContext {
       const replay = replayCheck(s, index);
       if (replay) return this.drop(replay);
     }
-    // RFC 3711 §3.4: "the authentication tag ... covers the SRTCP header, the encrypted portion,
-    // the E-flag and the SRTCP index" — no ROC for SRTCP.
+    // RFC 3711 §3.4: the SRTCP tag covers the header, the encrypted portion, the E-flag and the
+    // SRTCP index (the authenticated portion of Figure 2); SRTCP has no ROC to append.
     if (!this.verify(this.rtcp.authKey, buf, authLen, -1, tagBytes)) return this.drop(FAIL.auth);
     if (encrypted) this.crypt(this.rtcp, buf, RTCP_HEADER_BYTES, rtcpLen, ssrc, index);
     if (!known) this.remember(this.rtcpReceive, s);
@@ -574,9 +574,9 @@ function topIndex(s: StreamState): number {
 }
 
 /**
- * RFC 3711 §3.3.2: "the receiver checks if the packet index is in the Replay List ... if the index
- * is to the left of the window ... the packet is discarded" — with a window of 64, the minimum
- * "SRTP-WINDOW-SIZE MUST be at least 64".
+ * RFC 3711 §3.3.2 replay list as a sliding window over the highest accepted index: an index left
+ * of the window, or inside it and already marked, is a replay. The window is 64 packets, the
+ * minimum the section requires of every implementation.
  */
 function replayCheck(s: StreamState, index: number): { ok: false; error: SrtpError } | undefined {
   const delta = index - topIndex(s);

@@ -295,6 +295,7 @@ export class Gateway {
     });
     this.registrations.update(cfg.trunks);
     this.config.onChange((next) => {
+      this.auth.update({ realm: next.system.domain, algorithms: next.sip.digestAlgorithms, nonceTtlMs: next.sip.nonceTtlS * 1000 });
       void this.applyConfig(next).then(() => {
         this.monitor.update(next.trunks);
         this.registrations.update(next.trunks);

@@ -156,7 +156,7 @@ describe('media engine: anchoring and relay on real sockets', () => {
     assert.ok(await waitUntil(() => b.received.length === 1, 2000));
     const got = b.received[0]?.msg;
     assert.ok(got);
-    assert.equal(got[1] & 0x7f, 0);
+    assert.equal((got[1] ?? 0) & 0x7f, 0);
     assert.deepEqual(
       [...got.subarray(12)],
       [...payload].map((c) => linearToUlaw(alawToLinear(c))),

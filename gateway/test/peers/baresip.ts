@@ -63,6 +63,11 @@ export interface BaresipOptions {
   recordWav?: string;
   /** Answer incoming calls at once (default true). */
   autoAnswer?: boolean;
+  /**
+   * Local RTP ports (`rtp_ports`; default 40000-49999, away from the gateway's default
+   * 20000-29999 so a test can tell anchored media from direct media by its source port).
+   */
+  rtpPorts?: { lo: number; hi: number };
   /** Hard limit on the process lifetime (default 120 s). */
   lifetimeS?: number;
   /** Print SIP messages to the captured output (`-s`). */
@@ -111,6 +116,8 @@ export interface Baresip {
   receivedAudio(timeoutMs?: number): Promise<string | null>;
   /** The sent-audio WAV of the most recent call, as the phone's encoder saw it. */
   sentAudio(): string | null;
+  /** Where incoming RTP came from, one entry per stream baresip saw established (from its log). */
+  rtpSources(): { address: string; port: number }[];
   output(): string;
   stop(): Promise<void>;
 }
@@ -123,7 +130,13 @@ process.once('exit', () => {
 // Colour escapes in baresip's output (ESC [ … m), built from a string to keep the pattern readable.
 const ANSI = new RegExp(`${String.fromCharCode(0x1b)}\\[[0-9;]*m`, 'g');
 
-function configText(o: { sipPort: number; ctrlPort: number; playWav: string; recDir: string }): string {
+function configText(o: {
+  sipPort: number;
+  ctrlPort: number;
+  playWav: string;
+  recDir: string;
+  rtpPorts: { lo: number; hi: number };
+}): string {
   return [
     'poll_method\t\tepoll',
     `sip_listen\t\t127.0.0.1:${o.sipPort}`,
@@ -145,6 +158,7 @@ function configText(o: { sipPort: number; ctrlPort: number; playWav: string; rec
     // tests measure the network path, not the playout delay.
     'jitter_buffer_delay\t1-3',
     'rtcp_mux\t\tno',
+    `rtp_ports\t\t${o.rtpPorts.lo}-${o.rtpPorts.hi}`,
     'module_path\t\t/usr/lib/baresip/modules',
     'module\t\t\tg711.so',
     'module\t\t\tsndfile.so',
@@ -193,7 +207,10 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     writeWav(playWav, silence(60));
   }
   const { line, aor } = accountLine(opts, sipPort);
-  writeFileSync(join(dir, 'config'), configText({ sipPort, ctrlPort, playWav, recDir }));
+  writeFileSync(
+    join(dir, 'config'),
+    configText({ sipPort, ctrlPort, playWav, recDir, rtpPorts: opts.rtpPorts ?? { lo: 40000, hi: 49999 } }),
+  );
   writeFileSync(join(dir, 'accounts'), line);
   writeFileSync(join(dir, 'contacts'), '');
 
@@ -404,6 +421,11 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
       return opts.recordWav;
     },
     sentAudio: () => latestDump('-enc.wav'),
+    rtpSources: () =>
+      [...out.matchAll(/incoming rtp for '\w+' established, receiving from ([0-9.]+):(\d+)/g)].map((m) => ({
+        address: m[1] ?? '',
+        port: Number(m[2]),
+      })),
     output: () => out,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null && !ctrl.destroyed) {

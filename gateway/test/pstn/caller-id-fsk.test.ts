@@ -17,15 +17,15 @@ import {
   type CallerIdFormat,
   type CallerIdInfo,
 } from '../../src/pstn/caller-id.ts';
-import type { CallerIdResultLike } from './caller-id-types.ts';
+import type { Result } from '../../src/core/result.ts';
 import { toFrames } from '../../src/pstn/line-audio.ts';
 import { addNoise, concat, silence, speechLike } from './line-signals.ts';
 
 const date = { month: 3, day: 14, hour: 9, minute: 26 };
 
-function decodeAll(audio: Int16Array): CallerIdResultLike[] {
+function decodeAll(audio: Int16Array): Result<CallerIdInfo>[] {
   const decoder = new FskCallerIdDecoder();
-  const out: CallerIdResultLike[] = [];
+  const out: Result<CallerIdInfo>[] = [];
   for (const frame of toFrames(concat(audio, silence(100)))) {
     const r = decoder.push(frame);
     if (r) out.push(r);

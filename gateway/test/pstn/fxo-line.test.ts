@@ -8,7 +8,7 @@ import { encodeDtmfCallerId } from '../../src/pstn/caller-id-dtmf.ts';
 import { encodeFskCallerId, FSK_STANDARDS, fskBitStream, modulateFsk } from '../../src/pstn/caller-id-fsk.ts';
 import { FxoLine, type FxoLineEvent, type FxoLineOptions } from '../../src/pstn/fxo-line.ts';
 import { FRAME_MS, toFrames } from '../../src/pstn/line-audio.ts';
-import { cadencedTone, concat, dtmfAudio, silence, speechLike, tone } from './line-signals.ts';
+import { cadencedTone, dtmfAudio, silence, speechLike, tone } from './line-signals.ts';
 
 type Logged = { atMs: number } & (
   | { kind: 'event'; ev: FxoLineEvent }

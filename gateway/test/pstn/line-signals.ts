@@ -109,7 +109,7 @@ export function speechLike(ms: number, seed = 7, levelDbm0 = -20): Int16Array {
       pitch = 100 + rand() * 120;
       pitchSlope = (rand() - 0.5) * 0.02;
     }
-    const pos = syllableLen - syllableLeft + (syllableLeft - syllableLen > 0 ? 0 : 0);
+    const pos = syllableLen - syllableLeft;
     const env = pos >= 0 && pos < syllableLen ? Math.sin((Math.PI * pos) / syllableLen) : 0;
     syllableLeft--;
     pitch = Math.max(80, pitch + pitchSlope);

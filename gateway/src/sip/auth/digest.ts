@@ -71,8 +71,9 @@ interface NonceUse {
 }
 
 export class DigestAuthenticator {
-  readonly realm: string;
-  private readonly algorithms: DigestAlgorithm[];
+  private realmValue: string;
+  private algorithms: DigestAlgorithm[];
+  private nonceTtlMs: number;
   private readonly secret: Buffer;
   private readonly replayCacheNonces: number;
   private readonly replayCacheNcPerNonce: number;
@@ -89,11 +90,28 @@ export class DigestAuthenticator {
   constructor(private readonly opts: DigestAuthenticatorOptions) {
     if (opts.algorithms.length === 0)
       throw new RangeError('DigestAuthenticator needs at least one algorithm');
-    this.realm = opts.realm;
+    this.realmValue = opts.realm;
     this.algorithms = [...opts.algorithms];
+    this.nonceTtlMs = opts.nonceTtlMs;
     this.secret = opts.secret ?? randomBytes(32);
     this.replayCacheNonces = opts.replayCacheNonces ?? 10_000;
     this.replayCacheNcPerNonce = opts.replayCacheNcPerNonce ?? 64;
+  }
+
+  get realm(): string {
+    return this.realmValue;
+  }
+
+  /**
+   * A configuration change takes effect at once: new challenges use the new realm, algorithms and
+   * nonce lifetime; credentials answering an older challenge are checked against the new ones.
+   */
+  update(opts: { realm: string; algorithms: readonly DigestAlgorithm[]; nonceTtlMs: number }): void {
+    if (opts.algorithms.length === 0)
+      throw new RangeError('DigestAuthenticator needs at least one algorithm');
+    this.realmValue = opts.realm;
+    this.algorithms = [...opts.algorithms];
+    this.nonceTtlMs = opts.nonceTtlMs;
   }
 
   /**
@@ -141,7 +159,7 @@ export class DigestAuthenticator {
     return {
       realm: this.realm,
       algorithms: [...this.algorithms],
-      nonceTtlMs: this.opts.nonceTtlMs,
+      nonceTtlMs: this.nonceTtlMs,
       trackedNonces: this.used.size,
       stats: { ...this.stats },
     };
@@ -214,7 +232,7 @@ export class DigestAuthenticator {
     // the client retry at once with a fresh nonce.
     if (
       issuedAtMs === undefined ||
-      nowMs - issuedAtMs > this.opts.nonceTtlMs ||
+      nowMs - issuedAtMs > this.nonceTtlMs ||
       issuedAtMs - nowMs > FUTURE_SKEW_MS ||
       issuedAtMs <= this.forgottenUpToMs
     ) {
@@ -241,7 +259,7 @@ export class DigestAuthenticator {
 
   private evict(nowMs: number): void {
     for (const [nonce, use] of this.used) {
-      const expired = nowMs - use.issuedAtMs > this.opts.nonceTtlMs;
+      const expired = nowMs - use.issuedAtMs > this.nonceTtlMs;
       if (!expired && this.used.size <= this.replayCacheNonces) break;
       this.used.delete(nonce);
       // Expired nonces are refused anyway; only forgetting a live one moves the horizon.

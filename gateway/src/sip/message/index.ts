@@ -5,6 +5,14 @@ export { SipParseCodes, parseMessage, sipParseLimits, streamFrameLength } from '
 export type { SipParseError } from './parse.ts';
 export { serializeMessage } from './serialize.ts';
 export {
+  FrozenRequest,
+  FrozenResponse,
+  detachString,
+  freezeIdentity,
+  freezeRequest,
+  freezeResponse,
+} from './frozen.ts';
+export {
   formatHost,
   formatUri,
   isSipUri,

@@ -6,7 +6,14 @@
 import { displayHeaderName } from './headers-store.ts';
 import type { SipMessage } from './types.ts';
 
+/** A message already held as its octets (see `frozen.ts`): one latin1 character per octet. */
+interface WireBacked {
+  readonly wireText: string;
+}
+
 export function serializeMessage(msg: SipMessage): Buffer {
+  const wireText = (msg as Partial<WireBacked>).wireText;
+  if (typeof wireText === 'string') return Buffer.from(wireText, 'latin1');
   let head =
     msg.kind === 'request'
       ? `${msg.method} ${msg.uri} SIP/2.0\r\n`

@@ -2,6 +2,7 @@
  * The INVITE client transaction: RFC 3261 §17.1.1 as updated by RFC 6026 §7.2 (the Accepted state
  * and Timer M), with the CANCEL helper of §9.1.
  */
+import { freezeIdentity, freezeRequest } from '../message/frozen.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
 import {
   IllegalTransitionError,
@@ -11,7 +12,7 @@ import {
 } from './context.ts';
 import { buildCancel, buildNon2xxAck } from './requests.ts';
 import { TimerSet } from './timer-set.ts';
-import { deriveTimers, isReliable, type DerivedTimers } from './timer-values.ts';
+import { isReliable, sharedTimers, type DerivedTimers } from './timer-values.ts';
 
 export type InviteClientState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
@@ -36,13 +37,21 @@ export interface InviteClientDump {
   cancelPending: boolean;
 }
 
+/** The TU of a CANCEL nobody listens to, and of a terminated transaction. */
+const noUser: ClientTransactionUser = { onResponse: () => undefined, onTimeout: () => undefined };
+
 export class InviteClientTransaction {
   readonly kind = 'invite_client' as const;
   private stateValue: InviteClientState = 'calling';
   private readonly timerSet: TimerSet;
-  private readonly durations: DerivedTimers;
+  private readonly durations: Readonly<DerivedTimers>;
+  /** The parsed INVITE while it may be resent or cancelled; its identity alone after a final response. */
+  private req: SipRequest;
   private nextAMs: number | undefined;
+  /** The ACK for a 3xx-6xx, in wire form once "Completed" only resends it. */
   private ack: SipRequest | undefined;
+  /** Whether a non-2xx final response arrived: CANCEL is no longer possible (§9.1). */
+  private finalSeen = false;
   private retransmissions = 0;
   private readonly createdAtMs: number;
   private cancelRequested = false;
@@ -51,15 +60,16 @@ export class InviteClientTransaction {
   constructor(
     readonly id: string,
     readonly branch: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly dest: SipEndpoint,
-    private readonly tu: ClientTransactionUser,
+    private tu: ClientTransactionUser,
     private readonly ctx: TransactionContext,
     /** Starts the CANCEL as its own non-INVITE client transaction (§9.1). */
     private readonly startCancel: (cancel: SipRequest, dest: SipEndpoint, tu: ClientTransactionUser) => void,
   ) {
+    this.req = request;
     this.timerSet = new TimerSet(ctx.timers);
-    this.durations = deriveTimers(ctx.values, isReliable(dest.transport));
+    this.durations = sharedTimers(ctx.values, isReliable(dest.transport));
     this.createdAtMs = ctx.clock.now();
   }
 
@@ -68,12 +78,20 @@ export class InviteClientTransaction {
   }
 
   /**
+   * The INVITE sent. Once a final response arrived, only its identity is kept (start line, top
+   * Via, From, To, Call-ID, CSeq; see `freezeIdentity`): the TU keeps what its dialog needs.
+   */
+  get request(): SipRequest {
+    return this.req;
+  }
+
+  /**
    * §17.1.1.2: "The initial state, "calling", MUST be entered when the TU initiates a new client
    * transaction with an INVITE request. The client transaction MUST pass the request to the
    * transport layer for transmission".
    */
   start(): void {
-    if (!this.transmit(this.request)) return;
+    if (!this.transmit(this.req)) return;
     this.enterCalling();
   }
 
@@ -105,7 +123,8 @@ export class InviteClientTransaction {
           // and the client transaction MUST generate an ACK request, even if the transport is
           // reliable".
           this.cancelRequested = false;
-          this.ack = buildNon2xxAck(this.request, res);
+          this.finalSeen = true;
+          this.ack = buildNon2xxAck(this.req, res);
           this.tu.onResponse(res);
           if (this.ended() || !this.transmit(this.ack)) return;
           this.transition('completed');
@@ -141,7 +160,7 @@ export class InviteClientTransaction {
    * response, the CANCEL SHOULD NOT be sent". Returns false when there is nothing left to cancel.
    */
   cancel(tu?: ClientTransactionUser): boolean {
-    if ((this.stateValue !== 'calling' && this.stateValue !== 'proceeding') || this.ack) return false;
+    if ((this.stateValue !== 'calling' && this.stateValue !== 'proceeding') || this.finalSeen) return false;
     if (this.cancelRequested) return true;
     this.cancelRequested = true;
     this.cancelUser = tu;
@@ -160,7 +179,7 @@ export class InviteClientTransaction {
       kind: this.kind,
       state: this.stateValue,
       branch: this.branch,
-      callId: this.request.headers.get('call-id'),
+      callId: this.req.headers.get('call-id'),
       dest: { ...this.dest },
       createdAtMs: this.createdAtMs,
       retransmissions: this.retransmissions,
@@ -190,6 +209,11 @@ export class InviteClientTransaction {
         return;
       case 'completed':
         this.timerSet.stopAll();
+        // "Completed" only resends the ACK when the final response is retransmitted, for up to
+        // 32 s on UDP: the ACK is kept as octets, the INVITE as its identity.
+        this.req = freezeIdentity(this.req);
+        if (this.ack) this.ack = freezeRequest(this.ack);
+        this.cancelUser = undefined;
         // §17.1.1.2: "The client transaction SHOULD start timer D when it enters the "Completed"
         // state, with a value of at least 32 seconds for unreliable transports, and a value of zero
         // seconds for reliable transports."
@@ -197,12 +221,18 @@ export class InviteClientTransaction {
         return;
       case 'accepted':
         this.timerSet.stopAll();
+        // "Accepted" passes 2xx retransmissions to the TU (RFC 6026 §8.4) and sends nothing itself.
+        this.req = freezeIdentity(this.req);
+        this.cancelUser = undefined;
         // RFC 6026 §8.4: "If Timer M fires while the client INVITE state machine is in the
         // "Accepted" state, the state machine MUST transition to the "Terminated" state."
         this.timerSet.start('M', this.durations.transactionMs, () => this.transition('terminated'));
         return;
       case 'terminated':
         this.timerSet.stopAll();
+        this.ack = undefined;
+        this.cancelUser = undefined;
+        this.tu = noUser;
         this.ctx.terminated(this);
         return;
       default: {
@@ -222,9 +252,10 @@ export class InviteClientTransaction {
     this.timerSet.start('B', this.durations.transactionMs, () => {
       // §17.1.1.2: "If the client transaction is still in the "Calling" state when timer B fires,
       // the client transaction SHOULD inform the TU that a timeout has occurred."
+      const tu = this.tu;
       this.ctx.timedOut(this.kind, 'B');
       this.transition('terminated');
-      this.tu.onTimeout();
+      tu.onTimeout();
     });
   }
 
@@ -234,7 +265,7 @@ export class InviteClientTransaction {
       // passing it to the transport layer, and MUST reset the timer with a value of 2*T1."
       this.retransmissions++;
       this.ctx.retransmitted(this.kind);
-      if (!this.transmit(this.request)) return;
+      if (!this.transmit(this.req)) return;
       this.nextAMs = 2 * delayMs;
       this.armA(this.nextAMs);
     });
@@ -243,8 +274,7 @@ export class InviteClientTransaction {
   private sendPendingCancel(): void {
     if (!this.cancelRequested) return;
     this.cancelRequested = false;
-    const noop: ClientTransactionUser = { onResponse: () => undefined, onTimeout: () => undefined };
-    this.startCancel(buildCancel(this.request), this.dest, this.cancelUser ?? noop);
+    this.startCancel(buildCancel(this.req), this.dest, this.cancelUser ?? noUser);
   }
 
   /**
@@ -256,8 +286,9 @@ export class InviteClientTransaction {
       this.ctx.send(msg, this.dest);
       return true;
     } catch (e) {
+      const tu = this.tu;
       if (this.stateValue !== 'terminated') this.transition('terminated');
-      this.tu.onTransportError?.(toError(e));
+      tu.onTransportError?.(toError(e));
       return false;
     }
   }

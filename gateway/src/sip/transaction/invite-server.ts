@@ -4,6 +4,7 @@
  * while the TU retransmits its 2xx).
  */
 import { createResponse } from '../message/index.ts';
+import { freezeIdentity, freezeResponse } from '../message/frozen.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
 import {
   IllegalTransitionError,
@@ -11,8 +12,9 @@ import {
   type ServerTransactionUser,
   type TransactionContext,
 } from './context.ts';
+import { hasMagicCookie } from './keys.ts';
 import { TimerSet } from './timer-set.ts';
-import { deriveTimers, isReliable, type DerivedTimers } from './timer-values.ts';
+import { isReliable, sharedTimers, type DerivedTimers } from './timer-values.ts';
 
 export type InviteServerState = 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
 
@@ -45,29 +47,36 @@ export interface InviteServerDump {
   armed: string[];
 }
 
+const noUser: ServerTransactionUser = {};
+
 export class InviteServerTransaction {
   readonly kind = 'invite_server' as const;
   private stateValue: InviteServerState = 'proceeding';
   private readonly timerSet: TimerSet;
-  private readonly durations: DerivedTimers;
+  private readonly durations: Readonly<DerivedTimers>;
+  /** The parsed INVITE while the TU answers it; its identity alone once a final response is sent. */
+  private req: SipRequest;
   private lastProvisional: SipResponse | undefined;
+  /** A 3xx-6xx in wire form while "Completed" and "Confirmed" need it (Timer G, RFC 2543 ACK match). */
   private finalResponse: SipResponse | undefined;
-  private user: ServerTransactionUser = {};
+  private lastStatus: number | undefined;
+  private user: ServerTransactionUser = noUser;
   private retransmissions = 0;
   private readonly createdAtMs: number;
 
   constructor(
     readonly id: string,
     readonly branch: string | undefined,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly source: SipEndpoint,
     readonly dest: SipEndpoint,
     private readonly ctx: TransactionContext,
     /** RFC 6026 §8.7: an ACK matched in "Accepted" is for the 2xx and goes to the TU. */
     private readonly passAck: (ack: SipRequest, source: SipEndpoint) => void,
   ) {
+    this.req = request;
     this.timerSet = new TimerSet(ctx.timers);
-    this.durations = deriveTimers(ctx.values, isReliable(source.transport));
+    this.durations = sharedTimers(ctx.values, isReliable(source.transport));
     this.createdAtMs = ctx.clock.now();
   }
 
@@ -75,7 +84,20 @@ export class InviteServerTransaction {
     return this.stateValue;
   }
 
-  /** The final response sent, if any (the To tag an RFC 2543 ACK is matched against). */
+  /**
+   * The INVITE that created the transaction. Once a final response is sent, only its identity is
+   * kept (start line, top Via, From, To, Call-ID, CSeq; see `freezeIdentity`): enough to match a
+   * CANCEL to it (§9.2).
+   */
+  get request(): SipRequest {
+    return this.req;
+  }
+
+  /**
+   * The 3xx-6xx sent, in wire form, while the transaction can still see its ACK (the To tag an RFC
+   * 2543 ACK is matched against). After a 2xx the TU owns the response and its retransmissions
+   * (RFC 6026 §8.7), and any ACK goes to the TU whether it matches or not, so none is kept.
+   */
   get response(): SipResponse | undefined {
     return this.finalResponse;
   }
@@ -158,9 +180,11 @@ export class InviteServerTransaction {
           // these MUST be passed to the transport layer for transmission."
           this.timerSet.stop('Trying');
           this.lastProvisional = res;
+          this.lastStatus = status;
           return this.transmit(res);
         }
-        this.finalResponse = res;
+        this.lastStatus = status;
+        if (status >= 300) this.finalResponse = res;
         if (!this.transmit(res)) return false;
         // RFC 6026 §8.5: "If, while in the "Proceeding" state, the TU passes a 2xx response to the
         // server transaction, the server transaction MUST pass this response to the transport
@@ -201,7 +225,7 @@ export class InviteServerTransaction {
       source: { ...this.source },
       dest: { ...this.dest },
       createdAtMs: this.createdAtMs,
-      lastStatus: (this.finalResponse ?? this.lastProvisional)?.status,
+      lastStatus: this.lastStatus,
       retransmissions: this.retransmissions,
       armed: this.timerSet.armed(),
     };
@@ -216,6 +240,10 @@ export class InviteServerTransaction {
         return;
       case 'completed':
         this.timerSet.stopAll();
+        // From here the transaction only resends its final response (Timer G, §17.2.1) and waits
+        // for the ACK, for up to 64·T1: it keeps the response's octets, not parsed messages.
+        this.release();
+        if (this.finalResponse) this.finalResponse = freezeResponse(this.finalResponse);
         // §17.2.1: "When the "Completed" state is entered, timer H MUST be set to fire in 64*T1
         // seconds for all transports. Timer G is set to fire in T1 seconds, and is not set to fire
         // for reliable transports."
@@ -224,19 +252,27 @@ export class InviteServerTransaction {
           // §17.2.1: "If timer H fires while in the "Completed" state, it implies that the ACK was
           // never received. In this case, the server transaction MUST transition to the
           // "Terminated" state, and MUST indicate to the TU that a transaction failure has occurred."
+          const user = this.user;
           this.ctx.timedOut(this.kind, 'H');
           this.transition('terminated');
-          this.user.onTimeout?.();
+          user.onTimeout?.();
         });
         return;
       case 'confirmed':
         this.timerSet.stopAll();
+        // "Confirmed" only absorbs ACKs; the TU has nothing more to hear from this transaction.
+        // The response stays only for matching RFC 2543 ACKs, which compare its To tag.
+        this.user = noUser;
+        if (hasMagicCookie(this.branch)) this.finalResponse = undefined;
         // §17.2.1: "When this state is entered, timer I is set to fire in T4 seconds for
         // unreliable transports, and zero seconds for reliable transports."
         this.timerSet.start('I', this.durations.I, () => this.transition('terminated'));
         return;
       case 'accepted':
         this.timerSet.stopAll();
+        // "Accepted" absorbs INVITE retransmissions and passes ACKs and the TU's 2xx
+        // retransmissions through (RFC 6026 §8.7): nothing of the INVITE or the 2xx is needed.
+        this.release();
         // RFC 6026 §8.7: "When the INVITE server transaction enters the "Accepted" state, Timer L
         // MUST be set to fire in 64*T1 for all transports." / "If Timer L fires while the INVITE
         // server transaction is in the "Accepted" state, the transaction MUST transition to the
@@ -245,6 +281,9 @@ export class InviteServerTransaction {
         return;
       case 'terminated':
         this.timerSet.stopAll();
+        this.release();
+        this.finalResponse = undefined;
+        this.user = noUser;
         this.ctx.terminated(this);
         return;
       default: {
@@ -252,6 +291,11 @@ export class InviteServerTransaction {
         return never;
       }
     }
+  }
+
+  private release(): void {
+    this.req = freezeIdentity(this.req);
+    this.lastProvisional = undefined;
   }
 
   private armG(delayMs: number): void {
@@ -282,8 +326,9 @@ export class InviteServerTransaction {
       this.ctx.send(res, this.dest);
       return true;
     } catch (e) {
+      const user = this.user;
       if (this.stateValue !== 'terminated') this.transition('terminated');
-      this.user.onTransportError?.(toError(e));
+      user.onTransportError?.(toError(e));
       return false;
     }
   }

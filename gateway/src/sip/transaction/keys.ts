@@ -13,7 +13,10 @@ export const MAGIC_COOKIE = 'z9hG4bK';
 /** The fields of a message the transaction layer keys on, parsed once at the boundary. */
 export interface MessageIdentity {
   topVia: ViewOf<Via>;
-  /** The top Via value as received, whitespace-collapsed (RFC 2543 matching compares whole Vias). */
+  /**
+   * The top Via value as received, whitespace-collapsed (RFC 2543 matching compares whole Vias).
+   * Empty when the branch has the magic cookie: only RFC 2543 matching reads it.
+   */
   topViaRaw: string;
   branch: string | undefined;
   seq: number;
@@ -38,11 +41,12 @@ export function identify(msg: SipMessage): Result<MessageIdentity> {
   if (from === undefined) return err({ code: 'missing-from', message: 'no From header', field: 'From' });
   const to = msg.headers.get('to');
   if (to === undefined) return err({ code: 'missing-to', message: 'no To header', field: 'To' });
-  const branch = via.params.get('branch');
+  const branchParam = via.params.get('branch');
+  const branch = typeof branchParam === 'string' && branchParam !== '' ? branchParam : undefined;
   return ok({
     topVia: via,
-    topViaRaw: topViaRaw.replace(/\s+/g, ' ').trim(),
-    branch: typeof branch === 'string' && branch !== '' ? branch : undefined,
+    topViaRaw: hasMagicCookie(branch) ? '' : topViaRaw.replace(/\s+/g, ' ').trim(),
+    branch,
     seq: cseq.value.seq,
     cseqMethod: cseq.value.method,
     callId,

@@ -6,8 +6,8 @@
 import type { Clock, Timers } from '../../core/clock.ts';
 import { EdgeError, ErrorCodes } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/log.ts';
-import { MetricsRegistry, type Counter } from '../../core/metrics.ts';
-import { createResponse, generateTag, getTag, parseVia } from '../message/index.ts';
+import { MetricsRegistry, type Counter, type CounterHandle } from '../../core/metrics.ts';
+import { createResponse, detachString, generateTag, getTag, parseVia } from '../message/index.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from '../message/types.ts';
 import type { ClientTransactionUser, TransactionContext, TransactionKind } from './context.ts';
 import { InviteClientTransaction, type InviteClientDump } from './invite-client.ts';
@@ -67,11 +67,18 @@ export interface TransactionLayerDump {
   servers: Array<InviteServerDump | NonInviteServerDump>;
 }
 
+/**
+ * What the layer keeps beside a server transaction: the To tag RFC 2543 matching compares and the
+ * §8.2.2.2 key it is indexed under. Not the request's identity as parsed: its strings are slices of
+ * the received text and would keep all of it alive for the transaction's 64·T1.
+ */
 interface ServerEntry {
   tx: ServerTransaction;
-  ident: MessageIdentity;
+  toTag: string | undefined;
   mergeKey: string | undefined;
 }
+
+type DiscardReason = 'malformed' | 'stray_response' | 'cseq_method_mismatch' | 'overload' | 'merged_request';
 
 const kinds: readonly TransactionKind[] = [
   'invite_client',
@@ -79,6 +86,15 @@ const kinds: readonly TransactionKind[] = [
   'invite_server',
   'non_invite_server',
 ];
+
+function byKind<T>(make: (kind: TransactionKind) => T): Record<TransactionKind, T> {
+  return {
+    invite_client: make('invite_client'),
+    non_invite_client: make('non_invite_client'),
+    invite_server: make('invite_server'),
+    non_invite_server: make('non_invite_server'),
+  };
+}
 
 export class TransactionLayer {
   private readonly values: TimerValues;
@@ -95,10 +111,17 @@ export class TransactionLayer {
   private readonly maxServers: number;
   private readonly ctx: TransactionContext;
   private readonly log: Logger;
-  private readonly created: Counter;
-  private readonly retransmissions: Counter;
+  private readonly created: Record<TransactionKind, CounterHandle>;
+  private readonly retransmissions: Record<TransactionKind, CounterHandle>;
   private readonly timeouts: Counter;
-  private readonly discarded: Counter;
+  /** Handles by timer name, bound at the first timeout of each. */
+  private readonly timeoutsByTimer = new Map<string, CounterHandle>();
+  private readonly discardCounter: Counter;
+  private readonly discards = new Map<DiscardReason, CounterHandle>();
+  /** RFC 6026 §8.7: one function for every INVITE server transaction, not one closure each. */
+  private readonly passAck: (ack: SipRequest, source: SipEndpoint) => void;
+  /** §9.1: the CANCEL of an INVITE client transaction runs as a client transaction of its own. */
+  private readonly startCancel: (cancel: SipRequest, dest: SipEndpoint, tu: ClientTransactionUser) => void;
   private closed = false;
 
   constructor(private readonly deps: TransactionLayerDeps) {
@@ -106,16 +129,18 @@ export class TransactionLayer {
     this.maxServers = deps.maxServerTransactions ?? DEFAULT_MAX_SERVER_TRANSACTIONS;
     this.log = deps.logger ?? silentLogger;
     const metrics = deps.metrics ?? new MetricsRegistry();
-    this.created = metrics.counter('sip_transactions_total', 'SIP transactions created, by kind');
-    this.retransmissions = metrics.counter(
+    const created = metrics.counter('sip_transactions_total', 'SIP transactions created, by kind');
+    const retransmissions = metrics.counter(
       'sip_retransmissions_total',
       'SIP retransmissions sent by transactions, by kind',
     );
+    this.created = byKind((kind) => created.labels({ kind }));
+    this.retransmissions = byKind((kind) => retransmissions.labels({ kind }));
     this.timeouts = metrics.counter(
       'sip_transaction_timeouts_total',
       'SIP transactions ended by a timeout timer, by timer',
     );
-    this.discarded = metrics.counter(
+    this.discardCounter = metrics.counter(
       'sip_transaction_discards_total',
       'SIP messages the transaction layer refused or dropped, by reason',
     );
@@ -128,8 +153,12 @@ export class TransactionLayer {
       values: this.values,
       send: (msg, dest) => deps.send(msg, dest),
       terminated: (tx) => this.forget(tx.id, tx.kind),
-      retransmitted: (kind) => this.retransmissions.inc({ kind }),
-      timedOut: (_kind, timer) => this.timeouts.inc({ timer }),
+      retransmitted: (kind) => this.retransmissions[kind].inc(),
+      timedOut: (_kind, timer) => this.timedOut(timer),
+    };
+    this.passAck = (ack, from) => deps.onAck(ack, from);
+    this.startCancel = (cancel, cancelDest, cancelTu) => {
+      if (!this.closed) this.sendRequest(cancel, cancelDest, cancelTu);
     };
   }
 
@@ -142,7 +171,7 @@ export class TransactionLayer {
     if (this.closed) return;
     const ident = identify(msg);
     if (!ident.ok) {
-      this.discarded.inc({ reason: 'malformed' });
+      this.discard('malformed');
       this.log.debug({ error: ident.error, source }, 'sip message without usable transaction headers');
       if (msg.kind === 'request' && msg.method !== 'ACK')
         this.respondStateless(msg, source, 400, `Bad ${ident.error.field ?? 'Request'}`);
@@ -173,7 +202,7 @@ export class TransactionLayer {
         'request has no top Via with a branch',
         { method: req.method },
       );
-    const id = clientKey(branch, req.method);
+    const id = detachString(clientKey(branch, req.method));
     if (this.clients.has(id))
       throw new EdgeError(
         ErrorCodes.SIP_TRANSACTION_REQUEST_INVALID,
@@ -182,10 +211,8 @@ export class TransactionLayer {
       );
     const tx: ClientTransaction =
       req.method === 'INVITE'
-        ? new InviteClientTransaction(id, branch, req, dest, tu, this.ctx, (cancel, cancelDest, cancelTu) => {
-            if (!this.closed) this.sendRequest(cancel, cancelDest, cancelTu);
-          })
-        : new NonInviteClientTransaction(id, branch, req, dest, tu, this.ctx);
+        ? new InviteClientTransaction(id, detachString(branch), req, dest, tu, this.ctx, this.startCancel)
+        : new NonInviteClientTransaction(id, detachString(branch), req, dest, tu, this.ctx);
     this.clients.set(id, tx);
     this.track(tx.kind);
     tx.start();
@@ -247,14 +274,14 @@ export class TransactionLayer {
     // §17.1.3 / §18.1.2: "If there are any client transactions in existence, the client transport
     // uses the matching procedures of Section 17.1.3 ... If there is no match, the response MUST be
     // passed to the core." A UA core may need it (2xx retransmission); a B2BUA drops the rest.
-    this.discarded.inc({ reason: 'stray_response' });
+    this.discard('stray_response');
     this.deps.onStrayResponse?.(res, source);
   }
 
   private receiveRequest(req: SipRequest, ident: MessageIdentity, source: SipEndpoint): void {
     // §8.2 / RFC 4475 §3.1.2.12: a CSeq method unlike the request method is a malformed request.
     if (ident.cseqMethod !== req.method) {
-      this.discarded.inc({ reason: 'cseq_method_mismatch' });
+      this.discard('cseq_method_mismatch');
       if (req.method !== 'ACK') this.respondStateless(req, source, 400, 'CSeq Method Mismatch');
       return;
     }
@@ -276,7 +303,7 @@ export class TransactionLayer {
     if (this.serverCount() >= this.maxServers) {
       // RFC 3261 §21.5.4: 503 "The server is temporarily unable to process the request due to a
       // temporary overloading"; no state is kept for it.
-      this.discarded.inc({ reason: 'overload' });
+      this.discard('overload');
       this.respondStateless(req, source, 503, 'Service Unavailable');
       return;
     }
@@ -294,7 +321,7 @@ export class TransactionLayer {
     if (ident.toTag === undefined && this.merge.has(mergeKey(ident))) {
       const tx = this.createServer(req, ident, source, false);
       if (!tx) return;
-      this.discarded.inc({ reason: 'merged_request' });
+      this.discard('merged_request');
       tx.respond(createResponse(req, 482, 'Loop Detected', { toTag: generateTag() }));
       return;
     }
@@ -302,6 +329,7 @@ export class TransactionLayer {
     if (tx) this.deps.onRequest(req, tx, source);
   }
 
+  /** The table key of a server transaction (§17.2.3), for a lookup: a transient string. */
   private serverId(req: SipRequest, ident: MessageIdentity, method = req.method): string {
     return hasMagicCookie(ident.branch)
       ? `3261\u0000${serverKey(ident.branch, ident.topVia, method)}`
@@ -318,7 +346,7 @@ export class TransactionLayer {
       const sentTo = sent?.headers.get('to');
       return sentTo !== undefined && getTag(sentTo) === ident.toTag ? entry : undefined;
     }
-    return entry.ident.toTag === ident.toTag ? entry : undefined;
+    return entry.toTag === ident.toTag ? entry : undefined;
   }
 
   /**
@@ -329,7 +357,7 @@ export class TransactionLayer {
   private matchCancelTarget(req: SipRequest, ident: MessageIdentity): InviteServerTransaction | undefined {
     const entry = this.servers.get(this.serverId(req, ident, 'INVITE'));
     if (!entry || entry.tx.kind !== 'invite_server') return undefined;
-    if (!hasMagicCookie(ident.branch) && entry.ident.toTag !== ident.toTag) return undefined;
+    if (!hasMagicCookie(ident.branch) && entry.toTag !== ident.toTag) return undefined;
     return entry.tx;
   }
 
@@ -341,18 +369,20 @@ export class TransactionLayer {
   ): ServerTransaction | undefined {
     const dest = responseDestination(req, source);
     if (!dest.ok) {
-      this.discarded.inc({ reason: 'malformed' });
+      this.discard('malformed');
       return undefined;
     }
-    const id = this.serverId(req, ident);
+    // Kept for the transaction's life: copies that share no memory with the received text.
+    const id = detachString(this.serverId(req, ident));
+    const branch = ident.branch === undefined ? undefined : detachString(ident.branch);
     const tx: ServerTransaction =
       req.method === 'INVITE'
-        ? new InviteServerTransaction(id, ident.branch, req, source, dest.value, this.ctx, (ack, from) =>
-            this.deps.onAck(ack, from),
-          )
-        : new NonInviteServerTransaction(id, ident.branch, req, source, dest.value, this.ctx);
-    const key = indexForMerge ? mergeKey(ident) : undefined;
-    this.servers.set(id, { tx, ident, mergeKey: key });
+        ? new InviteServerTransaction(id, branch, req, source, dest.value, this.ctx, this.passAck)
+        : new NonInviteServerTransaction(id, branch, req, source, dest.value, this.ctx);
+    const key = indexForMerge ? detachString(mergeKey(ident)) : undefined;
+    const toTag =
+      hasMagicCookie(ident.branch) || ident.toTag === undefined ? undefined : detachString(ident.toTag);
+    this.servers.set(id, { tx, toTag, mergeKey: key });
     if (key !== undefined) this.merge.set(key, tx);
     this.track(tx.kind);
     tx.start();
@@ -360,7 +390,7 @@ export class TransactionLayer {
   }
 
   private track(kind: TransactionKind): void {
-    this.created.inc({ kind });
+    this.created[kind].inc();
     this.active[kind]++;
   }
 
@@ -386,6 +416,24 @@ export class TransactionLayer {
         return never;
       }
     }
+  }
+
+  private timedOut(timer: string): void {
+    let handle = this.timeoutsByTimer.get(timer);
+    if (!handle) {
+      handle = this.timeouts.labels({ timer });
+      this.timeoutsByTimer.set(timer, handle);
+    }
+    handle.inc();
+  }
+
+  private discard(reason: DiscardReason): void {
+    let handle = this.discards.get(reason);
+    if (!handle) {
+      handle = this.discardCounter.labels({ reason });
+      this.discards.set(reason, handle);
+    }
+    handle.inc();
   }
 
   private serverCount(): number {

@@ -1,4 +1,5 @@
 /** The non-INVITE client transaction: RFC 3261 §17.1.2. */
+import { freezeIdentity } from '../message/frozen.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
 import {
   IllegalTransitionError,
@@ -7,7 +8,7 @@ import {
   type TransactionContext,
 } from './context.ts';
 import { TimerSet } from './timer-set.ts';
-import { deriveTimers, isReliable, type DerivedTimers } from './timer-values.ts';
+import { isReliable, sharedTimers, type DerivedTimers } from './timer-values.ts';
 
 export type NonInviteClientState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
@@ -31,29 +32,42 @@ export interface NonInviteClientDump {
   armed: string[];
 }
 
+const noUser: ClientTransactionUser = { onResponse: () => undefined, onTimeout: () => undefined };
+
 export class NonInviteClientTransaction {
   readonly kind = 'non_invite_client' as const;
   private stateValue: NonInviteClientState = 'trying';
   private readonly timerSet: TimerSet;
-  private readonly durations: DerivedTimers;
+  private readonly durations: Readonly<DerivedTimers>;
+  /** The parsed request while it may be resent; its identity alone once a final response arrived. */
+  private req: SipRequest;
   private retransmissions = 0;
   private readonly createdAtMs: number;
 
   constructor(
     readonly id: string,
     readonly branch: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly dest: SipEndpoint,
-    private readonly tu: ClientTransactionUser,
+    private tu: ClientTransactionUser,
     private readonly ctx: TransactionContext,
   ) {
+    this.req = request;
     this.timerSet = new TimerSet(ctx.timers);
-    this.durations = deriveTimers(ctx.values, isReliable(dest.transport));
+    this.durations = sharedTimers(ctx.values, isReliable(dest.transport));
     this.createdAtMs = ctx.clock.now();
   }
 
   get state(): NonInviteClientState {
     return this.stateValue;
+  }
+
+  /**
+   * The request sent. Once a final response arrived, only its identity is kept (start line, top
+   * Via, From, To, Call-ID, CSeq; see `freezeIdentity`).
+   */
+  get request(): SipRequest {
+    return this.req;
   }
 
   /**
@@ -63,14 +77,15 @@ export class NonInviteClientTransaction {
    * transport is in use, the client transaction MUST set timer E to fire in T1 seconds."
    */
   start(): void {
-    if (!this.transmit(this.request)) return;
+    if (!this.transmit(this.req)) return;
     this.timerSet.start('F', this.durations.transactionMs, () => {
       // §17.1.2.2: "If Timer F fires while the client transaction is still in the "Trying" state,
       // the client transaction SHOULD inform the TU about the timeout, and then it SHOULD enter the
       // "Terminated" state." The same holds in "Proceeding".
+      const tu = this.tu;
       this.ctx.timedOut(this.kind, 'F');
       this.transition('terminated');
-      this.tu.onTimeout();
+      tu.onTimeout();
     });
     if (this.durations.retransmitMs !== undefined) this.armE(this.durations.retransmitMs);
   }
@@ -121,9 +136,9 @@ export class NonInviteClientTransaction {
       id: this.id,
       kind: this.kind,
       state: this.stateValue,
-      method: this.request.method,
+      method: this.req.method,
       branch: this.branch,
-      callId: this.request.headers.get('call-id'),
+      callId: this.req.headers.get('call-id'),
       dest: { ...this.dest },
       createdAtMs: this.createdAtMs,
       retransmissions: this.retransmissions,
@@ -148,6 +163,10 @@ export class NonInviteClientTransaction {
         return;
       case 'completed':
         this.timerSet.stopAll();
+        // "Completed" only absorbs response retransmissions (§17.1.2.2) and sends nothing: neither
+        // the request nor the TU is needed any more.
+        this.req = freezeIdentity(this.req);
+        this.tu = noUser;
         // §17.1.2.2: "Once the client transaction enters the "Completed" state, it MUST set Timer
         // K to fire in T4 seconds for unreliable transports, and zero seconds for reliable
         // transports."
@@ -155,6 +174,7 @@ export class NonInviteClientTransaction {
         return;
       case 'terminated':
         this.timerSet.stopAll();
+        this.tu = noUser;
         this.ctx.terminated(this);
         return;
       default: {
@@ -168,7 +188,7 @@ export class NonInviteClientTransaction {
     this.timerSet.start('E', delayMs, () => {
       this.retransmissions++;
       this.ctx.retransmitted(this.kind);
-      if (!this.transmit(this.request)) return;
+      if (!this.transmit(this.req)) return;
       const { T2 } = this.ctx.values;
       // §17.1.2.2: "If timer E fires while still in this state, the timer is reset, but this time
       // with a value of MIN(2*T1, T2). When the timer fires again, it is reset to a MIN(4*T1, T2)."
@@ -184,8 +204,9 @@ export class NonInviteClientTransaction {
       this.ctx.send(msg, this.dest);
       return true;
     } catch (e) {
+      const tu = this.tu;
       if (this.stateValue !== 'terminated') this.transition('terminated');
-      this.tu.onTransportError?.(toError(e));
+      tu.onTransportError?.(toError(e));
       return false;
     }
   }

@@ -1,4 +1,5 @@
 /** The non-INVITE server transaction: RFC 3261 §17.2.2. */
+import { freezeIdentity, freezeResponse } from '../message/frozen.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
 import {
   IllegalTransitionError,
@@ -7,7 +8,7 @@ import {
   type TransactionContext,
 } from './context.ts';
 import { TimerSet } from './timer-set.ts';
-import { deriveTimers, isReliable, type DerivedTimers } from './timer-values.ts';
+import { isReliable, sharedTimers, type DerivedTimers } from './timer-values.ts';
 
 export type NonInviteServerState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
@@ -33,31 +34,45 @@ export interface NonInviteServerDump {
   armed: string[];
 }
 
+const noUser: ServerTransactionUser = {};
+
 export class NonInviteServerTransaction {
   readonly kind = 'non_invite_server' as const;
   private stateValue: NonInviteServerState = 'trying';
   private readonly timerSet: TimerSet;
-  private readonly durations: DerivedTimers;
+  private readonly durations: Readonly<DerivedTimers>;
+  /** The parsed request while the TU answers it; its identity alone once the final response is sent. */
+  private req: SipRequest;
+  /** In "Completed", the final response in wire form: all that state resends. */
   private lastResponse: SipResponse | undefined;
-  private user: ServerTransactionUser = {};
+  private user: ServerTransactionUser = noUser;
   private retransmissions = 0;
   private readonly createdAtMs: number;
 
   constructor(
     readonly id: string,
     readonly branch: string | undefined,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly source: SipEndpoint,
     readonly dest: SipEndpoint,
     private readonly ctx: TransactionContext,
   ) {
+    this.req = request;
     this.timerSet = new TimerSet(ctx.timers);
-    this.durations = deriveTimers(ctx.values, isReliable(source.transport));
+    this.durations = sharedTimers(ctx.values, isReliable(source.transport));
     this.createdAtMs = ctx.clock.now();
   }
 
   get state(): NonInviteServerState {
     return this.stateValue;
+  }
+
+  /**
+   * The request that created the transaction. Once the final response is sent, only its identity
+   * is kept (start line, top Via, From, To, Call-ID, CSeq; see `freezeIdentity`).
+   */
+  get request(): SipRequest {
+    return this.req;
   }
 
   setUser(user: ServerTransactionUser): void {
@@ -149,6 +164,10 @@ export class NonInviteServerTransaction {
       case 'proceeding':
         return;
       case 'completed':
+        // "Completed" only resends the final response to the same destination (§17.2.2), for
+        // 64·T1 on UDP: the parsed messages give way to their wire form.
+        if (this.lastResponse) this.lastResponse = freezeResponse(this.lastResponse);
+        this.req = freezeIdentity(this.req);
         // §17.2.2: "When the server transaction enters the "Completed" state, it MUST set Timer J
         // to fire in 64*T1 seconds for unreliable transports, and zero seconds for reliable
         // transports."
@@ -156,6 +175,8 @@ export class NonInviteServerTransaction {
         return;
       case 'terminated':
         this.timerSet.stopAll();
+        this.lastResponse = undefined;
+        this.user = noUser;
         this.ctx.terminated(this);
         return;
       default: {
@@ -171,8 +192,9 @@ export class NonInviteServerTransaction {
       this.ctx.send(res, this.dest);
       return true;
     } catch (e) {
+      const user = this.user;
       if (this.stateValue !== 'terminated') this.transition('terminated');
-      this.user.onTransportError?.(toError(e));
+      user.onTransportError?.(toError(e));
       return false;
     }
   }

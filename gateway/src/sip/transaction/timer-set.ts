@@ -1,11 +1,18 @@
 /**
  * The armed timers of one transaction, by RFC name. A timer of zero duration fires at once: RFC
  * 3261 sets D, I, J and K to zero on reliable transports, which means "terminate now".
+ *
+ * No state of any transaction runs more than two timers at once (A+B, E+F, G+H, or one of D, I,
+ * J, K, L, M, Trying), so two fixed slots replace a map: at call rate, every live transaction
+ * carries one of these for up to 64·T1.
  */
 import type { TimerHandle, Timers } from '../../core/clock.ts';
 
 export class TimerSet {
-  private readonly handles = new Map<string, TimerHandle>();
+  private name0: string | undefined;
+  private handle0: TimerHandle | undefined;
+  private name1: string | undefined;
+  private handle1: TimerHandle | undefined;
 
   constructor(private readonly timers: Timers) {}
 
@@ -15,27 +22,42 @@ export class TimerSet {
       fire();
       return;
     }
+    const slot = this.name0 === undefined ? 0 : this.name1 === undefined ? 1 : -1;
+    if (slot < 0) throw new Error(`timer ${name}: a transaction runs at most two timers`);
     const handle = this.timers.start(name, delayMs, () => {
-      this.handles.delete(name);
+      this.clear(name);
       fire();
     });
-    this.handles.set(name, handle);
-  }
-
-  stop(name: string): void {
-    const h = this.handles.get(name);
-    if (h) {
-      h.cancel();
-      this.handles.delete(name);
+    if (slot === 0) {
+      this.name0 = name;
+      this.handle0 = handle;
+    } else {
+      this.name1 = name;
+      this.handle1 = handle;
     }
   }
 
+  stop(name: string): void {
+    if (this.name0 === name) this.handle0?.cancel();
+    if (this.name1 === name) this.handle1?.cancel();
+    this.clear(name);
+  }
+
   stopAll(): void {
-    for (const h of this.handles.values()) h.cancel();
-    this.handles.clear();
+    this.handle0?.cancel();
+    this.handle1?.cancel();
+    this.name0 = this.handle0 = this.name1 = this.handle1 = undefined;
   }
 
   armed(): string[] {
-    return [...this.handles.keys()];
+    const out: string[] = [];
+    if (this.name0 !== undefined) out.push(this.name0);
+    if (this.name1 !== undefined) out.push(this.name1);
+    return out;
+  }
+
+  private clear(name: string): void {
+    if (this.name0 === name) this.name0 = this.handle0 = undefined;
+    if (this.name1 === name) this.name1 = this.handle1 = undefined;
   }
 }

@@ -51,6 +51,25 @@ export interface DerivedTimers {
   K: number;
 }
 
+/** One frozen pair of durations per TimerValues object: every transaction of a layer shares them. */
+const derivedCache = new WeakMap<TimerValues, { reliable: DerivedTimers; unreliable: DerivedTimers }>();
+
+/**
+ * `deriveTimers`, computed once per `values` object and shared (read-only). The values are read
+ * when first asked for; a layer's TimerValues do not change after construction.
+ */
+export function sharedTimers(values: TimerValues, reliable: boolean): Readonly<DerivedTimers> {
+  let pair = derivedCache.get(values);
+  if (!pair) {
+    pair = {
+      reliable: Object.freeze(deriveTimers(values, true)),
+      unreliable: Object.freeze(deriveTimers(values, false)),
+    };
+    derivedCache.set(values, pair);
+  }
+  return reliable ? pair.reliable : pair.unreliable;
+}
+
 export function deriveTimers(values: TimerValues, reliable: boolean): DerivedTimers {
   return {
     retransmitMs: reliable ? undefined : values.T1,
