@@ -128,8 +128,12 @@ export class NoiseSource {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
+  sample(): number {
+    return Math.round((this.next() * 2 - 1) * this.amplitude);
+  }
+
   fill(frame: Int16Array): Int16Array {
-    for (let i = 0; i < frame.length; i++) frame[i] = Math.round((this.next() * 2 - 1) * this.amplitude);
+    for (let i = 0; i < frame.length; i++) frame[i] = this.sample();
     return frame;
   }
 }

@@ -30,6 +30,7 @@ import {
 import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import type { ClientTxPort, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
+import { shouldFailover } from '../failover/member-selection.ts';
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
 
@@ -508,6 +509,7 @@ export class SipCall {
     )
       return;
     leg.noAnswerTimer?.cancel();
+    const wasRinging = leg.state === 'early';
     leg.state = 'failed';
     leg.finalStatus = status;
     this.finals.push(status);
@@ -516,11 +518,14 @@ export class SipCall {
       cause === 'transport-error' ? 'timeout' : cause === 'timeout' ? 'timeout' : status,
     );
     if (this.state === 'ending' || this.state === 'ended') return;
-    const failover = leg.target.failoverOn;
+    // Once the far end has rung the callee (18x) the call is the callee's: no failover.
     const moveOn =
-      cause === 'timeout' ||
-      cause === 'transport-error' ||
-      (failover !== undefined && failover.includes(status));
+      leg.target.failoverOn !== undefined &&
+      !wasRinging &&
+      shouldFailover(
+        cause === 'timeout' || cause === 'transport-error' ? cause : status,
+        leg.target.failoverOn,
+      );
     if (!moveOn && leg.target.kind === 'trunk') {
       // A final answer from the far end (busy, declined, not found) ends the search.
       this.queue.length = 0;

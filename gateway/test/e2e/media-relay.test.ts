@@ -122,11 +122,11 @@ describe('RTP relayed through the gateway between two SIP legs (SIPp + RTP peers
       }
       assert.ok(await waitUntil(() => b.received.length >= 20 && a.received.length >= 20, 3000));
       assert.deepEqual(
-        b.received.slice(1).map((r) => r.msg),
+        b.received.map((r) => r.msg),
         fromA,
       );
       assert.deepEqual(
-        a.received.slice(-20).map((r) => r.msg),
+        a.received.map((r) => r.msg),
         fromB,
       );
       assert.equal(a.received[0]?.from.port, call.a.rtpPort);
@@ -137,17 +137,16 @@ describe('RTP relayed through the gateway between two SIP legs (SIPp + RTP peers
     }
     const r = await done;
     assert.equal(r.exitCode, 0, describeSippResult(r));
-    assert.ok(
-      (await waitUntil(() => true, 0)) &&
-        (await (async () => {
-          for (const end = Date.now() + 3000; Date.now() < end; await new Promise((x) => setTimeout(x, 50))) {
-            const e = await engine();
-            if (e.calls.length === 0 && e.ports.closing === 0 && e.ports.inUse.length === 0) return true;
-          }
-          return false;
-        })()),
-      'ports back in the pool after BYE',
-    );
+    let released = false;
+    for (
+      const end = Date.now() + 3000;
+      !released && Date.now() < end;
+      await new Promise((x) => setTimeout(x, 50))
+    ) {
+      const e = await engine();
+      released = e.calls.length === 0 && e.ports.closing === 0 && e.ports.inUse.length === 0;
+    }
+    assert.ok(released, 'ports back in the pool after BYE');
     const e = await engine();
     assert.equal(e.ports.free, e.ports.capacity);
   });

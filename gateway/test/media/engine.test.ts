@@ -75,7 +75,7 @@ describe('media engine: anchoring and relay on real sockets', () => {
   let engine: MediaEngine;
   const dead: string[] = [];
   const policies = new Map<string, { a: string[]; b: string[] }>();
-  let peers: UdpPeer[] = [];
+  const peers: UdpPeer[] = [];
 
   before(async () => {
     lo = await freeUdpRange(PORTS);
@@ -205,7 +205,7 @@ describe('media engine: anchoring and relay on real sockets', () => {
     assert.equal(b.received.length, before, 'nothing from the intruder reached the callee');
   });
 
-  test('MUST keep the same ports across a hold and resume re-INVITE and not send to a peer holding with c=0.0.0.0', async () => {
+  test('MUST keep the same ports across a hold and resume re-INVITE and not send to a peer holding with c=0.0.0.0', () => {
     const d0 = engine.dump().calls.find((c) => c.callKey === 'same');
     assert.ok(d0);
     const a = peers[0];
@@ -231,7 +231,7 @@ describe('media engine: anchoring and relay on real sockets', () => {
     assert.match(held.toString(), /c=IN IP4 0\.0\.0\.0/);
   });
 
-  test('MUST answer 488 to an offer with no common codec, without taking ports', async () => {
+  test('MUST answer 488 to an offer with no common codec, without taking ports', () => {
     const free = engine.dump().ports.free;
     assert.deepEqual(engine.relay('g729', 'a', sdp(4000, [[18, 'G729/8000']])), { rejectStatus: 488 });
     assert.deepEqual(engine.relay('junk', 'a', Buffer.from('not sdp')), { rejectStatus: 488 });

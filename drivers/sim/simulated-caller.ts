@@ -1,0 +1,284 @@
+/**
+ * A simulated PSTN subscriber calling into the gateway: the office rings the chosen line with the
+ * chosen caller ID; once the gateway answers, what the caller plays (digits, a WAV file, tones,
+ * frames) goes down the line and what the gateway sends back is recorded.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Clock } from '../../gateway/src/core/clock.ts';
+import { err, ok, type Result } from '../../gateway/src/core/result.ts';
+import { DtmfDetector } from '../../gateway/src/media/dtmf-detector.ts';
+import { DBM0_REFERENCE_PEAK } from '../../gateway/src/media/tone-plan.ts';
+import { decodeWavToFrames } from '../../gateway/src/media/wav.ts';
+import { DriverErrors, FRAME_SAMPLES, type DriverError } from '../api/types.ts';
+import type { CallState, ClearCause, CoCallLike, Party } from './co-types.ts';
+import {
+  DEFAULT_DTMF_TIMING,
+  DTMF_DIGITS,
+  SampleQueue,
+  synthesizeDtmf,
+  synthesizeTone,
+  type DtmfTiming,
+} from './signals.ts';
+
+export type SimulatedCallState = 'alerting' | 'answered' | 'ended';
+
+export type SimulatedCallEvent =
+  | { type: 'answered'; atMs: number }
+  | {
+      type: 'disconnected';
+      atMs: number;
+      /** Who ended the call: the gateway (hung up), the caller (`hangup()`), the office (busy…). */
+      by: 'gateway' | 'caller' | 'office';
+      cause: ClearCause | 'busy' | 'congestion';
+    };
+
+export interface CallerIdentity {
+  number?: string;
+  name?: string;
+  /** Why the number is withheld (sent in place of a number). */
+  withheld?: 'private' | 'out-of-area';
+}
+
+export interface RecordingSummary {
+  frames: number;
+  durationMs: number;
+  /** Mean level of everything heard, dBm0 (−Infinity for pure silence, reported as null). */
+  levelDbm0: number | null;
+  /** DTMF digits heard from the gateway, in order. */
+  digits: string;
+  /** Frames dropped once the recording reached its limit. */
+  truncatedFrames: number;
+}
+
+export interface SimulatedCallSummary {
+  id: string;
+  line: string;
+  callerId: CallerIdentity;
+  state: SimulatedCallState;
+  startedAtMs: number;
+  answeredAtMs: number | null;
+  endedAtMs: number | null;
+  endedBy: 'gateway' | 'caller' | 'office' | null;
+  cause: string | null;
+  queuedPlayMs: number;
+  recording: RecordingSummary;
+}
+
+/** Ten minutes of 20 ms frames. */
+export const DEFAULT_MAX_RECORD_FRAMES = 30_000;
+
+export class SimulatedCall implements Party {
+  private current: SimulatedCallState = 'alerting';
+  private call: CoCallLike | null = null;
+  private readonly play = new SampleQueue();
+  private readonly out = new Int16Array(FRAME_SAMPLES);
+  private readonly frames: Int16Array[] = [];
+  private truncated = 0;
+  private heardEnergy = 0;
+  private heardSamples = 0;
+  private heardDigits = '';
+  private readonly detector: DtmfDetector;
+  private readonly listeners = new Set<(ev: SimulatedCallEvent) => void>();
+  private readonly startedAtMs: number;
+  private answeredAtMs: number | null = null;
+  private endedAtMs: number | null = null;
+  private endedBy: 'gateway' | 'caller' | 'office' | null = null;
+  private cause: string | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly line: string,
+    readonly callerId: CallerIdentity,
+    private readonly clock: Clock,
+    private readonly maxRecordFrames = DEFAULT_MAX_RECORD_FRAMES,
+  ) {
+    this.startedAtMs = clock.now();
+    this.detector = new DtmfDetector((ev) => {
+      if (ev.type === 'begin') this.heardDigits += ev.digit;
+    });
+  }
+
+  get label(): string {
+    return `caller ${this.id}`;
+  }
+
+  get state(): SimulatedCallState {
+    return this.current;
+  }
+
+  bind(call: CoCallLike): void {
+    this.call = call;
+  }
+
+  on(listener: (ev: SimulatedCallEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves when the call is answered (true) or ends first (false). */
+  waitAnswered(): Promise<boolean> {
+    if (this.current !== 'alerting') return Promise.resolve(this.current === 'answered');
+    return new Promise((resolve) => {
+      const off = this.on((ev) => {
+        off();
+        resolve(ev.type === 'answered');
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // What the caller does.
+
+  sendDigits(digits: string, timing: Partial<DtmfTiming> = {}): Result<void, DriverError> {
+    if (!DTMF_DIGITS.test(digits) || digits.length === 0) {
+      return err({ code: DriverErrors.BAD_DIGITS, message: `not DTMF digits: ${JSON.stringify(digits)}`, field: 'digits' });
+    }
+    const live = this.live();
+    if (!live.ok) return live;
+    this.play.push(synthesizeDtmf(digits.toUpperCase(), { ...DEFAULT_DTMF_TIMING, ...timing }));
+    return ok(undefined);
+  }
+
+  playFrames(frames: readonly Int16Array[]): Result<void, DriverError> {
+    const live = this.live();
+    if (!live.ok) return live;
+    for (const f of frames) this.play.push(Int16Array.from(f));
+    return ok(undefined);
+  }
+
+  playTone(frequenciesHz: number[], levelDbm0: number, durationMs: number): Result<void, DriverError> {
+    const live = this.live();
+    if (!live.ok) return live;
+    if (frequenciesHz.some((f) => !(f > 0 && f < 4000)) || !(durationMs > 0) || !(levelDbm0 <= 3)) {
+      return err({ code: DriverErrors.BAD_FRAME, message: 'tone must be 0–4000 Hz, ≤ 3 dBm0, > 0 ms', field: 'tone' });
+    }
+    this.play.push(synthesizeTone(frequenciesHz, levelDbm0, durationMs));
+    return ok(undefined);
+  }
+
+  /** Queue a WAV file (PCM 16-bit, A-law or µ-law; 8 or 16 kHz mono). */
+  async playWav(path: string): Promise<Result<{ durationMs: number }, DriverError>> {
+    const live = this.live();
+    if (!live.ok) return live;
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (e) {
+      return err({ code: DriverErrors.BAD_CONFIG, message: `cannot read ${path}: ${(e as Error).message}`, field: 'wav' });
+    }
+    const decoded = decodeWavToFrames(bytes);
+    if (!decoded.ok) return err({ code: DriverErrors.BAD_FRAME, message: decoded.error.message, field: 'wav' });
+    for (const f of decoded.value.frames) this.play.push(f);
+    return ok({ durationMs: decoded.value.frames.length * 20 });
+  }
+
+  hangup(): Result<void, DriverError> {
+    if (this.current === 'ended') return err({ code: DriverErrors.STATE, message: 'call already ended' });
+    const call = this.call;
+    this.end('caller', 'normal');
+    call?.clear(this, 'normal');
+    return ok(undefined);
+  }
+
+  /** Copies of the frames heard so far. */
+  record(): Int16Array[] {
+    return this.frames.map((f) => Int16Array.from(f));
+  }
+
+  /** Everything heard so far as one sample stream. */
+  recordedSamples(): Int16Array {
+    const out = new Int16Array(this.frames.length * FRAME_SAMPLES);
+    this.frames.forEach((f, i) => out.set(f, i * FRAME_SAMPLES));
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Party.
+
+  alerting(): void {}
+
+  answered(): void {
+    if (this.current !== 'alerting') return;
+    this.current = 'answered';
+    this.answeredAtMs = this.clock.now();
+    this.fire({ type: 'answered', atMs: this.answeredAtMs });
+  }
+
+  rejected(cause: 'busy' | 'congestion'): void {
+    this.end('office', cause);
+  }
+
+  cleared(cause: ClearCause): void {
+    this.end(cause === 'ringing-stopped' ? 'office' : 'gateway', cause);
+  }
+
+  talk(): Int16Array {
+    this.play.fill(this.out);
+    return this.out;
+  }
+
+  hear(frame: Int16Array): void {
+    this.detector.process(frame);
+    for (let i = 0; i < frame.length; i++) {
+      const x = frame[i] ?? 0;
+      this.heardEnergy += x * x;
+    }
+    this.heardSamples += frame.length;
+    if (this.frames.length < this.maxRecordFrames) this.frames.push(Int16Array.from(frame));
+    else this.truncated++;
+  }
+
+  summary(): SimulatedCallSummary {
+    const power = this.heardSamples > 0 ? this.heardEnergy / this.heardSamples : 0;
+    const zero = (DBM0_REFERENCE_PEAK * DBM0_REFERENCE_PEAK) / 2;
+    return {
+      id: this.id,
+      line: this.line,
+      callerId: { ...this.callerId },
+      state: this.current,
+      startedAtMs: this.startedAtMs,
+      answeredAtMs: this.answeredAtMs,
+      endedAtMs: this.endedAtMs,
+      endedBy: this.endedBy,
+      cause: this.cause,
+      queuedPlayMs: Math.round(this.play.pendingSamples / 8),
+      recording: {
+        frames: this.frames.length,
+        durationMs: (this.frames.length + this.truncated) * 20,
+        levelDbm0: power > 0 ? Math.round(100 * 10 * Math.log10(power / zero)) / 100 : null,
+        digits: this.heardDigits,
+        truncatedFrames: this.truncated,
+      },
+    };
+  }
+
+  dump(): SimulatedCallSummary & { callState: CallState | null } {
+    return { ...this.summary(), callState: this.call?.state ?? null };
+  }
+
+  close(): void {
+    if (this.current !== 'ended') this.hangup();
+    this.listeners.clear();
+  }
+
+  private live(): Result<void, DriverError> {
+    if (this.current === 'ended') return err({ code: DriverErrors.STATE, message: 'call has ended' });
+    return ok(undefined);
+  }
+
+  private end(by: 'gateway' | 'caller' | 'office', cause: ClearCause | 'busy' | 'congestion'): void {
+    if (this.current === 'ended') return;
+    this.current = 'ended';
+    this.endedAtMs = this.clock.now();
+    this.endedBy = by;
+    this.cause = cause;
+    this.play.clear();
+    this.detector.close();
+    this.call = null;
+    this.fire({ type: 'disconnected', atMs: this.endedAtMs, by, cause });
+  }
+
+  private fire(ev: SimulatedCallEvent): void {
+    for (const l of [...this.listeners]) l(ev);
+  }
+}
