@@ -8,7 +8,7 @@
  * of s + two digits of c (`5560101` is span 1 channel 1); test numbers `95000`–`95004`.
  */
 import type { Clock, TimerHandle, Timers } from '../../gateway/src/core/clock.ts';
-import { err, ok, type ParseError, type Result } from '../../gateway/src/core/result.ts';
+import { err, ok, type Result } from '../../gateway/src/core/result.ts';
 import { CHINA_TONE_PLAN, type TonePlan } from '../../gateway/src/media/tone-plan.ts';
 import type { CallerIdInfo } from '../../gateway/src/pstn/caller-id.ts';
 import { FRAME_MS, type AlarmName } from '../api/types.ts';
@@ -82,7 +82,7 @@ export class CentralOffice implements OfficeContext {
   readonly tonePlan: TonePlan;
   readonly timing: OfficeTiming;
   private readonly lineDefaults: LineOptions;
-  private readonly e1DigitMode: E1DigitMode;
+  readonly e1DigitMode: E1DigitMode;
   private readonly ports: CoPort[] = [];
   private readonly fxo: FxoLoop[] = [];
   private readonly byNumber = new Map<string, CoPort>();
@@ -359,4 +359,3 @@ export class CentralOffice implements OfficeContext {
   }
 }
 
-export type { ParseError };

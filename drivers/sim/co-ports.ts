@@ -449,6 +449,14 @@ export class FxoLoop extends CoPort {
     return this.hookOff;
   }
 
+  /**
+   * Whether current flows through a closed loop now: the card measures it itself the moment it
+   * goes off hook; the office signals only the changes it makes while the loop is closed.
+   */
+  get loopCurrentFlows(): boolean {
+    return !this.faults.has('dead-line') && !this.loopDropping;
+  }
+
   protected polarityNow(): 'normal' | 'reversed' {
     return this.reversed ? 'reversed' : 'normal';
   }
@@ -462,7 +470,6 @@ export class FxoLoop extends CoPort {
     if (!offHook) {
       this.onHookAtMs = now;
       this.inBreak = true;
-      this.emit({ type: 'loop-current', present: false });
       this.pulseTimer?.cancel();
       // Hook timing runs across state changes, so it is kept apart from the state's timers.
       this.hangupTimer?.cancel();
@@ -476,7 +483,6 @@ export class FxoLoop extends CoPort {
     this.inBreak = false;
     this.hangupTimer?.cancel();
     this.hangupTimer = null;
-    if (!this.loopDropping) this.emit({ type: 'loop-current', present: true });
     const breakMs = now - this.onHookAtMs;
     if (this.current === 'dial-tone' || this.current === 'collecting') {
       if (wasBreak && breakMs <= this.ctx.timing.pulseMaxBreakMs) {

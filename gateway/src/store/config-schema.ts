@@ -166,6 +166,24 @@ export const TrunkSchema = Strict({
   ...PeerMediaFields,
 });
 
+/** One entry of an outbound route's ordered target list: a SIP trunk or a group of PSTN ports. */
+export const RouteTargetSchema = Strict({
+  type: StringEnum(['trunk', 'group'] as const),
+  id: Identifier,
+});
+
+/**
+ * The number presented to the far end on an outbound call: `extension` the caller's own number,
+ * `fixed:<number>` one number for everybody (a company's main number), `passthrough` the original
+ * caller of a forwarded call, `anonymous` presentation restricted.
+ */
+export type CallerIdPolicy = 'extension' | 'passthrough' | 'anonymous' | `fixed:${string}`;
+const CallerIdPolicySchema = Type.Unsafe<CallerIdPolicy>({
+  type: 'string',
+  pattern: '^(extension|passthrough|anonymous|fixed:\\+?[0-9]{1,32})$',
+  default: 'extension',
+});
+
 export const OutboundRouteSchema = Strict({
   id: Identifier,
   /**
@@ -175,25 +193,165 @@ export const OutboundRouteSchema = Strict({
   pattern: Type.String({ minLength: 1, maxLength: 128 }),
   strip: Type.Integer({ minimum: 0, maximum: 32, default: 0 }),
   prefix: Type.String({ pattern: '^[0-9*#+]*$', maxLength: 32, default: '' }),
-  trunks: Type.Array(Identifier, { minItems: 1, uniqueItems: true }),
+  /** The original form: SIP trunks only, tried in order. Give either `trunks` or `targets`. */
+  trunks: Type.Array(Identifier, { uniqueItems: true, default: [] }),
+  /** Trunks and PSTN port groups, tried in order; a group is left when all its channels are busy. */
+  targets: Type.Array(RouteTargetSchema, { default: [] }),
   /** The least permission an extension needs to use this route. */
   permission: StringEnum(PERMISSIONS, { default: 'national' }),
+  callerIdPolicy: CallerIdPolicySchema,
+  /** Use the route only while the named time condition is in this state (cheap-rate routes). */
+  schedule: Type.Optional(
+    Strict({ timeCondition: Identifier, active: StringEnum(['open', 'closed'] as const) }),
+  ),
 });
 
-export const DESTINATION_TYPES = ['extension', 'trunk', 'service'] as const;
+export const DESTINATION_TYPES = [
+  'extension',
+  'trunk',
+  'service',
+  'ring-group',
+  'ivr',
+  'queue',
+  'time-condition',
+] as const;
 export type DestinationType = (typeof DESTINATION_TYPES)[number];
+
+/**
+ * Where a call goes: `{ type, target }`. A `time-condition` destination names its condition in
+ * `target` and carries the two branches inline, which may themselves be time conditions
+ * (a holiday calendar in front of business hours). One schema object per use site: a recursive
+ * schema carries an `$id`, and an `$id` may appear only once in a document schema.
+ */
+function DestinationSchema(id: string) {
+  return Type.Recursive(
+    (This) =>
+      Strict({
+        type: StringEnum(DESTINATION_TYPES),
+        target: Type.String({ minLength: 1, maxLength: 64 }),
+        whenOpen: Type.Optional(This),
+        whenClosed: Type.Optional(This),
+      }),
+    { $id: id },
+  );
+}
 
 export const InboundRouteSchema = Strict({
   id: Identifier,
-  /** Only calls arriving on this trunk; absent = any trunk. */
+  /** Only calls arriving on this trunk; absent = any source. At most one of trunk/line/group. */
   trunk: Type.Optional(Identifier),
-  /** The dialled number (DID), exactly or as a dial pattern. */
-  did: Type.String({ minLength: 1, maxLength: 128 }),
-  destination: Strict({
-    type: StringEnum(DESTINATION_TYPES),
-    target: Type.String({ minLength: 1, maxLength: 64 }),
+  /** Only calls arriving on this PSTN line or E1 span. */
+  line: Type.Optional(Identifier),
+  /** Only calls arriving on a line or span of this port group. */
+  group: Type.Optional(Identifier),
+  /**
+   * The dialled number (DID), exactly or as a dial pattern; `!` (the default) matches any. A call
+   * on an analog line has no DID of its own: the line's `number` stands for it.
+   */
+  did: Type.String({ minLength: 1, maxLength: 128, default: '!' }),
+  /** Only callers whose number matches this dial pattern (`!` matches a withheld number too). */
+  callerId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  destination: DestinationSchema('InboundDestination'),
+});
+
+export const RingGroupSchema = Strict({
+  id: Identifier,
+  members: Type.Array(Digits, { minItems: 1, uniqueItems: true }),
+  strategy: StringEnum(['all', 'sequential'] as const, { default: 'all' }),
+  /** `all`: how long the group rings; `sequential`: how long each member rings. */
+  ringTimeoutS: Type.Integer({ minimum: 1, maximum: 600, default: 20 }),
+  /** Where an unanswered call goes next; absent = the caller hears 480. */
+  noAnswer: Type.Optional(DestinationSchema('RingGroupNoAnswer')),
+});
+
+const Clock24 = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$' });
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+export const TimeConditionSchema = Strict({
+  id: Identifier,
+  /** IANA time zone the hours and holidays are read in, e.g. `Asia/Shanghai`. */
+  timeZone: Type.String({ minLength: 1, maxLength: 64, default: 'UTC' }),
+  /**
+   * Open periods. `to` before `from` runs past midnight into the next day (22:00-06:00 on `fri`
+   * is open until Saturday 06:00); `24:00` is the end of the day.
+   */
+  hours: Type.Array(
+    Strict({
+      days: Type.Array(StringEnum(WEEKDAYS), { minItems: 1, uniqueItems: true }),
+      from: Clock24,
+      to: Clock24,
+    }),
+    { default: [] },
+  ),
+  /** Whole local days closed whatever the hours say. */
+  holidays: Type.Array(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), {
+    uniqueItems: true,
+    default: [],
   }),
 });
+
+export const CardSchema = Strict({
+  id: Identifier,
+  driver: StringEnum(['sim', 'dahdi', 'serial'] as const, { default: 'sim' }),
+  fxo: Type.Integer({ minimum: 0, maximum: 256, default: 4 }),
+  e1Spans: Type.Integer({ minimum: 0, maximum: 64, default: 1 }),
+});
+
+export const LineSchema = Strict({
+  id: Identifier,
+  card: Identifier,
+  /** FXO port on the card, from 1. */
+  port: Type.Integer({ minimum: 1, maximum: 256 }),
+  /** The line's PSTN number: the DID of calls arriving on it and its caller ID outbound. */
+  number: Type.Optional(Type.String({ pattern: '^\\+?[0-9]{1,32}$' })),
+  direction: StringEnum(['both', 'in', 'out'] as const, { default: 'both' }),
+  dialMode: StringEnum(['dtmf', 'pulse'] as const, { default: 'dtmf' }),
+  /** Wait for dial tone after seizing; off dials after `dialPauseMs` instead. */
+  waitDialTone: Type.Boolean({ default: true }),
+  dialPauseMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 1000 }),
+  callerIdMode: StringEnum(['auto', 'bell202', 'v23', 'dtmf', 'none'] as const, { default: 'auto' }),
+  /** A busy/disconnect cadence learned on this line, matched besides the country plan's. */
+  learnedBusyTone: Type.Optional(
+    Strict({
+      frequenciesHz: Type.Array(Type.Number({ minimum: 100, maximum: 4000 }), { minItems: 1, maxItems: 2 }),
+      onMs: Type.Integer({ minimum: 50, maximum: 5000 }),
+      offMs: Type.Integer({ minimum: 50, maximum: 5000 }),
+    }),
+  ),
+});
+
+export const SpanSchema = Strict({
+  id: Identifier,
+  card: Identifier,
+  /** E1 span on the card, from 1. */
+  span: Type.Integer({ minimum: 1, maximum: 64 }),
+  /** Bearer timeslots used, as ranges; timeslot 16 carries signalling (ITU-T G.704 §5.1.3). */
+  channels: Type.String({ pattern: '^[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*$', default: '1-15,17-31' }),
+  direction: StringEnum(['both', 'in', 'out'] as const, { default: 'both' }),
+  /** The span's number block base (DIDs arrive with the call). */
+  number: Type.Optional(Type.String({ pattern: '^\\+?[0-9]{1,32}$' })),
+});
+
+export const HUNT_STRATEGIES = ['sequential', 'round-robin', 'least-used'] as const;
+export type HuntStrategy = (typeof HUNT_STRATEGIES)[number];
+
+export const PortGroupSchema = Strict({
+  id: Identifier,
+  /** Line and span ids, in hunt order. */
+  members: Type.Array(Identifier, { minItems: 1, uniqueItems: true }),
+  hunt: StringEnum(HUNT_STRATEGIES, { default: 'sequential' }),
+});
+
+export const PstnSchema = Strict(
+  {
+    cards: Type.Array(CardSchema, { default: [] }),
+    lines: Type.Array(LineSchema, { default: [] }),
+    spans: Type.Array(SpanSchema, { default: [] }),
+    groups: Type.Array(PortGroupSchema, { default: [] }),
+  },
+  { default: {} },
+);
 
 export const ServiceSchema = Strict({
   number: ServiceNumber,
@@ -214,6 +372,9 @@ export const ConfigSchema = Strict({
     { default: {} },
   ),
   services: Type.Array(ServiceSchema, { default: [] }),
+  pstn: PstnSchema,
+  ringGroups: Type.Array(RingGroupSchema, { default: [] }),
+  timeConditions: Type.Array(TimeConditionSchema, { default: [] }),
 });
 
 /** The validated configuration document, every default filled in. */
@@ -227,3 +388,12 @@ export type TrunkMemberConfig = Static<typeof TrunkMemberSchema>;
 export type OutboundRouteConfig = Static<typeof OutboundRouteSchema>;
 export type InboundRouteConfig = Static<typeof InboundRouteSchema>;
 export type ServiceConfig = Static<typeof ServiceSchema>;
+export type RouteTargetConfig = Static<typeof RouteTargetSchema>;
+export type DestinationConfig = InboundRouteConfig['destination'];
+export type RingGroupConfig = Static<typeof RingGroupSchema>;
+export type TimeConditionConfig = Static<typeof TimeConditionSchema>;
+export type PstnConfig = Static<typeof PstnSchema>;
+export type CardConfig = Static<typeof CardSchema>;
+export type LineConfig = Static<typeof LineSchema>;
+export type SpanConfig = Static<typeof SpanSchema>;
+export type PortGroupConfig = Static<typeof PortGroupSchema>;
