@@ -13,7 +13,8 @@ import { CHINA_TONE_PLAN, type TonePlan } from '../../gateway/src/media/tone-pla
 import type { CallerIdInfo } from '../../gateway/src/pstn/caller-id.ts';
 import { FRAME_MS, type AlarmName } from '../api/types.ts';
 import { CoCall } from './co-call.ts';
-import { CoPort, E1Slot, FxoLoop, type PortDump, type PortSummary } from './co-ports.ts';
+import type { CoPort} from './co-ports.ts';
+import { E1Slot, FxoLoop, type PortDump, type PortSummary } from './co-ports.ts';
 import {
   DEFAULT_LINE_OPTIONS,
   DEFAULT_TIMING,

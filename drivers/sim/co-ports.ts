@@ -505,9 +505,16 @@ export class FxoLoop extends CoPort {
       case 'alerting':
         this.answerIncoming();
         return;
-      default:
+      case 'calling':
+      case 'connected':
+      case 'clearing':
+      case 'releasing':
         // A break shorter than a hangup in a call (a flash) changes nothing here.
         return;
+      default: {
+        const never: never = this.current;
+        throw new Error(`unknown port state ${String(never)}`);
+      }
     }
   }
 
@@ -779,11 +786,21 @@ export class E1Slot extends CoPort {
       case 'releasing':
         this.transition('idle');
         return;
-      default:
+      case 'alerting':
+      case 'dial-tone':
+      case 'collecting':
+      case 'calling':
+      case 'connected':
+      case 'clearing':
         // Clear-forward from the gateway (its call), or the gateway gave up ours.
         this.localClear();
         this.setBits(IDLE);
         this.transition('idle');
+        return;
+      default: {
+        const never: never = this.current;
+        throw new Error(`unknown port state ${String(never)}`);
+      }
     }
   }
 

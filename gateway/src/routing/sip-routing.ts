@@ -4,10 +4,13 @@
  *   extension → service              (`*43` echo, `*44` milliwatt, ...)
  *   extension → trunk                (first outbound route whose dial pattern matches, permission allowed)
  *   trunk → extension/trunk/service  (inbound route by DID, optionally restricted to one trunk)
- * PSTN, IVR and queue routes extend the same `Destination` union later.
+ * PSTN calls, ring groups, IVR and queues are routed by `pstn-routing.ts` over the same route
+ * data; here a route whose destination this SIP path cannot serve yet answers 480/503.
  */
+import { systemClock } from '../core/clock.ts';
 import { compileDialPattern, matchesDialPattern, type DialPattern } from './dial-pattern.ts';
 import { isEmergencyNumber, permits, type PermissionClass } from './permission.ts';
+import { timeConditionState, type TimeCondition } from './time-condition.ts';
 
 export interface RoutingExtension {
   number: string;
@@ -15,24 +18,58 @@ export interface RoutingExtension {
   enabled?: boolean;
 }
 
+export interface RouteTarget {
+  type: 'trunk' | 'group';
+  id: string;
+}
+
 export interface OutboundRoute {
   id: string;
   pattern: string;
   strip: number;
   prefix: string;
-  trunks: string[];
+  /** The original form: trunks only. `targets`, when not empty, replaces it. */
+  trunks: readonly string[];
+  targets?: readonly RouteTarget[];
   permission: PermissionClass;
 }
 
-export type InboundDestination =
-  | { type: 'extension'; target: string }
-  | { type: 'trunk'; target: string }
-  | { type: 'service'; target: string };
+/** The ordered targets of a route, whichever form it was written in. */
+export function outboundTargets(route: Pick<OutboundRoute, 'trunks' | 'targets'>): RouteTarget[] {
+  return route.targets && route.targets.length > 0
+    ? [...route.targets]
+    : route.trunks.map((id) => ({ type: 'trunk' as const, id }));
+}
+
+export const destinationTypes = [
+  'extension',
+  'trunk',
+  'service',
+  'ring-group',
+  'ivr',
+  'queue',
+  'time-condition',
+] as const;
+export type DestinationType = (typeof destinationTypes)[number];
+
+/**
+ * Where an inbound route sends a call. `time-condition` names its condition in `target` and
+ * carries both branches; every other type names its target only.
+ */
+export interface InboundDestination {
+  type: DestinationType;
+  target: string;
+  whenOpen?: InboundDestination;
+  whenClosed?: InboundDestination;
+}
 
 export interface InboundRoute {
   id: string;
   trunk?: string;
+  line?: string;
+  group?: string;
   did: string;
+  callerId?: string;
   destination: InboundDestination;
 }
 
@@ -47,6 +84,7 @@ export interface RoutingConfig {
   outbound: readonly OutboundRoute[];
   inbound: readonly InboundRoute[];
   services: readonly RoutingService[];
+  timeConditions?: readonly TimeCondition[];
 }
 
 export type Destination =
@@ -58,6 +96,7 @@ export type Destination =
 interface CompiledRoute<R> {
   route: R;
   pattern: DialPattern;
+  caller?: DialPattern;
 }
 
 /**
@@ -66,15 +105,29 @@ interface CompiledRoute<R> {
  */
 export class RoutingTable {
   private readonly outbound: CompiledRoute<OutboundRoute>[];
-  private readonly inbound: CompiledRoute<InboundRoute>[];
+  private readonly inbound: Array<CompiledRoute<InboundRoute>>;
   private readonly extensions: Map<string, RoutingExtension>;
   private readonly services: Map<string, RoutingService>;
 
-  constructor(private readonly cfg: RoutingConfig) {
+  constructor(
+    private readonly cfg: RoutingConfig,
+    /** Wall clock for time conditions (injected; the system clock in service). */
+    private readonly wallNow: () => number = systemClock.wallNow,
+  ) {
     this.outbound = compileAll(cfg.outbound, (r) => r.pattern);
-    this.inbound = compileAll(cfg.inbound, (r) => r.did).sort(
-      (a, b) => b.pattern.specificity - a.pattern.specificity,
-    );
+    // Routes bound to a PSTN line or group never match a SIP trunk's call.
+    const sipInbound = cfg.inbound.filter((r) => r.line === undefined && r.group === undefined);
+    this.inbound = compileAll(sipInbound, (r) => r.did)
+      .flatMap((c) => {
+        if (c.route.callerId === undefined) return [c];
+        const caller = compileDialPattern(c.route.callerId);
+        return caller.ok ? [{ ...c, caller: caller.value }] : [];
+      })
+      // Longer literal DIDs first; among equals, a caller-specific route before a general one.
+      .sort(
+        (a, b) =>
+          b.pattern.specificity - a.pattern.specificity || Number(b.caller !== undefined) - Number(a.caller !== undefined),
+      );
     this.extensions = new Map(cfg.extensions.map((e) => [e.number, e]));
     this.services = new Map(cfg.services.map((s) => [s.number, s]));
   }
@@ -101,7 +154,12 @@ export class RoutingTable {
         forbidden = true;
         continue;
       }
-      return { type: 'trunk', trunks: route.trunks, number, routeId: route.id };
+      const trunks = outboundTargets(route)
+        .filter((t) => t.type === 'trunk')
+        .map((t) => t.id);
+      // A route to PSTN port groups only is carried by the PSTN call path, not by this one.
+      if (trunks.length === 0) return { type: 'reject', status: 503, reason: 'Service Unavailable' };
+      return { type: 'trunk', trunks, number, routeId: route.id };
     }
     // RFC 3261 §21.4.4: 403 when the server understood but will not fulfil it; 404 when the
     // number matches nothing we can reach.
@@ -110,30 +168,50 @@ export class RoutingTable {
       : { type: 'reject', status: 404, reason: 'Not Found' };
   }
 
-  /** A call arriving on a trunk for a DID. */
-  fromTrunk(trunkId: string, did: string): Destination {
-    for (const { route, pattern } of this.inbound) {
+  /**
+   * A call arriving on a trunk for a DID. Routes that match on the caller's number are considered
+   * only when the caller's number is given.
+   */
+  fromTrunk(trunkId: string, did: string, callerNumber?: string): Destination {
+    for (const { route, pattern, caller } of this.inbound) {
       if (route.trunk !== undefined && route.trunk !== trunkId) continue;
       if (!matchesDialPattern(pattern, did)) continue;
-      const d = route.destination;
-      switch (d.type) {
-        case 'extension':
-          return { type: 'extension', number: d.target, routeId: route.id };
-        case 'trunk':
-          return { type: 'trunk', trunks: [d.target], number: did, routeId: route.id };
-        case 'service': {
-          const service = this.services.get(d.target);
-          return service
-            ? { type: 'service', number: d.target, service: service.type, routeId: route.id }
-            : { type: 'reject', status: 404, reason: 'Not Found' };
-        }
-        default: {
-          const never: never = d;
-          return never;
-        }
-      }
+      if (caller && (callerNumber === undefined || !matchesDialPattern(caller, callerNumber))) continue;
+      return this.destinationOf(route.destination, route.id, did, 0);
     }
     return { type: 'reject', status: 404, reason: 'Not Found' };
+  }
+
+  private destinationOf(d: InboundDestination, routeId: string, did: string, depth: number): Destination {
+    switch (d.type) {
+      case 'extension':
+        return { type: 'extension', number: d.target, routeId };
+      case 'trunk':
+        return { type: 'trunk', trunks: [d.target], number: did, routeId };
+      case 'service': {
+        const service = this.services.get(d.target);
+        return service
+          ? { type: 'service', number: d.target, service: service.type, routeId }
+          : { type: 'reject', status: 404, reason: 'Not Found' };
+      }
+      case 'time-condition': {
+        const tc = this.cfg.timeConditions?.find((t) => t.id === d.target);
+        const branch = tc && timeConditionState(tc, this.wallNow()) === 'open' ? d.whenOpen : d.whenClosed;
+        // Validation refuses a condition nested in itself; the depth bound guards the walk anyway.
+        if (!tc || !branch || depth > 8) return { type: 'reject', status: 500, reason: 'Server Internal Error' };
+        return this.destinationOf(branch, routeId, did, depth + 1);
+      }
+      // Ring groups, the IVR and queues are served by the call applications, not this SIP path.
+      case 'ring-group':
+        return { type: 'reject', status: 480, reason: 'Temporarily Unavailable' };
+      case 'ivr':
+      case 'queue':
+        return { type: 'reject', status: 503, reason: 'Service Unavailable' };
+      default: {
+        const never: never = d.type;
+        return never;
+      }
+    }
   }
 }
 
