@@ -6,8 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
+import { isPortFree } from './free-port.ts';
 
 export interface GatewayProcess {
   sipPort: number;
@@ -21,34 +20,16 @@ export interface GatewayProcess {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
-/** A port free on 127.0.0.1 for both UDP and TCP (and, with `span`, the following ports too). */
+/** A port free on 127.0.0.1 for both UDP and TCP (and, with `span`, the following ports too: TLS is SIP + 1). */
 export async function freeSipPort(span = 2): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 20000) * 2;
+    // Above the default RTP range (20000-29999) so a test gateway never collides with its own media ports.
+    const base = 30000 + Math.floor(Math.random() * 14000) * 2;
     let okAll = true;
-    for (let p = base; p < base + span && okAll; p++) okAll = (await tcpFree(p)) && (await udpFree(p));
+    for (let p = base; p < base + span && okAll; p++) okAll = (await isPortFree('tcp', p)) && (await isPortFree('udp', p));
     if (okAll) return base;
   }
   throw new Error('no free port found');
-}
-
-function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => {
-      s.close();
-      resolve(false);
-    });
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
 }
 
 export async function startGateway(

@@ -22,13 +22,18 @@ export class TimerSet {
       fire();
       return;
     }
-    const slot = this.name0 === undefined ? 0 : this.name1 === undefined ? 1 : -1;
-    if (slot < 0) throw new Error(`timer ${name}: a transaction runs at most two timers`);
+    if (this.name0 !== undefined && this.name1 !== undefined)
+      throw new Error(`timer ${name}: a transaction runs at most two timers`);
     const handle = this.timers.start(name, delayMs, () => {
       this.clear(name);
       fire();
     });
-    if (slot === 0) {
+    // Slots stay in start order (slot 1 is the newer), so dumps list timers as they were armed.
+    if (this.name0 === undefined && this.name1 !== undefined) {
+      this.name0 = this.name1;
+      this.handle0 = this.handle1;
+    }
+    if (this.name0 === undefined) {
       this.name0 = name;
       this.handle0 = handle;
     } else {

@@ -11,7 +11,8 @@ import {
 } from '../../../src/sip/message/index.ts';
 import type { SipRequest } from '../../../src/sip/message/types.ts';
 
-const sdp = 'v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
+const sdp =
+  'v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
 const wire = Buffer.from(
   'INVITE sip:bob@biloxi.example SIP/2.0\r\n' +
     'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-frozen-1\r\n' +
