@@ -13,7 +13,7 @@ import { CHINA_TONE_PLAN, type TonePlan } from '../../gateway/src/media/tone-pla
 import type { CallerIdInfo } from '../../gateway/src/pstn/caller-id.ts';
 import { FRAME_MS, type AlarmName } from '../api/types.ts';
 import { CoCall } from './co-call.ts';
-import type { CoPort} from './co-ports.ts';
+import type { CoPort } from './co-ports.ts';
 import { E1Slot, FxoLoop, type PortDump, type PortSummary } from './co-ports.ts';
 import {
   DEFAULT_LINE_OPTIONS,
@@ -133,7 +133,15 @@ export class CentralOffice implements OfficeContext {
     const slots: E1Slot[] = [];
     for (let c = 1; c <= 30; c++) {
       const number = `556${String(span).padStart(2, '0')}${String(c).padStart(2, '0')}`;
-      const slot = new E1Slot(`e1-${span}-${c}`, number, this, { ...this.lineDefaults }, span, c, this.e1DigitMode);
+      const slot = new E1Slot(
+        `e1-${span}-${c}`,
+        number,
+        this,
+        { ...this.lineDefaults },
+        span,
+        c,
+        this.e1DigitMode,
+      );
       slots.push(slot);
       this.addPort(slot);
     }
@@ -158,10 +166,15 @@ export class CentralOffice implements OfficeContext {
 
   setFaults(ref: number | string, faults: readonly string[]): Result<void> {
     const port = this.port(ref);
-    if (!port) return err({ code: OfficeErrors.NO_SUCH_LINE, message: `no line ${String(ref)}`, field: 'line' });
+    if (!port)
+      return err({ code: OfficeErrors.NO_SUCH_LINE, message: `no line ${String(ref)}`, field: 'line' });
     const bad = faults.find((f) => !LINE_FAULTS.includes(f as LineFault));
     if (bad !== undefined) {
-      return err({ code: OfficeErrors.BAD_REQUEST, message: `unknown fault ${JSON.stringify(bad)}`, field: 'faults' });
+      return err({
+        code: OfficeErrors.BAD_REQUEST,
+        message: `unknown fault ${JSON.stringify(bad)}`,
+        field: 'faults',
+      });
     }
     port.setFaults(faults as LineFault[]);
     return ok(undefined);
@@ -169,7 +182,8 @@ export class CentralOffice implements OfficeContext {
 
   setLineOptions(ref: number | string, options: Partial<LineOptions>): Result<void> {
     const port = this.port(ref);
-    if (!port) return err({ code: OfficeErrors.NO_SUCH_LINE, message: `no line ${String(ref)}`, field: 'line' });
+    if (!port)
+      return err({ code: OfficeErrors.NO_SUCH_LINE, message: `no line ${String(ref)}`, field: 'line' });
     port.options = { ...port.options, ...options };
     return ok(undefined);
   }
@@ -177,7 +191,8 @@ export class CentralOffice implements OfficeContext {
   /** Raise (or clear, with []) alarms on every channel of E1 span `span` (1-based). */
   setSpanAlarms(span: number, alarms: AlarmName[]): Result<void> {
     const slots = this.ports.filter((p): p is E1Slot => p instanceof E1Slot && p.span === span);
-    if (slots.length === 0) return err({ code: OfficeErrors.NO_SUCH_LINE, message: `no E1 span ${span}`, field: 'span' });
+    if (slots.length === 0)
+      return err({ code: OfficeErrors.NO_SUCH_LINE, message: `no E1 span ${span}`, field: 'span' });
     for (const s of slots) s.setAlarms(alarms);
     return ok(undefined);
   }
@@ -188,14 +203,26 @@ export class CentralOffice implements OfficeContext {
   originate(options: OriginateOptions): Result<SimulatedCall> {
     const port = this.port(options.line);
     if (!port) {
-      return err({ code: OfficeErrors.NO_SUCH_LINE, message: `no line ${String(options.line)}`, field: 'line' });
+      return err({
+        code: OfficeErrors.NO_SUCH_LINE,
+        message: `no line ${String(options.line)}`,
+        field: 'line',
+      });
     }
     const cid = options.callerId;
     if (cid.number !== undefined && !/^[0-9*#+]{1,20}$/.test(cid.number)) {
-      return err({ code: OfficeErrors.BAD_REQUEST, message: 'caller number must be 1–20 digits', field: 'callerId/number' });
+      return err({
+        code: OfficeErrors.BAD_REQUEST,
+        message: 'caller number must be 1–20 digits',
+        field: 'callerId/number',
+      });
     }
     if (cid.name !== undefined && !/^[\x20-\x7e]{0,15}$/.test(cid.name)) {
-      return err({ code: OfficeErrors.BAD_REQUEST, message: 'caller name must be ≤ 15 printable ASCII characters', field: 'callerId/name' });
+      return err({
+        code: OfficeErrors.BAD_REQUEST,
+        message: 'caller name must be ≤ 15 printable ASCII characters',
+        field: 'callerId/name',
+      });
     }
     const id = `sim-${++this.callSeq}`;
     const caller = new SimulatedCall(id, port.id, cid, this.clock);
@@ -213,7 +240,11 @@ export class CentralOffice implements OfficeContext {
     });
     if (!offered) {
       this.active.delete(call);
-      return err({ code: OfficeErrors.LINE_BUSY, message: `line ${port.id} is ${port.state}`, field: 'line' });
+      return err({
+        code: OfficeErrors.LINE_BUSY,
+        message: `line ${port.id} is ${port.state}`,
+        field: 'line',
+      });
     }
     this.callers.set(id, caller);
     this.trimCallers();
@@ -359,4 +390,3 @@ export class CentralOffice implements OfficeContext {
     };
   }
 }
-

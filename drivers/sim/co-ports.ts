@@ -36,14 +36,7 @@ import { NoiseSource, SampleQueue, synthesizeDtmf } from './signals.ts';
 import type { DtmfCallerIdVariant } from '../../gateway/src/pstn/caller-id-dtmf.ts';
 
 export type PortState =
-  | 'idle'
-  | 'alerting'
-  | 'dial-tone'
-  | 'collecting'
-  | 'calling'
-  | 'connected'
-  | 'clearing'
-  | 'releasing';
+  'idle' | 'alerting' | 'dial-tone' | 'collecting' | 'calling' | 'connected' | 'clearing' | 'releasing';
 
 const EDGES: Readonly<Record<PortState, readonly PortState[]>> = {
   idle: ['alerting', 'dial-tone', 'collecting'],
@@ -82,7 +75,12 @@ const GARBAGE_LEVEL_DBM0 = -20;
 
 function dateOf(wallMs: number): CallerIdDate {
   const d = new Date(wallMs);
-  return { month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes() };
+  return {
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+  };
 }
 
 /** The audio of one caller ID delivery in the given mode. */
@@ -160,7 +158,9 @@ export abstract class CoPort implements Party {
   setFaults(faults: readonly LineFault[]): void {
     this.faults.clear();
     for (const f of faults) this.faults.add(f);
-    this.noise = this.faults.has('garbage-audio') ? new NoiseSource(GARBAGE_LEVEL_DBM0, this.number.length) : null;
+    this.noise = this.faults.has('garbage-audio')
+      ? new NoiseSource(GARBAGE_LEVEL_DBM0, this.number.length)
+      : null;
     this.faultsChanged();
   }
 
@@ -845,6 +845,9 @@ export class E1Slot extends CoPort {
   }
 
   override dump(): PortDump & { cas: { tx: CasBits; rx: CasBits; forward: boolean } } {
-    return { ...super.dump(), cas: { tx: { ...this.txBits }, rx: { ...this.rxBits }, forward: this.forward } };
+    return {
+      ...super.dump(),
+      cas: { tx: { ...this.txBits }, rx: { ...this.rxBits }, forward: this.forward },
+    };
   }
 }

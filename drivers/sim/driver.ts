@@ -3,12 +3,21 @@
  * simulated card wired to a fresh simulated central office (`card.office`).
  */
 import { err, ok, type Result } from '../../gateway/src/core/result.ts';
-import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN, type TonePlan } from '../../gateway/src/media/tone-plan.ts';
+import {
+  CHINA_TONE_PLAN,
+  ETSI_TONE_PLAN,
+  NANP_TONE_PLAN,
+  type TonePlan,
+} from '../../gateway/src/media/tone-plan.ts';
 import type { DriverConfig, DriverDeps } from '../api/registry.ts';
 import { DriverErrors, type Card, type DriverError } from '../api/types.ts';
 import { createSimulation } from './sim-card.ts';
 
-const PLANS: Readonly<Record<string, TonePlan>> = { cn: CHINA_TONE_PLAN, etsi: ETSI_TONE_PLAN, nanp: NANP_TONE_PLAN };
+const PLANS: Readonly<Record<string, TonePlan>> = {
+  cn: CHINA_TONE_PLAN,
+  etsi: ETSI_TONE_PLAN,
+  nanp: NANP_TONE_PLAN,
+};
 
 function count(config: DriverConfig, key: string, dflt: number, max: number): Result<number, DriverError> {
   const v = config[key];
@@ -27,7 +36,11 @@ export function openSimDriver(config: DriverConfig, deps: DriverDeps): Result<Ca
   const planId = config['tonePlan'] ?? 'cn';
   const tonePlan = typeof planId === 'string' ? PLANS[planId] : undefined;
   if (!tonePlan) {
-    return err({ code: DriverErrors.BAD_CONFIG, message: `tonePlan must be one of ${Object.keys(PLANS).join(', ')}`, field: 'tonePlan' });
+    return err({
+      code: DriverErrors.BAD_CONFIG,
+      message: `tonePlan must be one of ${Object.keys(PLANS).join(', ')}`,
+      field: 'tonePlan',
+    });
   }
   const id = typeof config['id'] === 'string' ? config['id'] : 'sim0';
   const sim = createSimulation({ id, fxo: fxo.value, e1Spans: e1Spans.value, office: { tonePlan } }, deps);

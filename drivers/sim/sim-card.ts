@@ -47,7 +47,10 @@ abstract class SimChannel implements Channel, PortLink {
   protected readonly pending: ChannelEvent[] = [];
   private readonly audioListeners = new Set<AudioListener>();
   private readonly eventListeners = new Set<EventListener>();
-  private readonly ring: Int16Array[] = Array.from({ length: TX_BUFFER_FRAMES }, () => new Int16Array(FRAME_SAMPLES));
+  private readonly ring: Int16Array[] = Array.from(
+    { length: TX_BUFFER_FRAMES },
+    () => new Int16Array(FRAME_SAMPLES),
+  );
   private head = 0;
   private count = 0;
   private readonly txOut = new Int16Array(FRAME_SAMPLES);
@@ -126,7 +129,11 @@ abstract class SimChannel implements Channel, PortLink {
   sendAudio(frame: Int16Array): Result<void, DriverError> {
     if (this.closed) return fail(DriverErrors.CLOSED, 'channel closed');
     if (frame.length !== FRAME_SAMPLES) {
-      return fail(DriverErrors.BAD_FRAME, `a frame is ${FRAME_SAMPLES} samples, got ${frame.length}`, 'frame');
+      return fail(
+        DriverErrors.BAD_FRAME,
+        `a frame is ${FRAME_SAMPLES} samples, got ${frame.length}`,
+        'frame',
+      );
     }
     if (this.count === TX_BUFFER_FRAMES) {
       // Full: drop the oldest frame so latency stays bounded.
@@ -257,7 +264,11 @@ export class SimFxoChannel extends SimChannel {
 
   dialPulse(digits: string): Result<void, DriverError> {
     if (digits.length === 0 || !/^[0-9]+$/.test(digits)) {
-      return fail(DriverErrors.BAD_DIGITS, `pulse dialling takes 0–9 only, got ${JSON.stringify(digits)}`, 'digits');
+      return fail(
+        DriverErrors.BAD_DIGITS,
+        `pulse dialling takes 0–9 only, got ${JSON.stringify(digits)}`,
+        'digits',
+      );
     }
     const can = this.canDial();
     if (!can.ok) return can;
@@ -267,7 +278,10 @@ export class SimFxoChannel extends SimChannel {
       const n = d === '0' ? 10 : Number(d);
       for (let i = 0; i < n; i++) {
         steps.push({ hook: false, ms: PULSE.breakMs });
-        steps.push({ hook: true, ms: i === n - 1 ? (k === digits.length - 1 ? 0 : PULSE.interDigitMs) : PULSE.makeMs });
+        steps.push({
+          hook: true,
+          ms: i === n - 1 ? (k === digits.length - 1 ? 0 : PULSE.interDigitMs) : PULSE.makeMs,
+        });
       }
     });
     this.dialling = true;
@@ -287,7 +301,10 @@ export class SimFxoChannel extends SimChannel {
   }
 
   sendDigits(): Result<void, DriverError> {
-    return fail(DriverErrors.UNSUPPORTED, 'an analog line has no out-of-band digits: use dialDtmf or dialPulse');
+    return fail(
+      DriverErrors.UNSUPPORTED,
+      'an analog line has no out-of-band digits: use dialDtmf or dialPulse',
+    );
   }
 
   protected active(): boolean {
@@ -419,7 +436,8 @@ export class SimE1Channel extends SimChannel {
   answer(): Result<void, DriverError> {
     const usable = this.usable();
     if (!usable.ok) return usable;
-    if (this.cas !== 'in-seized') return fail(DriverErrors.STATE, `${this.id} has no incoming call to answer (${this.cas})`);
+    if (this.cas !== 'in-seized')
+      return fail(DriverErrors.STATE, `${this.id} has no incoming call to answer (${this.cas})`);
     this.cas = 'in-answered';
     this.send(ANSWER);
     return ok(undefined);
@@ -440,7 +458,8 @@ export class SimE1Channel extends SimChannel {
         // Clear-forward (or the release after the far end's clear).
         this.cas = 'clear-sent';
         this.send(IDLE);
-        if (casEquals(this.rx, IDLE)) this.becomeIdle(this.office.clock.now());
+        // The far end may already be idle (or have answered the clear-forward at once).
+        if (this.cas === 'clear-sent' && casEquals(this.rx, IDLE)) this.becomeIdle(this.office.clock.now());
         return ok(undefined);
       case 'in-seized':
       case 'in-answered':
@@ -470,7 +489,10 @@ export class SimE1Channel extends SimChannel {
     const usable = this.usable();
     if (!usable.ok) return usable;
     if (this.cas !== 'out-proceeding' && this.cas !== 'out-answered') {
-      return fail(DriverErrors.STATE, `${this.id} has no acknowledged seizure to send digits on (${this.cas})`);
+      return fail(
+        DriverErrors.STATE,
+        `${this.id} has no acknowledged seizure to send digits on (${this.cas})`,
+      );
     }
     this.slot.digits(digits);
     return ok(undefined);
@@ -587,7 +609,12 @@ class SimSpan implements Span {
   }
 
   dump(): { id: string; kind: SpanKind; alarms: AlarmName[]; channels: ChannelDump[] } {
-    return { id: this.id, kind: this.kind, alarms: this.alarms(), channels: this.channels.map((c) => c.dump()) };
+    return {
+      id: this.id,
+      kind: this.kind,
+      alarms: this.alarms(),
+      channels: this.channels.map((c) => c.dump()),
+    };
   }
 }
 
@@ -629,7 +656,8 @@ export class SimCard implements Card {
       const slots = office.addE1Span();
       const spanId = `${this.id}/e1-${slots[0]?.span ?? s}`;
       const channels = slots.map(
-        (slot) => new SimE1Channel(`${this.id}/${slot.id}`, slot.channel, spanId, office, slot, office.e1DigitMode),
+        (slot) =>
+          new SimE1Channel(`${this.id}/${slot.id}`, slot.channel, spanId, office, slot, office.e1DigitMode),
       );
       this.spans.push(new SimSpan(spanId, 'e1', this.spans.length + 1, channels));
     }
@@ -660,7 +688,13 @@ export class SimCard implements Card {
       stats.txUnderruns += s.txUnderruns;
       stats.events += s.events;
     }
-    return { id: this.id, family: this.family, model: this.model, spans: this.spans.map((s) => s.dump()), stats };
+    return {
+      id: this.id,
+      family: this.family,
+      model: this.model,
+      spans: this.spans.map((s) => s.dump()),
+      stats,
+    };
   }
 }
 

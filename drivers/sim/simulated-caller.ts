@@ -131,7 +131,11 @@ export class SimulatedCall implements Party {
 
   sendDigits(digits: string, timing: Partial<DtmfTiming> = {}): Result<void, DriverError> {
     if (!DTMF_DIGITS.test(digits) || digits.length === 0) {
-      return err({ code: DriverErrors.BAD_DIGITS, message: `not DTMF digits: ${JSON.stringify(digits)}`, field: 'digits' });
+      return err({
+        code: DriverErrors.BAD_DIGITS,
+        message: `not DTMF digits: ${JSON.stringify(digits)}`,
+        field: 'digits',
+      });
     }
     const live = this.live();
     if (!live.ok) return live;
@@ -150,7 +154,11 @@ export class SimulatedCall implements Party {
     const live = this.live();
     if (!live.ok) return live;
     if (frequenciesHz.some((f) => !(f > 0 && f < 4000)) || !(durationMs > 0) || !(levelDbm0 <= 3)) {
-      return err({ code: DriverErrors.BAD_FRAME, message: 'tone must be 0–4000 Hz, ≤ 3 dBm0, > 0 ms', field: 'tone' });
+      return err({
+        code: DriverErrors.BAD_FRAME,
+        message: 'tone must be 0–4000 Hz, ≤ 3 dBm0, > 0 ms',
+        field: 'tone',
+      });
     }
     this.play.push(synthesizeTone(frequenciesHz, levelDbm0, durationMs));
     return ok(undefined);
@@ -164,10 +172,15 @@ export class SimulatedCall implements Party {
     try {
       bytes = new Uint8Array(await readFile(path));
     } catch (e) {
-      return err({ code: DriverErrors.BAD_CONFIG, message: `cannot read ${path}: ${(e as Error).message}`, field: 'wav' });
+      return err({
+        code: DriverErrors.BAD_CONFIG,
+        message: `cannot read ${path}: ${(e as Error).message}`,
+        field: 'wav',
+      });
     }
     const decoded = decodeWavToFrames(bytes);
-    if (!decoded.ok) return err({ code: DriverErrors.BAD_FRAME, message: decoded.error.message, field: 'wav' });
+    if (!decoded.ok)
+      return err({ code: DriverErrors.BAD_FRAME, message: decoded.error.message, field: 'wav' });
     for (const f of decoded.value.frames) this.play.push(f);
     return ok({ durationMs: decoded.value.frames.length * 20 });
   }

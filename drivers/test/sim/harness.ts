@@ -52,8 +52,10 @@ export function harness(
 }
 
 /** Samples received between two times (frames stamped in [fromMs, toMs)). */
-export function heard(tap: Tap, fromMs: number, toMs: number): Int16Array {
-  const parts = tap.frames.filter((f) => f.atMs >= fromMs && f.atMs < toMs).map((f) => f.frame);
+export function heard(tap: Tap, fromMs: number, toMs: number, onlyOn = false): Int16Array {
+  const parts = tap.frames
+    .filter((f) => f.atMs >= fromMs && f.atMs < toMs && (!onlyOn || levelDbm0(f.frame) > -40))
+    .map((f) => f.frame);
   const out = new Int16Array(parts.length * 160);
   parts.forEach((p, i) => out.set(p, i * 160));
   return out;
@@ -101,7 +103,8 @@ export function sendTone(h: Harness, ch: Channel, freqHz: number, levelDbm0v: nu
   let n = 0;
   for (let t = 0; t < ms; t += 20) {
     const frame = new Int16Array(160);
-    for (let i = 0; i < 160; i++, n++) frame[i] = Math.round(peak * Math.sin((2 * Math.PI * freqHz * n) / 8000));
+    for (let i = 0; i < 160; i++, n++)
+      frame[i] = Math.round(peak * Math.sin((2 * Math.PI * freqHz * n) / 8000));
     ch.sendAudio(frame);
     h.advance(20);
   }

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DriverErrors } from '../../api/types.ts';
-import { eventsOf, harness, heard, levelDbm0, onRuns, purity, sendTone, type Harness, type Tap } from './harness.ts';
+import {
+  eventsOf,
+  harness,
+  heard,
+  levelDbm0,
+  onRuns,
+  purity,
+  sendTone,
+  type Harness,
+  type Tap,
+} from './harness.ts';
 
 /** Seize fxo-1, wait for dial tone, dial `number` in DTMF; returns when the digits are out. */
 function dial(h: Harness, number: string, mode: 'dtmf' | 'pulse' = 'dtmf'): Tap {
@@ -124,7 +134,7 @@ describe('test numbers', () => {
     const clearAt = (answered[0]?.atMs ?? 0) + 5000;
     const quiet = heard(tap, (answered[0]?.atMs ?? 0) + 40, clearAt - 20);
     assert.ok(levelDbm0(quiet) < -60);
-    const busy = heard(tap, clearAt + 20, clearAt + 2820);
+    const busy = heard(tap, clearAt + 20, clearAt + 2820, true);
     assert.ok(purity(busy, 450) > 0.9);
     const inner = onRuns(tap, clearAt + 20, clearAt + 2820).filter(([a]) => a > clearAt + 20);
     for (const [a, b] of inner.slice(0, -1)) assert.ok(Math.abs(b - a - 350) <= 20);
@@ -168,7 +178,7 @@ describe('calls between lines', () => {
     assert.ok(h.channel('fxo-2').seize().ok);
     const a = dial(h, '5550002');
     h.advance(1000);
-    assert.ok(purity(heard(a, h.clock.now() - 1000, h.clock.now()), 450) > 0.9);
+    assert.ok(purity(heard(a, h.clock.now() - 1000, h.clock.now(), true), 450) > 0.9);
     assert.equal(h.office.port('fxo-1')?.state, 'clearing');
     h.close();
   });
@@ -189,7 +199,9 @@ describe('far-end disconnect', () => {
       const clearAt = h.clock.now();
       assert.ok(r.value.hangup().ok);
       h.advance(3000);
-      const after = tap.events.slice(before).map((e) => e.type + ('present' in e ? `:${String(e.present)}` : ''));
+      const after = tap.events
+        .slice(before)
+        .map((e) => e.type + ('present' in e ? `:${String(e.present)}` : ''));
       switch (mode) {
         case 'loop-drop':
           assert.deepEqual(after, ['loop-current:false', 'loop-current:true']);
@@ -205,7 +217,7 @@ describe('far-end disconnect', () => {
           assert.deepEqual(after, []);
           break;
       }
-      const busy = heard(tap, clearAt + 1000, clearAt + 3000);
+      const busy = heard(tap, clearAt + 1000, clearAt + 3000, true);
       assert.ok(purity(busy, 450) > 0.9);
       assert.equal(r.value.summary().endedBy, 'caller');
       h.close();
@@ -237,15 +249,51 @@ describe('commands in the wrong state', () => {
     h.close();
   });
 
-  const bad: Array<{ name: string; run: (h: Harness) => { ok: boolean; error?: { code: string } }; code: string }> = [
-    { name: 'non-DTMF digits', run: (h) => h.channel('fxo-1').dialDtmf('12x'), code: DriverErrors.BAD_DIGITS },
-    { name: 'pulse dialling a letter', run: (h) => h.channel('fxo-1').dialPulse('1A'), code: DriverErrors.BAD_DIGITS },
-    { name: 'a frame of the wrong size', run: (h) => h.channel('fxo-1').sendAudio(new Int16Array(80)), code: DriverErrors.BAD_FRAME },
-    { name: 'seizing an off-hook line', run: (h) => (h.channel('fxo-1').seize(), h.channel('fxo-1').seize()), code: DriverErrors.OFF_HOOK },
-    { name: 'a digit list on an analog line', run: (h) => h.channel('fxo-1').sendDigits('1'), code: DriverErrors.UNSUPPORTED },
-    { name: 'pulse dialling on E1', run: (h) => h.channel('e1-1-1').dialPulse('1'), code: DriverErrors.UNSUPPORTED },
-    { name: 'hook control on E1', run: (h) => h.channel('e1-1-1').setHook(true), code: DriverErrors.UNSUPPORTED },
-    { name: 'answering an idle E1 timeslot', run: (h) => h.channel('e1-1-1').answer(), code: DriverErrors.STATE },
+  const bad: Array<{
+    name: string;
+    run: (h: Harness) => { ok: boolean; error?: { code: string } };
+    code: string;
+  }> = [
+    {
+      name: 'non-DTMF digits',
+      run: (h) => h.channel('fxo-1').dialDtmf('12x'),
+      code: DriverErrors.BAD_DIGITS,
+    },
+    {
+      name: 'pulse dialling a letter',
+      run: (h) => h.channel('fxo-1').dialPulse('1A'),
+      code: DriverErrors.BAD_DIGITS,
+    },
+    {
+      name: 'a frame of the wrong size',
+      run: (h) => h.channel('fxo-1').sendAudio(new Int16Array(80)),
+      code: DriverErrors.BAD_FRAME,
+    },
+    {
+      name: 'seizing an off-hook line',
+      run: (h) => (h.channel('fxo-1').seize(), h.channel('fxo-1').seize()),
+      code: DriverErrors.OFF_HOOK,
+    },
+    {
+      name: 'a digit list on an analog line',
+      run: (h) => h.channel('fxo-1').sendDigits('1'),
+      code: DriverErrors.UNSUPPORTED,
+    },
+    {
+      name: 'pulse dialling on E1',
+      run: (h) => h.channel('e1-1-1').dialPulse('1'),
+      code: DriverErrors.UNSUPPORTED,
+    },
+    {
+      name: 'hook control on E1',
+      run: (h) => h.channel('e1-1-1').setHook(true),
+      code: DriverErrors.UNSUPPORTED,
+    },
+    {
+      name: 'answering an idle E1 timeslot',
+      run: (h) => h.channel('e1-1-1').answer(),
+      code: DriverErrors.STATE,
+    },
   ];
   for (const c of bad) {
     test(`answers ${c.name} with ${c.code}`, () => {

@@ -180,6 +180,7 @@ export class B2bua {
       dialled,
       destination.type === 'reject' ? null : (destination.routeId ?? null),
     );
+    call.describeCaller({ kind: trunk ? 'trunk' : 'extension', id: callerPeer });
     this.calls.add(call);
     const inviteKey = inviteKeyOf(req);
     if (inviteKey) this.byInvite.set(inviteKey, call);
@@ -224,7 +225,7 @@ export class B2bua {
         }
         // An INVITE without a body gets our offer in the 200 (RFC 3261 §13.2.1).
         const offer = req.body.length > 0 ? req.body : undefined;
-        services.answer(kind, offer).then(
+        services.answer(kind, offer, call.interactionId).then(
           (r) => {
             if (!r.ok) {
               if (call.currentState === 'routing') call.reject(r.status, r.reason);
@@ -350,6 +351,8 @@ export class B2bua {
     const durationMs = endedAt - s.startedAtMs;
     const billableMs = s.answeredAtMs === null ? 0 : endedAt - s.answeredAtMs;
     const inbound = call.inboundLeg.invite;
+    // One recording per interaction, named on the caller's leg.
+    const recording = this.deps.media.recordingOf?.(call.interactionId);
     try {
       this.deps.cdr.leg({
         legId: `${call.interactionId}:a`,
@@ -370,6 +373,7 @@ export class B2bua {
         hangupCause: s.hangupCause,
         hangupBy: s.hangupBy,
         trunkMember: null,
+        ...legExtra(recording, call.mediaQuality?.a),
       });
       for (const leg of call.outboundLegs) {
         const answered = leg === call.answeredLeg;
@@ -392,6 +396,7 @@ export class B2bua {
           hangupCause: answered ? s.hangupCause : leg.state,
           hangupBy: answered ? s.hangupBy : null,
           trunkMember: leg.target.member ?? null,
+          ...legExtra(undefined, answered ? call.mediaQuality?.b : null),
         });
       }
       this.deps.cdr.interaction({
@@ -447,6 +452,15 @@ export class B2bua {
   close(): void {
     for (const call of [...this.calls]) call.hangup('shutdown');
   }
+}
+
+/** The CDR `extra` of a leg: its recording and its media quality (RTCP, E-model, SRTP), when known. */
+function legExtra(
+  recording: string | undefined,
+  media: Record<string, unknown> | null | undefined,
+): { extra?: Record<string, unknown> } {
+  if (!recording && !media) return {};
+  return { extra: { ...(recording ? { recording } : {}), ...(media ? { media } : {}) } };
 }
 
 function inviteKeyOf(req: SipRequest): string | undefined {

@@ -50,6 +50,8 @@ export interface LegRecord {
   hangupCause: string;
   hangupBy: 'caller' | 'callee' | 'system' | null;
   trunkMember: string | null;
+  /** Further facts about the leg (media quality, ...), stored as JSON. */
+  extra?: Record<string, unknown> | null;
 }
 
 /** One row per interaction (the caller's whole visit), written when its last leg ends. */
@@ -82,6 +84,28 @@ export interface MediaHook {
   /** SDP received on `fromLeg` about to be sent on the other leg. */
   relay(callKey: string, fromLeg: 'a' | 'b', sdp: Buffer): Buffer | { rejectStatus: number };
   release(callKey: string): void;
+  /** Who a leg belongs to, told before the leg's first SDP: its endpoint's media policy applies. */
+  describe?(callKey: string, side: 'a' | 'b', party: MediaParty): void;
+  /** The call is answered: media supervision (dead media) starts for both legs. */
+  answered?(callKey: string): void;
+  /** Media quality per leg for the CDRs, asked just before `release`. */
+  quality?(callKey: string): CallMediaQuality | undefined;
+  /** A DTMF digit signalled in SIP on `fromLeg` (INFO, RFC 6086): reported like digits in RTP. */
+  digit?(callKey: string, fromLeg: 'a' | 'b', digit: string, durationMs: number): void;
+  /** The file the call is recorded to, if it is (asked when the call's records are written). */
+  recordingOf?(callKey: string): string | undefined;
+}
+
+/** The endpoint behind one leg of a call. */
+export interface MediaParty {
+  kind: 'extension' | 'trunk';
+  id: string;
+}
+
+/** Per-leg media facts for the CDR `extra` column (plain JSON). */
+export interface CallMediaQuality {
+  a: Record<string, unknown> | null;
+  b: Record<string, unknown> | null;
 }
 
 export const passThroughMedia: MediaHook = {

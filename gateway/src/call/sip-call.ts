@@ -28,9 +28,17 @@ import {
   parseCSeq,
 } from '../sip/message/index.ts';
 import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
-import type { ClientTxPort, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
+import type {
+  CallMediaQuality,
+  ClientTxPort,
+  MediaHook,
+  MediaParty,
+  ServerTxPort,
+  SipSenderPort,
+} from './ports.ts';
 import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
+import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf-info.ts';
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
 
@@ -145,6 +153,8 @@ export interface CallSummary {
 
 export class SipCall {
   readonly interactionId = randomUUID();
+  /** Per-leg media quality as the media engine last measured it, taken when the call ends (CDR). */
+  mediaQuality: CallMediaQuality | undefined;
   private state: CallState = 'routing';
   private readonly a: InboundLeg;
   private readonly attempts: OutboundLeg[] = [];
@@ -319,6 +329,8 @@ export class SipCall {
     // RFC 4028 §7.1: ask the callee for a session timer so a dead far end cannot hold the call.
     for (const [name, value] of offerUac(this.deps.sessionTimer)) h.append(name, value);
     h.append('user-agent', this.deps.userAgent);
+    // The far leg's media policy is the target's (trunk or extension), known before its offer.
+    this.deps.media.describe?.(this.callKey, 'b', { kind: target.kind, id: target.peer });
     let body: Buffer = Buffer.alloc(0);
     if (inbound.body.length > 0) {
       const relayed = this.deps.media.relay(this.callKey, 'a', inbound.body);
@@ -491,6 +503,7 @@ export class SipCall {
     }
     this.answeredWallMs = this.deps.clock.wallNow();
     this.transition('answered');
+    this.deps.media.answered?.(this.callKey);
     this.finalStatus = 200;
     this.answerA(res.reason, body, res.headers.get('content-type'));
     this.startSessionTimers(res);
@@ -651,8 +664,11 @@ export class SipCall {
           }),
         );
         return;
-      case 'INVITE':
       case 'INFO':
+        if (this.dtmfInfo(side, tx)) return;
+        this.relayToOther(side, tx);
+        return;
+      case 'INVITE':
       case 'NOTIFY':
       case 'MESSAGE':
       case 'REFER':
@@ -665,6 +681,25 @@ export class SipCall {
           }),
         );
     }
+  }
+
+  /**
+   * A DTMF INFO (application/dtmf-relay or application/dtmf) is reported to the media engine as a
+   * digit, then relayed as any INFO; on a call the gateway answered itself there is no one to
+   * relay to, so it is answered here. True when the request was answered.
+   */
+  private dtmfInfo(side: 'a' | 'b', tx: ServerTxPort): boolean {
+    const req = tx.request;
+    const type = req.headers.get('content-type');
+    if (!type || req.body.length === 0) return false;
+    const info = parseDtmfInfo(type, req.body.toString('utf8'));
+    if (!info.ok) return false;
+    this.deps.media.digit?.(this.callKey, side, info.value.digit, info.value.durationMs ?? DEFAULT_INFO_DURATION_MS);
+    if (side === 'a' && this.state === 'answered' && !this.winner?.dialog) {
+      tx.respond(createResponse(req, 200, 'OK'));
+      return true;
+    }
+    return false;
   }
 
   /** ACK for a 2xx (ours to the caller, or of a relayed re-INVITE). */
@@ -1051,8 +1086,14 @@ export class SipCall {
     for (const leg of this.attempts) leg.noAnswerTimer?.cancel();
     if (this.a.dialog) this.deps.unbindDialog(dialogKeyOf(this.a.dialog));
     if (this.winner?.dialog) this.deps.unbindDialog(dialogKeyOf(this.winner.dialog));
+    this.mediaQuality = this.deps.media.quality?.(this.callKey);
     this.deps.media.release(this.callKey);
     this.deps.onEnded(this);
+  }
+
+  /** The caller's endpoint, for the media policy of the inbound leg (before its offer is relayed). */
+  describeCaller(party: MediaParty): void {
+    this.deps.media.describe?.(this.callKey, 'a', party);
   }
 
   summary(): CallSummary {

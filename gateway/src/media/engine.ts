@@ -5,25 +5,85 @@
  * negotiated and which legs to bridge. Port numbers are accounted here, synchronously, so the
  * rewritten SDP can be returned at once; the sockets are bound in the worker that owns the call.
  */
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { MediaHook } from '../call/ports.ts';
+import type { CallMediaQuality, MediaHook, MediaParty } from '../call/ports.ts';
 import type { Logger } from '../core/log.ts';
+import type { Counter, MetricsRegistry } from '../core/metrics.ts';
+import type { G711Law } from './g711.ts';
+import type { RecordingSummary } from './recording-writer.ts';
 import { parseSdp, serializeSdp, type SdpCodec } from '../sip/sdp/sdp.ts';
 import type { RtpAddress } from './rtp-latch.ts';
+import { generateKeySalt } from './sdes.ts';
 import {
+  answerTransport,
   audioStream,
   codecsForFarOffer,
   codecsForOffererAnswer,
+  isDirectMedia,
+  keyOfAnswer,
   legPayloadTypes,
+  offerTransport,
   rewriteForFarLeg,
+  securityOfOffer,
+  type EndpointMediaPolicy,
   type LegPayloadTypes,
+  type LegTransport,
+  type OfferSecurity,
   type StreamInfo,
 } from './sdp-anchor.ts';
+import type { SrtpDropReason, SrtpSuite } from './srtp.ts';
 import type { MediaWorkerData } from './media-worker.ts';
-import type { FromWorker, RelayLegStats, ToWorker } from './worker-protocol.ts';
+import type { FromWorker, LegQuality, RelayLegStats, ToWorker } from './worker-protocol.ts';
 
 export type LegSide = 'a' | 'b';
+
+/** A key press that reached the application: once per digit, whichever way it came. */
+export interface DigitEvent {
+  callKey: string;
+  side: LegSide;
+  digit: string;
+  durationMs: number;
+  source: 'rfc4733' | 'inband' | 'info';
+  /** Wall time it was reported (ms since the epoch). */
+  atMs: number;
+}
+
+/**
+ * Where recordings are written: the recorder thread (`RecorderClient`), behind a port so the
+ * engine never touches a file. `pathOf` names the file before it is closed (for the CDR).
+ */
+export interface RecordingPort {
+  open(recordingId: string): void;
+  write(recordingId: string, stereoFrames: Int16Array): void;
+  close(recordingId: string): Promise<RecordingSummary>;
+  pathOf(recordingId: string): string;
+}
+
+/** What a service number negotiated (from `service-sdp.ts`'s media plan). */
+export interface ServiceLegPlan {
+  remote: RtpAddress | undefined;
+  law: G711Law;
+  audioPayloadType: number;
+  telephoneEventPayloadType: number | undefined;
+}
+
+/** A leg the gateway answers itself (`*43`, `*44`): one port pair in the engine's range. */
+export interface ServiceLegHandle {
+  readonly rtpPort: number;
+  /** Resolves true once the leg's sockets are bound. */
+  opened(timeoutMs?: number): Promise<boolean>;
+  start(plan: ServiceLegPlan): void;
+  /** Resolves once the sockets are closed and the port pair is back in the pool. */
+  close(): Promise<void>;
+  /** Latching and counters as of the last statistics from the worker. */
+  dump(): { localPort: number; latched: boolean; target: RtpAddress | null; counters: Record<string, number> };
+}
+
+/** Digits kept per call in the dump, and recent ones engine-wide. */
+const DIGITS_PER_CALL = 64;
+const RECENT_DIGITS = 100;
 
 export interface MediaEngineOptions {
   /** Address the media sockets bind to. */
@@ -36,8 +96,14 @@ export interface MediaEngineOptions {
   codecs: readonly string[];
   /** A leg silent this long (after it once sent) ends the call; 0 turns the check off. */
   deadMediaTimeoutS: number;
-  /** Codec list per call leg (trunk or extension policy); defaults to `codecs`. */
+  /** Codec list per call leg; defaults to `codecs`. `endpointPolicy` takes precedence when it names codecs. */
   policy?: (callKey: string, side: LegSide) => readonly string[];
+  /** The media policy of the trunk or extension behind a leg (see `describe`); unset fields default. */
+  endpointPolicy?: (party: MediaParty) => Partial<EndpointMediaPolicy> | undefined;
+  /** Something of the gateway's needs the call's audio (recording, ...): never direct media. */
+  needsMedia?: (callKey: string) => boolean;
+  /** RFC 3550 §6.2 RTCP interval of every leg; 5 s by default. */
+  rtcpIntervalMs?: number;
   /** Ports held by someone else in the same range (the service numbers' pool): skipped. */
   isPortBusy?: (port: number) => boolean;
   /** A leg's media stopped: the call should end (BYE both, cause 'dead media'). */
@@ -48,6 +114,17 @@ export interface MediaEngineOptions {
   sweepMs?: number;
   /** Connect each RTP socket to its latched peer (kernel filtering; foreign packets go uncounted). */
   connectAfterLatch?: boolean;
+  /** A digit reached the application (RFC 4733, in-band or SIP INFO), once per key press. */
+  onDigit?: (e: DigitEvent) => void;
+  /** Where recordings go; without it nothing is recorded. */
+  recorder?: RecordingPort;
+  /** Whether a new call is recorded (configuration `media.recording`). */
+  shouldRecord?: (callKey: string) => boolean;
+  /** A recording's file is complete (the call ended). */
+  onRecordingClosed?: (callKey: string, summary: RecordingSummary) => void;
+  /** In-band DTMF detection on a leg: true, false, or undefined = when it has no telephone-event. */
+  detectInband?: (callKey: string, side: LegSide) => boolean | undefined;
+  metrics?: MetricsRegistry;
   logger: Logger;
 }
 
@@ -63,6 +140,12 @@ interface EngineLeg {
   latched: RtpAddress | undefined;
   bindError: string | undefined;
   opened: boolean;
+  /** Our SRTP master key || salt on this leg: made once, kept across re-INVITEs. */
+  localKey?: Buffer;
+  /** SRTP as negotiated on the leg; undefined while plain RTP. */
+  srtp?: { suite: SrtpSuite; localKey: Buffer; remoteKey: Buffer };
+  /** The transport of the leg's last SDP from us (what the dump shows). */
+  proto?: string;
 }
 
 interface PendingOffer {
@@ -72,6 +155,10 @@ interface PendingOffer {
   /** What we offered the answerer. */
   far: SdpCodec[];
   stream: StreamInfo;
+  /** How the offerer's security will be answered. */
+  nearSecurity: OfferSecurity;
+  /** The crypto we offered the answerer, when we offered RTP/SAVP. */
+  farOffered: { tag: number; suite: SrtpSuite } | undefined;
 }
 
 interface CallMedia {
@@ -81,6 +168,12 @@ interface CallMedia {
   offer: PendingOffer | undefined;
   answered: { by: LegSide; sessId: string; origin: string } | undefined;
   deadReported: boolean;
+  /** Dead-media timeout of the last answer (0 while a side holds). */
+  deadMediaMs?: number;
+  /** The call is answered (`answered` hook): legs that never sent are watched too. */
+  callAnswered?: boolean;
+  /** The recording's file, while it is being written. */
+  recording: string | undefined;
 }
 
 export interface MediaLegDump extends Partial<RelayLegStats> {
@@ -91,6 +184,9 @@ export interface MediaLegDump extends Partial<RelayLegStats> {
   latched: RtpAddress | null;
   codec: string | null;
   bindError: string | null;
+  party: MediaParty | null;
+  /** The leg's transport and, when SRTP, short fingerprints of the keys (never the keys). */
+  transport: { proto: string | null; srtp: { suite: SrtpSuite; localKeyId: string; remoteKeyId: string } | null };
 }
 
 export interface MediaEngineDump {
@@ -109,8 +205,22 @@ export interface MediaEngineDump {
     rejected503: number;
     bindFailures: number;
     deadMedia: number;
+    directMedia: number;
+    srtpCalls: number;
+    srtpDropped: Record<SrtpDropReason, number>;
   };
-  calls: Array<{ callKey: string; a: MediaLegDump; b: MediaLegDump }>;
+  /** Calls whose media passes end to end. */
+  direct: string[];
+  calls: Array<{
+    callKey: string;
+    a: MediaLegDump;
+    b: MediaLegDump;
+    digits: DigitEvent[];
+    recording: string | null;
+  }>;
+  dtmf: { digits: number; bySource: Record<DigitEvent['source'], number>; recent: DigitEvent[] };
+  recordings: { active: number; started: number; closed: number; failed: number };
+  services: number;
 }
 
 const other = (s: LegSide): LegSide => (s === 'a' ? 'b' : 'a');
@@ -131,7 +241,29 @@ export class MediaEngine implements MediaHook {
   private nextRequestId = 1;
   private closed = false;
   private readonly address: string;
-  private readonly counters = { calls: 0, rejected488: 0, rejected503: 0, bindFailures: 0, deadMedia: 0 };
+  private readonly counters = {
+    calls: 0,
+    rejected488: 0,
+    rejected503: 0,
+    bindFailures: 0,
+    deadMedia: 0,
+    directMedia: 0,
+    srtpCalls: 0,
+    srtpDropped: { truncated: 0, auth: 0, replay: 0, 'replay-old': 0, 'not-rtp': 0 } as Record<SrtpDropReason, number>,
+  };
+  /** Who each leg of a call belongs to, told by `describe` (possibly before the call has media). */
+  private readonly parties = new Map<string, { a?: MediaParty; b?: MediaParty }>();
+  /** Calls whose media passes end to end. */
+  private readonly direct = new Set<string>();
+  private readonly srtpDropCounter: Counter | undefined;
+  private readonly digitLog = new Map<string, DigitEvent[]>();
+  private readonly recentDigits: DigitEvent[] = [];
+  private readonly digitCounts: Record<DigitEvent['source'], number> = { rfc4733: 0, inband: 0, info: 0 };
+  private readonly digitsTotal;
+  private readonly recordingStats = { started: 0, closed: 0, failed: 0 };
+  /** Recordings whose tap was stopped, by id, until the recorder has closed the file. */
+  private readonly recordingPaths = new Map<string, string>();
+  private readonly serviceLegs = new Map<number, EngineLeg>();
 
   private constructor(private readonly opts: MediaEngineOptions) {
     this.address = opts.advertiseAddress ?? opts.host;
@@ -139,6 +271,20 @@ export class MediaEngine implements MediaHook {
     // From the top of the range down: the service numbers' pool takes ports from the bottom up.
     for (let p = first; p + 1 <= opts.rtpPorts.hi; p += 2) this.free.unshift(p);
     this.capacity = this.free.length;
+    this.srtpDropCounter = opts.metrics?.counter(
+      'edgeline_media_srtp_dropped_total',
+      'SRTP/SRTCP packets refused, by reason (RFC 3711: auth, replay, replay-old, truncated, not-rtp)',
+    );
+    opts.metrics
+      ?.gauge('edgeline_media_calls_direct', 'Calls whose media passes end to end')
+      .collect(() => [{ value: this.direct.size }]);
+    this.digitsTotal = opts.metrics?.counter(
+      'edgeline_media_dtmf_digits_total',
+      'DTMF digits reported to the application, by source (rfc4733, inband, info)',
+    );
+    opts.metrics
+      ?.gauge('edgeline_media_recordings_active', 'Calls being recorded')
+      .collect(() => [{ value: [...this.calls.values()].filter((c) => c.recording).length }]);
   }
 
   /** Start the relay workers; resolves when every one is ready. */
@@ -153,6 +299,8 @@ export class MediaEngine implements MediaHook {
     const data: MediaWorkerData = {
       sweepMs: this.opts.sweepMs ?? 1000,
       connectAfterLatch: this.opts.connectAfterLatch ?? false,
+      rtcpIntervalMs: this.opts.rtcpIntervalMs,
+      cname: `edgeline@${this.address}`,
     };
     const script = new URL('./media-worker.ts', import.meta.url);
     // Sources run through tsx: a worker thread does not inherit the loader, so it registers it first.
@@ -225,8 +373,32 @@ export class MediaEngine implements MediaHook {
         this.closeWaiters.get(m.legId)?.();
         return;
       }
+      case 'digit': {
+        const leg = this.legs.get(m.legId);
+        if (leg) this.onDigit(leg.callKey, leg.side, m.digit, m.durationMs, m.source);
+        return;
+      }
+      case 'recording':
+        this.opts.recorder?.write(m.recordingId, m.samples);
+        return;
+      case 'recording-stopped': {
+        const recorder = this.opts.recorder;
+        if (!recorder) return;
+        void recorder.close(m.recordingId).then((summary) => {
+          this.recordingPaths.delete(m.recordingId);
+          if (summary.error) this.recordingStats.failed++;
+          else this.recordingStats.closed++;
+          this.opts.logger.info({ callKey: m.recordingId, ...summary }, 'recording closed');
+          this.opts.onRecordingClosed?.(m.recordingId, summary);
+        });
+        return;
+      }
       case 'stats': {
-        for (const s of m.legs) if (this.legs.has(s.legId)) this.stats.set(s.legId, s);
+        for (const s of m.legs) {
+          if (!this.legs.has(s.legId)) continue;
+          this.countSrtpDrops(this.stats.get(s.legId), s);
+          this.stats.set(s.legId, s);
+        }
         const w = this.statsWaiters.get(m.requestId);
         if (w && --w.pending === 0) {
           this.statsWaiters.delete(m.requestId);
@@ -286,6 +458,7 @@ export class MediaEngine implements MediaHook {
       };
       this.legs.set(l.legId, l);
       this.post(worker, { t: 'open', legId: l.legId, host: this.opts.host, port });
+      this.post(worker, { t: 'process', legId: l.legId, detectInband: this.opts.detectInband?.(key, side) });
       return l;
     };
     const call: CallMedia = {
@@ -295,15 +468,53 @@ export class MediaEngine implements MediaHook {
       offer: undefined,
       answered: undefined,
       deadReported: false,
+      recording: undefined,
     };
     this.post(worker, { t: 'bridge', a: call.a.legId, b: call.b.legId });
+    const recorder = this.opts.recorder;
+    if (recorder && this.opts.shouldRecord?.(key)) {
+      // One file per interaction: the caller (leg a) on the left, the other party on the right.
+      call.recording = recorder.pathOf(key);
+      this.recordingPaths.set(key, call.recording);
+      recorder.open(key);
+      this.recordingStats.started++;
+      this.post(worker, { t: 'record', recordingId: key, caller: call.a.legId, other: call.b.legId });
+    }
     this.calls.set(key, call);
     this.counters.calls++;
     return call;
   }
 
-  private policyOf(key: string, side: LegSide): readonly string[] {
-    return this.opts.policy?.(key, side) ?? this.opts.codecs;
+  /** The media policy of the endpoint behind a leg: its own settings over the engine's defaults. */
+  policyOf(key: string, side: LegSide): EndpointMediaPolicy {
+    const party = this.parties.get(key)?.[side];
+    const own = party ? this.opts.endpointPolicy?.(party) : undefined;
+    return {
+      codecs: own?.codecs ?? this.opts.policy?.(key, side) ?? this.opts.codecs,
+      srtp: own?.srtp ?? 'optional',
+      directMedia: own?.directMedia ?? false,
+    };
+  }
+
+  describe(callKey: string, side: LegSide, party: MediaParty): void {
+    const p = this.parties.get(callKey) ?? {};
+    p[side] = { ...party };
+    this.parties.set(callKey, p);
+  }
+
+  /** Dead-media supervision from answer on: a peer that never sends is caught too. */
+  answered(callKey: string): void {
+    const call = this.calls.get(callKey);
+    if (!call || call.callAnswered) return;
+    call.callAnswered = true;
+    for (const leg of [call.a, call.b])
+      this.post(leg.worker, { t: 'watch', legId: leg.legId, deadMediaMs: call.deadMediaMs ?? 0, answered: true });
+  }
+
+  private keyOf(leg: EngineLeg): Buffer {
+    // Both allowed suites take a 16-byte key and a 14-byte salt: one key serves either.
+    leg.localKey ??= generateKeySalt('AES_CM_128_HMAC_SHA1_80');
+    return leg.localKey;
   }
 
   /**
@@ -330,15 +541,28 @@ export class MediaEngine implements MediaHook {
       return { rejectStatus: 488 };
     }
     const session = parsed.value;
+    if (this.direct.has(callKey)) return sdp;
     if (this.isAnswer(call, fromLeg, stream, session.origin.sessId) && call?.offer) {
       return this.onAnswer(call, call.offer, fromLeg, stream, session);
     }
     const near = this.policyOf(callKey, fromLeg);
     const far = this.policyOf(callKey, other(fromLeg));
-    const codecs = codecsForFarOffer(stream.codecs, near, far);
+    if (!call && isDirectMedia(near, far, this.opts.needsMedia?.(callKey) ?? false)) {
+      // Nothing of ours touches the media: the description crosses unchanged, end to end.
+      this.direct.add(callKey);
+      this.counters.directMedia++;
+      return sdp;
+    }
+    const codecs = codecsForFarOffer(stream.codecs, near.codecs, far.codecs);
     if (!codecs.ok) {
       this.counters.rejected488++;
       return { rejectStatus: codecs.error.status };
+    }
+    const nearSecurity = securityOfOffer(near.srtp, stream);
+    if (!nearSecurity.ok) {
+      this.counters.rejected488++;
+      this.opts.logger.info({ callKey, side: fromLeg, reason: nearSecurity.error.reason }, 'SRTP offer refused');
+      return { rejectStatus: nearSecurity.error.status };
     }
     if (!call) {
       call = this.openCall(callKey);
@@ -351,13 +575,23 @@ export class MediaEngine implements MediaHook {
     const nearLeg = call[fromLeg];
     const farLeg = call[other(fromLeg)];
     this.setRemote(nearLeg, stream);
-    call.offer = { from: fromLeg, near: codecs.value.near, far: codecs.value.far, stream };
+    const farTransport = offerTransport(far.srtp, this.keyOf(farLeg));
+    call.offer = {
+      from: fromLeg,
+      near: codecs.value.near,
+      far: codecs.value.far,
+      stream,
+      nearSecurity: nearSecurity.value,
+      farOffered: farTransport.crypto.length > 0 ? { tag: 1, suite: 'AES_CM_128_HMAC_SHA1_80' } : undefined,
+    };
     call.answered = undefined;
+    farLeg.proto = farTransport.proto;
     const out = rewriteForFarLeg(
       session,
       stream,
       { address: this.address, rtpPort: farLeg.rtpPort },
       codecs.value.far,
+      farTransport,
     );
     return Buffer.from(serializeSdp(out));
   }
@@ -376,6 +610,17 @@ export class MediaEngine implements MediaHook {
     }
     const answerer = call[from];
     const offerer = call[offer.from];
+    // RFC 4568 §7.1.3: when we offered RTP/SAVP the answer carries the answerer's key.
+    let answererKey: Buffer | undefined;
+    if (offer.farOffered) {
+      const k = keyOfAnswer(offer.farOffered, stream);
+      if (!k.ok) {
+        this.counters.rejected488++;
+        this.opts.logger.info({ callKey: call.key, side: from, reason: k.error.reason }, 'SRTP answer refused');
+        return { rejectStatus: k.error.status };
+      }
+      answererKey = k.value;
+    }
     // The answerer may use what it answered from what we offered (RFC 3264 §6.1).
     const offeredPts = new Set(offer.far.map((c) => c.payloadType));
     this.setCodecs(
@@ -391,14 +636,24 @@ export class MediaEngine implements MediaHook {
       offer.stream.remote !== undefined &&
       stream.remote !== undefined;
     const deadMediaMs = twoWay ? this.opts.deadMediaTimeoutS * 1000 : 0;
+    call.deadMediaMs = deadMediaMs;
     for (const leg of [answerer, offerer])
-      this.post(leg.worker, { t: 'watch', legId: leg.legId, deadMediaMs });
+      this.post(leg.worker, { t: 'watch', legId: leg.legId, deadMediaMs, answered: call.callAnswered === true });
+    const ns = offer.nearSecurity;
+    this.setSrtp(
+      answerer,
+      offer.farOffered && answererKey ? { suite: offer.farOffered.suite, remoteKey: answererKey } : undefined,
+    );
+    this.setSrtp(offerer, ns.secure ? { suite: ns.suite, remoteKey: ns.remoteKey } : undefined);
+    const offererTransport: LegTransport = answerTransport(offer.stream, ns, this.keyOf(offerer));
+    offerer.proto = offererTransport.proto;
     call.answered = { by: from, sessId: session.origin.sessId, origin: stream.origin };
     const out = rewriteForFarLeg(
       session,
       stream,
       { address: this.address, rtpPort: offerer.rtpPort },
       forOfferer.value,
+      offererTransport,
     );
     return Buffer.from(serializeSdp(out));
   }
@@ -413,6 +668,56 @@ export class MediaEngine implements MediaHook {
     });
   }
 
+  private setSrtp(leg: EngineLeg, s: { suite: SrtpSuite; remoteKey: Buffer } | undefined): void {
+    if (s === undefined) {
+      leg.srtp = undefined;
+      this.post(leg.worker, { t: 'srtp', legId: leg.legId, keys: null });
+      return;
+    }
+    const localKey = this.keyOf(leg);
+    leg.srtp = { suite: s.suite, localKey, remoteKey: s.remoteKey };
+    this.post(leg.worker, {
+      t: 'srtp',
+      legId: leg.legId,
+      keys: { suite: s.suite, localKey: localKey.toString('base64'), remoteKey: s.remoteKey.toString('base64') },
+    });
+  }
+
+  /** Fold a leg's SRTP drop counts since its previous statistics into the totals and metrics. */
+  private countSrtpDrops(before: RelayLegStats | undefined, now: RelayLegStats): void {
+    const d = now.srtp?.dropped;
+    if (!d) return;
+    for (const reason of Object.keys(d) as SrtpDropReason[]) {
+      const delta = d[reason] - (before?.srtp?.dropped[reason] ?? 0);
+      if (delta <= 0) continue;
+      this.counters.srtpDropped[reason] += delta;
+      this.srtpDropCounter?.inc({ reason }, delta);
+    }
+  }
+
+  /**
+   * Per-leg media facts of a call as of the workers' last statistics (at most one sweep old):
+   * packets, loss, jitter, RTT, MOS, SRTP. For the CDR, asked just before `release`.
+   */
+  quality(callKey: string): CallMediaQuality | undefined {
+    const call = this.calls.get(callKey);
+    if (!call) return this.direct.has(callKey) ? { a: { direct: true }, b: { direct: true } } : undefined;
+    const one = (leg: EngineLeg): Record<string, unknown> | null => {
+      const s = this.stats.get(leg.legId);
+      if (!s) return null;
+      const q: LegQuality = s.quality;
+      return {
+        codec: leg.codecs.find((c) => c.name.toLowerCase() !== 'telephone-event')?.name ?? null,
+        srtp: leg.srtp ? leg.srtp.suite : null,
+        rx: s.rx,
+        tx: s.tx,
+        ...q,
+        ...(s.srtp ? { srtpDropped: s.srtp.dropped } : {}),
+      };
+    };
+    return { a: one(call.a), b: one(call.b) };
+  }
+
   private setCodecs(leg: EngineLeg, codecs: SdpCodec[]): void {
     leg.codecs = codecs;
     const pts = legPayloadTypes(codecs);
@@ -421,9 +726,15 @@ export class MediaEngine implements MediaHook {
   }
 
   release(callKey: string): void {
+    this.parties.delete(callKey);
+    this.direct.delete(callKey);
     const call = this.calls.get(callKey);
     if (!call) return;
     this.calls.delete(callKey);
+    if (call.a.srtp || call.b.srtp) this.counters.srtpCalls++;
+    this.digitLog.delete(callKey);
+    // Before the legs close: the tap's last frames leave the worker ahead of `recording-stopped`.
+    if (call.recording) this.post(call.a.worker, { t: 'record-stop', recordingId: callKey });
     for (const leg of [call.a, call.b]) {
       this.legs.delete(leg.legId);
       this.workerLegs[leg.worker] = Math.max(0, (this.workerLegs[leg.worker] ?? 0) - 1);
@@ -437,6 +748,132 @@ export class MediaEngine implements MediaHook {
       });
       this.post(leg.worker, { t: 'close', legId: leg.legId });
     }
+  }
+
+  /** The recording file of a call (while it runs and until its file is closed), if it is recorded. */
+  recordingOf(callKey: string): string | undefined {
+    return this.calls.get(callKey)?.recording ?? this.recordingPaths.get(callKey);
+  }
+
+  /** A digit received in signalling (SIP INFO, RFC 6086) on one leg of a call: same path as RTP digits. */
+  digit(callKey: string, fromLeg: LegSide, digit: string, durationMs: number): void {
+    this.onDigit(callKey, fromLeg, digit, durationMs, 'info');
+  }
+
+  private onDigit(
+    callKey: string,
+    side: LegSide,
+    digit: string,
+    durationMs: number,
+    source: DigitEvent['source'],
+  ): void {
+    const e: DigitEvent = { callKey, side, digit, durationMs: Math.round(durationMs), source, atMs: Date.now() };
+    this.digitCounts[source]++;
+    this.digitsTotal?.inc({ source });
+    let log = this.digitLog.get(callKey);
+    if (!log) this.digitLog.set(callKey, (log = []));
+    if (log.length < DIGITS_PER_CALL) log.push(e);
+    this.recentDigits.push(e);
+    if (this.recentDigits.length > RECENT_DIGITS) this.recentDigits.shift();
+    this.opts.logger.debug(e, 'digit');
+    this.opts.onDigit?.(e);
+  }
+
+  /**
+   * A leg for a service number the gateway answers itself: a port pair from the same range as
+   * the calls (one pool, no race between two), sockets in a relay worker. Undefined when no port
+   * pair is free.
+   */
+  openService(callKey: string, kind: 'echo' | 'milliwatt'): ServiceLegHandle | undefined {
+    if (this.closed) return undefined;
+    const port = this.allocatePort();
+    if (port === undefined) return undefined;
+    let worker = 0;
+    for (let i = 1; i < this.workers.length; i++)
+      if ((this.workerLegs[i] ?? 0) < (this.workerLegs[worker] ?? 0)) worker = i;
+    this.workerLegs[worker] = (this.workerLegs[worker] ?? 0) + 1;
+    const leg: EngineLeg = {
+      legId: this.nextLegId++,
+      callKey,
+      side: 'a',
+      rtpPort: port,
+      worker,
+      remote: undefined,
+      codecs: [],
+      payloadTypes: undefined,
+      latched: undefined,
+      bindError: undefined,
+      opened: false,
+    };
+    this.legs.set(leg.legId, leg);
+    this.serviceLegs.set(leg.legId, leg);
+    this.post(worker, { t: 'open', legId: leg.legId, host: this.opts.host, port });
+    this.post(worker, { t: 'process', legId: leg.legId });
+    let closed: Promise<void> | undefined;
+    return {
+      rtpPort: port,
+      opened: async (timeoutMs = 2000) => {
+        const deadline = performance.now() + timeoutMs;
+        while (!leg.opened && !leg.bindError && performance.now() < deadline)
+          await new Promise((r) => setTimeout(r, 2));
+        return leg.opened;
+      },
+      start: (plan) => {
+        if (closed) return;
+        leg.remote = plan.remote;
+        this.post(worker, { t: 'remote', legId: leg.legId, rtp: plan.remote ?? null, rtcp: null });
+        const pts = {
+          pcmu: plan.law === 'pcmu' ? plan.audioPayloadType : -1,
+          pcma: plan.law === 'pcma' ? plan.audioPayloadType : -1,
+          telephoneEvent: plan.telephoneEventPayloadType ?? -1,
+          sendLaw: plan.law,
+        };
+        leg.payloadTypes = pts;
+        this.post(worker, { t: 'codecs', legId: leg.legId, ...pts });
+        this.post(worker, { t: 'service', legId: leg.legId, kind });
+      },
+      close: () => {
+        closed ??= new Promise<void>((resolve) => {
+          this.digitLog.delete(callKey);
+          if (!this.legs.has(leg.legId)) return resolve();
+          this.closeLeg(leg, () => {
+            this.serviceLegs.delete(leg.legId);
+            resolve();
+          });
+        });
+        return closed;
+      },
+      dump: () => {
+        const st = this.stats.get(leg.legId);
+        const latched = leg.latched ?? st?.latched ?? null;
+        return {
+          localPort: port,
+          latched: latched !== null,
+          target: latched ?? leg.remote ?? null,
+          counters: {
+            received: st?.rx ?? 0,
+            sent: st?.tx ?? 0,
+            foreignSource: st?.dropped.foreignSource ?? 0,
+            notRtp: (st?.dropped.notRtp ?? 0) + (st?.dropped.truncated ?? 0),
+          },
+        };
+      },
+    };
+  }
+
+  /** Close one leg's sockets in its worker; the port returns to the pool once they are. */
+  private closeLeg(leg: EngineLeg, after?: () => void): void {
+    this.legs.delete(leg.legId);
+    this.workerLegs[leg.worker] = Math.max(0, (this.workerLegs[leg.worker] ?? 0) - 1);
+    this.closingPorts++;
+    this.closeWaiters.set(leg.legId, () => {
+      this.closeWaiters.delete(leg.legId);
+      this.closingPorts--;
+      this.inUse.delete(leg.rtpPort);
+      if (!this.closed) this.free.push(leg.rtpPort);
+      after?.();
+    });
+    this.post(leg.worker, { t: 'close', legId: leg.legId });
   }
 
   /** Resolves when every released leg's sockets are closed and its port is back in the pool. */
@@ -482,6 +919,13 @@ export class MediaEngine implements MediaHook {
         latched: l.latched ?? s?.latched ?? null,
         codec: l.codecs.find((c) => c.name.toLowerCase() !== 'telephone-event')?.name ?? pts?.sendLaw ?? null,
         bindError: l.bindError ?? null,
+        party: this.parties.get(l.callKey)?.[l.side] ?? null,
+        transport: {
+          proto: l.proto ?? null,
+          srtp: l.srtp
+            ? { suite: l.srtp.suite, localKeyId: keyId(l.srtp.localKey), remoteKeyId: keyId(l.srtp.remoteKey) }
+            : null,
+        },
       };
     };
     return {
@@ -494,10 +938,25 @@ export class MediaEngine implements MediaHook {
         closing: this.closingPorts,
       },
       workers: this.workers.map((_, index) => ({ index, legs: this.workerLegs[index] ?? 0 })),
-      counters: { ...this.counters },
-      calls: [...this.calls.values()]
-        .slice(0, 200)
-        .map((c) => ({ callKey: c.key, a: legDump(c.a), b: legDump(c.b) })),
+      counters: { ...this.counters, srtpDropped: { ...this.counters.srtpDropped } },
+      direct: [...this.direct].slice(0, 200),
+      calls: [...this.calls.values()].slice(0, 200).map((c) => ({
+        callKey: c.key,
+        a: legDump(c.a),
+        b: legDump(c.b),
+        digits: [...(this.digitLog.get(c.key) ?? [])],
+        recording: c.recording ?? null,
+      })),
+      dtmf: {
+        digits: this.digitCounts.rfc4733 + this.digitCounts.inband + this.digitCounts.info,
+        bySource: { ...this.digitCounts },
+        recent: [...this.recentDigits],
+      },
+      recordings: {
+        active: [...this.calls.values()].filter((c) => c.recording).length,
+        ...this.recordingStats,
+      },
+      services: this.serviceLegs.size,
     };
   }
 
@@ -505,8 +964,14 @@ export class MediaEngine implements MediaHook {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const key of [...this.calls.keys()]) this.release(key);
+    for (const leg of [...this.serviceLegs.values()]) this.closeLeg(leg, () => this.serviceLegs.delete(leg.legId));
     await this.settled(1000);
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/** A short, one-way identifier of a key for dumps: tells keys apart without revealing them. */
+function keyId(key: Buffer): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
 }

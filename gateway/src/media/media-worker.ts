@@ -5,6 +5,11 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
+import { systemTimers } from '../core/clock.ts';
+import { LegProcessor } from './leg-processor.ts';
+import { FrameClock, LegRecorderFeed } from './leg-recorder.ts';
+import { EchoSsrc, MilliwattFrames } from './leg-service.ts';
+import { RecorderTap } from './recorder.ts';
 import { RelayLeg, type RelayLegEvents } from './relay-leg.ts';
 import type { FromWorker, ToWorker } from './worker-protocol.ts';
 
@@ -12,6 +17,10 @@ export interface MediaWorkerData {
   /** How often silence is accounted for dead-media detection. */
   sweepMs: number;
   connectAfterLatch: boolean;
+  /** RFC 3550 §6.2 RTCP report interval of every leg (5 s when absent). */
+  rtcpIntervalMs?: number;
+  /** §6.5.1 CNAME of the gateway's reports. */
+  cname?: string;
 }
 
 const port = parentPort;
@@ -19,6 +28,106 @@ if (!port) throw new Error('media-worker.ts runs only as a worker thread');
 const data = workerData as MediaWorkerData;
 const legs = new Map<number, RelayLeg>();
 const post = (m: FromWorker): void => port.postMessage(m);
+
+// Per-leg processing (DTMF, recording feed, services). Configured by messages that may arrive
+// before the leg's sockets are bound: kept by leg id and plugged in once the leg exists.
+const procs = new Map<number, LegProcessor>();
+const services = new Map<number, 'echo' | 'milliwatt'>();
+const milliwatts = new Map<number, MilliwattFrames>();
+const recordings = new Map<string, { tap: RecorderTap; legs: number[] }>();
+
+function procOf(legId: number, detectInband?: boolean): LegProcessor {
+  let p = procs.get(legId);
+  if (!p) {
+    p = new LegProcessor({
+      timers: systemTimers,
+      detectInband,
+      onDigit: (d) =>
+        post({
+          t: 'digit',
+          legId,
+          digit: d.digit,
+          durationMs: d.durationMs,
+          source: d.source === 'inband' ? 'inband' : 'rfc4733',
+        }),
+    });
+    procs.set(legId, p);
+  }
+  return p;
+}
+
+function plugIn(legId: number): void {
+  const leg = legs.get(legId);
+  const p = procs.get(legId);
+  if (!leg || !p) return;
+  leg.onPacket = (_leg, datagram, view) => p.onPacket(datagram, view);
+  const service = services.get(legId);
+  if (service === 'echo') {
+    p.echo = new EchoSsrc();
+    // Bridged to itself: each packet goes back out where it came from (latched source).
+    leg.peer = leg;
+  } else if (service === 'milliwatt' && !milliwatts.has(legId)) {
+    milliwatts.set(legId, new MilliwattFrames(leg.stats().codecs.sendLaw ?? 'pcmu'));
+    startClock();
+  }
+}
+
+// The worker's 20 ms frame clock: recorder taps and tone sources tick on it, anchored to its start.
+let clock: FrameClock | undefined;
+function startClock(): void {
+  if (clock) return;
+  clock = new FrameClock(performance.now());
+  setTimeout(onClock, clock.untilNext(performance.now()));
+}
+function onClock(): void {
+  const c = clock;
+  if (!c) return;
+  const n = c.due(performance.now());
+  for (let i = 0; i < n; i++) {
+    for (const [legId, tone] of milliwatts) {
+      const leg = legs.get(legId);
+      if (leg) tone.tick((f) => leg.sendFrame(f));
+    }
+    for (const r of recordings.values()) r.tap.tick();
+  }
+  if (milliwatts.size === 0 && recordings.size === 0) {
+    clock = undefined;
+    return;
+  }
+  setTimeout(onClock, c.untilNext(performance.now()));
+}
+
+function startRecording(recordingId: string, caller: number, other: number): void {
+  if (recordings.has(recordingId)) return;
+  const tap = new RecorderTap({
+    interactionId: recordingId,
+    maxQueuedFrames: 5,
+    // The batch is handed over with its buffer: no copy to the signalling thread.
+    sink: (id, samples) =>
+      port?.postMessage({ t: 'recording', recordingId: id, samples } satisfies FromWorker, [
+        samples.buffer as ArrayBuffer,
+      ]),
+  });
+  procOf(caller).recorder = new LegRecorderFeed(tap, String(caller), 'caller');
+  procOf(other).recorder = new LegRecorderFeed(tap, String(other), 'other');
+  recordings.set(recordingId, { tap, legs: [caller, other] });
+  startClock();
+}
+
+function stopRecording(recordingId: string): void {
+  const r = recordings.get(recordingId);
+  if (!r) {
+    post({ t: 'recording-stopped', recordingId, frames: 0, durationMs: 0 });
+    return;
+  }
+  recordings.delete(recordingId);
+  for (const legId of r.legs) {
+    const p = procs.get(legId);
+    if (p?.recorder?.tap === r.tap) p.recorder = undefined;
+  }
+  const done = r.tap.close();
+  post({ t: 'recording-stopped', recordingId, ...done });
+}
 
 const events: RelayLegEvents = {
   latched: (leg, kind, source) =>
@@ -52,7 +161,12 @@ async function open(legId: number, host: string, p: number): Promise<void> {
   try {
     rtp = await bindOne(host, p);
     const rtcp = await bindOne(host, p + 1);
-    legs.set(legId, new RelayLeg(legId, p, rtp, rtcp, events, { connectAfterLatch: data.connectAfterLatch }));
+    legs.set(legId, new RelayLeg(legId, p, rtp, rtcp, events, {
+        connectAfterLatch: data.connectAfterLatch,
+        rtcpIntervalMs: data.rtcpIntervalMs,
+        cname: data.cname,
+      }));
+    plugIn(legId);
     post({ t: 'opened', legId, ok: true });
   } catch (e) {
     rtp?.close();
@@ -79,15 +193,41 @@ port.on('message', (m: ToWorker) => {
     }
     case 'codecs':
       legs.get(m.legId)?.setCodecs(m.pcmu, m.pcma, m.telephoneEvent, m.sendLaw);
+      procs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
+      if (m.sendLaw && milliwatts.get(m.legId)?.law !== m.sendLaw && milliwatts.has(m.legId))
+        milliwatts.set(m.legId, new MilliwattFrames(m.sendLaw));
       return;
     case 'watch': {
       const leg = legs.get(m.legId);
       if (leg) leg.deadMediaMs = m.deadMediaMs;
+      if (leg && m.answered) leg.watchFromAnswer = true;
       return;
     }
+    case 'srtp':
+      legs.get(m.legId)?.setSrtp(m.keys);
+      return;
+    case 'process':
+      procOf(m.legId, m.detectInband);
+      plugIn(m.legId);
+      return;
+    case 'service':
+      services.set(m.legId, m.kind);
+      procOf(m.legId);
+      plugIn(m.legId);
+      return;
+    case 'record':
+      startRecording(m.recordingId, m.caller, m.other);
+      return;
+    case 'record-stop':
+      stopRecording(m.recordingId);
+      return;
     case 'close': {
       const leg = legs.get(m.legId);
       legs.delete(m.legId);
+      procs.get(m.legId)?.close();
+      procs.delete(m.legId);
+      services.delete(m.legId);
+      milliwatts.delete(m.legId);
       if (!leg) post({ t: 'closed', legId: m.legId });
       else void leg.close().then(() => post({ t: 'closed', legId: m.legId }));
       return;

@@ -10,13 +10,37 @@
  *
  * The hot path rewrites the received datagram in place (payload type, G.711 law by table: both
  * laws code one sample per octet, so the payload keeps its length) and sends that same buffer
- * out: no allocation of ours per packet.
+ * out: no allocation of ours per packet on a plain leg.
+ *
+ * The gateway is an RTP translator that terminates each leg: what it sends on a leg is its own
+ * stream, with its own SSRC and a sequence number and timestamp that continue across source
+ * changes. RFC 3550 §8.2 lets a receiver treat a new SSRC as a new participant, and many phones
+ * then mute, glitch or hold a stale jitter buffer; a transfer or re-INVITE that brings another
+ * device (another SSRC, other sequence numbers) behind the far leg would otherwise reach the
+ * phone as exactly that. On a source change the offsets are rebased so the sequence continues at
+ * last + 1 and the timestamp advances by the time elapsed, with the marker bit set (RFC 3551 §4.1:
+ * the start of a talkspurt) so the receiver's playout adapts once. Frames the gateway originates
+ * (`sendFrame`) go on the same stream. Because the stream is ours, so is its RTCP: each leg runs
+ * its own reporter (RFC 3550 §7.1 translators that change SSRCs must) instead of relaying.
+ *
+ * SRTP (RFC 3711) is terminated per leg: a leg unprotects what its peer sends with the peer's key
+ * and protects what it sends with ours, so one leg may be SRTP while the other is plain RTP.
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
+import { systemClock, systemTimers, type Clock, type Timers } from '../core/clock.ts';
 import { alawToLinear, encodeG711, linearToAlaw, linearToUlaw, ulawToLinear, type G711Law } from './g711.ts';
-import { emptyRtpView, parseRtp, writeRtpHeader, RTP_HEADER_BYTES, type RtpView } from './rtp-packet.ts';
+import { emptyRtpView, parseRtp, RTP_HEADER_BYTES, type RtpView } from './rtp-packet.ts';
 import type { RtpAddress } from './rtp-latch.ts';
-import { MAX_DATAGRAM_BYTES, type DropCounters, type RelayLegStats } from './worker-protocol.ts';
+import { RtcpReporter, RtpReceiveStats, RtpSendStats } from './rtp-stats.ts';
+import { SrtpContext, type SrtpDropReason } from './srtp.ts';
+import { splitKeySalt } from './sdes.ts';
+import {
+  MAX_DATAGRAM_BYTES,
+  type DropCounters,
+  type LegQuality,
+  type LegSrtpKeys,
+  type RelayLegStats,
+} from './worker-protocol.ts';
 
 /** Octet → octet transcoding tables: a sample decoded with one law and encoded with the other. */
 export const ULAW_TO_ALAW = new Uint8Array(256);
@@ -45,6 +69,43 @@ export interface RelayLegEvents {
 export interface RelayLegOptions {
   /** Connect the RTP socket to the latched source (the kernel then filters foreign sources uncounted). */
   connectAfterLatch?: boolean;
+  /** Time for RTCP, jitter and rebasing; the system clock by default (this is the I/O shell). */
+  clock?: Clock;
+  timers?: Timers;
+  /** RFC 3550 §6.2 report interval; 5 s by default. */
+  rtcpIntervalMs?: number;
+  /** §6.5.1 CNAME of our reports. */
+  cname?: string;
+}
+
+/** Send buffers of a protecting leg: a datagram handed to the kernel is not reused for this many sends. */
+const SRTP_SEND_RING = 8;
+const SRTP_SEND_BYTES = MAX_DATAGRAM_BYTES + 64;
+
+interface LegSrtp {
+  keys: LegSrtpKeys;
+  /** The peer's key: what this leg receives. */
+  inbound: SrtpContext;
+  /** Our key: what this leg sends. */
+  outbound: SrtpContext;
+  ring: Buffer[];
+  next: number;
+  rtcpOut: Buffer;
+  dropped: Record<SrtpDropReason, number>;
+}
+
+function srtpContexts(keys: LegSrtpKeys): LegSrtp {
+  const remote = splitKeySalt(keys.suite, Buffer.from(keys.remoteKey, 'base64'));
+  const local = splitKeySalt(keys.suite, Buffer.from(keys.localKey, 'base64'));
+  return {
+    keys,
+    inbound: new SrtpContext(keys.suite, remote.masterKey, remote.masterSalt),
+    outbound: new SrtpContext(keys.suite, local.masterKey, local.masterSalt),
+    ring: [],
+    next: 0,
+    rtcpOut: Buffer.alloc(1500),
+    dropped: { truncated: 0, auth: 0, replay: 0, 'replay-old': 0, 'not-rtp': 0 },
+  };
 }
 
 function newDrops(): DropCounters {
@@ -84,10 +145,28 @@ export class RelayLeg {
   private rxAtLastSweep = 0;
   dead = false;
   private closed = false;
-  /** Own stream for frames the gateway originates on this leg (`sendFrame`). */
-  private readonly frameBuf = Buffer.alloc(RTP_HEADER_BYTES + 160);
-  private readonly frameHeader = { marker: true, payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0 };
+  /** Frames the gateway originates on this leg (`sendFrame`), on the leg's own stream. */
+  private readonly frameBuf = Buffer.alloc(RTP_HEADER_BYTES + 160 + 16);
   private frameBusy = false;
+  /** The stream we send on this leg: our SSRC, the last sequence number and timestamp sent. */
+  private readonly outSsrc: number;
+  private outSeq: number;
+  private outTs: number;
+  private outAtMs = 0;
+  private outStarted = false;
+  /** The source currently mapped onto our stream and its offsets; a new source rebases them. */
+  private srcSsrc = -1;
+  private seqDelta = 0;
+  private tsDelta = 0;
+  private sourceChanges = 0;
+  private srtp: LegSrtp | undefined;
+  private readonly clock: Clock;
+  private readonly rxStats = new RtpReceiveStats();
+  private readonly txStats = new RtpSendStats();
+  private readonly reporter: RtcpReporter;
+  private reporterStarted = false;
+  /** Arrival time of the packet being forwarded, read once per packet. */
+  private nowMs = 0;
 
   constructor(
     readonly legId: number,
@@ -99,9 +178,22 @@ export class RelayLeg {
   ) {
     rtp.on('message', this.onRtp);
     rtcp.on('message', this.onRtcp);
-    this.frameHeader.ssrc = (Math.random() * 0x1_0000_0000) >>> 0;
-    this.frameHeader.sequenceNumber = (Math.random() * 0x10000) & 0xffff;
-    this.frameHeader.timestamp = (Math.random() * 0x1_0000_0000) >>> 0;
+    this.clock = opts.clock ?? systemClock;
+    // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random"; §5.1 timestamp:
+    // "the initial value of the timestamp SHOULD be random"; §8.1 SSRC chosen at random.
+    this.outSsrc = (Math.random() * 0x1_0000_0000) >>> 0;
+    this.outSeq = (Math.random() * 0x10000) & 0xffff;
+    this.outTs = (Math.random() * 0x1_0000_0000) >>> 0;
+    this.reporter = new RtcpReporter({
+      clock: this.clock,
+      timers: opts.timers ?? systemTimers,
+      localSsrc: this.outSsrc,
+      cname: opts.cname ?? `edgeline@${rtp.address().address}`,
+      receive: this.rxStats,
+      send: this.txStats,
+      transmit: this.sendRtcp,
+      intervalMs: opts.rtcpIntervalMs,
+    });
   }
 
   setRemote(rtp: RtpAddress | null, rtcp: RtpAddress | null): void {
@@ -109,7 +201,37 @@ export class RelayLeg {
     // A latched source stays: RFC 4961 symmetric RTP makes it the better address than the SDP's.
     if (!this.latched) this.target = rtp ?? undefined;
     if (!this.rtcpLatched) this.rtcpTarget = rtcp ?? undefined;
+    if (this.sendEnabled && !this.reporterStarted && !this.closed) {
+      this.reporterStarted = true;
+      this.reporter.start();
+    }
   }
+
+  /**
+   * Terminate SRTP with these keys, or stop (null). The same keys again keep the contexts: their
+   * rollover counters and replay windows (RFC 3711 §3.2.1) must survive a repeated answer or a
+   * re-INVITE that keeps the key.
+   */
+  setSrtp(keys: LegSrtpKeys | null): void {
+    const cur = this.srtp?.keys;
+    if (
+      keys !== null &&
+      cur !== undefined &&
+      cur.suite === keys.suite &&
+      cur.localKey === keys.localKey &&
+      cur.remoteKey === keys.remoteKey
+    )
+      return;
+    const before = this.srtp;
+    this.srtp = keys === null ? undefined : srtpContexts(keys);
+    // Drops seen under earlier keys stay counted.
+    if (before && this.srtp) Object.assign(this.srtp.dropped, before.dropped);
+    before?.inbound.close();
+    before?.outbound.close();
+  }
+
+  /** The call is answered: from now on silence counts even if the peer never sent. */
+  watchFromAnswer = false;
 
   setCodecs(pcmu: number, pcma: number, telephoneEvent: number, sendLaw: G711Law | null): void {
     this.ptLaw.fill(LAW_NONE);
@@ -123,13 +245,14 @@ export class RelayLeg {
     this.codecsDump = { pcmu, pcma, telephoneEvent, sendLaw };
   }
 
-  private readonly onRtp = (msg: Buffer, rinfo: RemoteInfo): void => {
+  private readonly onRtp = (datagram: Buffer, rinfo: RemoteInfo): void => {
     if (this.closed) return;
+    let msg = datagram;
     if (msg.length > MAX_DATAGRAM_BYTES) {
       this.dropped.oversized++;
       return;
     }
-    const parsed = parseRtp(msg, this.view);
+    let parsed = parseRtp(msg, this.view);
     if (!parsed.ok) {
       if (parsed.error.code === 'EDGE_ERR_RTP_VERSION' || parsed.error.code === 'EDGE_ERR_RTP_RTCP')
         this.dropped.notRtp++;
@@ -137,20 +260,38 @@ export class RelayLeg {
       return;
     }
     const t = this.target;
-    if (this.latched) {
-      if (t === undefined || rinfo.port !== t.port || rinfo.address !== t.address) {
-        this.dropped.foreignSource++;
+    if (this.latched && (t === undefined || rinfo.port !== t.port || rinfo.address !== t.address)) {
+      this.dropped.foreignSource++;
+      return;
+    }
+    const srtp = this.srtp;
+    if (srtp !== undefined) {
+      // RFC 3711 §3.3: authenticate and replay-check before anything is done with the packet —
+      // latching included, so a forged packet cannot steer the leg.
+      const r = srtp.inbound.unprotect(msg, msg.length);
+      if (!r.ok) {
+        srtp.dropped[r.error.reason]++;
         return;
       }
-    } else this.latch(rinfo);
+      msg = msg.subarray(0, r.value);
+      parsed = parseRtp(msg, this.view);
+      if (!parsed.ok) {
+        this.dropped.truncated++;
+        return;
+      }
+    }
+    if (!this.latched) this.latch(rinfo);
     this.rx++;
-    this.rxBytes += msg.length;
+    this.rxBytes += datagram.length;
+    const now = this.clock.now();
+    this.rxStats.onRtp(this.view, now);
     if (this.onPacket !== undefined && !this.onPacket(this, msg, this.view)) return;
     const peer = this.peer;
     if (peer === undefined) {
       this.dropped.noPeer++;
       return;
     }
+    peer.nowMs = now;
     peer.forward(msg, this.view, this.ptLaw[this.view.payloadType] ?? LAW_NONE);
   };
 
@@ -189,18 +330,83 @@ export class RelayLeg {
       msg[1] = ((msg[1] ?? 0) & 0x80) | pt;
     }
     // Formats outside the tables (comfort noise, codecs both sides share) pass untouched.
-    if (this.connected) this.rtp.send(msg, this.onSent);
-    else this.rtp.send(msg, t.port, t.address, this.onSent);
+    this.mapOntoOwnStream(msg, view);
+    this.txStats.onSent(this.outSsrc, this.outTs, view.payloadLength, this.nowMs);
+    this.transmitRtp(msg, t);
+  }
+
+  /**
+   * Rewrite the header of a forwarded packet onto this leg's own stream (see the file comment).
+   * A packet of the current source keeps its spacing: offsets are constant until the source
+   * changes, so reordering and loss on the near leg stay visible to the far receiver as they were.
+   */
+  private mapOntoOwnStream(msg: Buffer, view: RtpView): void {
+    if (view.ssrc !== this.srcSsrc) this.rebase(msg, view.ssrc, view.sequenceNumber, view.timestamp);
+    const seq = (view.sequenceNumber + this.seqDelta) & 0xffff;
+    const ts = (view.timestamp + this.tsDelta) >>> 0;
+    msg[2] = seq >>> 8;
+    msg[3] = seq & 0xff;
+    msg.writeUInt32BE(ts, 4);
+    msg.writeUInt32BE(this.outSsrc, 8);
+    // Only a newer packet advances the stream; a late one is sent as it is numbered.
+    if (!this.outStarted || ((seq - this.outSeq) & 0xffff) < 0x8000) {
+      this.outSeq = seq;
+      this.outTs = ts;
+      this.outAtMs = this.nowMs;
+      this.outStarted = true;
+    }
+  }
+
+  private rebase(msg: Buffer, ssrc: number, seq: number, ts: number): void {
+    if (this.outStarted) {
+      // Continue where our stream stands, the timestamp advanced by the real time elapsed (at
+      // least one packet's worth) so the receiver's playout clock stays right.
+      const elapsed = Math.max(160, Math.round((this.nowMs - this.outAtMs) * 8));
+      this.seqDelta = (this.outSeq + 1 - seq) & 0xffff;
+      this.tsDelta = (this.outTs + elapsed - ts) >>> 0;
+      this.sourceChanges++;
+    } else {
+      this.seqDelta = (this.outSeq - seq) & 0xffff;
+      this.tsDelta = (this.outTs - ts) >>> 0;
+    }
+    this.srcSsrc = ssrc;
+    msg[1] = (msg[1] ?? 0) | 0x80;
+  }
+
+  /** Send `msg` to `t`, protected with our SRTP key when the leg is secure. */
+  private transmitRtp(msg: Buffer, t: RtpAddress): void {
+    const srtp = this.srtp;
+    let out = msg;
+    let len = msg.length;
+    if (srtp !== undefined) {
+      // The received datagram has no room for the tag: a small ring of send buffers serves.
+      let buf = srtp.ring[srtp.next];
+      if (buf === undefined) {
+        buf = Buffer.alloc(SRTP_SEND_BYTES);
+        srtp.ring[srtp.next] = buf;
+      }
+      srtp.next = (srtp.next + 1) % SRTP_SEND_RING;
+      msg.copy(buf, 0, 0, len);
+      len = srtp.outbound.protect(buf, len);
+      if (len === 0) {
+        this.dropped.truncated++;
+        return;
+      }
+      out = buf;
+    }
+    if (this.connected) this.rtp.send(out, 0, len, this.onSent);
+    else this.rtp.send(out, 0, len, t.port, t.address, this.onSent);
     this.tx++;
-    this.txBytes += msg.length;
+    this.txBytes += len;
   }
 
   private readonly onSent = (e: Error | null): void => {
     if (e) this.sendErrors++;
   };
 
-  private readonly onRtcp = (msg: Buffer, rinfo: RemoteInfo): void => {
+  private readonly onRtcp = (datagram: Buffer, rinfo: RemoteInfo): void => {
     if (this.closed) return;
+    let msg = datagram;
     // RFC 3550 §6.4.1: every RTCP packet starts with V=2 and a length in 32-bit words minus one;
     // a compound packet starts with SR or RR (§6.1), though a lone APP or BYE is seen in the wild.
     const b0 = msg[0] ?? 0;
@@ -215,20 +421,42 @@ export class RelayLeg {
         this.dropped.foreignSource++;
         return;
       }
-    } else {
+    }
+    const srtp = this.srtp;
+    if (srtp !== undefined) {
+      // RFC 3711 §3.4: SRTCP is authenticated with the peer's key like SRTP.
+      const r = srtp.inbound.unprotectRtcp(msg, msg.length);
+      if (!r.ok) {
+        srtp.dropped[r.error.reason]++;
+        return;
+      }
+      msg = msg.subarray(0, r.value);
+    }
+    if (!this.rtcpLatched) {
       this.rtcpLatched = true;
       this.rtcpTarget = { address: rinfo.address, port: rinfo.port };
       this.events.latched(this, 'rtcp', this.rtcpTarget);
     }
     this.rtcpRx++;
-    const peer = this.peer;
-    const to = peer?.rtcpTarget;
-    if (peer === undefined || to === undefined || !peer.sendEnabled || peer.closed) {
-      this.dropped.noPeer++;
-      return;
+    // Terminated, not relayed: the far leg gets our own reports about our own stream.
+    if (!this.reporter.onRtcp(msg).ok) this.dropped.badRtcp++;
+  };
+
+  /** The reporter's transmit port: our compound to the peer's RTCP address, SRTCP when secure. */
+  private readonly sendRtcp = (buf: Buffer, len: number): void => {
+    const to = this.rtcpTarget;
+    if (to === undefined || !this.sendEnabled || this.closed) return;
+    let out = buf;
+    let n = len;
+    const srtp = this.srtp;
+    if (srtp !== undefined) {
+      buf.copy(srtp.rtcpOut, 0, 0, len);
+      n = srtp.outbound.protectRtcp(srtp.rtcpOut, len);
+      if (n === 0) return;
+      out = srtp.rtcpOut;
     }
-    peer.rtcp.send(msg, to.port, to.address, peer.onSent);
-    peer.rtcpTx++;
+    this.rtcp.send(out, 0, n, to.port, to.address, this.onSent);
+    this.rtcpTx++;
   };
 
   /**
@@ -241,15 +469,34 @@ export class RelayLeg {
     const law = this.sendLawCode;
     if (!this.sendEnabled || t === undefined || this.closed || law === LAW_NONE || this.frameBusy)
       return false;
-    const h = this.frameHeader;
-    h.payloadType = this.lawPt[law] ?? 0;
-    writeRtpHeader(this.frameBuf, h);
-    h.marker = false;
-    h.sequenceNumber = (h.sequenceNumber + 1) & 0xffff;
-    h.timestamp = (h.timestamp + 160) >>> 0;
-    const n = encodeG711(law === LAW_PCMU ? 'pcmu' : 'pcma', frame, this.frameBuf.subarray(RTP_HEADER_BYTES));
+    const now = this.clock.now();
+    const buf = this.frameBuf;
+    // Our own stream continues: one frame after the last packet, or the time elapsed since.
+    const step = this.outStarted ? Math.max(160, Math.round((now - this.outAtMs) * 8)) : 160;
+    const gap = this.outStarted && step > 200;
+    this.outSeq = (this.outSeq + 1) & 0xffff;
+    this.outTs = (this.outTs + (this.outStarted ? (gap ? step : 160) : 0)) >>> 0;
+    this.outAtMs = now;
+    const marker = !this.outStarted || gap;
+    this.outStarted = true;
+    // Relayed packets that follow continue from here.
+    this.srcSsrc = -1;
+    buf[0] = 0x80;
+    buf[1] = (marker ? 0x80 : 0) | ((this.lawPt[law] ?? 0) & 0x7f);
+    buf[2] = this.outSeq >>> 8;
+    buf[3] = this.outSeq & 0xff;
+    buf.writeUInt32BE(this.outTs, 4);
+    buf.writeUInt32BE(this.outSsrc, 8);
+    const n = encodeG711(law === LAW_PCMU ? 'pcmu' : 'pcma', frame, buf.subarray(RTP_HEADER_BYTES, RTP_HEADER_BYTES + 160));
+    this.txStats.onSent(this.outSsrc, this.outTs, n, now);
+    let len = RTP_HEADER_BYTES + n;
+    const srtp = this.srtp;
+    if (srtp !== undefined) {
+      len = srtp.outbound.protect(buf, len);
+      if (len === 0) return false;
+    }
     this.frameBusy = true;
-    this.rtp.send(this.frameBuf, 0, RTP_HEADER_BYTES + n, t.port, t.address, this.onFrameSent);
+    this.rtp.send(buf, 0, len, t.port, t.address, this.onFrameSent);
     this.tx++;
     return true;
   }
@@ -268,8 +515,10 @@ export class RelayLeg {
       return false;
     }
     this.silentMs += elapsedMs;
-    // A leg is watched only once it has sent something: before that the call may still ring.
-    if (this.deadMediaMs <= 0 || this.rx === 0 || this.dead || this.silentMs < this.deadMediaMs) return false;
+    // A leg is watched once it has sent something or once the call is answered: before either,
+    // the call may still ring.
+    if (this.deadMediaMs <= 0 || (this.rx === 0 && !this.watchFromAnswer) || this.dead) return false;
+    if (this.silentMs < this.deadMediaMs) return false;
     this.dead = true;
     return true;
   }
@@ -295,13 +544,49 @@ export class RelayLeg {
       latchedRtcp: this.rtcpLatched && this.rtcpTarget ? { ...this.rtcpTarget } : null,
       codecs: { ...this.codecsDump },
       dead: this.dead,
+      srtp: this.srtp
+        ? {
+            suite: this.srtp.keys.suite,
+            unprotected: this.srtp.inbound.dump().unprotectedRtp + this.srtp.inbound.dump().unprotectedRtcp,
+            protected: this.srtp.outbound.dump().protectedRtp + this.srtp.outbound.dump().protectedRtcp,
+            dropped: { ...this.srtp.dropped },
+          }
+        : null,
+      outStream: { ssrc: this.outSsrc, sourceChanges: this.sourceChanges },
+      quality: this.quality(),
+    };
+  }
+
+  /** Quality of the stream this leg receives, with what the peer reports about ours. */
+  quality(): LegQuality {
+    const d = this.reporter.dump();
+    const q = d.quality;
+    const rb = d.remoteReport;
+    return {
+      received: d.receive.totalReceived,
+      expected: d.receive.totalExpected,
+      lost: Math.max(0, d.receive.totalLost),
+      lossPercent: round2(q.lossPercent),
+      jitterMs: round2(q.jitterMs),
+      maxJitterMs: round2(d.receive.maxJitterMs),
+      rttMs: q.rttMs === undefined ? null : round2(q.rttMs),
+      rFactor: round2(q.rFactor),
+      mos: round2(q.mos),
+      remote: rb ? { fractionLost: round2(rb.fractionLost / 256), jitterMs: round2(rb.jitter / 8) } : null,
+      reportsSent: d.reportsSent,
+      reportsReceived: d.reportsReceived,
+      ssrcChanges: d.receive.ssrcChanges,
     };
   }
 
   /** Close both sockets; resolves once the kernel has released the ports. */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    // RFC 3550 §6.6: a participant leaving sends BYE.
+    this.reporter.bye('call ended');
     this.closed = true;
+    this.srtp?.inbound.close();
+    this.srtp?.outbound.close();
     if (this.peer?.peer === this) this.peer.peer = undefined;
     this.peer = undefined;
     const one = (s: Socket) =>
@@ -315,3 +600,5 @@ export class RelayLeg {
     return Promise.all([one(this.rtp), one(this.rtcp)]).then(() => undefined);
   }
 }
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;

@@ -22,6 +22,8 @@ import {
 } from '../sip/sdp/sdp.ts';
 import type { G711Law } from './g711.ts';
 import type { RtpAddress } from './rtp-latch.ts';
+import { chooseCrypto, parseCrypto } from './sdes.ts';
+import type { SrtpSuite } from './srtp.ts';
 
 /** Payload type numbers a leg negotiated, −1 where the leg has no such format. */
 export interface LegPayloadTypes {
@@ -43,6 +45,16 @@ export interface StreamInfo {
   codecs: SdpCodec[];
   /** The origin's session id and version (RFC 8866 §5.2), to tell a repeated answer from a new offer. */
   origin: string;
+  /** Transport protocol of the m= line (`RTP/AVP`, `RTP/SAVP`). */
+  proto: string;
+  /** RFC 4568 `a=crypto` values of the stream, in the author's order. */
+  crypto: string[];
+}
+
+/** How the anchored stream is secured on one leg: the m= protocol and our a=crypto lines. */
+export interface LegTransport {
+  proto: string;
+  crypto: readonly string[];
 }
 
 export interface AnchorFailure {
@@ -101,6 +113,10 @@ export function audioStream(s: SdpSession): StreamInfo | undefined {
     direction: directionOf(m, s),
     codecs: codecsOf(m),
     origin: `${s.origin.sessId}/${s.origin.sessVersion}`,
+    proto: m.proto,
+    crypto: m.attributes
+      .filter((a) => a.name.toLowerCase() === 'crypto' && a.value !== null)
+      .map((a) => a.value ?? ''),
   };
 }
 
@@ -196,12 +212,15 @@ function codecAttributes(codecs: readonly SdpCodec[]): SdpAttribute[] {
  * A copy of `s` with the anchored stream pointing at `local` and listing `codecs`; other streams
  * disabled; ICE and `a=rtcp` lines of the author removed (they describe the author's transport
  * addresses, not ours). An RFC 2543 hold address (0.0.0.0) is kept so the far side sees the hold.
+ * The author's `a=crypto` lines never cross: SRTP is terminated per leg (RFC 4568 keys belong to
+ * the two ends of one leg), so the stream carries `transport` — ours — or plain RTP/AVP.
  */
 export function rewriteForFarLeg(
   s: SdpSession,
   stream: StreamInfo,
   local: LocalMediaAddress,
   codecs: readonly SdpCodec[],
+  transport: LegTransport = { proto: 'RTP/AVP', crypto: [] },
 ): SdpSession {
   const copy = cloneSdp(s);
   const held = stream.remote === undefined;
@@ -227,15 +246,113 @@ export function rewriteForFarLeg(
       };
     const kept = m.attributes.filter((a) => {
       const n = a.name.toLowerCase();
-      return n !== 'rtpmap' && n !== 'fmtp' && !ICE_AND_RTCP.has(n);
+      return n !== 'rtpmap' && n !== 'fmtp' && n !== 'crypto' && !ICE_AND_RTCP.has(n);
     });
+    const crypto = transport.crypto.map((v): SdpAttribute => ({ name: 'crypto', value: v }));
     return {
       ...m,
       port: local.rtpPort,
+      proto: transport.proto,
       formats: codecs.map((c) => String(c.payloadType)),
       connections: copy.connection ? [] : [{ ...conn }],
-      attributes: [...codecAttributes(codecs), ...kept],
+      attributes: [...codecAttributes(codecs), ...kept, ...crypto],
     };
   });
   return copy;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-endpoint policy: codecs, SRTP (RFC 3711 keyed by SDES, RFC 4568), direct media.
+// ---------------------------------------------------------------------------------------------
+
+/** SRTP policy of a trunk or extension. */
+export type SrtpPolicy = 'off' | 'optional' | 'required';
+
+/** What the gateway does with one endpoint's media. */
+export interface EndpointMediaPolicy {
+  codecs: readonly string[];
+  /**
+   * `off`: plain RTP only (an RTP/SAVP offer is refused); `optional`: SRTP when the endpoint
+   * offers a=crypto, RTP/AVP in our offers; `required`: SRTP only, RTP/SAVP with our key in offers.
+   */
+  srtp: SrtpPolicy;
+  /** The endpoint may exchange media with the other party directly (no anchoring). */
+  directMedia: boolean;
+}
+
+/** Suites we negotiate, in our preference order. */
+export const SRTP_SUITES_ALLOWED: readonly SrtpSuite[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
+
+/** Media passes end to end only when both endpoints allow it and nothing of ours needs the audio. */
+export function isDirectMedia(
+  a: EndpointMediaPolicy | undefined,
+  b: EndpointMediaPolicy | undefined,
+  needsMedia: boolean,
+): boolean {
+  return a?.directMedia === true && b?.directMedia === true && !needsMedia;
+}
+
+/** The security an offer asks for, as the gateway will answer it. */
+export type OfferSecurity =
+  | { secure: false }
+  | { secure: true; tag: number; suite: SrtpSuite; remoteKey: Buffer };
+
+const isSavp = (proto: string): boolean => /SAVP/i.test(proto);
+
+/**
+ * Decide how to answer an offer's security under the offering endpoint's policy.
+ * RFC 4568 §7.1.2: the answerer selects one of the offered crypto attributes and answers with it
+ * and its own key, "If the answerer cannot find a valid crypto attribute ... the media stream
+ * MUST be rejected" — for RTP/SAVP. An RTP/AVP offer carrying a=crypto (best-effort SRTP) may be
+ * answered plain. The policy adds: `off` never does SRTP, `required` never does plain RTP.
+ */
+export function securityOfOffer(policy: SrtpPolicy, stream: StreamInfo): Result<OfferSecurity, AnchorFailure> {
+  const savp = isSavp(stream.proto);
+  if (policy !== 'off' && stream.crypto.length > 0) {
+    const c = chooseCrypto(stream.crypto, SRTP_SUITES_ALLOWED);
+    if (c.ok) return ok({ secure: true, tag: c.value.tag, suite: c.value.suite, remoteKey: c.value.remoteKeySalt });
+    if (savp || policy === 'required')
+      return err({ status: 488, reason: `Not Acceptable Here (${c.error.message})` });
+    return ok({ secure: false });
+  }
+  if (savp) return err({ status: 488, reason: 'Not Acceptable Here (SRTP offered without usable keys or not allowed)' });
+  if (policy === 'required') return err({ status: 488, reason: 'Not Acceptable Here (SRTP required)' });
+  return ok({ secure: false });
+}
+
+/** The a=crypto value (without `a=crypto:`) announcing our key. */
+export function cryptoValue(tag: number, suite: SrtpSuite, keySalt: Uint8Array): string {
+  return `${tag} ${suite} inline:${Buffer.from(keySalt).toString('base64')}`;
+}
+
+/** What we offer an endpoint: RTP/SAVP with our key when it requires SRTP, else plain RTP/AVP. */
+export function offerTransport(policy: SrtpPolicy, localKey: Uint8Array): LegTransport {
+  return policy === 'required'
+    ? { proto: 'RTP/SAVP', crypto: [cryptoValue(1, 'AES_CM_128_HMAC_SHA1_80', localKey)] }
+    : { proto: 'RTP/AVP', crypto: [] };
+}
+
+/** Our answer's transport to an offer we decided `security` for (RFC 3264 §6: same protocol). */
+export function answerTransport(offer: StreamInfo, security: OfferSecurity, localKey: Uint8Array): LegTransport {
+  if (!security.secure) return { proto: isSavp(offer.proto) ? 'RTP/AVP' : offer.proto, crypto: [] };
+  return { proto: offer.proto, crypto: [cryptoValue(security.tag, security.suite, localKey)] };
+}
+
+/**
+ * The peer's key from its answer to our secure offer. RFC 4568 §7.1.3: the answer's crypto
+ * attribute carries the tag of the offered one it accepts, with the same suite.
+ */
+export function keyOfAnswer(
+  offered: { tag: number; suite: SrtpSuite },
+  stream: StreamInfo,
+): Result<Buffer, AnchorFailure> {
+  for (const line of stream.crypto) {
+    const c = parseCrypto(line);
+    if (!c.ok || c.value.tag !== offered.tag) continue;
+    const key = c.value.keys[0];
+    if (c.value.suite !== offered.suite || !key || c.value.keys.length !== 1 || key.mki !== undefined)
+      return err({ status: 488, reason: 'Not Acceptable Here (answer a=crypto does not match our offer)' });
+    return ok(key.keySalt);
+  }
+  return err({ status: 488, reason: 'Not Acceptable Here (SRTP required, answer has no a=crypto)' });
 }

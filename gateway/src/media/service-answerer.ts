@@ -1,24 +1,29 @@
 /**
  * Services the gateway answers itself (`*43` echo test, `*44` digital milliwatt): takes the
- * caller's offer, binds an RTP port pair, and returns our SDP and the running media session.
- * Every session is closed by whoever ends the call; `close()` closes what is left on shutdown.
+ * caller's offer, gets a leg from the media engine (a port pair from the one RTP range, sockets in
+ * a relay worker, so the signalling thread binds nothing and no second pool races the engine's),
+ * and returns our SDP and the running session. Every session is closed by whoever ends the call;
+ * `close()` closes what is left on shutdown.
  */
-import type { Clock, Timers } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
-import { EchoSession } from './echo-service.ts';
-import { MilliwattSession } from './milliwatt-service.ts';
-import { RtpPortPool, type RtpPortPoolDump } from './rtp-port-pool.ts';
-import { answerServiceOffer, serviceOffer } from './service-sdp.ts';
+import type { MediaEngineDump, ServiceLegHandle } from './engine.ts';
+import { answerServiceOffer, serviceOffer, type MediaPlan } from './service-sdp.ts';
 
 export type ServiceKind = 'echo' | 'milliwatt';
 
+/** What the answerer needs of the media engine. */
+export interface ServiceMediaPort {
+  openService(callKey: string, kind: ServiceKind): ServiceLegHandle | undefined;
+  dump(): Pick<MediaEngineDump, 'ports'>;
+}
+
 export interface ServiceAnswererOptions {
-  /** Address the media sockets bind to and the SDP advertises. */
+  /** Address the SDP advertises. */
   host: string;
-  rtpPorts: { lo: number; hi: number };
+  engine: ServiceMediaPort;
   clock: Clock;
-  timers: Timers;
   logger: Logger;
   metrics?: MetricsRegistry;
 }
@@ -33,26 +38,22 @@ export type ServiceAnswer =
 
 interface Running {
   id: number;
+  callKey: string;
   service: ServiceKind;
-  session: EchoSession | MilliwattSession;
+  leg: ServiceLegHandle;
+  plan: MediaPlan;
   startedAtMs: number;
   lateOffer: boolean;
+  closing: boolean;
 }
 
 export class ServiceAnswerer {
-  private readonly pool: RtpPortPool;
   private readonly sessions = new Map<number, Running>();
   private nextId = 1;
   private closed = false;
   private readonly answered;
 
   constructor(private readonly opts: ServiceAnswererOptions) {
-    this.pool = new RtpPortPool({
-      host: opts.host,
-      lo: opts.rtpPorts.lo,
-      hi: opts.rtpPorts.hi,
-      logger: opts.logger,
-    });
     this.answered = opts.metrics?.counter(
       'edgeline_media_service_answers_total',
       'Service calls answered by the gateway, by service and outcome',
@@ -62,81 +63,94 @@ export class ServiceAnswerer {
       .collect(() => [{ value: this.sessions.size }]);
     opts.metrics
       ?.gauge('edgeline_media_ports_free', 'RTP port pairs free in the pool')
-      .collect(() => [{ value: this.pool.available }]);
+      .collect(() => [{ value: opts.engine.dump().ports.free }]);
   }
 
   /**
    * Answer a service call. With an offer, the answer is returned; without one (`offerSdp`
    * undefined or empty) our offer is returned, to go in the 200 (see `serviceOffer`).
-   * 503 when no RTP port is free, 488 when the offer has nothing we can use.
+   * 503 when no RTP port is free, 488 when the offer has nothing we can use. `callKey` (the
+   * interaction id) names the call in the engine's digit events.
    */
-  async answer(service: ServiceKind, offerSdp: Buffer | undefined): Promise<ServiceAnswer> {
+  async answer(service: ServiceKind, offerSdp: Buffer | undefined, callKey?: string): Promise<ServiceAnswer> {
     if (this.closed) return { ok: false, status: 503, reason: 'Service Unavailable (shutting down)' };
-    const pair = await this.pool.allocate();
-    if (!pair.ok) {
+    const id = this.nextId++;
+    const key = callKey ?? `service-${id}`;
+    const leg = this.opts.engine.openService(key, service);
+    if (!leg) {
       this.answered?.inc({ service, outcome: '503' });
-      this.opts.logger.warn({ service, error: pair.error.message }, 'no RTP port for a service call');
+      this.opts.logger.warn({ service }, 'no RTP port for a service call');
       return { ok: false, status: 503, reason: 'Service Unavailable (no media port)' };
     }
-    const local = { address: this.opts.host, rtpPort: pair.value.rtpPort };
+    const local = { address: this.opts.host, rtpPort: leg.rtpPort };
     const lateOffer = offerSdp === undefined || offerSdp.length === 0;
     let negotiated;
     if (lateOffer) negotiated = serviceOffer(local);
     else {
       const r = answerServiceOffer(offerSdp, local);
       if (!r.ok) {
-        pair.value.release();
+        void leg.close();
         this.answered?.inc({ service, outcome: String(r.error.status) });
         return { ok: false, status: r.error.status, reason: r.error.reason };
       }
       negotiated = r.value;
     }
-    if (this.closed) {
-      pair.value.release();
-      return { ok: false, status: 503, reason: 'Service Unavailable (shutting down)' };
+    const bound = await leg.opened();
+    if (!bound || this.closed) {
+      void leg.close();
+      this.answered?.inc({ service, outcome: '503' });
+      return { ok: false, status: 503, reason: 'Service Unavailable (media port)' };
     }
-    const deps = { clock: this.opts.clock, timers: this.opts.timers, logger: this.opts.logger };
-    const session =
-      service === 'echo'
-        ? new EchoSession(pair.value, negotiated.plan, deps)
-        : new MilliwattSession(pair.value, negotiated.plan, deps);
-    const id = this.nextId++;
-    this.sessions.set(id, { id, service, session, startedAtMs: this.opts.clock.now(), lateOffer });
+    leg.start(negotiated.plan);
+    const running: Running = {
+      id,
+      callKey: key,
+      service,
+      leg,
+      plan: negotiated.plan,
+      startedAtMs: this.opts.clock.now(),
+      lateOffer,
+      closing: false,
+    };
+    this.sessions.set(id, running);
     this.answered?.inc({ service, outcome: '200' });
-    let open = true;
     return {
       ok: true,
       sdp: negotiated.sdp,
       lateOffer,
-      session: {
-        close: () => {
-          if (!open) return;
-          open = false;
-          session.close();
-          this.sessions.delete(id);
-        },
-      },
+      session: { close: () => this.end(running) },
     };
   }
 
-  dump(): { ports: RtpPortPoolDump; sessions: Array<Record<string, unknown>> } {
+  /** The session stays listed until its port pair is back in the pool. */
+  private end(r: Running): Promise<void> {
+    if (r.closing) return Promise.resolve();
+    r.closing = true;
+    return r.leg.close().then(() => {
+      this.sessions.delete(r.id);
+    });
+  }
+
+  dump(): { ports: MediaEngineDump['ports']; sessions: Array<Record<string, unknown>> } {
     const now = this.opts.clock.now();
     return {
-      ports: this.pool.dump(),
+      ports: this.opts.engine.dump().ports,
       sessions: [...this.sessions.values()].slice(0, 200).map((s) => ({
         id: s.id,
+        callKey: s.callKey,
         service: s.service,
         lateOffer: s.lateOffer,
+        closing: s.closing,
         ageMs: Math.round(now - s.startedAtMs),
-        ...s.session.dump(),
+        plan: s.plan,
+        ...s.leg.dump(),
       })),
     };
   }
 
-  close(): void {
+  /** Closes every session; resolves once their ports are back. */
+  close(): Promise<void> {
     this.closed = true;
-    for (const s of this.sessions.values()) s.session.close();
-    this.sessions.clear();
-    this.pool.close();
+    return Promise.all([...this.sessions.values()].map((s) => this.end(s))).then(() => undefined);
   }
 }

@@ -4,6 +4,18 @@
  */
 import type { G711Law } from './g711.ts';
 import type { RtpAddress } from './rtp-latch.ts';
+import type { SrtpDropReason, SrtpSuite } from './srtp.ts';
+
+/**
+ * SRTP keys of one leg (RFC 3711, keyed by SDES RFC 4568): `localKey` is the master key || salt
+ * we announced in our a=crypto and protect with, `remoteKey` the peer's, which we unprotect with.
+ * Base64, as in the SDP.
+ */
+export interface LegSrtpKeys {
+  suite: SrtpSuite;
+  localKey: string;
+  remoteKey: string;
+}
 
 export type ToWorker =
   /** Bind the leg's RTP socket on `port` and its RTCP socket on `port + 1`. */
@@ -21,10 +33,26 @@ export type ToWorker =
       telephoneEvent: number;
       sendLaw: G711Law | null;
     }
-  /** Report `dead` when the leg has been silent this long; 0 stops watching (hold, inactive). */
-  | { t: 'watch'; legId: number; deadMediaMs: number }
+  /**
+   * Report `dead` when the leg has been silent this long; 0 stops watching (hold, inactive).
+   * `answered`: the call is answered, so a leg that never sent anything is watched too.
+   */
+  | { t: 'watch'; legId: number; deadMediaMs: number; answered?: boolean }
+  /** Terminate SRTP on the leg with these keys; null: the leg is plain RTP. */
+  | { t: 'srtp'; legId: number; keys: LegSrtpKeys | null }
   | { t: 'close'; legId: number }
-  | { t: 'stats'; requestId: number };
+  | { t: 'stats'; requestId: number }
+  /**
+   * What the worker does with the leg's packets besides forwarding: DTMF is always decoded;
+   * in-band detection when `detectInband` (undefined: when no telephone-event was negotiated).
+   */
+  | { t: 'process'; legId: number; detectInband?: boolean }
+  /** Answer the leg as a service number: echo (bridged to itself) or the milliwatt tone. */
+  | { t: 'service'; legId: number; kind: 'echo' | 'milliwatt' }
+  /** Start a recorder tap: `caller` on the left channel, `other` on the right. */
+  | { t: 'record'; recordingId: string; caller: number; other: number }
+  /** Stop the tap: its last batch, then `recording-stopped`. */
+  | { t: 'record-stop'; recordingId: string };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -33,7 +61,12 @@ export type FromWorker =
   | { t: 'latched'; legId: number; kind: 'rtp' | 'rtcp'; address: string; port: number }
   | { t: 'dead'; legId: number; silentMs: number }
   | { t: 'closed'; legId: number }
-  | { t: 'stats'; requestId: number; legs: RelayLegStats[] };
+  | { t: 'stats'; requestId: number; legs: RelayLegStats[] }
+  /** One digit, once, when it ended. */
+  | { t: 'digit'; legId: number; digit: string; durationMs: number; source: 'rfc4733' | 'inband' }
+  /** A batch of interleaved stereo frames of a recording (buffer transferred). */
+  | { t: 'recording'; recordingId: string; samples: Int16Array }
+  | { t: 'recording-stopped'; recordingId: string; frames: number; durationMs: number };
 
 /** Why a datagram was not forwarded. */
 export interface DropCounters {
@@ -70,6 +103,40 @@ export interface RelayLegStats {
   /** The law sent to this leg when transcoding, and the laws it negotiated. */
   codecs: { pcmu: number; pcma: number; telephoneEvent: number; sendLaw: G711Law | null };
   dead: boolean;
+  /** SRTP termination on this leg, null when the leg is plain RTP. */
+  srtp: LegSrtpStats | null;
+  /** The stream the gateway sends on this leg: its own SSRC, continuous across source changes. */
+  outStream: { ssrc: number; sourceChanges: number };
+  /** RTCP-derived quality of the stream received on this leg (RFC 3550 §6.4, ITU-T G.107). */
+  quality: LegQuality;
+}
+
+export interface LegSrtpStats {
+  suite: SrtpSuite;
+  /** Packets unprotected (received) and protected (sent), RTP and RTCP together. */
+  unprotected: number;
+  protected: number;
+  /** Received packets refused, by reason (RFC 3711 §3.3: authentication, replay). */
+  dropped: Record<SrtpDropReason, number>;
+}
+
+export interface LegQuality {
+  /** Packets received from the peer (after RFC 3550 A.1 probation), expected and lost. */
+  received: number;
+  expected: number;
+  lost: number;
+  lossPercent: number;
+  jitterMs: number;
+  maxJitterMs: number;
+  /** From the peer's report blocks about our stream (RFC 3550 §6.4.1 LSR/DLSR); null until known. */
+  rttMs: number | null;
+  rFactor: number;
+  mos: number;
+  /** What the peer reports about the stream we send it: fraction lost (0..1) and jitter. */
+  remote: { fractionLost: number; jitterMs: number } | null;
+  reportsSent: number;
+  reportsReceived: number;
+  ssrcChanges: number;
 }
 
 /** Ethernet MTU minus IP and UDP headers: no G.711 RTP packet of a phone is larger. */

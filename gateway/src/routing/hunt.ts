@@ -72,10 +72,20 @@ export function parseChannelList(spec: string): Result<number[]> {
   const seen = new Set<number>();
   for (const part of spec.split(',')) {
     const m = /^(\d{1,2})(?:-(\d{1,2}))?$/.exec(part.trim());
-    if (!m) return err({ code: 'EDGE_ERR_ROUTING_CHANNELS', message: `'${part}' is not a channel or range`, field: 'channels' });
+    if (!m)
+      return err({
+        code: 'EDGE_ERR_ROUTING_CHANNELS',
+        message: `'${part}' is not a channel or range`,
+        field: 'channels',
+      });
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo) return err({ code: 'EDGE_ERR_ROUTING_CHANNELS', message: `range ${part} runs backwards`, field: 'channels' });
+    if (hi < lo)
+      return err({
+        code: 'EDGE_ERR_ROUTING_CHANNELS',
+        message: `range ${part} runs backwards`,
+        field: 'channels',
+      });
     for (let c = lo; c <= hi; c++) {
       if (c < 1 || c > 31 || c === 16) {
         return err({
@@ -84,7 +94,12 @@ export function parseChannelList(spec: string): Result<number[]> {
           field: 'channels',
         });
       }
-      if (seen.has(c)) return err({ code: 'EDGE_ERR_ROUTING_CHANNELS', message: `channel ${c} is listed twice`, field: 'channels' });
+      if (seen.has(c))
+        return err({
+          code: 'EDGE_ERR_ROUTING_CHANNELS',
+          message: `channel ${c} is listed twice`,
+          field: 'channels',
+        });
       seen.add(c);
       out.push(c);
     }

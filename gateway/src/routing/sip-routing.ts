@@ -32,6 +32,8 @@ export interface OutboundRoute {
   trunks: readonly string[];
   targets?: readonly RouteTarget[];
   permission: PermissionClass;
+  /** Used only while the named time condition is in this state. */
+  schedule?: { timeCondition: string; active: 'open' | 'closed' };
 }
 
 /** The ordered targets of a route, whichever form it was written in. */
@@ -112,7 +114,7 @@ export class RoutingTable {
   constructor(
     private readonly cfg: RoutingConfig,
     /** Wall clock for time conditions (injected; the system clock in service). */
-    private readonly wallNow: () => number = systemClock.wallNow,
+    private readonly wallNow: () => number = () => systemClock.wallNow(),
   ) {
     this.outbound = compileAll(cfg.outbound, (r) => r.pattern);
     // Routes bound to a PSTN line or group never match a SIP trunk's call.
@@ -126,7 +128,8 @@ export class RoutingTable {
       // Longer literal DIDs first; among equals, a caller-specific route before a general one.
       .sort(
         (a, b) =>
-          b.pattern.specificity - a.pattern.specificity || Number(b.caller !== undefined) - Number(a.caller !== undefined),
+          b.pattern.specificity - a.pattern.specificity ||
+          Number(b.caller !== undefined) - Number(a.caller !== undefined),
       );
     this.extensions = new Map(cfg.extensions.map((e) => [e.number, e]));
     this.services = new Map(cfg.services.map((s) => [s.number, s]));
@@ -146,13 +149,14 @@ export class RoutingTable {
         ? { type: 'extension', number: dialled }
         : { type: 'reject', status: 480, reason: 'Temporarily Unavailable' };
     }
-    let forbidden = false;
+    // The first matching route decides. A caller refused by it is not passed on to a later,
+    // broader route: `9.` after `900.` must not carry the international calls `900.` refused.
     for (const { route, pattern } of this.outbound) {
-      if (!matchesDialPattern(pattern, dialled)) continue;
+      if (!matchesDialPattern(pattern, dialled) || !this.scheduleActive(route)) continue;
       const number = route.prefix + dialled.slice(route.strip);
       if (!permits(caller.permission, route.permission) && !isEmergencyNumber(number, this.cfg.country)) {
-        forbidden = true;
-        continue;
+        // RFC 3261 §21.4.4: 403 when the server understood the request but will not fulfil it.
+        return { type: 'reject', status: 403, reason: 'Forbidden (permission class)' };
       }
       const trunks = outboundTargets(route)
         .filter((t) => t.type === 'trunk')
@@ -161,11 +165,14 @@ export class RoutingTable {
       if (trunks.length === 0) return { type: 'reject', status: 503, reason: 'Service Unavailable' };
       return { type: 'trunk', trunks, number, routeId: route.id };
     }
-    // RFC 3261 §21.4.4: 403 when the server understood but will not fulfil it; 404 when the
-    // number matches nothing we can reach.
-    return forbidden
-      ? { type: 'reject', status: 403, reason: 'Forbidden (permission class)' }
-      : { type: 'reject', status: 404, reason: 'Not Found' };
+    // RFC 3261 §21.4.5: 404 when the number matches nothing we can reach.
+    return { type: 'reject', status: 404, reason: 'Not Found' };
+  }
+
+  private scheduleActive(route: OutboundRoute): boolean {
+    if (!route.schedule) return true;
+    const tc = this.cfg.timeConditions?.find((t) => t.id === route.schedule?.timeCondition);
+    return tc !== undefined && timeConditionState(tc, this.wallNow()) === route.schedule.active;
   }
 
   /**
@@ -198,7 +205,8 @@ export class RoutingTable {
         const tc = this.cfg.timeConditions?.find((t) => t.id === d.target);
         const branch = tc && timeConditionState(tc, this.wallNow()) === 'open' ? d.whenOpen : d.whenClosed;
         // Validation refuses a condition nested in itself; the depth bound guards the walk anyway.
-        if (!tc || !branch || depth > 8) return { type: 'reject', status: 500, reason: 'Server Internal Error' };
+        if (!tc || !branch || depth > 8)
+          return { type: 'reject', status: 500, reason: 'Server Internal Error' };
         return this.destinationOf(branch, routeId, did, depth + 1);
       }
       // Ring groups, the IVR and queues are served by the call applications, not this SIP path.

@@ -230,10 +230,20 @@ export class Gateway {
         rtpPorts: this.opts.rtpPorts,
         codecs: cfg.media.codecs,
         policy: () => this.config.get().media.codecs,
+        // Per trunk and extension: codec list, SRTP policy, direct media (configuration, live).
+        endpointPolicy: (party) => {
+          const c = this.config.get();
+          const e =
+            party.kind === 'trunk'
+              ? c.trunks.find((t) => t.id === party.id)
+              : c.extensions.find((x) => x.number === party.id);
+          return e ? { codecs: e.codecs, srtp: e.srtp, directMedia: e.directMedia } : undefined;
+        },
         deadMediaTimeoutS: cfg.media.deadMediaTimeoutS,
         // The service numbers bind from the same range: their ports are skipped.
         isPortBusy: (p) => services.dump().ports.inUse.includes(p),
         onDeadMedia: (key) => void this.b2bua.hangupCall(key, 'dead media'),
+        metrics: this.metrics,
         logger: this.log,
       });
     }

@@ -88,6 +88,8 @@ export const MediaSchema = Strict(
       uniqueItems: true,
       default: ['PCMU', 'PCMA', 'telephone-event'],
     }),
+    /** Record bridged calls: one stereo WAV per interaction under `<dataDir>/recordings/`. */
+    recording: StringEnum(['off', 'all'] as const, { default: 'off' }),
   },
   { default: {} },
 );
@@ -327,7 +329,10 @@ export const SpanSchema = Strict({
   /** E1 span on the card, from 1. */
   span: Type.Integer({ minimum: 1, maximum: 64 }),
   /** Bearer timeslots used, as ranges; timeslot 16 carries signalling (ITU-T G.704 §5.1.3). */
-  channels: Type.String({ pattern: '^[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*$', default: '1-15,17-31' }),
+  channels: Type.String({
+    pattern: '^[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*$',
+    default: '1-15,17-31',
+  }),
   direction: StringEnum(['both', 'in', 'out'] as const, { default: 'both' }),
   /** The span's number block base (DIDs arrive with the call). */
   number: Type.Optional(Type.String({ pattern: '^\\+?[0-9]{1,32}$' })),

@@ -9,6 +9,8 @@ import { err, ok, type ParseError, type Result } from '../core/result.ts';
 import { ConfigSchema, type Config } from './config-schema.ts';
 // The routing layer's own compiler, so that a pattern accepted here is one routing can use.
 import { compileDialPattern } from '../routing/dial-pattern.ts';
+// PSTN ports, groups, ring groups, time conditions and route loops: checked by routing's rules.
+import { checkPstnRouting } from '../routing/route-checks.ts';
 
 export interface ConfigProblem {
   /** JSON pointer of the bad value (RFC 6901), e.g. `/trunks/0/members/1/port`. */
@@ -104,7 +106,7 @@ function checkSemantics(c: Config): ConfigProblem[] {
     add,
     'extension number',
   );
-  const services = unique(
+  unique(
     c.services,
     (s) => s.number,
     (i) => pointer('services', i, 'number'),
@@ -149,9 +151,6 @@ function checkSemantics(c: Config): ConfigProblem[] {
   c.routes.outbound.forEach((r, i) => {
     const compiled = compileDialPattern(r.pattern);
     if (!compiled.ok) add(pointer('routes', 'outbound', i, 'pattern'), compiled.error.message);
-    r.trunks.forEach((id, j) => {
-      if (!trunks.has(id)) add(pointer('routes', 'outbound', i, 'trunks', j), `names unknown trunk '${id}'`);
-    });
   });
 
   unique(
@@ -163,7 +162,8 @@ function checkSemantics(c: Config): ConfigProblem[] {
   );
   unique(
     c.routes.inbound,
-    (r) => `${r.trunk ?? '*'}\u0000${r.did}`,
+    (r) =>
+      `${r.trunk ?? '*'}\u0000${r.line ?? '*'}\u0000${r.group ?? '*'}\u0000${r.did}\u0000${r.callerId ?? '*'}`,
     (i) => pointer('routes', 'inbound', i, 'did'),
     add,
     'DID on the same trunk',
@@ -174,11 +174,9 @@ function checkSemantics(c: Config): ConfigProblem[] {
     }
     const compiled = compileDialPattern(r.did);
     if (!compiled.ok) add(pointer('routes', 'inbound', i, 'did'), compiled.error.message);
-    const { type, target } = r.destination;
-    const known = type === 'extension' ? extensions : type === 'trunk' ? trunks : services;
-    if (!known.has(target))
-      add(pointer('routes', 'inbound', i, 'destination', 'target'), `names unknown ${type} '${target}'`);
   });
+
+  for (const p of checkPstnRouting(c)) add(p.field, p.message);
 
   return problems;
 }

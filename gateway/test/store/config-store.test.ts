@@ -158,9 +158,103 @@ const badDocs: Array<{ rule: string; doc: unknown; field: string; message?: stri
     field: '/routes/inbound/1/did',
   },
   {
-    rule: 'a destination type is extension, trunk or service',
-    doc: { routes: { inbound: [{ id: 'd', did: '1', destination: { type: 'queue', target: 'q' } }] } },
+    rule: 'a destination type is one the routing knows',
+    doc: { routes: { inbound: [{ id: 'd', did: '1', destination: { type: 'voicemail', target: 'q' } }] } },
     field: '/routes/inbound/0/destination/type',
+  },
+  {
+    rule: 'a PSTN line names a port its card has',
+    doc: {
+      pstn: { cards: [{ id: 'sim0', fxo: 4 }], lines: [{ id: 'fxo5', card: 'sim0', port: 5 }] },
+    },
+    field: '/pstn/lines/0/port',
+  },
+  {
+    rule: 'a PSTN line names an existing card',
+    doc: { pstn: { lines: [{ id: 'fxo1', card: 'sim9', port: 1 }] } },
+    field: '/pstn/lines/0/card',
+  },
+  {
+    rule: 'an E1 span leaves out timeslot 16 (signalling)',
+    doc: {
+      pstn: { cards: [{ id: 'sim0' }], spans: [{ id: 'e1-1', card: 'sim0', span: 1, channels: '1-31' }] },
+    },
+    field: '/pstn/spans/0/channels',
+  },
+  {
+    rule: 'a port group names existing lines',
+    doc: {
+      pstn: {
+        cards: [{ id: 'sim0' }],
+        lines: [{ id: 'fxo1', card: 'sim0', port: 1 }],
+        groups: [{ id: 'out', members: ['fxo1', 'fxo9'] }],
+      },
+    },
+    field: '/pstn/groups/0/members/1',
+  },
+  {
+    rule: 'an outbound route names existing port groups',
+    doc: { routes: { outbound: [{ id: 'r', pattern: '9.', targets: [{ type: 'group', id: 'ghost' }] }] } },
+    field: '/routes/outbound/0/targets/0/id',
+  },
+  {
+    rule: 'an outbound route has at least one target',
+    doc: { routes: { outbound: [{ id: 'r', pattern: '9.' }] } },
+    field: '/routes/outbound/0/targets',
+  },
+  {
+    rule: 'a caller ID policy is extension, passthrough, anonymous or fixed:<number>',
+    doc: {
+      trunks: [trunk('cloud')],
+      routes: { outbound: [{ id: 'r', pattern: '9.', trunks: ['cloud'], callerIdPolicy: 'fixed:abc' }] },
+    },
+    field: '/routes/outbound/0/callerIdPolicy',
+  },
+  {
+    rule: 'an inbound route names an existing ring group',
+    doc: { routes: { inbound: [{ id: 'd', destination: { type: 'ring-group', target: 'sales' } }] } },
+    field: '/routes/inbound/0/destination/target',
+  },
+  {
+    rule: 'a time condition reads hours in a known time zone',
+    doc: { timeConditions: [{ id: 'office', timeZone: 'Mars/Olympus' }] },
+    field: '/timeConditions/0/timeZone',
+  },
+  {
+    rule: 'a time condition nested inside itself is a loop',
+    doc: {
+      extensions: [ext('1001')],
+      timeConditions: [{ id: 'office', timeZone: 'Asia/Shanghai' }],
+      routes: {
+        inbound: [
+          {
+            id: 'd',
+            destination: {
+              type: 'time-condition',
+              target: 'office',
+              whenOpen: { type: 'extension', target: '1001' },
+              whenClosed: {
+                type: 'time-condition',
+                target: 'office',
+                whenOpen: { type: 'extension', target: '1001' },
+                whenClosed: { type: 'extension', target: '1001' },
+              },
+            },
+          },
+        ],
+      },
+    },
+    field: '/routes/inbound/0/destination/whenClosed/target',
+  },
+  {
+    rule: 'a trunk call routed back to the same trunk is a loop',
+    doc: {
+      trunks: [trunk('cloud')],
+      routes: {
+        inbound: [{ id: 'd', trunk: 'cloud', did: '555.', destination: { type: 'trunk', target: 'cloud' } }],
+      },
+    },
+    field: '/routes/inbound/0/destination/target',
   },
   {
     rule: 'registerDefaultExpiresS lies between min and max',
