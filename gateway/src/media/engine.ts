@@ -81,6 +81,23 @@ export interface ServiceLegHandle {
   dump(): { localPort: number; latched: boolean; target: RtpAddress | null; counters: Record<string, number> };
 }
 
+/**
+ * A leg whose far side is a stream of 20 ms frames on this thread (a PSTN channel): RTP on its
+ * port pair in a relay worker, frames crossing in one batch per tick for all such legs.
+ */
+export interface FrameLegHandle extends ServiceLegHandle {
+  /** Queue one frame (copied) for the next `flushFrames`. */
+  send(frame: Int16Array): void;
+  /** Where the peer receives, once its SDP is known (latching corrects it). */
+  setRemote(remote: RtpAddress | undefined): void;
+}
+
+/** What a frame leg delivers: each received frame (valid during the call only) and RFC 4733 digits. */
+export interface FrameLegSink {
+  onFrame(frame: Int16Array): void;
+  onDigit?(digit: string, durationMs: number): void;
+}
+
 /** Digits kept per call in the dump, and recent ones engine-wide. */
 const DIGITS_PER_CALL = 64;
 const RECENT_DIGITS = 100;
@@ -264,6 +281,9 @@ export class MediaEngine implements MediaHook {
   /** Recordings whose tap was stopped, by id, until the recorder has closed the file. */
   private readonly recordingPaths = new Map<string, string>();
   private readonly serviceLegs = new Map<number, EngineLeg>();
+  private readonly frameSinks = new Map<number, FrameLegSink>();
+  /** Frames queued for `frames` legs since the last flush, per worker. */
+  private readonly frameOut = new Map<number, { legIds: number[]; frames: Int16Array[] }>();
 
   private constructor(private readonly opts: MediaEngineOptions) {
     this.address = opts.advertiseAddress ?? opts.host;
@@ -373,7 +393,13 @@ export class MediaEngine implements MediaHook {
         this.closeWaiters.get(m.legId)?.();
         return;
       }
+      case 'frames-up': {
+        for (let i = 0; i < m.legIds.length; i++)
+          this.frameSinks.get(m.legIds[i] ?? 0)?.onFrame(m.samples.subarray(i * 160, (i + 1) * 160));
+        return;
+      }
       case 'digit': {
+        this.frameSinks.get(m.legId)?.onDigit?.(m.digit, m.durationMs);
         const leg = this.legs.get(m.legId);
         if (leg) this.onDigit(leg.callKey, leg.side, m.digit, m.durationMs, m.source);
         return;
@@ -784,7 +810,62 @@ export class MediaEngine implements MediaHook {
    * the calls (one pool, no race between two), sockets in a relay worker. Undefined when no port
    * pair is free.
    */
-  openService(callKey: string, kind: 'echo' | 'milliwatt'): ServiceLegHandle | undefined {
+  openService(callKey: string, kind: 'echo' | 'milliwatt' | 'frames'): ServiceLegHandle | undefined {
+    return this.openServiceLeg(callKey, kind)?.handle;
+  }
+
+  /** A frame leg for a PSTN channel (see `FrameLegHandle`); undefined when no port pair is free. */
+  openFrameLeg(callKey: string, sink: FrameLegSink): FrameLegHandle | undefined {
+    const opened = this.openServiceLeg(callKey, 'frames');
+    if (!opened) return undefined;
+    const { leg, handle } = opened;
+    this.frameSinks.set(leg.legId, sink);
+    return {
+      ...handle,
+      close: () => {
+        this.frameSinks.delete(leg.legId);
+        return handle.close();
+      },
+      send: (frame) => {
+        if (!this.legs.has(leg.legId)) return;
+        let q = this.frameOut.get(leg.worker);
+        if (!q) this.frameOut.set(leg.worker, (q = { legIds: [], frames: [] }));
+        q.legIds.push(leg.legId);
+        q.frames.push(frame);
+      },
+      setRemote: (remote) => {
+        if (!this.legs.has(leg.legId) || !remote) return;
+        leg.remote = remote;
+        this.post(leg.worker, { t: 'remote', legId: leg.legId, rtp: remote, rtcp: null });
+      },
+    };
+  }
+
+  /** Ship the frames queued since the last flush: one message per worker, buffers transferred. */
+  flushFrames(): void {
+    for (const [worker, q] of this.frameOut) {
+      const n = q.legIds.length;
+      if (n === 0) continue;
+      const legIds = new Int32Array(n);
+      const samples = new Int16Array(n * 160);
+      for (let i = 0; i < n; i++) {
+        legIds[i] = q.legIds[i] ?? 0;
+        const f = q.frames[i];
+        if (f) samples.set(f.subarray(0, 160), i * 160);
+      }
+      q.legIds.length = 0;
+      q.frames.length = 0;
+      this.workers[worker]?.postMessage({ t: 'frames-down', legIds, samples } satisfies ToWorker, [
+        legIds.buffer,
+        samples.buffer,
+      ]);
+    }
+  }
+
+  private openServiceLeg(
+    callKey: string,
+    kind: 'echo' | 'milliwatt' | 'frames',
+  ): { leg: EngineLeg; handle: ServiceLegHandle } | undefined {
     if (this.closed) return undefined;
     const port = this.allocatePort();
     if (port === undefined) return undefined;
@@ -810,7 +891,7 @@ export class MediaEngine implements MediaHook {
     this.post(worker, { t: 'open', legId: leg.legId, host: this.opts.host, port });
     this.post(worker, { t: 'process', legId: leg.legId });
     let closed: Promise<void> | undefined;
-    return {
+    const handle: ServiceLegHandle = {
       rtpPort: port,
       opened: async (timeoutMs = 2000) => {
         const deadline = performance.now() + timeoutMs;
@@ -829,8 +910,10 @@ export class MediaEngine implements MediaHook {
           sendLaw: plan.law,
         };
         leg.payloadTypes = pts;
+        // A frame leg's decoder exists from `service` on: it must hear the codecs after it.
+        if (kind === 'frames') this.post(worker, { t: 'service', legId: leg.legId, kind });
         this.post(worker, { t: 'codecs', legId: leg.legId, ...pts });
-        this.post(worker, { t: 'service', legId: leg.legId, kind });
+        if (kind !== 'frames') this.post(worker, { t: 'service', legId: leg.legId, kind });
       },
       close: () => {
         closed ??= new Promise<void>((resolve) => {
@@ -859,6 +942,7 @@ export class MediaEngine implements MediaHook {
         };
       },
     };
+    return { leg, handle };
   }
 
   /** Close one leg's sockets in its worker; the port returns to the pool once they are. */

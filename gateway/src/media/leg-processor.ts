@@ -1,7 +1,9 @@
 /**
  * Everything a relay worker does with one leg's packets besides forwarding them: DTMF, the
- * recording feed and the echo service's SSRC. Plugged into `RelayLeg.onPacket`; it never consumes
- * a packet (the relay still forwards it, telephone-events included, with the far leg's PT).
+ * recording feed and the echo service. Plugged into `RelayLeg.onPacket`; on a bridged leg it never
+ * consumes a packet (the relay still forwards it, telephone-events included, with the far leg's
+ * PT). The echo consumes: the packet goes straight back to its source as it came, only the SSRC
+ * ours — not through the relay, which renumbers forwarded packets onto the leg's own stream.
  */
 import type { Timers } from '../core/clock.ts';
 import { NO_PAYLOAD_TYPES, type LegPayloadMap } from './leg-codecs.ts';
@@ -27,6 +29,7 @@ export class LegProcessor {
   readonly dtmf: LegDtmf;
   private recorderFeed: LegRecorderFeed | undefined;
   private echoSsrc: EchoSsrc | undefined;
+  private echoSend: ((datagram: Buffer) => void) | undefined;
 
   constructor(opts: LegProcessorOptions) {
     this.dtmf = new LegDtmf(opts);
@@ -48,17 +51,22 @@ export class LegProcessor {
     return this.recorderFeed;
   }
 
-  set echo(e: EchoSsrc | undefined) {
+  /** Send every packet back with `send` (the latched source), our SSRC on it. */
+  setEcho(e: EchoSsrc, send: (datagram: Buffer) => void): void {
     this.echoSsrc = e;
+    this.echoSend = send;
   }
 
-  /** The `RelayLeg.onPacket` hook: always true (forward). */
+  /** The `RelayLeg.onPacket` hook: true (forward) unless the echo took the packet. */
   readonly onPacket = (datagram: Buffer, view: RtpView): boolean => {
     this.dtmf.onPacket(datagram, view);
     this.recorderFeed?.onPacket(datagram, view);
+    const echo = this.echoSsrc;
+    if (echo === undefined || this.echoSend === undefined) return true;
     // Last: the SSRC rewrite changes the datagram the others have read.
-    this.echoSsrc?.onPacket(datagram, view);
-    return true;
+    echo.onPacket(datagram, view);
+    this.echoSend(datagram);
+    return false;
   };
 
   close(): void {

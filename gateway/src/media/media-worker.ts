@@ -6,6 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemTimers } from '../core/clock.ts';
+import { allocBatch, FrameEndpoint } from './frame-endpoint.ts';
 import { LegProcessor } from './leg-processor.ts';
 import { FrameClock, LegRecorderFeed } from './leg-recorder.ts';
 import { EchoSsrc, MilliwattFrames } from './leg-service.ts';
@@ -32,9 +33,13 @@ const post = (m: FromWorker): void => port.postMessage(m);
 // Per-leg processing (DTMF, recording feed, services). Configured by messages that may arrive
 // before the leg's sockets are bound: kept by leg id and plugged in once the leg exists.
 const procs = new Map<number, LegProcessor>();
-const services = new Map<number, 'echo' | 'milliwatt'>();
+const services = new Map<number, 'echo' | 'milliwatt' | 'frames'>();
+/** Legs whose other side is a stream of frames on the signalling thread (PSTN channels). */
+const frameLegs = new Map<number, FrameEndpoint>();
 const milliwatts = new Map<number, MilliwattFrames>();
 const recordings = new Map<string, { tap: RecorderTap; legs: number[] }>();
+/** Latched RTP sources of echo legs. */
+const echoTargets = new Map<number, { address: string; port: number }>();
 
 function procOf(legId: number, detectInband?: boolean): LegProcessor {
   let p = procs.get(legId);
@@ -61,11 +66,26 @@ function plugIn(legId: number): void {
   const p = procs.get(legId);
   if (!leg || !p) return;
   leg.onPacket = (_leg, datagram, view) => p.onPacket(datagram, view);
+  const frames = frameLegs.get(legId);
+  if (frames) {
+    // Terminated here: decoded into frames for the channel, never forwarded.
+    leg.onPacket = (_leg, datagram, view) => {
+      p.onPacket(datagram, view);
+      frames.onPacket(datagram, view);
+      return false;
+    };
+    startClock();
+  }
   const service = services.get(legId);
   if (service === 'echo') {
-    p.echo = new EchoSsrc();
-    // Bridged to itself: each packet goes back out where it came from (latched source).
-    leg.peer = leg;
+    // Each packet goes back where it came from: after latching only the latched source gets here.
+    const onSent = (e: Error | null): void => {
+      if (e) leg.sendErrors++;
+    };
+    p.setEcho(new EchoSsrc(), (datagram) => {
+      const to = echoTargets.get(legId);
+      if (to) leg.rtp.send(datagram, to.port, to.address, onSent);
+    });
   } else if (service === 'milliwatt' && !milliwatts.has(legId)) {
     milliwatts.set(legId, new MilliwattFrames(leg.stats().codecs.sendLaw ?? 'pcmu'));
     startClock();
@@ -89,12 +109,30 @@ function onClock(): void {
       if (leg) tone.tick((f) => leg.sendFrame(f));
     }
     for (const r of recordings.values()) r.tap.tick();
+    if (frameLegs.size > 0) shipFrames();
   }
-  if (milliwatts.size === 0 && recordings.size === 0) {
+  if (milliwatts.size === 0 && recordings.size === 0 && frameLegs.size === 0) {
     clock = undefined;
     return;
   }
   setTimeout(onClock, c.untilNext(performance.now()));
+}
+
+/** One batch per tick: a frame of every `frames` leg that has one, buffers handed over. */
+function shipFrames(): void {
+  const batch = allocBatch(frameLegs.size);
+  let n = 0;
+  for (const [legId, fe] of frameLegs) {
+    if (!fe.take(batch.samples, n * 160)) continue;
+    batch.legIds[n++] = legId;
+  }
+  if (n === 0) return;
+  const legIds = batch.legIds.subarray(0, n);
+  const samples = batch.samples.subarray(0, n * 160);
+  port?.postMessage({ t: 'frames-up', legIds, samples } satisfies FromWorker, [
+    batch.legIds.buffer as ArrayBuffer,
+    batch.samples.buffer as ArrayBuffer,
+  ]);
 }
 
 function startRecording(recordingId: string, caller: number, other: number): void {
@@ -130,8 +168,10 @@ function stopRecording(recordingId: string): void {
 }
 
 const events: RelayLegEvents = {
-  latched: (leg, kind, source) =>
-    post({ t: 'latched', legId: leg.legId, kind, address: source.address, port: source.port }),
+  latched: (leg, kind, source) => {
+    if (kind === 'rtp' && services.get(leg.legId) === 'echo') echoTargets.set(leg.legId, { ...source });
+    post({ t: 'latched', legId: leg.legId, kind, address: source.address, port: source.port });
+  },
 };
 
 function bindOne(host: string, p: number): Promise<Socket> {
@@ -194,6 +234,7 @@ port.on('message', (m: ToWorker) => {
     case 'codecs':
       legs.get(m.legId)?.setCodecs(m.pcmu, m.pcma, m.telephoneEvent, m.sendLaw);
       procs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
+      frameLegs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
       if (m.sendLaw && milliwatts.get(m.legId)?.law !== m.sendLaw && milliwatts.has(m.legId))
         milliwatts.set(m.legId, new MilliwattFrames(m.sendLaw));
       return;
@@ -212,6 +253,7 @@ port.on('message', (m: ToWorker) => {
       return;
     case 'service':
       services.set(m.legId, m.kind);
+      if (m.kind === 'frames' && !frameLegs.has(m.legId)) frameLegs.set(m.legId, new FrameEndpoint());
       procOf(m.legId);
       plugIn(m.legId);
       return;
@@ -228,10 +270,16 @@ port.on('message', (m: ToWorker) => {
       procs.delete(m.legId);
       services.delete(m.legId);
       milliwatts.delete(m.legId);
+      frameLegs.delete(m.legId);
+      echoTargets.delete(m.legId);
       if (!leg) post({ t: 'closed', legId: m.legId });
       else void leg.close().then(() => post({ t: 'closed', legId: m.legId }));
       return;
     }
+    case 'frames-down':
+      for (let i = 0; i < m.legIds.length; i++)
+        legs.get(m.legIds[i] ?? 0)?.sendFrame(m.samples.subarray(i * 160, (i + 1) * 160));
+      return;
     case 'stats':
       post({ t: 'stats', requestId: m.requestId, legs: [...legs.values()].map((l) => l.stats()) });
       return;

@@ -48,7 +48,12 @@ export type ToWorker =
    */
   | { t: 'process'; legId: number; detectInband?: boolean }
   /** Answer the leg as a service number: echo (bridged to itself) or the milliwatt tone. */
-  | { t: 'service'; legId: number; kind: 'echo' | 'milliwatt' }
+  | { t: 'service'; legId: number; kind: 'echo' | 'milliwatt' | 'frames' }
+  /**
+   * Frames for `frames` legs, one batch per 20 ms tick for all of them: `legIds[i]` owns samples
+   * `[i·160, (i+1)·160)` (buffers transferred). Each is sent at once on its leg's own stream.
+   */
+  | { t: 'frames-down'; legIds: Int32Array; samples: Int16Array }
   /** Start a recorder tap: `caller` on the left channel, `other` on the right. */
   | { t: 'record'; recordingId: string; caller: number; other: number }
   /** Stop the tap: its last batch, then `recording-stopped`. */
@@ -66,6 +71,8 @@ export type FromWorker =
   | { t: 'digit'; legId: number; digit: string; durationMs: number; source: 'rfc4733' | 'inband' }
   /** A batch of interleaved stereo frames of a recording (buffer transferred). */
   | { t: 'recording'; recordingId: string; samples: Int16Array }
+  /** One tick's frames received on `frames` legs, batched like `frames-down` (buffers transferred). */
+  | { t: 'frames-up'; legIds: Int32Array; samples: Int16Array }
   | { t: 'recording-stopped'; recordingId: string; frames: number; durationMs: number };
 
 /** Why a datagram was not forwarded. */

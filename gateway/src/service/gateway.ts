@@ -18,6 +18,8 @@ import { EdgeError, ErrorCodes } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { MetricsRegistry } from '../core/metrics.ts';
 import { MediaEngine } from '../media/engine.ts';
+import { RecorderClient } from '../media/recorder-client.ts';
+import { recordingPath } from '../media/recording-writer.ts';
 import { ServiceAnswerer } from '../media/service-answerer.ts';
 import { memberKey, toMemberRef, type MemberRef } from '../failover/types.ts';
 import { TrunkMonitor, type ProbeResult } from '../failover/trunk-health.ts';
@@ -72,6 +74,7 @@ export class Gateway {
   private cdr!: CdrWriter;
   private services: ServiceAnswerer | undefined;
   private mediaEngine: MediaEngine | undefined;
+  private recorder: RecorderClient | undefined;
   private http!: FastifyInstance;
   private readonly log: Logger;
 
@@ -215,16 +218,14 @@ export class Gateway {
       sendStateless: (msg, dest) => this.transports.send(msg, dest),
       localSentBy: (t) => this.transports.localSentBy(t),
     };
-    this.services = new ServiceAnswerer({
-      host: this.opts.host,
-      rtpPorts: this.opts.rtpPorts,
-      clock: this.clock,
-      timers: this.timers,
-      logger: this.log,
-      metrics: this.metrics,
-    });
-    const services = this.services;
-    if (cfg.media.anchor) {
+    // Recordings are files of the data directory, never served by any URL (DESIGN §3).
+    const recordingsDir = join(dataDir, 'recordings');
+    await mkdir(recordingsDir, { recursive: true });
+    const recorder = new RecorderClient({ dir: recordingsDir });
+    this.recorder = recorder;
+    recorder.onError((e) => this.log.error({ ...e }, 'recording failed'));
+    // The engine runs whether or not calls are anchored: the service numbers' legs live in it too.
+    {
       this.mediaEngine = await MediaEngine.start({
         host: this.opts.host,
         rtpPorts: this.opts.rtpPorts,
@@ -240,13 +241,26 @@ export class Gateway {
           return e ? { codecs: e.codecs, srtp: e.srtp, directMedia: e.directMedia } : undefined;
         },
         deadMediaTimeoutS: cfg.media.deadMediaTimeoutS,
-        // The service numbers bind from the same range: their ports are skipped.
-        isPortBusy: (p) => services.dump().ports.inUse.includes(p),
         onDeadMedia: (key) => void this.b2bua.hangupCall(key, 'dead media'),
+        recorder: {
+          open: (id) => recorder.open(id),
+          write: (id, frames) => recorder.write(id, frames),
+          close: (id) => recorder.close(id),
+          pathOf: (id) => recordingPath(recordingsDir, id),
+        },
+        shouldRecord: () => this.config.get().media.recording === 'all',
+        onDigit: (e) => this.log.info({ ...e }, 'dtmf digit'),
         metrics: this.metrics,
         logger: this.log,
       });
     }
+    this.services = new ServiceAnswerer({
+      host: this.opts.host,
+      engine: this.mediaEngine,
+      clock: this.clock,
+      logger: this.log,
+      metrics: this.metrics,
+    });
     this.b2bua = new B2bua({
       services: this.services,
       sip,
@@ -254,7 +268,7 @@ export class Gateway {
       timers: this.timers,
       logger: this.log,
       metrics: this.metrics,
-      media: this.mediaEngine ?? passThroughMedia,
+      media: cfg.media.anchor ? this.mediaEngine : passThroughMedia,
       cdr: this.cdr,
       domain: () => this.config.get().system.domain,
       userAgent: () => this.config.get().sip.userAgent,
@@ -385,8 +399,9 @@ export class Gateway {
     this.registrations?.close();
     this.registrar?.close();
     this.tx?.close();
-    this.services?.close();
+    await this.services?.close();
     await this.mediaEngine?.close().catch(() => undefined);
+    await this.recorder?.stop().catch(() => undefined);
     await this.transports?.close().catch(() => undefined);
     this.auth?.close();
     await this.cdr?.close();

@@ -14,7 +14,7 @@ interface Doc {
   ringGroups: Array<Loose & { members: string[] }>;
   timeConditions: Array<Loose & { hours: Loose[]; holidays?: string[] }>;
 }
-const base = (): Doc => structuredClone(branchOfficeDoc) as unknown as Doc;
+const base = (): Doc => structuredClone(branchOfficeDoc);
 
 /** Each case changes the branch office configuration; the problem must name this path. */
 const cases: Array<{ rule: string; change: (d: Doc) => void; field: string; message: RegExp }> = [
@@ -100,7 +100,7 @@ const cases: Array<{ rule: string; change: (d: Doc) => void; field: string; mess
         trunk: 'cloud',
         line: 'fxo1',
         destination: { type: 'extension', target: '1001' },
-      } }),
+      }),
     field: '/routes/inbound/9/line',
     message: /only one of trunk, line or group/,
   },
