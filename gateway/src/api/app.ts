@@ -30,6 +30,8 @@ export interface ApiDeps {
   /** Named dumps of long-lived objects, served by GET /api/status. */
   dumps?: Record<string, () => unknown>;
   logger?: Logger;
+  /** Further route plugins mounted on the same app (the PSTN routes, the simulated office). */
+  extraRoutes?: ReadonlyArray<(app: FastifyInstance) => Promise<void>>;
 }
 
 export interface ApiErrorBody {
@@ -103,6 +105,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   );
 
   void app.register(apiRoutes, deps);
+  for (const routes of deps.extraRoutes ?? []) void app.register((scoped) => routes(scoped));
   return app;
 }
 

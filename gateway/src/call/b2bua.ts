@@ -32,6 +32,8 @@ export interface TrunkInfo {
   identity: { trusted: boolean; acceptPai: boolean; sendPai: boolean };
   failover: { inviteTimeoutMs: number; onStatus: readonly number[] };
   credentials?: { username: string; password: string };
+  /** The gateway's own PSTN user agent: its calls are routed by the line they arrived on. */
+  pstn?: boolean;
 }
 
 export interface TrunkMemberInfo {
@@ -40,6 +42,8 @@ export interface TrunkMemberInfo {
   host: string;
   port: number;
   transport: 'udp' | 'tcp' | 'tls';
+  /** URI parameters the member needs in the Request-URI (the PSTN trunk: `;group=<port group>`). */
+  uriParams?: string;
 }
 
 /** Everything the B2BUA asks of the rest of the gateway. */
@@ -77,6 +81,8 @@ export interface B2buaDeps {
   /** Answers service numbers (`*43` echo, `*44` milliwatt) with local media; without it they get 503. */
   services?: ServiceAnswerer;
   sessionTimer: () => { sessionExpiresS: number; minSeS: number };
+  /** Inbound routing of a call from a PSTN line (by line, DID and caller, time conditions). */
+  pstnInbound?(line: string, did: string, callerNumber: string): Destination;
 }
 
 export class B2bua {
@@ -133,7 +139,12 @@ export class B2bua {
     if (trunk) {
       caller = this.trunkCallerIdentity(trunk, req, fromHeader.value);
       callerPeer = trunk.id;
-      destination = this.deps.routing().fromTrunk(trunk.id, dialled);
+      // X-Edgeline-Line is believed only from the gateway's own PSTN user agent.
+      const line = trunk.pstn ? req.headers.get('x-edgeline-line') : undefined;
+      destination =
+        line && this.deps.pstnInbound
+          ? this.deps.pstnInbound(line, dialled, caller.user === 'anonymous' ? '' : caller.user)
+          : this.deps.routing().fromTrunk(trunk.id, dialled);
     } else {
       const auth = this.deps.authenticate(req);
       if (!auth.ok) {
@@ -262,7 +273,7 @@ export class B2bua {
         const hostPart = m.host.includes(':') ? `[${m.host}]` : m.host;
         out.push({
           kind: 'trunk',
-          requestUri: `sip:${number}@${hostPart}:${m.port}${m.transport === 'udp' ? '' : `;transport=${m.transport}`}`,
+          requestUri: `sip:${number}@${hostPart}:${m.port}${m.transport === 'udp' ? '' : `;transport=${m.transport}`}${m.uriParams ?? ''}`,
           dest: { transport: m.transport, address: m.host, port: m.port },
           peer: id,
           member: m.key,

@@ -282,8 +282,8 @@ export class MediaEngine implements MediaHook {
   private readonly recordingPaths = new Map<string, string>();
   private readonly serviceLegs = new Map<number, EngineLeg>();
   private readonly frameSinks = new Map<number, FrameLegSink>();
-  /** Frames queued for `frames` legs since the last flush, per worker. */
-  private readonly frameOut = new Map<number, { legIds: number[]; frames: Int16Array[] }>();
+  /** Frames queued (copied) for `frames` legs since the last flush, per worker. */
+  private readonly frameOut = new Map<number, { legIds: number[]; samples: Int16Array }>();
 
   private constructor(private readonly opts: MediaEngineOptions) {
     this.address = opts.advertiseAddress ?? opts.host;
@@ -829,9 +829,16 @@ export class MediaEngine implements MediaHook {
       send: (frame) => {
         if (!this.legs.has(leg.legId)) return;
         let q = this.frameOut.get(leg.worker);
-        if (!q) this.frameOut.set(leg.worker, (q = { legIds: [], frames: [] }));
+        if (!q) this.frameOut.set(leg.worker, (q = { legIds: [], samples: new Int16Array(160 * 8) }));
+        const at = q.legIds.length * 160;
+        if (at + 160 > q.samples.length) {
+          const grown = new Int16Array(q.samples.length * 2);
+          grown.set(q.samples);
+          q.samples = grown;
+        }
+        // The driver reuses its frame buffer: the frame is copied into the batch at once.
+        q.samples.set(frame.subarray(0, 160), at);
         q.legIds.push(leg.legId);
-        q.frames.push(frame);
       },
       setRemote: (remote) => {
         if (!this.legs.has(leg.legId) || !remote) return;
@@ -846,18 +853,14 @@ export class MediaEngine implements MediaHook {
     for (const [worker, q] of this.frameOut) {
       const n = q.legIds.length;
       if (n === 0) continue;
-      const legIds = new Int32Array(n);
-      const samples = new Int16Array(n * 160);
-      for (let i = 0; i < n; i++) {
-        legIds[i] = q.legIds[i] ?? 0;
-        const f = q.frames[i];
-        if (f) samples.set(f.subarray(0, 160), i * 160);
-      }
+      const legIds = Int32Array.from(q.legIds);
+      const samples = q.samples.subarray(0, n * 160);
+      // The batch buffer is handed over; the next tick fills a fresh one of the same size.
+      q.samples = new Int16Array(q.samples.length);
       q.legIds.length = 0;
-      q.frames.length = 0;
       this.workers[worker]?.postMessage({ t: 'frames-down', legIds, samples } satisfies ToWorker, [
         legIds.buffer,
-        samples.buffer,
+        samples.buffer as ArrayBuffer,
       ]);
     }
   }

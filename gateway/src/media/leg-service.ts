@@ -6,15 +6,15 @@
  * session will have the same SSRC identifier": the echo is a source of its own in the caller's
  * session; the caller's SSRC sent back would look like its own packets looped (RFC 3550 §8.2).
  *
- * The digital milliwatt (`*44`): a 1004 Hz sine at 0 dBm0 in 20 ms frames, sent by the leg's own
- * stream (`RelayLeg.sendFrame`). ITU-T O.133 / G.711: 1004 Hz, not 1000 Hz (a submultiple of the
- * sampling rate, which would exercise only eight code words).
+ * The digital milliwatt (`*44`): a 1004 Hz sine at 0 dBm0 in 20 ms RTP packets of the negotiated
+ * law (ITU-T O.133 / G.711: 1004 Hz, not 1000 Hz, a submultiple of the sampling rate that would
+ * exercise only eight code words), on a stream of its own clocked by the worker's frame clock.
  */
 import { randomInt } from 'node:crypto';
 import type { G711Law } from './g711.ts';
-import { MILLIWATT_HZ, MILLIWATT_PERIOD_SAMPLES, ZERO_DBM0_PEAK } from './milliwatt-service.ts';
-import { FRAME_SAMPLES, SAMPLE_RATE_HZ } from './pcm-frame.ts';
-import { rewriteSsrc, type RtpView } from './rtp-packet.ts';
+import { fillMilliwatt, MILLIWATT_PERIOD_SAMPLES } from './milliwatt-service.ts';
+import { FRAME_SAMPLES } from './pcm-frame.ts';
+import { rewriteSsrc, RTP_HEADER_BYTES, writeRtpHeader, type RtpView } from './rtp-packet.ts';
 
 export type ServiceKind = 'echo' | 'milliwatt';
 
@@ -35,37 +35,82 @@ export class EchoSsrc {
   }
 }
 
-const periods: Partial<Record<G711Law, Int16Array>> = {};
-
-/** One exact period (2000 samples) of the tone on the linear scale, peak at 0 dBm0 for `law`. */
-export function milliwattLinearPeriod(law: G711Law): Int16Array {
-  const cached = periods[law];
-  if (cached) return cached;
-  const out = new Int16Array(MILLIWATT_PERIOD_SAMPLES);
-  const peak = ZERO_DBM0_PEAK[law];
-  for (let k = 0; k < MILLIWATT_PERIOD_SAMPLES; k++)
-    out[k] = Math.round(peak * Math.sin((2 * Math.PI * MILLIWATT_HZ * k) / SAMPLE_RATE_HZ));
-  periods[law] = out;
-  return out;
+/** A send buffer the socket may still hold: never rewritten until its send completes. */
+interface SendSlot {
+  buf: Buffer;
+  busy: boolean;
+  release: (e: Error | null) => void;
 }
 
-/** Frames of the milliwatt tone; the phase advances only for frames actually sent. */
-export class MilliwattFrames {
+/**
+ * The milliwatt's RTP stream: one packet per frame-clock tick, sequence number +1 and timestamp
+ * +160 each, the tone's phase continuous. Packets are cut from one exactly periodic table
+ * (1004/8000 = 251/2000: the sampled sine repeats every 2000 samples), so a packet is a copy.
+ * Buffers are reused once the socket is done with them: no allocation per packet.
+ */
+export class MilliwattPackets {
+  readonly ssrc = randomInt(0, 2 ** 32 - 1);
+  // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random (unpredictable)"
+  // and "The initial value of the timestamp SHOULD be random, as for the sequence number."
+  private sequenceNumber = randomInt(0, 0x10000);
+  private timestamp = randomInt(0, 2 ** 32 - 1);
   private position = 0;
-  private readonly frame = new Int16Array(FRAME_SAMPLES);
+  private readonly slots: SendSlot[] = [];
   sent = 0;
-  refused = 0;
+  skipped = 0;
+  sendErrors = 0;
 
-  constructor(readonly law: G711Law) {}
+  constructor(
+    readonly law: G711Law,
+    readonly payloadType: number,
+  ) {}
 
-  /** Offer the next frame to `send`; the tone moves on only when it was taken. */
-  tick(send: (frame: Int16Array) => boolean): void {
-    const period = milliwattLinearPeriod(this.law);
-    for (let i = 0; i < FRAME_SAMPLES; i++)
-      this.frame[i] = period[(this.position + i) % MILLIWATT_PERIOD_SAMPLES] ?? 0;
-    if (send(this.frame)) {
-      this.position = (this.position + FRAME_SAMPLES) % MILLIWATT_PERIOD_SAMPLES;
-      this.sent++;
-    } else this.refused++;
+  /** This tick's packet, handed to `send` (which calls `done` when the socket has finished with it). */
+  emit(send: (buf: Buffer, length: number, done: (e: Error | null) => void) => void): void {
+    const slot = this.freeSlot();
+    // RFC 3551 §4.1: "the marker bit ... set in the first packet of a talkspurt".
+    writeRtpHeader(slot.buf, {
+      marker: this.sent === 0,
+      payloadType: this.payloadType,
+      sequenceNumber: this.sequenceNumber,
+      timestamp: this.timestamp,
+      ssrc: this.ssrc,
+    });
+    fillMilliwatt(this.law, this.position, slot.buf, RTP_HEADER_BYTES, FRAME_SAMPLES);
+    slot.busy = true;
+    send(slot.buf, slot.buf.length, slot.release);
+    this.sent++;
+    // RFC 3550 §5.1: "The sequence number increments by one for each RTP data packet sent".
+    this.sequenceNumber = (this.sequenceNumber + 1) & 0xffff;
+    this.advance();
+  }
+
+  /** A tick with nowhere to send (no peer address yet, or on hold): time moves on. */
+  skip(): void {
+    this.skipped++;
+    this.advance();
+  }
+
+  private advance(): void {
+    this.timestamp = (this.timestamp + FRAME_SAMPLES) >>> 0;
+    this.position = (this.position + FRAME_SAMPLES) % MILLIWATT_PERIOD_SAMPLES;
+  }
+
+  private freeSlot(): SendSlot {
+    for (const s of this.slots) if (!s.busy) return s;
+    const slot: SendSlot = {
+      buf: Buffer.alloc(RTP_HEADER_BYTES + FRAME_SAMPLES),
+      busy: false,
+      release: (e) => {
+        slot.busy = false;
+        if (e) this.sendErrors++;
+      },
+    };
+    this.slots.push(slot);
+    return slot;
+  }
+
+  dump(): Record<string, unknown> {
+    return { ssrc: this.ssrc, sent: this.sent, skipped: this.skipped, buffers: this.slots.length };
   }
 }

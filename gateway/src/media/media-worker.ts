@@ -9,7 +9,7 @@ import { systemTimers } from '../core/clock.ts';
 import { allocBatch, FrameEndpoint } from './frame-endpoint.ts';
 import { LegProcessor } from './leg-processor.ts';
 import { FrameClock, LegRecorderFeed } from './leg-recorder.ts';
-import { EchoSsrc, MilliwattFrames } from './leg-service.ts';
+import { EchoSsrc, MilliwattPackets } from './leg-service.ts';
 import { RecorderTap } from './recorder.ts';
 import { RelayLeg, type RelayLegEvents } from './relay-leg.ts';
 import type { FromWorker, ToWorker } from './worker-protocol.ts';
@@ -36,10 +36,13 @@ const procs = new Map<number, LegProcessor>();
 const services = new Map<number, 'echo' | 'milliwatt' | 'frames'>();
 /** Legs whose other side is a stream of frames on the signalling thread (PSTN channels). */
 const frameLegs = new Map<number, FrameEndpoint>();
-const milliwatts = new Map<number, MilliwattFrames>();
+const milliwatts = new Map<number, MilliwattPackets>();
+/** Where a service leg's peer receives: the SDP's address until latching, then the latched source. */
+const serviceRemotes = new Map<number, { address: string; port: number } | null>();
+const serviceCodecs = new Map<number, { law: 'pcmu' | 'pcma'; payloadType: number }>();
 const recordings = new Map<string, { tap: RecorderTap; legs: number[] }>();
-/** Latched RTP sources of echo legs. */
-const echoTargets = new Map<number, { address: string; port: number }>();
+/** Latched RTP sources of service legs. */
+const serviceTargets = new Map<number, { address: string; port: number }>();
 
 function procOf(legId: number, detectInband?: boolean): LegProcessor {
   let p = procs.get(legId);
@@ -83,11 +86,12 @@ function plugIn(legId: number): void {
       if (e) leg.sendErrors++;
     };
     p.setEcho(new EchoSsrc(), (datagram) => {
-      const to = echoTargets.get(legId);
+      const to = serviceTargets.get(legId);
       if (to) leg.rtp.send(datagram, to.port, to.address, onSent);
     });
   } else if (service === 'milliwatt' && !milliwatts.has(legId)) {
-    milliwatts.set(legId, new MilliwattFrames(leg.stats().codecs.sendLaw ?? 'pcmu'));
+    const c = serviceCodecs.get(legId) ?? { law: 'pcmu', payloadType: 0 };
+    milliwatts.set(legId, new MilliwattPackets(c.law, c.payloadType));
     startClock();
   }
 }
@@ -106,7 +110,9 @@ function onClock(): void {
   for (let i = 0; i < n; i++) {
     for (const [legId, tone] of milliwatts) {
       const leg = legs.get(legId);
-      if (leg) tone.tick((f) => leg.sendFrame(f));
+      const to = serviceTargets.get(legId) ?? serviceRemotes.get(legId);
+      if (leg && to) tone.emit((buf, len, done) => leg.rtp.send(buf, 0, len, to.port, to.address, done));
+      else tone.skip();
     }
     for (const r of recordings.values()) r.tap.tick();
     if (frameLegs.size > 0) shipFrames();
@@ -169,7 +175,7 @@ function stopRecording(recordingId: string): void {
 
 const events: RelayLegEvents = {
   latched: (leg, kind, source) => {
-    if (kind === 'rtp' && services.get(leg.legId) === 'echo') echoTargets.set(leg.legId, { ...source });
+    if (kind === 'rtp' && services.has(leg.legId)) serviceTargets.set(leg.legId, { ...source });
     post({ t: 'latched', legId: leg.legId, kind, address: source.address, port: source.port });
   },
 };
@@ -221,6 +227,7 @@ port.on('message', (m: ToWorker) => {
       return;
     case 'remote':
       legs.get(m.legId)?.setRemote(m.rtp, m.rtcp);
+      serviceRemotes.set(m.legId, m.rtp);
       return;
     case 'bridge': {
       const a = legs.get(m.a);
@@ -235,8 +242,13 @@ port.on('message', (m: ToWorker) => {
       legs.get(m.legId)?.setCodecs(m.pcmu, m.pcma, m.telephoneEvent, m.sendLaw);
       procs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
       frameLegs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
-      if (m.sendLaw && milliwatts.get(m.legId)?.law !== m.sendLaw && milliwatts.has(m.legId))
-        milliwatts.set(m.legId, new MilliwattFrames(m.sendLaw));
+      if (m.sendLaw) {
+        const pt = m.sendLaw === 'pcmu' ? m.pcmu : m.pcma;
+        serviceCodecs.set(m.legId, { law: m.sendLaw, payloadType: pt });
+        const tone = milliwatts.get(m.legId);
+        if (tone && (tone.law !== m.sendLaw || tone.payloadType !== pt))
+          milliwatts.set(m.legId, new MilliwattPackets(m.sendLaw, pt));
+      }
       return;
     case 'watch': {
       const leg = legs.get(m.legId);
@@ -271,7 +283,9 @@ port.on('message', (m: ToWorker) => {
       services.delete(m.legId);
       milliwatts.delete(m.legId);
       frameLegs.delete(m.legId);
-      echoTargets.delete(m.legId);
+      serviceTargets.delete(m.legId);
+      serviceRemotes.delete(m.legId);
+      serviceCodecs.delete(m.legId);
       if (!leg) post({ t: 'closed', legId: m.legId });
       else void leg.close().then(() => post({ t: 'closed', legId: m.legId }));
       return;

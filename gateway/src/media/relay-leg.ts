@@ -514,10 +514,14 @@ export class RelayLeg {
       this.dead = false;
       return false;
     }
-    this.silentMs += elapsedMs;
     // A leg is watched once it has sent something or once the call is answered: before either,
-    // the call may still ring.
-    if (this.deadMediaMs <= 0 || (this.rx === 0 && !this.watchFromAnswer) || this.dead) return false;
+    // the call may still ring, and its silence is not counted.
+    if (this.rx === 0 && !this.watchFromAnswer) {
+      this.silentMs = 0;
+      return false;
+    }
+    this.silentMs += elapsedMs;
+    if (this.deadMediaMs <= 0 || this.dead) return false;
     if (this.silentMs < this.deadMediaMs) return false;
     this.dead = true;
     return true;

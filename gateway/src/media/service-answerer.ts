@@ -118,7 +118,7 @@ export class ServiceAnswerer {
       ok: true,
       sdp: negotiated.sdp,
       lateOffer,
-      session: { close: () => this.end(running) },
+      session: { close: () => void this.end(running) },
     };
   }
 

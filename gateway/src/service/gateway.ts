@@ -18,6 +18,17 @@ import { EdgeError, ErrorCodes } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { MetricsRegistry } from '../core/metrics.ts';
 import { MediaEngine } from '../media/engine.ts';
+import { PstnService } from '../pstn/pstn-service.ts';
+import {
+  isPstnSource,
+  pstnApiRoutes,
+  pstnInboundDestination,
+  pstnMembers,
+  pstnTrunkInfo,
+  routesWithPstnTrunks,
+  PSTN_TRUNK,
+} from '../pstn/pstn-trunk.ts';
+import { simHttpPlugin } from '../../../drivers/sim/http-plugin.ts';
 import { RecorderClient } from '../media/recorder-client.ts';
 import { recordingPath } from '../media/recording-writer.ts';
 import { ServiceAnswerer } from '../media/service-answerer.ts';
@@ -74,6 +85,7 @@ export class Gateway {
   private cdr!: CdrWriter;
   private services: ServiceAnswerer | undefined;
   private mediaEngine: MediaEngine | undefined;
+  private pstn: PstnService | undefined;
   private recorder: RecorderClient | undefined;
   private http!: FastifyInstance;
   private readonly log: Logger;
@@ -225,35 +237,33 @@ export class Gateway {
     this.recorder = recorder;
     recorder.onError((e) => this.log.error({ ...e }, 'recording failed'));
     // The engine runs whether or not calls are anchored: the service numbers' legs live in it too.
-    {
-      this.mediaEngine = await MediaEngine.start({
-        host: this.opts.host,
-        rtpPorts: this.opts.rtpPorts,
-        codecs: cfg.media.codecs,
-        policy: () => this.config.get().media.codecs,
-        // Per trunk and extension: codec list, SRTP policy, direct media (configuration, live).
-        endpointPolicy: (party) => {
-          const c = this.config.get();
-          const e =
-            party.kind === 'trunk'
-              ? c.trunks.find((t) => t.id === party.id)
-              : c.extensions.find((x) => x.number === party.id);
-          return e ? { codecs: e.codecs, srtp: e.srtp, directMedia: e.directMedia } : undefined;
-        },
-        deadMediaTimeoutS: cfg.media.deadMediaTimeoutS,
-        onDeadMedia: (key) => void this.b2bua.hangupCall(key, 'dead media'),
-        recorder: {
-          open: (id) => recorder.open(id),
-          write: (id, frames) => recorder.write(id, frames),
-          close: (id) => recorder.close(id),
-          pathOf: (id) => recordingPath(recordingsDir, id),
-        },
-        shouldRecord: () => this.config.get().media.recording === 'all',
-        onDigit: (e) => this.log.info({ ...e }, 'dtmf digit'),
-        metrics: this.metrics,
-        logger: this.log,
-      });
-    }
+    this.mediaEngine = await MediaEngine.start({
+      host: this.opts.host,
+      rtpPorts: this.opts.rtpPorts,
+      codecs: cfg.media.codecs,
+      policy: () => this.config.get().media.codecs,
+      // Per trunk and extension: codec list, SRTP policy, direct media (configuration, live).
+      endpointPolicy: (party) => {
+        const c = this.config.get();
+        const e =
+          party.kind === 'trunk'
+            ? c.trunks.find((t) => t.id === party.id)
+            : c.extensions.find((x) => x.number === party.id);
+        return e ? { codecs: e.codecs, srtp: e.srtp, directMedia: e.directMedia } : undefined;
+      },
+      deadMediaTimeoutS: cfg.media.deadMediaTimeoutS,
+      onDeadMedia: (key) => void this.b2bua.hangupCall(key, 'dead media'),
+      recorder: {
+        open: (id) => recorder.open(id),
+        write: (id, frames) => recorder.write(id, frames),
+        close: (id) => recorder.close(id),
+        pathOf: (id) => recordingPath(recordingsDir, id),
+      },
+      shouldRecord: () => this.config.get().media.recording === 'all',
+      onDigit: (e) => this.log.info({ ...e }, 'dtmf digit'),
+      metrics: this.metrics,
+      logger: this.log,
+    });
     this.services = new ServiceAnswerer({
       host: this.opts.host,
       engine: this.mediaEngine,
@@ -295,6 +305,8 @@ export class Gateway {
       ringTimeoutMs: 180_000,
       maxCalls: 20_000,
       sessionTimer: () => this.config.get().sip,
+      pstnInbound: (line, did, caller) =>
+        pstnInboundDestination(this.config.get(), line, did, caller, this.clock.wallNow()),
     });
     this.dispatcherInstance = new RequestDispatcher({
       b2bua: this.b2bua,
@@ -326,8 +338,32 @@ export class Gateway {
       });
     });
 
+    // The PSTN user agent: the cards' ports as the internal trunk `pstn` (a loopback SIP peer).
+    this.pstn = await PstnService.start({
+      config: () => this.config.get(),
+      demo: this.opts.demo,
+      clock: this.clock,
+      timers: this.timers,
+      logger: this.log,
+      metrics: this.metrics,
+      media: this.mediaEngine,
+      b2bua: () => ({
+        transport: 'udp',
+        address: this.opts.host === '0.0.0.0' || this.opts.host === '::' ? '127.0.0.1' : this.opts.host,
+        port: this.sipPort,
+      }),
+      userAgent: () => this.config.get().sip.userAgent,
+    });
+    const office = this.pstn.office;
+
     this.metrics.gauge('edgeline_up', 'The gateway is running').set(1);
     this.http = buildApi({
+      extraRoutes: [
+        pstnApiRoutes(() => this.pstn, this.config),
+        ...(office ? [async (app: FastifyInstance) => {
+                await app.register(simHttpPlugin, { office, dataDir });
+              }] : []),
+      ],
       config: this.config,
       records: this.records,
       metrics: this.metrics,
@@ -341,6 +377,7 @@ export class Gateway {
         transactions: () => this.tx.dump(),
         transports: () => this.transports.dump(),
         media: () => ({ ...this.services?.dump(), engine: this.mediaEngine?.dump() ?? null }),
+        pstn: () => this.pstn?.dump() ?? null,
       },
     });
     try {
@@ -400,6 +437,7 @@ export class Gateway {
     this.registrar?.close();
     this.tx?.close();
     await this.services?.close();
+    await this.pstn?.close().catch(() => undefined);
     await this.mediaEngine?.close().catch(() => undefined);
     await this.recorder?.stop().catch(() => undefined);
     await this.transports?.close().catch(() => undefined);
@@ -413,7 +451,8 @@ export class Gateway {
     this.routing = new RoutingTable({
       country: cfg.system.country,
       extensions: cfg.extensions,
-      outbound: cfg.routes.outbound,
+      // Port groups are reached through the PSTN user agent's internal trunk.
+      outbound: routesWithPstnTrunks(cfg.routes.outbound),
       inbound: cfg.routes.inbound,
       services: cfg.services,
     });
@@ -454,6 +493,7 @@ export class Gateway {
   }
 
   private trunkBySource(source: SipEndpoint): TrunkInfo | undefined {
+    if (isPstnSource(source, this.pstn?.endpoint)) return pstnTrunkInfo(PSTN_TRUNK);
     const key =
       source.transport === 'udp' ? `udp|${source.address}|${source.port}` : `stream|${source.address}`;
     const t = this.trunkAddresses.get(key);
@@ -461,6 +501,8 @@ export class Gateway {
   }
 
   private trunkInfo(id: string): TrunkInfo | undefined {
+    const internal = pstnTrunkInfo(id);
+    if (internal) return internal;
     const t = this.config.get().trunks.find((x) => x.id === id);
     return t ? this.toTrunkInfo(t) : undefined;
   }
@@ -470,6 +512,8 @@ export class Gateway {
   }
 
   private usableMembers(trunkId: string): TrunkMemberInfo[] {
+    const internal = pstnMembers(trunkId, this.pstn?.endpoint);
+    if (internal) return internal;
     const t = this.config.get().trunks.find((x) => x.id === trunkId);
     if (!t) return [];
     const out: TrunkMemberInfo[] = [];

@@ -1,7 +1,8 @@
 /**
  * The configuration a new appliance starts with, so that two softphones can register and call
  * each other (and the echo test) straight out of the box: extensions 1001-1008 with passwords
- * demo1001-demo1008, *43 echo and *44 milliwatt, realm edgeline.local, no trunks.
+ * demo1001-demo1008, *43 echo and *44 milliwatt, realm edgeline.local, no trunks; a simulated
+ * PSTN card whose lines `9` + a number dials out on and whose incoming calls ring 1001.
  */
 import type { Result } from '../core/result.ts';
 import type { Config } from './config-schema.ts';
@@ -25,6 +26,25 @@ export function demoConfig(): Config {
       { number: '*43', type: 'echo' },
       { number: '*44', type: 'milliwatt' },
     ],
+    // The simulated card (4 FXO lines, numbers 5550001-5550004, and one E1 span): `9` + a number
+    // goes out over its ports; calls arriving on them ring extension 1001.
+    pstn: {
+      cards: [{ id: 'sim0', driver: 'sim', fxo: 4, e1Spans: 1 }],
+      lines: Array.from({ length: 4 }, (_, i) => ({
+        id: `fxo${i + 1}`,
+        card: 'sim0',
+        port: i + 1,
+        number: String(5550001 + i),
+      })),
+      spans: [{ id: 'e1-1', card: 'sim0', span: 1, number: '55601' }],
+      groups: [{ id: 'pstn-out', members: ['fxo1', 'fxo2', 'fxo3', 'fxo4', 'e1-1'], hunt: 'sequential' }],
+    },
+    routes: {
+      outbound: [
+        { id: 'pstn', pattern: '9.', strip: 1, targets: [{ type: 'group', id: 'pstn-out' }], permission: 'local' },
+      ],
+      inbound: [{ id: 'pstn-in', group: 'pstn-out', destination: { type: 'extension', target: '1001' } }],
+    },
   };
   const v = validateConfig(doc);
   // The document above is a constant of this program; failing here is a defect caught by tests.
