@@ -487,7 +487,11 @@ export class RelayLeg {
     buf[3] = this.outSeq & 0xff;
     buf.writeUInt32BE(this.outTs, 4);
     buf.writeUInt32BE(this.outSsrc, 8);
-    const n = encodeG711(law === LAW_PCMU ? 'pcmu' : 'pcma', frame, buf.subarray(RTP_HEADER_BYTES, RTP_HEADER_BYTES + 160));
+    const n = encodeG711(
+      law === LAW_PCMU ? 'pcmu' : 'pcma',
+      frame,
+      buf.subarray(RTP_HEADER_BYTES, RTP_HEADER_BYTES + 160),
+    );
     this.txStats.onSent(this.outSsrc, this.outTs, n, now);
     let len = RTP_HEADER_BYTES + n;
     const srtp = this.srtp;

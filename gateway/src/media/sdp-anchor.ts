@@ -281,7 +281,10 @@ export interface EndpointMediaPolicy {
 }
 
 /** Suites we negotiate, in our preference order. */
-export const SRTP_SUITES_ALLOWED: readonly SrtpSuite[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
+export const SRTP_SUITES_ALLOWED: readonly SrtpSuite[] = [
+  'AES_CM_128_HMAC_SHA1_80',
+  'AES_CM_128_HMAC_SHA1_32',
+];
 
 /** Media passes end to end only when both endpoints allow it and nothing of ours needs the audio. */
 export function isDirectMedia(
@@ -294,8 +297,7 @@ export function isDirectMedia(
 
 /** The security an offer asks for, as the gateway will answer it. */
 export type OfferSecurity =
-  | { secure: false }
-  | { secure: true; tag: number; suite: SrtpSuite; remoteKey: Buffer };
+  { secure: false } | { secure: true; tag: number; suite: SrtpSuite; remoteKey: Buffer };
 
 const isSavp = (proto: string): boolean => /SAVP/i.test(proto);
 
@@ -306,16 +308,24 @@ const isSavp = (proto: string): boolean => /SAVP/i.test(proto);
  * MUST be rejected" — for RTP/SAVP. An RTP/AVP offer carrying a=crypto (best-effort SRTP) may be
  * answered plain. The policy adds: `off` never does SRTP, `required` never does plain RTP.
  */
-export function securityOfOffer(policy: SrtpPolicy, stream: StreamInfo): Result<OfferSecurity, AnchorFailure> {
+export function securityOfOffer(
+  policy: SrtpPolicy,
+  stream: StreamInfo,
+): Result<OfferSecurity, AnchorFailure> {
   const savp = isSavp(stream.proto);
   if (policy !== 'off' && stream.crypto.length > 0) {
     const c = chooseCrypto(stream.crypto, SRTP_SUITES_ALLOWED);
-    if (c.ok) return ok({ secure: true, tag: c.value.tag, suite: c.value.suite, remoteKey: c.value.remoteKeySalt });
+    if (c.ok)
+      return ok({ secure: true, tag: c.value.tag, suite: c.value.suite, remoteKey: c.value.remoteKeySalt });
     if (savp || policy === 'required')
       return err({ status: 488, reason: `Not Acceptable Here (${c.error.message})` });
     return ok({ secure: false });
   }
-  if (savp) return err({ status: 488, reason: 'Not Acceptable Here (SRTP offered without usable keys or not allowed)' });
+  if (savp)
+    return err({
+      status: 488,
+      reason: 'Not Acceptable Here (SRTP offered without usable keys or not allowed)',
+    });
   if (policy === 'required') return err({ status: 488, reason: 'Not Acceptable Here (SRTP required)' });
   return ok({ secure: false });
 }
@@ -333,7 +343,11 @@ export function offerTransport(policy: SrtpPolicy, localKey: Uint8Array): LegTra
 }
 
 /** Our answer's transport to an offer we decided `security` for (RFC 3264 §6: same protocol). */
-export function answerTransport(offer: StreamInfo, security: OfferSecurity, localKey: Uint8Array): LegTransport {
+export function answerTransport(
+  offer: StreamInfo,
+  security: OfferSecurity,
+  localKey: Uint8Array,
+): LegTransport {
   if (!security.secure) return { proto: isSavp(offer.proto) ? 'RTP/AVP' : offer.proto, crypto: [] };
   return { proto: offer.proto, crypto: [cryptoValue(security.tag, security.suite, localKey)] };
 }

@@ -61,9 +61,21 @@ describe('call quality from RTCP in the live dump and the CDR (baresip phones)',
     const phones: Baresip[] = [];
     try {
       const registrar = { host: '127.0.0.1', port: gw.sipPort, domain: 'edgeline.local' };
-      const caller = await startBaresip({ user: '1021', password: 'demo1021', registrar, codec: 'PCMU', playWav: wav });
+      const caller = await startBaresip({
+        user: '1021',
+        password: 'demo1021',
+        registrar,
+        codec: 'PCMU',
+        playWav: wav,
+      });
       phones.push(caller);
-      const callee = await startBaresip({ user: '1022', password: 'demo1022', registrar, codec: 'PCMU', playWav: wav });
+      const callee = await startBaresip({
+        user: '1022',
+        password: 'demo1022',
+        registrar,
+        codec: 'PCMU',
+        playWav: wav,
+      });
       phones.push(callee);
       await Promise.all([caller.waitRegistered(), callee.waitRegistered()]);
       await caller.dial('sip:1022@edgeline.local');

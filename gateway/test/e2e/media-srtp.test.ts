@@ -19,7 +19,10 @@ const skip = baresipAvailable() ? false : 'baresip (Debian package baresip) is n
 const GATEWAY_RTP = { lo: 20000, hi: 29999 };
 
 interface LegView {
-  transport: { proto: string | null; srtp: { suite: string; localKeyId: string; remoteKeyId: string } | null };
+  transport: {
+    proto: string | null;
+    srtp: { suite: string; localKeyId: string; remoteKeyId: string } | null;
+  };
   srtp?: { unprotected: number; protected: number; dropped: Record<string, number> } | null;
 }
 interface EngineView {
@@ -131,7 +134,9 @@ describe('SRTP terminated per leg by the gateway (baresip phones)', { skip }, ()
         assert.ok(atCallee !== null && atCaller !== null);
         const forward = crossCorrelate(up, readWav(atCallee));
         const backward = crossCorrelate(down, readWav(atCaller));
-        t.diagnostic(`caller→callee NCC ${forward.peak.toFixed(4)}; callee→caller NCC ${backward.peak.toFixed(4)}`);
+        t.diagnostic(
+          `caller→callee NCC ${forward.peak.toFixed(4)}; callee→caller NCC ${backward.peak.toFixed(4)}`,
+        );
         assert.ok(forward.peak >= 0.9, `caller→callee correlation ${forward.peak}`);
         assert.ok(backward.peak >= 0.9, `callee→caller correlation ${backward.peak}`);
         const metrics = await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`).then((r) => r.text());

@@ -111,7 +111,7 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
       ...cfg.body,
       trunks: [
         {
-          id: 'pstn',
+          id: 'itsp',
           name: 'upstream',
           members: [member(trunkA), member(trunkB)],
           probe: { enabled: probe, intervalMs: 500, timeoutMs: 400, downAfter: 2, upAfter: 2 },
@@ -120,7 +120,7 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
         },
       ],
       routes: {
-        outbound: [{ id: 'out', pattern: '9.', strip: 1, prefix: '', trunks: ['pstn'], permission: 'local' }],
+        outbound: [{ id: 'out', pattern: '9.', strip: 1, prefix: '', trunks: ['itsp'], permission: 'local' }],
         inbound: [],
       },
     });

@@ -54,7 +54,13 @@ const inline = (key: Buffer, tag = 1): string => `${tag} ${SUITE} inline:${key.t
 
 function rtp(seq: number, fill: number): Buffer {
   const b = Buffer.alloc(172);
-  writeRtpHeader(b, { marker: false, payloadType: 0, sequenceNumber: seq, timestamp: seq * 160, ssrc: 0x5151 });
+  writeRtpHeader(b, {
+    marker: false,
+    payloadType: 0,
+    sequenceNumber: seq,
+    timestamp: seq * 160,
+    ssrc: 0x5151,
+  });
   b.fill(fill, 12);
   return b;
 }
@@ -149,7 +155,13 @@ describe('media engine: per-endpoint policy, SRTP per leg, dead media from answe
       answer: {},
       toA: { proto: 'RTP/AVP', crypto: false },
     },
-    { rule: 'off: an RTP/SAVP offer gets 488', a: { srtp: 'off' }, b: {}, offer: { proto: 'RTP/SAVP', crypto: [inline(phoneKey)] }, toB: 488 },
+    {
+      rule: 'off: an RTP/SAVP offer gets 488',
+      a: { srtp: 'off' },
+      b: {},
+      offer: { proto: 'RTP/SAVP', crypto: [inline(phoneKey)] },
+      toB: 488,
+    },
     { rule: 'required: a plain offer gets 488', a: { srtp: 'required' }, b: {}, offer: {}, toB: 488 },
     {
       rule: 'required: an offer with only unknown suites gets 488',
@@ -191,14 +203,25 @@ describe('media engine: per-endpoint policy, SRTP per leg, dead media from answe
       const toB = engine.relay(key, 'a', sdp(40000, row.offer));
       if (typeof row.toB === 'number') {
         assert.deepEqual(toB, { rejectStatus: row.toB });
-        assert.equal(engine.dump().calls.find((c) => c.callKey === key), undefined, 'no ports taken');
+        assert.equal(
+          engine.dump().calls.find((c) => c.callKey === key),
+          undefined,
+          'no ports taken',
+        );
         return;
       }
       const sB = streamOf(toB);
       assert.equal(sB.proto, row.toB.proto);
       assert.equal(sB.crypto.length > 0, row.toB.crypto);
-      assert.ok(!sB.crypto.some((c) => c.includes(phoneKey.toString('base64'))), 'the caller’s key never crosses');
-      if (row.toB.codecs) assert.deepEqual(sB.codecs.map((c) => c.name), row.toB.codecs);
+      assert.ok(
+        !sB.crypto.some((c) => c.includes(phoneKey.toString('base64'))),
+        'the caller’s key never crosses',
+      );
+      if (row.toB.codecs)
+        assert.deepEqual(
+          sB.codecs.map((c) => c.name),
+          row.toB.codecs,
+        );
       if (!row.answer || row.toA === undefined) return engine.release(key);
       const toA = engine.relay(key, 'b', sdp(40002, row.answer));
       if (typeof row.toA === 'number') {
@@ -240,7 +263,9 @@ describe('media engine: per-endpoint policy, SRTP per leg, dead media from answe
     const a = await udpPeer();
     const b = await udpPeer();
     peers.push(a, b);
-    const toB = streamOf(engine.relay(key, 'a', sdp(a.port, { proto: 'RTP/SAVP', crypto: [inline(phoneKey)] })));
+    const toB = streamOf(
+      engine.relay(key, 'a', sdp(a.port, { proto: 'RTP/SAVP', crypto: [inline(phoneKey)] })),
+    );
     const toA = streamOf(engine.relay(key, 'b', sdp(b.port)));
     assert.ok(await engine.opened(key));
     const gwKey = parseCrypto(toA.crypto[0] ?? '');
@@ -249,7 +274,11 @@ describe('media engine: per-endpoint policy, SRTP per leg, dead media from answe
     const phone = srtpCtx(phoneKey);
     for (let i = 1; i <= 3; i++) await a.send(protect(phone, rtp(i, 0x33)), toA.remote!.port);
     assert.ok(await waitUntil(() => b.received.length === 3, 2000));
-    assert.deepEqual(b.received[0]?.msg.subarray(12), Buffer.alloc(160, 0x33), 'plain audio on the callee leg');
+    assert.deepEqual(
+      b.received[0]?.msg.subarray(12),
+      Buffer.alloc(160, 0x33),
+      'plain audio on the callee leg',
+    );
     await b.send(rtp(9, 0x44), toB.remote!.port);
     assert.ok(await waitUntil(() => a.received.length === 1, 2000));
     const back = Buffer.from(a.received[0]!.msg);

@@ -109,7 +109,11 @@ describe('RelayLeg: SRTP terminated per leg (RFC 3711) on real sockets', () => {
     for (const p of sent) await br.peerA.send(protect(phone, p), br.a.localPort);
     assert.ok(await waitUntil(() => br.peerB.received.length === 3, 2000));
     for (let i = 0; i < 3; i++)
-      assert.deepEqual(br.peerB.received[i]?.msg.subarray(12), sent[i]?.subarray(12), 'plain payload on leg B');
+      assert.deepEqual(
+        br.peerB.received[i]?.msg.subarray(12),
+        sent[i]?.subarray(12),
+        'plain payload on leg B',
+      );
     // Back: plain from B, SRTP to A under the gateway's key (the phone's key does not open it).
     await br.peerB.send(rtp(50, { ssrc: 0xb2b2b2b2, fill: 0x55 }), br.b.localPort);
     assert.ok(await waitUntil(() => br.peerA.received.length === 1, 2000));

@@ -76,8 +76,14 @@ function assertOwnStream(
     if (check.payloadType !== false) assert.equal(g[1]! & 0x7f, s[1]! & 0x7f);
     const g0 = got[0]!;
     const s0 = sent[0]!;
-    assert.equal((g.readUInt16BE(2) - g0.readUInt16BE(2)) & 0xffff, (s.readUInt16BE(2) - s0.readUInt16BE(2)) & 0xffff);
-    assert.equal((g.readUInt32BE(4) - g0.readUInt32BE(4)) >>> 0, (s.readUInt32BE(4) - s0.readUInt32BE(4)) >>> 0);
+    assert.equal(
+      (g.readUInt16BE(2) - g0.readUInt16BE(2)) & 0xffff,
+      (s.readUInt16BE(2) - s0.readUInt16BE(2)) & 0xffff,
+    );
+    assert.equal(
+      (g.readUInt32BE(4) - g0.readUInt32BE(4)) >>> 0,
+      (s.readUInt32BE(4) - s0.readUInt32BE(4)) >>> 0,
+    );
   }
 }
 
