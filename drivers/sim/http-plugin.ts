@@ -7,6 +7,7 @@
  *                                         cidTiming?, dtmfCidVariant?, calledNumber? } → 201 call
  *   GET  /api/sim/calls                 → { calls: [...] }
  *   GET  /api/sim/calls/:id             → call, with its recording summary
+ *   GET  /api/sim/calls/:id/recording   → audio/wav: everything the caller heard (8 kHz, 16-bit)
  *   POST /api/sim/calls/:id/digits      { digits }
  *   POST /api/sim/calls/:id/play        { wav: "<path under the data directory>" } or
  *                                       { tone: { frequenciesHz, levelDbm0, durationMs } }
@@ -19,6 +20,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { CentralOffice } from './central-office.ts';
 import { LINE_FAULTS } from './co-types.ts';
+import { writeWavHeader } from '../../gateway/src/media/wav.ts';
 
 export interface SimHttpOptions {
   office: CentralOffice;
@@ -170,6 +172,19 @@ export const simHttpPlugin: FastifyPluginAsync<SimHttpOptions> = (app, opts) => 
       const call = findCall(req.params.id, reply);
       if (call) return reply.send(call.summary());
       return reply;
+    },
+  );
+
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/api/sim/calls/:id/recording',
+    { schema: { params: IdParams } },
+    (req, reply) => {
+      const call = findCall(req.params.id, reply);
+      if (!call) return reply;
+      const samples = call.recordedSamples();
+      const pcm = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
+      const header = writeWavHeader({ channels: 1, sampleRateHz: 8000, dataBytes: pcm.length });
+      return reply.type('audio/wav').send(Buffer.concat([header, pcm]));
     },
   );
 

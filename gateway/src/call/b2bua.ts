@@ -364,14 +364,16 @@ export class B2bua {
     const inbound = call.inboundLeg.invite;
     // One recording per interaction, named on the caller's leg.
     const recording = this.deps.media.recordingOf?.(call.interactionId);
+    // Legs to and from the PSTN user agent are PSTN legs: their peer is the line that carried them.
+    const callerPstn = this.deps.trunk(call.callerPeer)?.pstn === true;
     try {
       this.deps.cdr.leg({
         legId: `${call.interactionId}:a`,
         interactionId: call.interactionId,
         callId: inbound.headers.get('call-id') ?? '',
         direction: 'inbound',
-        technology: 'sip',
-        peer: call.callerPeer,
+        technology: callerPstn ? 'pstn' : 'sip',
+        peer: callerPstn ? (inbound.headers.get('x-edgeline-line') ?? call.callerPeer) : call.callerPeer,
         fromUri: inbound.headers.get('from') ?? '',
         toUri: inbound.headers.get('to') ?? '',
         callerId: call.caller.user,
@@ -388,13 +390,14 @@ export class B2bua {
       });
       for (const leg of call.outboundLegs) {
         const answered = leg === call.answeredLeg;
+        const legPstn = leg.target.kind === 'trunk' && this.deps.trunk(leg.target.peer)?.pstn === true;
         this.deps.cdr.leg({
           legId: leg.id,
           interactionId: call.interactionId,
           callId: leg.invite.headers.get('call-id') ?? '',
           direction: 'outbound',
-          technology: 'sip',
-          peer: leg.target.peer,
+          technology: legPstn ? 'pstn' : 'sip',
+          peer: legPstn ? (pstnPortOf(leg.dialog?.remoteTarget) ?? leg.target.peer) : leg.target.peer,
           fromUri: leg.invite.headers.get('from') ?? '',
           toUri: leg.invite.headers.get('to') ?? '',
           callerId: call.caller.user,
@@ -487,4 +490,10 @@ function outcomeOf(status: number | null): 'answered' | 'busy' | 'no-answer' | '
   if (status === 487) return 'cancelled';
   if (status === 480 || status === 408) return 'no-answer';
   return 'failed';
+}
+
+/** The port the PSTN user agent names in the user part of its Contact (`sip:fxo1@…`). */
+function pstnPortOf(remoteTarget: string | undefined): string | undefined {
+  const user = remoteTarget ? /^<?sips?:([^@;>]+)@/.exec(remoteTarget)?.[1] : undefined;
+  return user && user !== 'pstn' ? user : undefined;
 }

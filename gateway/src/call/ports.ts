@@ -36,7 +36,7 @@ export interface LegRecord {
   interactionId: string;
   callId: string;
   direction: 'inbound' | 'outbound';
-  technology: 'sip';
+  technology: 'sip' | 'pstn';
   peer: string;
   fromUri: string;
   toUri: string;

@@ -6,6 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemTimers } from '../core/clock.ts';
+import { FrameDtmfRelay } from './frame-dtmf.ts';
 import { allocBatch, FrameEndpoint } from './frame-endpoint.ts';
 import { LegProcessor } from './leg-processor.ts';
 import { FrameClock, LegRecorderFeed } from './leg-recorder.ts';
@@ -36,6 +37,23 @@ const procs = new Map<number, LegProcessor>();
 const services = new Map<number, 'echo' | 'milliwatt' | 'frames'>();
 /** Legs whose other side is a stream of frames on the signalling thread (PSTN channels). */
 const frameLegs = new Map<number, FrameEndpoint>();
+/** Digits heard on those channels, re-sent as RFC 4733 events on the leg's own stream. */
+const frameDtmf = new Map<number, FrameDtmfRelay>();
+/** The negotiated telephone-event payload type of each leg (-1: none). */
+const telephoneEventPt = new Map<number, number>();
+
+function frameDtmfOf(legId: number): FrameDtmfRelay {
+  let r = frameDtmf.get(legId);
+  if (!r) {
+    r = new FrameDtmfRelay({
+      timestamp: () => legs.get(legId)?.ownTimestamp ?? 0,
+      send: (pt, marker, ts, payload) => legs.get(legId)?.sendOwnPacket(pt, marker, ts, payload) ?? false,
+    });
+    r.setPayloadType(telephoneEventPt.get(legId) ?? -1);
+    frameDtmf.set(legId, r);
+  }
+  return r;
+}
 const milliwatts = new Map<number, MilliwattPackets>();
 /** Where a service leg's peer receives: the SDP's address until latching, then the latched source. */
 const serviceRemotes = new Map<number, { address: string; port: number } | null>();
@@ -242,6 +260,8 @@ port.on('message', (m: ToWorker) => {
       legs.get(m.legId)?.setCodecs(m.pcmu, m.pcma, m.telephoneEvent, m.sendLaw);
       procs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
       frameLegs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
+      telephoneEventPt.set(m.legId, m.telephoneEvent);
+      frameDtmf.get(m.legId)?.setPayloadType(m.telephoneEvent);
       if (m.sendLaw) {
         const pt = m.sendLaw === 'pcmu' ? m.pcmu : m.pcma;
         serviceCodecs.set(m.legId, { law: m.sendLaw, payloadType: pt });
@@ -265,7 +285,10 @@ port.on('message', (m: ToWorker) => {
       return;
     case 'service':
       services.set(m.legId, m.kind);
-      if (m.kind === 'frames' && !frameLegs.has(m.legId)) frameLegs.set(m.legId, new FrameEndpoint());
+      if (m.kind === 'frames' && !frameLegs.has(m.legId)) {
+        frameLegs.set(m.legId, new FrameEndpoint());
+        frameDtmfOf(m.legId);
+      }
       procOf(m.legId);
       plugIn(m.legId);
       return;
@@ -283,6 +306,9 @@ port.on('message', (m: ToWorker) => {
       services.delete(m.legId);
       milliwatts.delete(m.legId);
       frameLegs.delete(m.legId);
+      frameDtmf.get(m.legId)?.close();
+      frameDtmf.delete(m.legId);
+      telephoneEventPt.delete(m.legId);
       serviceTargets.delete(m.legId);
       serviceRemotes.delete(m.legId);
       serviceCodecs.delete(m.legId);
@@ -291,8 +317,13 @@ port.on('message', (m: ToWorker) => {
       return;
     }
     case 'frames-down':
-      for (let i = 0; i < m.legIds.length; i++)
-        legs.get(m.legIds[i] ?? 0)?.sendFrame(m.samples.subarray(i * 160, (i + 1) * 160));
+      for (let i = 0; i < m.legIds.length; i++) {
+        const legId = m.legIds[i] ?? 0;
+        const frame = m.samples.subarray(i * 160, (i + 1) * 160);
+        legs.get(legId)?.sendFrame(frame);
+        // Digits on the line also cross as RFC 4733 events (after the frame: its timestamp is current).
+        frameDtmf.get(legId)?.frame(frame);
+      }
       return;
     case 'stats':
       post({ t: 'stats', requestId: m.requestId, legs: [...legs.values()].map((l) => l.stats()) });

@@ -510,6 +510,40 @@ export class RelayLeg {
     if (e) this.sendErrors++;
   };
 
+  /** RTP timestamp of the gateway's own stream: that of the last frame sent (`sendFrame`). */
+  get ownTimestamp(): number {
+    return this.outTs;
+  }
+
+  /**
+   * Send one packet of the gateway's own stream with a payload built elsewhere (the RFC 4733
+   * telephone-events of digits heard on a PSTN line): our SSRC and next sequence number, the
+   * caller's payload type, marker and timestamp (RFC 4733 §2.5.1.2: the event's start). Events
+   * are rare, so each packet has its own buffer.
+   */
+  sendOwnPacket(payloadType: number, marker: boolean, timestamp: number, payload: Uint8Array): boolean {
+    const t = this.target;
+    if (!this.sendEnabled || t === undefined || this.closed || payloadType < 0) return false;
+    const buf = Buffer.alloc(RTP_HEADER_BYTES + payload.length + 16);
+    this.outSeq = (this.outSeq + 1) & 0xffff;
+    buf[0] = 0x80;
+    buf[1] = (marker ? 0x80 : 0) | (payloadType & 0x7f);
+    buf[2] = this.outSeq >>> 8;
+    buf[3] = this.outSeq & 0xff;
+    buf.writeUInt32BE(timestamp >>> 0, 4);
+    buf.writeUInt32BE(this.outSsrc, 8);
+    buf.set(payload, RTP_HEADER_BYTES);
+    let len = RTP_HEADER_BYTES + payload.length;
+    const srtp = this.srtp;
+    if (srtp !== undefined) {
+      len = srtp.outbound.protect(buf, len);
+      if (len === 0) return false;
+    }
+    this.rtp.send(buf, 0, len, t.port, t.address, this.onSent);
+    this.tx++;
+    return true;
+  }
+
   /** Advance the dead-media watch by `elapsedMs`; true the first time the leg is found dead. */
   sweep(elapsedMs: number): boolean {
     if (this.rx !== this.rxAtLastSweep) {

@@ -316,6 +316,14 @@ export class CadenceLearner {
     }
     // The first and last runs were cut by the start and end of listening.
     const whole = runs.slice(1, -1);
+    // Listening starts with the call being set up (dial tone, the pause while the digits go out)
+    // before the tone settles into its cadence: leading runs far from the medians are not part of it.
+    const fits = (r: { on: boolean; ms: number }): boolean => {
+      const same = whole.filter((x) => x.on === r.on).map((x) => x.ms);
+      const m = median(same);
+      return Math.abs(r.ms - m) <= 0.2 * m;
+    };
+    while (whole.length > 4 && whole[0] && !fits(whole[0])) whole.shift();
     const ons = whole.filter((r) => r.on).map((r) => r.ms);
     const offs = whole.filter((r) => !r.on).map((r) => r.ms);
     if (ons.length < 2 || offs.length < 2) {

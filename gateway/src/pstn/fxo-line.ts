@@ -179,7 +179,7 @@ export class FxoLine {
   private pulsing = false;
   private readonly dialTone: SteadyToneDetector;
   // Supervision.
-  private readonly busy: CadenceDetector;
+  private busy: CadenceDetector;
   private lastActivityMs = 0;
   private readonly activityPower: number;
   private readonly stats = { calls: 0, missed: 0, faults: 0, illegalTransitions: 0, glitches: 0 };
@@ -333,6 +333,15 @@ export class FxoLine {
         throw new Error(`unknown state ${String(never)}`);
       }
     }
+  }
+
+  /**
+   * Match these disconnect cadences from now on (a busy tone learned on this line). Called
+   * between calls; a call in progress starts listening afresh.
+   */
+  setBusyProfiles(profiles: readonly CadenceProfile[]): void {
+    this.busy.close();
+    this.busy = new CadenceDetector(profiles);
   }
 
   close(): void {

@@ -33,6 +33,8 @@ export interface PstnPort {
   /** Free for a new outgoing call. */
   readonly available: boolean;
   readonly state: PortState;
+  /** An outgoing call got past seizure: dial tone heard and digits sent, or seizure acknowledged. */
+  readonly progressed: boolean;
   dial(number: string): Result<void>;
   answer(): Result<void>;
   hangup(): void;
@@ -137,6 +139,10 @@ export class FxoPort implements PstnPort {
     return this.line.available;
   }
 
+  get progressed(): boolean {
+    return this.line.state === 'dialling' || this.line.state === 'connected';
+  }
+
   get state(): PortState {
     const s = this.line.state;
     switch (s) {
@@ -214,6 +220,10 @@ export class E1Port implements PstnPort {
 
   get available(): boolean {
     return this.s === 'idle' && channel(this.channel).alarms.length === 0;
+  }
+
+  get progressed(): boolean {
+    return this.s === 'proceeding' || this.s === 'connected';
   }
 
   get state(): PortState {

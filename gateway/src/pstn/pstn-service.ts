@@ -66,6 +66,8 @@ export interface PstnLineView {
   lastFault: { reason: string; atMs: number } | null;
   faults: number;
   calls: number;
+  /** The line matches a busy tone learned on it (`learned`) or only its country plan's. */
+  busyTone: 'learned' | 'plan' | null;
 }
 
 export const PstnErrors = {
@@ -109,6 +111,8 @@ interface PortSlot {
   /** The line rang and call control declined: no new INVITE until it stops ringing. */
   declined: boolean;
   learner: CadenceLearner | undefined;
+  /** The learned busy tone the port's line matches (as configured when it was last applied). */
+  learnedKey: string;
 }
 
 const TONE_PLANS: Readonly<Record<string, TonePlan>> = {
@@ -287,6 +291,27 @@ export class PstnService {
       },
     );
     this.addSlot(port, ch);
+    const slot = this.slots.get(port.key);
+    if (slot) slot.learnedKey = JSON.stringify(line.learnedBusyTone ?? null);
+  }
+
+  /**
+   * A busy tone learned (or changed) in the configuration applies to the line from its next
+   * call, without reopening the card.
+   */
+  private syncLearned(slot: PortSlot): void {
+    if (!(slot.port instanceof FxoPort)) return;
+    const line = this.o.config().pstn.lines.find((l) => l.id === slot.port.lineId);
+    const key = JSON.stringify(line?.learnedBusyTone ?? null);
+    if (key === slot.learnedKey) return;
+    slot.learnedKey = key;
+    const plan = this.tonePlan();
+    slot.port.line.setBusyProfiles(learnedProfiles(plan, line?.learnedBusyTone) ?? disconnectProfiles(plan));
+  }
+
+  /** Apply configuration that lines take between calls (learned busy tones) to every idle line. */
+  refreshLines(): void {
+    for (const slot of this.slots.values()) if (!slot.call && !slot.learner) this.syncLearned(slot);
   }
 
   private addSlot(port: PstnPort, ch: Channel): void {
@@ -298,6 +323,7 @@ export class PstnService {
       calls: 0,
       declined: false,
       learner: undefined,
+      learnedKey: '',
     };
     this.slots.set(port.key, slot);
     this.offs.push(
@@ -306,6 +332,7 @@ export class PstnService {
         slot.learner?.push(frame);
         const call = slot.call;
         if (call?.state === 'connected') call.leg?.send(frame);
+        else if (call && !call.ringingSent) this.ringingIfProgressed(call);
       }),
     );
   }
@@ -438,14 +465,19 @@ export class PstnService {
   }
 
   private inDialogResponse(call: UaCall, req: SipRequest, status: number, sdp?: Buffer): SipResponse {
-    const headers: Array<[string, string]> = [['contact', this.contact()]];
+    const headers: Array<[string, string]> = [['contact', this.contact(call.port?.key)]];
     if (sdp) headers.push(['content-type', 'application/sdp']);
     const toTag = getTag(req.headers.get('to') ?? '') ?? call.toTag ?? generateTag();
     return createResponse(req, status, undefined, { toTag, headers, ...(sdp ? { body: sdp } : {}) });
   }
 
-  private contact(): string {
-    return `<sip:pstn@${LOOPBACK}:${this.endpoint.port}>`;
+  /**
+   * The user agent's Contact. The user part names the port that carries the call (`fxo1`,
+   * `e1-1/5`; RFC 3261 §25.1 allows `/` in a user part): call control reads it from the dialog's
+   * remote target to name the line in the call's records.
+   */
+  private contact(portKey?: string): string {
+    return `<sip:${portKey ?? 'pstn'}@${LOOPBACK}:${this.endpoint.port}>`;
   }
 
   private onInvite(req: SipRequest, respond: (res: SipResponse) => void): void {
@@ -511,6 +543,7 @@ export class PstnService {
       if (a.kind !== 'channel') continue;
       const slot = this.slots.get(a.channel.key);
       if (!slot) continue;
+      this.syncLearned(slot);
       const r = slot.port.dial(call.number);
       if (!r.ok) continue;
       this.rrNext[a.group] = this.roundRobinNext(a.group, a.channel.key);
@@ -519,21 +552,30 @@ export class PstnService {
       slot.calls++;
       call.port = slot.port;
       call.state = 'alerting';
-      if (!call.ringingSent) {
-        call.ringingSent = true;
-        call.respond?.(
-          createResponse(call.invite as SipRequest, 180, 'Ringing', {
-            toTag: call.toTag,
-            headers: [['contact', this.contact()]],
-          }),
-        );
-      }
       this.o.logger.info(
         { line: a.channel.key, number: call.number },
         'PSTN port seized for an outgoing call',
       );
       return;
     }
+  }
+
+  /**
+   * 180 once the port has made progress (dial tone heard and digits going out, or the E1 seizure
+   * acknowledged), not when it is seized: until then a port that turns out dead or without dial
+   * tone still ends in a 503 that call control may take to the route's next group or trunk, which
+   * it would not do after a provisional response.
+   */
+  private ringingIfProgressed(call: UaCall): void {
+    const port = call.port;
+    if (call.ringingSent || call.direction !== 'out' || call.state !== 'alerting' || !port?.progressed) return;
+    call.ringingSent = true;
+    call.respond?.(
+      createResponse(call.invite as SipRequest, 180, 'Ringing', {
+        toTag: call.toTag,
+        headers: [['contact', this.contact(port.key)]],
+      }),
+    );
   }
 
   private roundRobinNext(groupId: string, key: string): number {
@@ -567,7 +609,7 @@ export class PstnService {
       const res = createResponse(invite, 200, 'OK', {
         toTag: call.toTag,
         headers: [
-          ['contact', this.contact()],
+          ['contact', this.contact(call.port?.key)],
           ['content-type', 'application/sdp'],
         ],
         body: call.localSdp,
@@ -654,7 +696,7 @@ export class PstnService {
     h.append('to', `<sip:${user}@${host}:${dest.port}>`);
     h.append('call-id', callId);
     h.append('cseq', '1 INVITE');
-    h.append('contact', this.contact());
+    h.append('contact', this.contact(port.key));
     // RFC 3325 §9.1: the network-asserted identity of the caller, believed only inside the trust domain.
     if (callerNumber) h.append('p-asserted-identity', identity);
     h.append('x-edgeline-line', port.lineId);
@@ -700,6 +742,8 @@ export class PstnService {
       this.sendBye(call);
       return;
     }
+    const inSlot = this.slots.get(call.port.key);
+    if (inSlot) this.syncLearned(inSlot);
     const answered = call.port.answer();
     if (!answered.ok) {
       this.sendBye(call);
@@ -853,6 +897,7 @@ export class PstnService {
       lastFault: s.lastFault,
       faults: s.faults,
       calls: s.calls,
+      busyTone: s.port instanceof FxoPort ? (s.learnedKey !== 'null' && s.learnedKey !== '' ? 'learned' : 'plan') : null,
     }));
   }
 
@@ -871,8 +916,16 @@ export class PstnService {
       );
     if (slot.call || slot.learner || !slot.port.available)
       return Promise.resolve(err({ code: PstnErrors.LINE_BUSY, message: `line ${lineKey} is in use` }));
+    // The line must not hang up on the very tone it is learning: it listens for the whole time.
+    if (slot.port instanceof FxoPort) {
+      slot.port.line.setBusyProfiles([]);
+      slot.learnedKey = '';
+    }
     const r = slot.port.dial(number);
-    if (!r.ok) return Promise.resolve(err({ code: PstnErrors.LINE_BUSY, message: r.error.message }));
+    if (!r.ok) {
+      this.syncLearned(slot);
+      return Promise.resolve(err({ code: PstnErrors.LINE_BUSY, message: r.error.message }));
+    }
     slot.learner = new CadenceLearner({ maxMs });
     return new Promise((resolve) => {
       const timer = this.o.timers.start('learn-busy', maxMs, () => this.finishLearning(slot));
@@ -884,6 +937,7 @@ export class PstnService {
     const learner = slot.learner;
     slot.learner = undefined;
     slot.port.hangup();
+    this.syncLearned(slot);
     const pending = this.learning.get(slot.port.key);
     this.learning.delete(slot.port.key);
     pending?.timer.cancel();
@@ -940,8 +994,8 @@ function learnedProfiles(
   const base = disconnectProfiles(plan);
   const template = base[0];
   if (!template) return undefined;
+  // The line's own cadence first: it is the most specific description of what this line hears.
   return [
-    ...base,
     {
       ...template,
       name: 'learned-busy',
@@ -950,6 +1004,7 @@ function learnedProfiles(
       onMs: learned.onMs,
       offMs: learned.offMs,
     },
+    ...base,
   ];
 }
 

@@ -1,9 +1,10 @@
 /**
  * How call control sees the PSTN user agent: an internal, trusted SIP trunk. Port groups named in
- * outbound routes become trunk targets `pstn:<group>` whose one member is the user agent's
+ * outbound routes become trunk targets `@pstn:<group>` whose one member is the user agent's
  * loopback address with the group in the Request-URI; calls from the user agent arrive on the
- * trunk `pstn` and are routed by the line they rang on. None of this is written into the user's
- * configuration: it is derived from it at every revision.
+ * trunk `@pstn` and are routed by the line they rang on. None of this is written into the user's
+ * configuration: it is derived from it at every revision. User trunk ids match `^[a-z0-9-]+$`,
+ * so the `@` keeps the internal ids from ever naming (or shadowing) a configured trunk.
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -16,8 +17,13 @@ import type { Config } from '../store/config-schema.ts';
 import type { ConfigStore } from '../store/config-store.ts';
 import type { PstnService } from './pstn-service.ts';
 
-export const PSTN_TRUNK = 'pstn';
-const GROUP_PREFIX = 'pstn:';
+export const PSTN_TRUNK = '@pstn';
+const GROUP_PREFIX = '@pstn:';
+
+/** Whether a trunk id is the PSTN user agent's internal trunk (`@pstn` or `@pstn:<group>`). */
+export function isPstnTrunkId(id: string): boolean {
+  return id === PSTN_TRUNK || id.startsWith(GROUP_PREFIX);
+}
 
 /** Outbound routes as the SIP routing table reads them: each port group becomes a trunk target. */
 export function routesWithPstnTrunks(routes: readonly OutboundRoute[]): OutboundRoute[] {
@@ -33,7 +39,7 @@ export function routesWithPstnTrunks(routes: readonly OutboundRoute[]): Outbound
   );
 }
 
-/** The internal trunk's description, for `pstn` and every `pstn:<group>`; undefined for others. */
+/** The internal trunk's description, for `@pstn` and every `@pstn:<group>`; undefined for others. */
 export function pstnTrunkInfo(id: string): TrunkInfo | undefined {
   if (id !== PSTN_TRUNK && !id.startsWith(GROUP_PREFIX)) return undefined;
   return {
@@ -142,6 +148,7 @@ export function pstnApiRoutes(
         if (line) line.learnedBusyTone = learned;
         const saved = await config.apply(cfg, { author: 'api', comment: `learned busy tone of line ${id}` });
         if (!saved.ok) return reply.code(400).send({ error: saved.error });
+        svc.refreshLines();
         return { line: id, learnedBusyTone: learned, revision: saved.value.revision };
       },
     );

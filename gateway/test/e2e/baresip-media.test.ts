@@ -82,6 +82,10 @@ describe('audio between two baresip phones through the gateway', { skip }, () =>
     writeWav(downWav, down);
     const cfg = demoConfig();
     cfg.sip.digestAlgorithms = ['MD5'];
+    // The SRTP case's callee demands SRTP (baresip srtp-mand refuses a plain RTP offer), so its
+    // extension is configured to receive SRTP from the gateway; the gateway terminates SRTP per leg.
+    const srtpCallee = cfg.extensions.find((e) => e.number === '1008');
+    if (srtpCallee) srtpCallee.srtp = 'required';
     writeFileSync(join(dataDir, 'config.json'), JSON.stringify(cfg, null, 2));
     gw = await startGateway({ dataDir, extraArgs: ['--rtp-ports', `${GATEWAY_RTP.lo}-${GATEWAY_RTP.hi}`] });
   });

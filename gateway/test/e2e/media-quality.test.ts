@@ -43,7 +43,7 @@ describe('call quality from RTCP in the live dump and the CDR (baresip phones)',
   const wav = join(work, 'tone.wav');
 
   before(async () => {
-    writeWav(wav, chirp({ durationS: 12, fromHz: 300, toHz: 3000 }));
+    writeWav(wav, chirp({ durationS: 20, fromHz: 300, toHz: 3000 }));
     const cfg = demoConfig();
     for (const number of ['1021', '1022'])
       cfg.extensions.push({ number, password: `demo${number}`, permission: 'international', enabled: true });
@@ -80,10 +80,14 @@ describe('call quality from RTCP in the live dump and the CDR (baresip phones)',
       await Promise.all([caller.waitRegistered(), callee.waitRegistered()]);
       await caller.dial('sip:1022@edgeline.local');
       await caller.waitEvent('CALL_ESTABLISHED', { timeoutMs: 10_000 });
-      // Two RTCP intervals (5 s each, first after about half of it): reports both ways.
-      await new Promise((r) => setTimeout(r, 9000));
-      const live = (await gw.api<{ media: { engine: EngineView } }>('GET', '/api/status')).body.media.engine
-        .calls[0];
+      // RTCP intervals are 5 s randomised by 0.5-1.5 (RFC 3550 §6.3.1) on both sides, and the
+      // live dump is at most 1 s old: wait until each leg has sent and received a report (bounded).
+      let live: EngineView['calls'][number] | undefined;
+      for (const end = Date.now() + 16_000; Date.now() < end; await new Promise((r) => setTimeout(r, 500))) {
+        live = (await gw.api<{ media: { engine: EngineView } }>('GET', '/api/status')).body.media.engine.calls[0];
+        const legs = [live?.a.quality, live?.b.quality];
+        if (legs.every((q) => q && q.reportsReceived >= 1 && q.reportsSent >= 1 && q.received > 300)) break;
+      }
       assert.ok(live?.a.quality && live.b.quality, 'quality in the live dump');
       for (const q of [live.a.quality, live.b.quality]) {
         t.diagnostic(JSON.stringify(q));

@@ -32,12 +32,21 @@ export async function freeSipPort(span = 2): Promise<number> {
   throw new Error('no free port found');
 }
 
+/** A block of 400 ports (200 RTP/RTCP pairs) inside the default RTP range. */
+function randomRtpBlock(): string {
+  const lo = 20000 + Math.floor(Math.random() * 24) * 400;
+  return `${lo}-${lo + 399}`;
+}
+
 export async function startGateway(
   opts: { demo?: boolean; dataDir?: string; extraArgs?: string[]; env?: Record<string, string> } = {},
 ): Promise<GatewayProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'edgeline-test-'));
   const sipPort = await freeSipPort(2);
   const httpPort = await freeSipPort(1);
+  // Each test gateway gets its own block of the RTP range unless the test names one, so two
+  // gateways alive at once (a restart test, parallel runs) never fight over media ports.
+  const rtpArgs = (opts.extraArgs ?? []).includes('--rtp-ports') ? [] : ['--rtp-ports', randomRtpBlock()];
   const args = [
     '--import',
     'tsx',
@@ -49,6 +58,7 @@ export async function startGateway(
     '--http-port',
     String(httpPort),
     ...(opts.demo ? ['--demo'] : []),
+    ...rtpArgs,
     ...(opts.extraArgs ?? []),
   ];
   const proc = spawn(process.execPath, args, {

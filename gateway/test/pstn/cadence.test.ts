@@ -152,6 +152,17 @@ describe("learning a line's busy tone", () => {
     });
   }
 
+  test('MUST learn the cadence from a line that first carried dial tone and the dialling pause', () => {
+    const learner = new CadenceLearner({ maxMs: 6000 });
+    const setup = concat(tone([450], 700, -10), silence(800));
+    for (const f of toFrames(concat(setup, cadencedTone([450], 350, 350, 3500, -10, 0)))) learner.push(f);
+    const learned = learner.finish();
+    assert.ok(learned.ok, JSON.stringify(learned));
+    if (!learned.ok) return;
+    assert.ok(Math.abs(learned.value.onMs - 350) <= 40, `on ${learned.value.onMs}`);
+    assert.ok(Math.abs(learned.value.offMs - 350) <= 40, `off ${learned.value.offMs}`);
+  });
+
   const failures: { name: string; audio: () => Int16Array; code: string }[] = [
     { name: 'silence', audio: () => silence(4000), code: LearnErrors.NO_TONE },
     {
