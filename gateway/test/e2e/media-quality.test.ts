@@ -48,7 +48,7 @@ describe('call quality from RTCP in the live dump and the CDR (baresip phones)',
     for (const number of ['1021', '1022'])
       cfg.extensions.push({ number, password: `demo${number}`, permission: 'international', enabled: true });
     writeFileSync(join(dataDir, 'config.json'), JSON.stringify(cfg, null, 2));
-    gw = await startGateway({ dataDir, extraArgs: ['--rtp-ports', '20000-29999'] });
+    gw = await startGateway({ dataDir });
   });
 
   after(async () => {
