@@ -385,7 +385,7 @@ describe('hostile input against the running gateway', () => {
       for (const k of kinds) tally[k.name] = { sent: 0, answered: 0 };
 
       const before = await metrics(gw);
-      const parseErrorsBefore = metricSum(before, 'sip_parse_errors_total');
+      const parseErrorsBefore = metricSum(before, 'edgeline_sip_parse_errors_total');
       // Warm up allocation (JIT, buffers) so RSS growth measures retention, not start-up.
       await sleep(200);
       const rssBefore = rssKb(gw.proc.pid ?? 0);
@@ -417,10 +417,10 @@ describe('hostile input against the running gateway', () => {
       assert.equal(health.status, 200);
       const afterText = await metrics(gw);
       const rssAfter = rssKb(gw.proc.pid ?? 0);
-      const parseErrors = metricSum(afterText, 'sip_parse_errors_total') - parseErrorsBefore;
+      const parseErrors = metricSum(afterText, 'edgeline_sip_parse_errors_total') - parseErrorsBefore;
       const report = { rssBeforeKb: rssBefore, rssAfterKb: rssAfter, parseErrors, tally };
       console.log(`# hostile UDP: ${JSON.stringify(report)}`);
-      assert.ok(parseErrors >= 1000, `sip_parse_errors_total grew by ${parseErrors}`);
+      assert.ok(parseErrors >= 1000, `edgeline_sip_parse_errors_total grew by ${parseErrors}`);
       assert.ok(rssAfter - rssBefore < 50 * 1024, `RSS grew from ${rssBefore} kB to ${rssAfter} kB`);
       for (const k of kinds.filter((x) => x.answerable)) {
         const t = tally[k.name];
@@ -644,7 +644,7 @@ describe('hostile input against the running gateway', () => {
       } finally {
         raw.destroy();
       }
-      const before = metricSum(await metrics(gw), 'sip_parse_errors_total', /reason="tls-handshake"/);
+      const before = metricSum(await metrics(gw), 'edgeline_sip_parse_errors_total', /reason="tls-handshake"/);
       assert.ok(before >= 1, 'the failed handshake is counted');
       const tls = await openTls(gw.sipPort + 1);
       try {
@@ -662,9 +662,9 @@ describe('hostile input against the running gateway', () => {
     assert.equal((await gw.api('GET', '/healthz')).status, 200);
     const text = await metrics(gw);
     const numbers = {
-      parseErrors: metricSum(text, 'sip_parse_errors_total'),
-      oversize: metricSum(text, 'sip_oversize_dropped_total'),
-      transactionDiscards: metricSum(text, 'sip_transaction_discards_total'),
+      parseErrors: metricSum(text, 'edgeline_sip_parse_errors_total'),
+      oversize: metricSum(text, 'edgeline_sip_oversize_dropped_total'),
+      transactionDiscards: metricSum(text, 'edgeline_sip_transaction_discards_total'),
       rejected: metricSum(text, 'edgeline_sip_requests_rejected_total'),
       rssKb: rssKb(gw.proc.pid ?? 0),
     };

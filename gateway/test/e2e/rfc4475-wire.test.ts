@@ -427,8 +427,8 @@ describe('RFC 4475 torture messages sent over UDP to the running gateway', () =>
     const health = await gw.api('GET', '/healthz');
     assert.equal(health.status, 200);
     const metrics = await gw.api<string>('GET', '/metrics');
-    const parseErrors = metricSum(metrics.body, 'sip_parse_errors_total');
-    assert.ok(parseErrors > 0, `sip_parse_errors_total is ${parseErrors}`);
+    const parseErrors = metricSum(metrics.body, 'edgeline_sip_parse_errors_total');
+    assert.ok(parseErrors > 0, `edgeline_sip_parse_errors_total is ${parseErrors}`);
     const silent = Object.entries(answered)
       .filter(([, v]) => v === 'silence')
       .map(([f]) => f);

@@ -129,23 +129,23 @@ export class TransactionLayer {
     this.maxServers = deps.maxServerTransactions ?? DEFAULT_MAX_SERVER_TRANSACTIONS;
     this.log = deps.logger ?? silentLogger;
     const metrics = deps.metrics ?? new MetricsRegistry();
-    const created = metrics.counter('sip_transactions_total', 'SIP transactions created, by kind');
+    const created = metrics.counter('edgeline_sip_transactions_total', 'SIP transactions created, by kind');
     const retransmissions = metrics.counter(
-      'sip_retransmissions_total',
+      'edgeline_sip_retransmissions_total',
       'SIP retransmissions sent by transactions, by kind',
     );
     this.created = byKind((kind) => created.labels({ kind }));
     this.retransmissions = byKind((kind) => retransmissions.labels({ kind }));
     this.timeouts = metrics.counter(
-      'sip_transaction_timeouts_total',
+      'edgeline_sip_transaction_timeouts_total',
       'SIP transactions ended by a timeout timer, by timer',
     );
     this.discardCounter = metrics.counter(
-      'sip_transaction_discards_total',
+      'edgeline_sip_transaction_discards_total',
       'SIP messages the transaction layer refused or dropped, by reason',
     );
     metrics
-      .gauge('sip_transactions_active', 'SIP transactions alive now, by kind')
+      .gauge('edgeline_sip_transactions_active', 'SIP transactions alive now, by kind')
       .collect(() => kinds.map((kind) => ({ labels: { kind }, value: this.active[kind] })));
     this.ctx = {
       clock: deps.clock,

@@ -122,25 +122,25 @@ export class SipTransports {
     const metrics = opts.metrics ?? new MetricsRegistry();
     this.m = {
       received: metrics.counter(
-        'sip_messages_received_total',
+        'edgeline_sip_messages_received_total',
         'SIP messages received, by transport and kind',
       ),
-      sent: metrics.counter('sip_messages_sent_total', 'SIP messages sent, by transport'),
+      sent: metrics.counter('edgeline_sip_messages_sent_total', 'SIP messages sent, by transport'),
       parseErrors: metrics.counter(
-        'sip_parse_errors_total',
+        'edgeline_sip_parse_errors_total',
         'SIP messages that failed to parse or frame, by transport and reason',
       ),
-      connections: metrics.gauge('sip_transport_connections', 'Open SIP stream connections, by transport'),
+      connections: metrics.gauge('edgeline_sip_transport_connections', 'Open SIP stream connections, by transport'),
       oversize: metrics.counter(
-        'sip_oversize_dropped_total',
+        'edgeline_sip_oversize_dropped_total',
         'SIP messages dropped for exceeding the size limit, by transport',
       ),
       refused: metrics.counter(
-        'sip_connections_refused_total',
+        'edgeline_sip_connections_refused_total',
         'SIP stream connections refused at the connection limit',
       ),
       sendErrors: metrics.counter(
-        'sip_send_errors_total',
+        'edgeline_sip_send_errors_total',
         'SIP messages that could not be sent, by transport',
       ),
     };

@@ -115,7 +115,7 @@ void describe('INVITE server transaction (RFC 3261 §17.2.1, RFC 6026 §7.1)', (
     h.clock.advance(1);
     assert.equal(timedOut, 1, 'Timer H: the ACK never came');
     assert.equal(tx.state, 'terminated');
-    assert.equal(h.metrics.counter('sip_transaction_timeouts_total', '').get({ timer: 'H' }), 1);
+    assert.equal(h.metrics.counter('edgeline_sip_transaction_timeouts_total', '').get({ timer: 'H' }), 1);
     assert.deepEqual(h.clock.armed(), []);
   });
 

@@ -223,8 +223,8 @@ void describe('layer housekeeping', () => {
       non_invite_server: 1,
     });
     const rendered = h.metrics.render();
-    assert.match(rendered, /sip_transactions_active\{kind="non_invite_server"\} 1/);
-    assert.match(rendered, /sip_transactions_total\{kind="non_invite_client"\} 1/);
+    assert.match(rendered, /edgeline_sip_transactions_active\{kind="non_invite_server"\} 1/);
+    assert.match(rendered, /edgeline_sip_transactions_total\{kind="non_invite_client"\} 1/);
     const entry = h.requests[0];
     assert.ok(entry);
     entry.tx.respond(createResponse(entry.req, 200)); // Timer J = 0 on TCP
@@ -241,6 +241,6 @@ void describe('layer housekeeping', () => {
     h.layer.receive(req, udpPeer);
     assert.equal(h.sent.length, 0);
     assert.equal(h.requests.length, 0);
-    assert.equal(h.metrics.counter('sip_transaction_discards_total', '').get({ reason: 'malformed' }), 1);
+    assert.equal(h.metrics.counter('edgeline_sip_transaction_discards_total', '').get({ reason: 'malformed' }), 1);
   });
 });

@@ -55,7 +55,7 @@ void describe('non-INVITE client transaction (RFC 3261 §17.1.2)', () => {
       h.clock.advance(1);
       assert.deepEqual(events, ['100', 'timeout']);
       assert.equal(tx.state, 'terminated');
-      assert.equal(h.metrics.counter('sip_transaction_timeouts_total', '').get({ timer: 'F' }), 1);
+      assert.equal(h.metrics.counter('edgeline_sip_transaction_timeouts_total', '').get({ timer: 'F' }), 1);
       assert.deepEqual(h.clock.armed(), []);
     });
   }

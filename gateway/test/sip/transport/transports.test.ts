@@ -216,18 +216,18 @@ void describe('SIP over UDP', () => {
     assert.ok(buf);
     const parsed = parseMessage(buf);
     assert.ok(parsed.ok && parsed.value.kind === 'response' && parsed.value.status === 200);
-    assert.equal(h.metrics.counter('sip_messages_sent_total', '').get({ transport: 'udp' }) >= 1, true);
+    assert.equal(h.metrics.counter('edgeline_sip_messages_sent_total', '').get({ transport: 'udp' }) >= 1, true);
   });
 
   void test('MUST count and drop an unparseable datagram without answering or crashing', async () => {
     const before = h.metrics
-      .counter('sip_parse_errors_total', '')
+      .counter('edgeline_sip_parse_errors_total', '')
       .get({ transport: 'udp', reason: 'EDGE_ERR_SIP_PARSE' });
     const answer = nextDatagram(client, 300);
     client.send(Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a]), h.t.localSentBy('udp').port, host);
     assert.equal(await answer, undefined);
     assert.equal(
-      h.metrics.counter('sip_parse_errors_total', '').get({ transport: 'udp', reason: 'EDGE_ERR_SIP_PARSE' }),
+      h.metrics.counter('edgeline_sip_parse_errors_total', '').get({ transport: 'udp', reason: 'EDGE_ERR_SIP_PARSE' }),
       before + 1,
     );
     client.send(
@@ -264,7 +264,7 @@ void describe('SIP over UDP', () => {
     );
     const { msg } = await h.next();
     assert.match(msg.headers.get('via') ?? '', /z9hG4bKsmall/);
-    assert.equal(h.metrics.counter('sip_oversize_dropped_total', '').get({ transport: 'udp' }), 1);
+    assert.equal(h.metrics.counter('edgeline_sip_oversize_dropped_total', '').get({ transport: 'udp' }), 1);
   });
 
   void test('MUST survive ICMP port unreachable after sending to a closed port', async () => {
@@ -338,7 +338,7 @@ void describe('SIP over TCP', () => {
     await c.closed;
     assert.equal(
       h.metrics
-        .counter('sip_parse_errors_total', '')
+        .counter('edgeline_sip_parse_errors_total', '')
         .get({ transport: 'tcp', reason: 'missing-content-length' }),
       1,
     );
@@ -363,7 +363,7 @@ void describe('SIP over TCP', () => {
     for (let i = 0; i < 60 && !c.socket.destroyed; i++)
       c.socket.write(`X-Filler-${i}: ${'y'.repeat(60)}\r\n`);
     await c.closed;
-    assert.equal(h.metrics.counter('sip_oversize_dropped_total', '').get({ transport: 'tcp' }) >= 1, true);
+    assert.equal(h.metrics.counter('edgeline_sip_oversize_dropped_total', '').get({ transport: 'tcp' }) >= 1, true);
   });
 
   void test('MUST answer 400 on the same connection for a malformed request that frames', async () => {
@@ -455,8 +455,8 @@ void describe('SIP over TCP', () => {
       const second = await streamClient(small.t.localSentBy('tcp').port);
       await second.closed;
       assert.equal(first.socket.destroyed, false);
-      assert.equal(small.metrics.counter('sip_connections_refused_total', '').get({ transport: 'tcp' }), 1);
-      assert.equal(small.metrics.gauge('sip_transport_connections', '').get({ transport: 'tcp' }), 1);
+      assert.equal(small.metrics.counter('edgeline_sip_connections_refused_total', '').get({ transport: 'tcp' }), 1);
+      assert.equal(small.metrics.gauge('edgeline_sip_transport_connections', '').get({ transport: 'tcp' }), 1);
       first.socket.destroy();
     } finally {
       await small.t.close();
