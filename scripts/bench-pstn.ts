@@ -302,6 +302,7 @@ async function run(
       (l) => l.lastFault !== null,
     );
     for (const l of faulty) notes.push(`  port ${l.key}: ${l.state}, last fault ${l.lastFault?.reason ?? ''}`);
+    if (process.env['BENCH_PSTN_DEBUG']) process.stderr.write(`gateway output:\n${gw.tail()}\n`);
   }
   const toneMs = Math.round((opts.settleS + opts.durationS + 30) * 1000);
   await pool(ids, 16, async (id, i) => {

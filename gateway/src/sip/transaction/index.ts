@@ -40,7 +40,7 @@ export {
   type DerivedTimers,
 } from './timer-values.ts';
 export { MAGIC_COOKIE, hasMagicCookie, identify, type MessageIdentity } from './keys.ts';
-export { responseDestination, stampReceived } from './response-destination.ts';
+export { responseDestination, stampReceived } from '../message/via-routing.ts';
 export {
   checkMaxForwards,
   decrementMaxForwards,

@@ -23,7 +23,7 @@ import {
 } from './keys.ts';
 import { NonInviteClientTransaction, type NonInviteClientDump } from './non-invite-client.ts';
 import { NonInviteServerTransaction, type NonInviteServerDump } from './non-invite-server.ts';
-import { responseDestination, stampReceived } from './response-destination.ts';
+import { responseDestination, stampReceived } from '../message/via-routing.ts';
 import { resolveTimerValues, type TimerValues } from './timer-values.ts';
 
 export type ClientTransaction = InviteClientTransaction | NonInviteClientTransaction;

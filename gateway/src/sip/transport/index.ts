@@ -1,4 +1,3 @@
 export { SipTransports, type SipTransportOptions } from './transports.ts';
 export { ensureCertificate, type TlsCertificate } from './certificate.ts';
-export { responseDestination, stampReceived } from './via-stamp.ts';
 export { StreamFramer, type FrameEvent, type FrameErrorReason } from './stream-framer.ts';

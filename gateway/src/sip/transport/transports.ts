@@ -32,7 +32,7 @@ import {
 } from '../message/index.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from '../message/types.ts';
 import { StreamConnection, type FrameError, type StreamTransportName } from './stream-connection.ts';
-import { plainAddress, stampReceived } from './via-stamp.ts';
+import { plainAddress, stampReceived } from '../message/via-routing.ts';
 
 export interface SipTransportOptions {
   /** Bind address, e.g. `127.0.0.1` or `0.0.0.0`. */

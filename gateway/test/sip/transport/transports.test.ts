@@ -13,7 +13,7 @@ import { createResponse, parseMessage, parseVia } from '../../../src/sip/message
 import type { SipEndpoint, SipMessage, SipRequest } from '../../../src/sip/message/types.ts';
 import { SipTransports, type SipTransportOptions } from '../../../src/sip/transport/transports.ts';
 import { ensureCertificate } from '../../../src/sip/transport/certificate.ts';
-import { responseDestination } from '../../../src/sip/transport/via-stamp.ts';
+import { responseDestination } from '../../../src/sip/message/via-routing.ts';
 
 const host = '127.0.0.1';
 
@@ -208,7 +208,9 @@ void describe('SIP over UDP', () => {
     const { msg, source } = await h.next();
     assert.equal(msg.kind, 'request');
     const res = createResponse(msg, 200);
-    const dest = responseDestination(res, source);
+    const routed = responseDestination(msg, source);
+    assert.ok(routed.ok);
+    const dest = routed.value;
     assert.deepEqual(dest, { transport: 'udp', address: host, port: client.port });
     const answer = nextDatagram(client);
     h.t.send(res, dest);
@@ -216,7 +218,10 @@ void describe('SIP over UDP', () => {
     assert.ok(buf);
     const parsed = parseMessage(buf);
     assert.ok(parsed.ok && parsed.value.kind === 'response' && parsed.value.status === 200);
-    assert.equal(h.metrics.counter('edgeline_sip_messages_sent_total', '').get({ transport: 'udp' }) >= 1, true);
+    assert.equal(
+      h.metrics.counter('edgeline_sip_messages_sent_total', '').get({ transport: 'udp' }) >= 1,
+      true,
+    );
   });
 
   void test('MUST count and drop an unparseable datagram without answering or crashing', async () => {
@@ -227,7 +232,9 @@ void describe('SIP over UDP', () => {
     client.send(Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a]), h.t.localSentBy('udp').port, host);
     assert.equal(await answer, undefined);
     assert.equal(
-      h.metrics.counter('edgeline_sip_parse_errors_total', '').get({ transport: 'udp', reason: 'EDGE_ERR_SIP_PARSE' }),
+      h.metrics
+        .counter('edgeline_sip_parse_errors_total', '')
+        .get({ transport: 'udp', reason: 'EDGE_ERR_SIP_PARSE' }),
       before + 1,
     );
     client.send(
@@ -363,7 +370,10 @@ void describe('SIP over TCP', () => {
     for (let i = 0; i < 60 && !c.socket.destroyed; i++)
       c.socket.write(`X-Filler-${i}: ${'y'.repeat(60)}\r\n`);
     await c.closed;
-    assert.equal(h.metrics.counter('edgeline_sip_oversize_dropped_total', '').get({ transport: 'tcp' }) >= 1, true);
+    assert.equal(
+      h.metrics.counter('edgeline_sip_oversize_dropped_total', '').get({ transport: 'tcp' }) >= 1,
+      true,
+    );
   });
 
   void test('MUST answer 400 on the same connection for a malformed request that frames', async () => {
@@ -381,9 +391,10 @@ void describe('SIP over TCP', () => {
     const { msg, source } = await h.next();
     assert.equal(msg.kind, 'request');
     const res = createResponse(msg, 200);
-    const dest = responseDestination(res, source);
-    assert.equal(dest?.connectionId, source.connectionId);
-    h.t.send(res, dest ?? source);
+    const routed = responseDestination(msg, source);
+    assert.ok(routed.ok);
+    assert.equal(routed.value.connectionId, source.connectionId);
+    h.t.send(res, routed.value);
     await c.waitFor(/^SIP\/2\.0 200 [\s\S]*z9hG4bKback/);
     c.socket.destroy();
   });
@@ -455,8 +466,14 @@ void describe('SIP over TCP', () => {
       const second = await streamClient(small.t.localSentBy('tcp').port);
       await second.closed;
       assert.equal(first.socket.destroyed, false);
-      assert.equal(small.metrics.counter('edgeline_sip_connections_refused_total', '').get({ transport: 'tcp' }), 1);
-      assert.equal(small.metrics.gauge('edgeline_sip_transport_connections', '').get({ transport: 'tcp' }), 1);
+      assert.equal(
+        small.metrics.counter('edgeline_sip_connections_refused_total', '').get({ transport: 'tcp' }),
+        1,
+      );
+      assert.equal(
+        small.metrics.gauge('edgeline_sip_transport_connections', '').get({ transport: 'tcp' }),
+        1,
+      );
       first.socket.destroy();
     } finally {
       await small.t.close();
