@@ -12,7 +12,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { G711Law } from './g711.ts';
-import { fillMilliwatt, MILLIWATT_PERIOD_SAMPLES } from './milliwatt-service.ts';
+import { fillMilliwatt, MILLIWATT_PERIOD_SAMPLES } from './milliwatt.ts';
 import { FRAME_SAMPLES } from './pcm-frame.ts';
 import { rewriteSsrc, RTP_HEADER_BYTES, writeRtpHeader, type RtpView } from './rtp-packet.ts';
 

@@ -6,7 +6,7 @@
  * Levels are per frequency, in dBm0: a tone of two frequencies at −13 dBm0 has each sine at
  * −13 dBm0. `cadenceMs` alternates on, off, on, off… and repeats; an empty cadence is continuous.
  */
-import { ZERO_DBM0_PEAK } from './milliwatt-service.ts';
+import { ZERO_DBM0_PEAK } from './milliwatt.ts';
 
 /**
  * Peak of a 0 dBm0 sine on the engine's 16-bit linear scale (G.711 µ-law; A-law's is 0.06 dB

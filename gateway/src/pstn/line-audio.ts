@@ -3,7 +3,7 @@
  * levels in dBm0 (ITU-T G.711: 0 dBm0 is a sine whose peak is 3.17 dB below the µ-law overload
  * point, 22 656 on the 16-bit scale).
  */
-import { ZERO_DBM0_PEAK } from '../media/milliwatt-service.ts';
+import { ZERO_DBM0_PEAK } from '../media/milliwatt.ts';
 
 export const SAMPLE_RATE_HZ = 8000;
 export const FRAME_SAMPLES = 160;
