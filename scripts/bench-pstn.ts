@@ -19,11 +19,11 @@
 // Target: 240 simultaneous calls (8 E1 spans) with no frame overruns.
 //
 // Usage: node --import tsx scripts/bench-pstn.ts [--configs small,large] [--runs 3]
-//          [--duration 30] [--settle 3] [--json-out FILE]
+//          [--duration 30] [--settle 3] [--fxo-cid after-first-ring|before-ring] [--json-out FILE]
 //   small = 4 FXO + 1 E1 span (34 channels), large = 8 E1 spans (240 channels); or FXO+SPANS,
 //   e.g. 0+4.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,7 @@ import { isPortFree } from '../gateway/test/peers/free-port.ts';
 import { channelCount, pstnBenchConfig, type CardSize } from './bench/pstn-config.ts';
 import { startFarEnd, type FarEnd, type FarEndCallStats } from './bench/pstn-far-end.ts';
 import type { PstnBenchDump } from './bench/pstn-gateway.ts';
-import { cpuMs, memory, processTree } from './bench/proc-stats.ts';
+import { clockTicksPerSecond, cpuMs, memory, processTree } from './bench/proc-stats.ts';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TONE_LEVEL_DBM0 = -10;
@@ -49,6 +49,7 @@ interface Options {
   durationS: number;
   settleS: number;
   jsonOut: string | null;
+  fxoCidTiming: 'before-ring' | 'after-first-ring';
 }
 
 function parseSize(s: string): { name: string; size: CardSize } {
@@ -68,6 +69,7 @@ function parseOptions(): Options {
       duration: { type: 'string', default: '30' },
       settle: { type: 'string', default: '3' },
       'json-out': { type: 'string' },
+      'fxo-cid': { type: 'string', default: 'after-first-ring' },
     },
   });
   const num = (v: string, name: string): number => {
@@ -81,6 +83,7 @@ function parseOptions(): Options {
     durationS: num(values.duration, 'duration'),
     settleS: num(values.settle, 'settle'),
     jsonOut: values['json-out'] ?? null,
+    fxoCidTiming: values['fxo-cid'] === 'before-ring' ? 'before-ring' : 'after-first-ring',
   };
 }
 
@@ -210,6 +213,12 @@ export interface RunResult {
   setupS: number;
   cpuPct: number;
   cpuPctPerChannel: number;
+  /** The gateway process's CPU by thread name (main = the signalling thread), % of one core. */
+  cpuPctByThread: Record<string, number>;
+  /** The signalling thread (SIP, call control, the simulated office and its frames). */
+  cpuMainPct: number;
+  /** Every other thread: the media workers (named `node`), the recorder, libuv and V8 helpers. */
+  cpuOtherThreadsPct: number;
   rssMb: number;
   rssKbPerChannel: number;
   rssGrowthKbPerChannel: number;
@@ -236,6 +245,30 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T, i: number)
       }
     }),
   );
+}
+
+/** CPU milliseconds per thread name of a process (/proc/<pid>/task/<tid>/stat). */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(f[11] ?? 0) + Number(f[12] ?? 0)) * 1000) / clockTicksPerSecond();
+      const key = tid === String(pid) ? 'main' : name;
+      out.set(key, (out.get(key) ?? 0) + ms);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
 }
 
 const toneHz = (i: number): number => 300 + 11 * i;
@@ -275,7 +308,7 @@ async function run(
     const r = await gw.api<{ id: string }>('POST', '/api/sim/calls', {
       line: line.id,
       callerId: { number: callerNumber(i), name: `BENCH ${i}` },
-      ...(line.kind === 'fxo' ? { cidMode: 'fsk-bell202', cidTiming: 'before-ring' } : {}),
+      ...(line.kind === 'fxo' ? { cidMode: 'fsk-bell202', cidTiming: opts.fxoCidTiming } : {}),
     });
     if (r.status === 201) ids[i] = r.body.id;
     else notes.push(`line ${line.id}: originate answered ${r.status} ${JSON.stringify(r.body)}`);
@@ -283,7 +316,7 @@ async function run(
   const byId = async (): Promise<Map<string, SimCall>> =>
     new Map((await gw.api<{ calls: SimCall[] }>('GET', '/api/sim/calls')).body.calls.map((c) => [c.id, c]));
   const deadline = Date.now() + 60_000 + n * 200;
-  let answered = 0;
+  let answered: number;
   for (;;) {
     const calls = await byId();
     answered = ids.filter((id) => id !== undefined && calls.get(id)?.state === 'answered').length;
@@ -296,12 +329,14 @@ async function run(
     const calls = await byId();
     for (const id of ids) {
       const c = id === undefined ? undefined : calls.get(id);
-      if (c && c.state !== 'answered') notes.push(`  ${c.id} on ${c.line}: ${c.state} (${c.cause ?? '-'} by ${c.endedBy ?? '-'})`);
+      if (c && c.state !== 'answered')
+        notes.push(`  ${c.id} on ${c.line}: ${c.state} (${c.cause ?? '-'} by ${c.endedBy ?? '-'})`);
     }
     const faulty = (await gw.api<{ lines: PstnLine[] }>('GET', '/api/pstn/lines')).body.lines.filter(
       (l) => l.lastFault !== null,
     );
-    for (const l of faulty) notes.push(`  port ${l.key}: ${l.state}, last fault ${l.lastFault?.reason ?? ''}`);
+    for (const l of faulty)
+      notes.push(`  port ${l.key}: ${l.state}, last fault ${l.lastFault?.reason ?? ''}`);
     if (process.env['BENCH_PSTN_DEBUG']) process.stderr.write(`gateway output:\n${gw.tail()}\n`);
   }
   const toneMs = Math.round((opts.settleS + opts.durationS + 30) * 1000);
@@ -320,6 +355,7 @@ async function run(
   const recBefore = await byId();
   farEnd.openWindow();
   const cpu0 = cpuMs(pids);
+  const threads0 = threadCpuMs(gw.pid);
   const w0 = Date.now();
   const rssSamples: number[] = [];
   const loads: number[] = [];
@@ -329,6 +365,7 @@ async function run(
     loads.push(loadavg()[0] ?? 0);
   }
   const cpu1 = cpuMs(pids);
+  const threads1 = threadCpuMs(gw.pid);
   const w1 = Date.now();
   farEnd.closeWindow();
   const after = await gw.dump();
@@ -371,6 +408,11 @@ async function run(
 
   const seconds = (w1 - w0) / 1000;
   const cpuPct = ((cpu1 - cpu0) / 1000 / seconds) * 100;
+  const cpuPctByThread: Record<string, number> = {};
+  for (const [name, ms] of threads1) {
+    const pct = ((ms - (threads0.get(name) ?? 0)) / 1000 / seconds) * 100;
+    if (pct >= 0.5) cpuPctByThread[name] = Math.round(pct * 10) / 10;
+  }
   const rssKb = median(rssSamples);
   const officeOverruns = (after.office?.overruns ?? 0) - (before.office?.overruns ?? 0);
   const txOverruns = after.cards.txOverruns - before.cards.txOverruns;
@@ -389,6 +431,11 @@ async function run(
     setupS,
     cpuPct,
     cpuPctPerChannel: cpuPct / n,
+    cpuPctByThread,
+    cpuMainPct: cpuPctByThread['main'] ?? 0,
+    cpuOtherThreadsPct: Object.entries(cpuPctByThread)
+      .filter(([k]) => k !== 'main')
+      .reduce((a, [, v]) => a + v, 0),
     rssMb: rssKb / 1024,
     rssKbPerChannel: rssKb / n,
     rssGrowthKbPerChannel: (rssKb - idleRssKb) / n,
@@ -412,7 +459,7 @@ interface ConfigResult {
   size: CardSize;
   channels: number;
   runs: RunResult[];
-  median: Omit<RunResult, 'notes' | 'passed'> & { passedRuns: number };
+  median: Omit<RunResult, 'notes' | 'passed' | 'cpuPctByThread'> & { passedRuns: number };
   idleRssMb: number;
 }
 
@@ -429,7 +476,9 @@ async function benchConfig(name: string, size: CardSize, opts: Options): Promise
     const lines = (await gw.api<{ lines: SimLine[] }>('GET', '/api/sim/lines')).body.lines;
     const ports = (await gw.api<{ lines: PstnLine[] }>('GET', '/api/pstn/lines')).body.lines;
     if (lines.length !== channels || ports.length !== channels)
-      throw new Error(`expected ${channels} lines, the office has ${lines.length}, the gateway ${ports.length}`);
+      throw new Error(
+        `expected ${channels} lines, the office has ${lines.length}, the gateway ${ports.length}`,
+      );
     await sleep(2000);
     const idleRssKb = memory(processTree(gw.pid)).rssKb;
     const runs: RunResult[] = [];
@@ -454,6 +503,8 @@ async function benchConfig(name: string, size: CardSize, opts: Options): Promise
         setupS: med('setupS'),
         cpuPct: med('cpuPct'),
         cpuPctPerChannel: med('cpuPctPerChannel'),
+        cpuMainPct: med('cpuMainPct'),
+        cpuOtherThreadsPct: med('cpuOtherThreadsPct'),
         rssMb: med('rssMb'),
         rssKbPerChannel: med('rssKbPerChannel'),
         rssGrowthKbPerChannel: med('rssGrowthKbPerChannel'),
@@ -486,6 +537,8 @@ function table(results: ConfigResult[]): string {
     'up',
     'cpu %',
     'cpu %/ch',
+    'main %',
+    'other thr %',
     'rss MB',
     'rss KB/ch',
     'Δrss KB/ch',
@@ -506,6 +559,8 @@ function table(results: ConfigResult[]): string {
       String(m.callsUp),
       m.cpuPct.toFixed(1),
       m.cpuPctPerChannel.toFixed(3),
+      m.cpuMainPct.toFixed(1),
+      m.cpuOtherThreadsPct.toFixed(1),
       m.rssMb.toFixed(0),
       m.rssKbPerChannel.toFixed(0),
       m.rssGrowthKbPerChannel.toFixed(0),

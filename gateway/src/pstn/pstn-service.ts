@@ -568,7 +568,8 @@ export class PstnService {
    */
   private ringingIfProgressed(call: UaCall): void {
     const port = call.port;
-    if (call.ringingSent || call.direction !== 'out' || call.state !== 'alerting' || !port?.progressed) return;
+    if (call.ringingSent || call.direction !== 'out' || call.state !== 'alerting' || !port?.progressed)
+      return;
     call.ringingSent = true;
     call.respond?.(
       createResponse(call.invite as SipRequest, 180, 'Ringing', {
@@ -897,7 +898,12 @@ export class PstnService {
       lastFault: s.lastFault,
       faults: s.faults,
       calls: s.calls,
-      busyTone: s.port instanceof FxoPort ? (s.learnedKey !== 'null' && s.learnedKey !== '' ? 'learned' : 'plan') : null,
+      busyTone:
+        s.port instanceof FxoPort
+          ? s.learnedKey !== 'null' && s.learnedKey !== ''
+            ? 'learned'
+            : 'plan'
+          : null,
     }));
   }
 

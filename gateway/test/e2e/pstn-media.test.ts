@@ -40,7 +40,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function toneHz(samples: Int16Array, rate: number): number {
   let start = 0;
   while (start < samples.length && Math.abs(samples[start] ?? 0) < 2000) start++;
-  const seg = samples.subarray(Math.min(samples.length, start + rate / 10), Math.min(samples.length, start + rate));
+  const seg = samples.subarray(
+    Math.min(samples.length, start + rate / 10),
+    Math.min(samples.length, start + rate),
+  );
   if (seg.length < rate / 10) return 0;
   let crossings = 0;
   for (let i = 1; i < seg.length; i++) if ((seg[i - 1] ?? 0) < 0 !== (seg[i] ?? 0) < 0) crossings++;
@@ -93,17 +96,24 @@ describe('PSTN media and signalling with real peers (simulated card)', { skip },
     for (;;) {
       const l = (await lines()).find((x) => x.key === key);
       if (l && (l.state === 'idle' || l.state === 'fault') && l.call === null) return performance.now() - t0;
-      if (performance.now() - t0 > withinMs) assert.fail(`line ${key} not idle within ${withinMs} ms: ${JSON.stringify(l)}`);
+      if (performance.now() - t0 > withinMs)
+        assert.fail(`line ${key} not idle within ${withinMs} ms: ${JSON.stringify(l)}`);
       await sleep(50);
     }
   }
 
-  async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, withinMs: number): Promise<T> {
+  async function until<T>(
+    what: string,
+    get: () => Promise<T>,
+    ok: (v: T) => boolean,
+    withinMs: number,
+  ): Promise<T> {
     const t0 = performance.now();
     for (;;) {
       const v = await get();
       if (ok(v)) return v;
-      if (performance.now() - t0 > withinMs) assert.fail(`${what} within ${withinMs} ms; last: ${JSON.stringify(v)}`);
+      if (performance.now() - t0 > withinMs)
+        assert.fail(`${what} within ${withinMs} ms; last: ${JSON.stringify(v)}`);
       await sleep(100);
     }
   }
@@ -119,7 +129,12 @@ describe('PSTN media and signalling with real peers (simulated card)', { skip },
     const id = r.body.id;
     const established = await p.waitEvent('CALL_ESTABLISHED', { timeoutMs: 15_000 });
     assert.match(established.peeruri ?? '', /13800138000/);
-    await until('the sim call answered', () => simCall(id), (c) => c.state === 'answered', 3000);
+    await until(
+      'the sim call answered',
+      () => simCall(id),
+      (c) => c.state === 'answered',
+      3000,
+    );
 
     // PSTN → SIP audio: the caller plays a falling chirp down the line.
     const play = await gw.api('POST', `/api/sim/calls/${id}/play`, { wav: 'down.wav' });
@@ -129,7 +144,11 @@ describe('PSTN media and signalling with real peers (simulated card)', { skip },
 
     // PSTN → SIP DTMF: in-band on the line, RFC 4733 telephone-events at the phone.
     const digits = await gw.api('POST', `/api/sim/calls/${id}/digits`, { digits: '159#' });
-    assert.equal(digits.status, 200, JSON.stringify(await simCall(id)) + JSON.stringify(p.events().map((e) => e.type)));
+    assert.equal(
+      digits.status,
+      200,
+      JSON.stringify(await simCall(id)) + JSON.stringify(p.events().map((e) => e.type)),
+    );
     const heardAtPhone: string[] = [];
     for (let i = 0; i < 4; i++)
       heardAtPhone.push((await p.waitEvent('CALL_DTMF_START', { timeoutMs: 5000 })).param ?? '?');
@@ -234,7 +253,10 @@ describe('PSTN media and signalling with real peers (simulated card)', { skip },
     await caller.waitEvent('CALL_ESTABLISHED', { timeoutMs: 15_000 });
     const busy = (await lines()).filter((l) => l.state === 'connected').map((l) => l.key);
     t.diagnostic(`connected ports: ${busy.join(', ')}`);
-    assert.ok(busy.some((k) => k.startsWith('e1-1/')), 'an E1 timeslot carries the call');
+    assert.ok(
+      busy.some((k) => k.startsWith('e1-1/')),
+      'an E1 timeslot carries the call',
+    );
     await sleep(2000);
     await caller.hangup();
     await caller.waitEvent('CALL_CLOSED', { timeoutMs: 5000 });
@@ -246,7 +268,9 @@ describe('PSTN media and signalling with real peers (simulated card)', { skip },
     assert.ok(Math.abs(hz - 1004) < 15, `heard ${hz} Hz`);
 
     const p = await phone('1001', upWav);
-    const sims = (await gw.api<{ lines: Array<{ id: string; kind?: string; number: string }> }>('GET', '/api/sim/lines')).body.lines;
+    const sims = (
+      await gw.api<{ lines: Array<{ id: string; kind?: string; number: string }> }>('GET', '/api/sim/lines')
+    ).body.lines;
     const e1Line = sims.find((l) => /e1/.test(l.id));
     assert.ok(e1Line, JSON.stringify(sims));
     const r = await gw.api<SimCall>('POST', '/api/sim/calls', {
@@ -257,7 +281,12 @@ describe('PSTN media and signalling with real peers (simulated card)', { skip },
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const established = await p.waitEvent('CALL_ESTABLISHED', { timeoutMs: 15_000 });
     assert.match(established.peeruri ?? '', /13900139000/);
-    await until('the E1 call answered', () => simCall(r.body.id), (c) => c.state === 'answered', 3000);
+    await until(
+      'the E1 call answered',
+      () => simCall(r.body.id),
+      (c) => c.state === 'answered',
+      3000,
+    );
     await gw.api('POST', `/api/sim/calls/${r.body.id}/hangup`);
     await p.waitEvent('CALL_CLOSED', { timeoutMs: 5000 });
   });
