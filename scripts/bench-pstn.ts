@@ -219,6 +219,8 @@ export interface RunResult {
   cpuMainPct: number;
   /** Every other thread: the media workers (named `node`), the recorder, libuv and V8 helpers. */
   cpuOtherThreadsPct: number;
+  /** This process (the office's HTTP client and the far end's echo), % of one core. */
+  benchCpuPct: number;
   rssMb: number;
   rssKbPerChannel: number;
   rssGrowthKbPerChannel: number;
@@ -356,6 +358,7 @@ async function run(
   farEnd.openWindow();
   const cpu0 = cpuMs(pids);
   const threads0 = threadCpuMs(gw.pid);
+  const own0 = process.cpuUsage();
   const w0 = Date.now();
   const rssSamples: number[] = [];
   const loads: number[] = [];
@@ -366,6 +369,7 @@ async function run(
   }
   const cpu1 = cpuMs(pids);
   const threads1 = threadCpuMs(gw.pid);
+  const own1 = process.cpuUsage(own0);
   const w1 = Date.now();
   farEnd.closeWindow();
   const after = await gw.dump();
@@ -432,6 +436,7 @@ async function run(
     cpuPct,
     cpuPctPerChannel: cpuPct / n,
     cpuPctByThread,
+    benchCpuPct: ((own1.user + own1.system) / 1e6 / seconds) * 100,
     cpuMainPct: cpuPctByThread['main'] ?? 0,
     cpuOtherThreadsPct: Object.entries(cpuPctByThread)
       .filter(([k]) => k !== 'main')
@@ -505,6 +510,7 @@ async function benchConfig(name: string, size: CardSize, opts: Options): Promise
         cpuPctPerChannel: med('cpuPctPerChannel'),
         cpuMainPct: med('cpuMainPct'),
         cpuOtherThreadsPct: med('cpuOtherThreadsPct'),
+        benchCpuPct: med('benchCpuPct'),
         rssMb: med('rssMb'),
         rssKbPerChannel: med('rssKbPerChannel'),
         rssGrowthKbPerChannel: med('rssGrowthKbPerChannel'),

@@ -150,7 +150,7 @@ describe('audio between two baresip phones through the gateway', { skip }, () =>
         assert.ok(backward.peak >= MIN_CORRELATION, `callee→caller correlation ${backward.peak}`);
         assert.ok(oneWayMs < MAX_ONE_WAY_MS, `one-way delay ${oneWayMs} ms`);
         // Anchored: each phone receives RTP from the gateway's port range, not from the other
-        // phone (whose ports are 40000-49999).
+        // phone (whose ports are 10000-11999).
         for (const p of phones) {
           const sources = p.rtpSources();
           assert.ok(sources.length > 0, `${p.aor} saw no RTP source`);

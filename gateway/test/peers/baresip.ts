@@ -64,7 +64,7 @@ export interface BaresipOptions {
   /** Answer incoming calls at once (default true). */
   autoAnswer?: boolean;
   /**
-   * Local RTP ports (`rtp_ports`; default 40000-49999, away from the gateway's default
+   * Local RTP ports (`rtp_ports`; default 10000-11999, below the kernel's ephemeral ports and away from the gateway's default
    * 20000-29999 so a test can tell anchored media from direct media by its source port).
    */
   rtpPorts?: { lo: number; hi: number };
@@ -209,7 +209,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const { line, aor } = accountLine(opts, sipPort);
   writeFileSync(
     join(dir, 'config'),
-    configText({ sipPort, ctrlPort, playWav, recDir, rtpPorts: opts.rtpPorts ?? { lo: 40000, hi: 49999 } }),
+    configText({ sipPort, ctrlPort, playWav, recDir, rtpPorts: opts.rtpPorts ?? { lo: 10000, hi: 11999 } }),
   );
   writeFileSync(join(dir, 'accounts'), line);
   writeFileSync(join(dir, 'contacts'), '');

@@ -1,12 +1,15 @@
-// Loopback ports for real peers started by tests and benchmarks. The kernel picks a free
-// ephemeral port; the socket is closed before the peer binds it, so a port is free "now", not
-// reserved. Ports handed out in this process are never handed out twice.
+// Loopback ports for real peers started by tests and benchmarks, drawn from a block of their own
+// below the kernel's ephemeral range; the socket is closed before the peer binds it, so a port is
+// free "now", not reserved. Ports handed out in this process are never handed out twice.
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
 export type PortKind = 'udp' | 'tcp';
 
 const handedOut = new Set<number>();
+/** Ports handed to test peers: SIP peers, probes, test RTP sockets (baresip's RTP uses 10000-11999). */
+const PEER_PORTS_LO = 12000;
+const PEER_PORTS_HI = 19998;
 
 function probeUdp(port: number): Promise<number | null> {
   return new Promise((resolve) => {
@@ -45,12 +48,17 @@ export async function isPortFree(kind: PortKind, port: number): Promise<boolean>
  * transport, free for both when `both` is set).
  */
 export async function freePort(kind: PortKind = 'udp', options: { both?: boolean } = {}): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = kind === 'udp' ? await probeUdp(0) : await probeTcp(0);
-    if (port === null || handedOut.has(port)) continue;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    // Below the kernel's ephemeral range (32768-60999): a port the kernel may hand to the next
+    // outgoing connection (an HTTP request of the test itself) is not free for long. Between the
+    // peers' block and the gateway's RTP range (20000+).
+    const candidate = PEER_PORTS_LO + Math.floor(Math.random() * (PEER_PORTS_HI - PEER_PORTS_LO));
+    if (handedOut.has(candidate)) continue;
+    const port = (await isPortFree(kind, candidate)) ? candidate : null;
+    if (port === null) continue;
     if (options.both === true && !(await isPortFree(kind === 'udp' ? 'tcp' : 'udp', port))) continue;
     handedOut.add(port);
     return port;
   }
-  throw new Error(`no free ${kind} port on 127.0.0.1 after 50 attempts`);
+  throw new Error(`no free ${kind} port on 127.0.0.1 after 200 attempts`);
 }
