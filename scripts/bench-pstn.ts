@@ -221,6 +221,8 @@ export interface RunResult {
   cpuOtherThreadsPct: number;
   /** This process (the office's HTTP client and the far end's echo), % of one core. */
   benchCpuPct: number;
+  /** RTP packets per second per call reaching the far end (the PSTN → SIP path), median: 50 is whole. */
+  upPacketsPerSecond: number;
   rssMb: number;
   rssKbPerChannel: number;
   rssGrowthKbPerChannel: number;
@@ -379,6 +381,8 @@ async function run(
   const answeredNow = ids.filter((id) => id !== undefined && recAfter.get(id)?.state === 'answered').length;
   const farCalls = farEnd.calls().filter((c) => !c.ended);
   const callsUp = Math.min(answeredNow, farCalls.length);
+  const windowS = (w1 - w0) / 1000;
+  const upPps = farCalls.length > 0 ? median(farCalls.map((c) => c.windowPackets / windowS)) : 0;
 
   // PSTN → SIP: every call's stream carries its own caller's tone.
   const farByCaller = new Map<string, FarEndCallStats>(farCalls.map((c) => [c.caller, c]));
@@ -436,6 +440,7 @@ async function run(
     cpuPct,
     cpuPctPerChannel: cpuPct / n,
     cpuPctByThread,
+    upPacketsPerSecond: upPps,
     benchCpuPct: ((own1.user + own1.system) / 1e6 / seconds) * 100,
     cpuMainPct: cpuPctByThread['main'] ?? 0,
     cpuOtherThreadsPct: Object.entries(cpuPctByThread)
@@ -511,6 +516,7 @@ async function benchConfig(name: string, size: CardSize, opts: Options): Promise
         cpuMainPct: med('cpuMainPct'),
         cpuOtherThreadsPct: med('cpuOtherThreadsPct'),
         benchCpuPct: med('benchCpuPct'),
+        upPacketsPerSecond: med('upPacketsPerSecond'),
         rssMb: med('rssMb'),
         rssKbPerChannel: med('rssKbPerChannel'),
         rssGrowthKbPerChannel: med('rssGrowthKbPerChannel'),

@@ -23,8 +23,16 @@ if (missing.length > 0) {
   const sudo = process.getuid && process.getuid() === 0 ? [] : ['sudo'];
   console.log(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), 'update', '-qq'], { stdio: 'inherit', env });
-  execFileSync(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+  execFileSync(
+    sudo[0] ?? 'apt-get',
+    [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), 'update', '-qq'],
+    { stdio: 'inherit', env },
+  );
+  execFileSync(
+    sudo[0] ?? 'apt-get',
+    [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', ...missing],
+    { stdio: 'inherit', env },
+  );
 }
 
 function findTests(dir, out) {
@@ -47,5 +55,7 @@ const filter = process.argv.slice(2);
 let files = ['gateway', 'drivers', 'scripts', 'hw-tests'].flatMap((d) => findTests(d, []));
 if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
 files.sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

@@ -694,7 +694,12 @@ export class SipCall {
     if (!type || req.body.length === 0) return false;
     const info = parseDtmfInfo(type, req.body.toString('utf8'));
     if (!info.ok) return false;
-    this.deps.media.digit?.(this.callKey, side, info.value.digit, info.value.durationMs ?? DEFAULT_INFO_DURATION_MS);
+    this.deps.media.digit?.(
+      this.callKey,
+      side,
+      info.value.digit,
+      info.value.durationMs ?? DEFAULT_INFO_DURATION_MS,
+    );
     if (side === 'a' && this.state === 'answered' && !this.winner?.dialog) {
       tx.respond(createResponse(req, 200, 'OK'));
       return true;

@@ -164,6 +164,9 @@ function startRecording(recordingId: string, caller: number, other: number): voi
   const tap = new RecorderTap({
     interactionId: recordingId,
     maxQueuedFrames: 5,
+    // One frame of cushion against arrival jitter around the ticks, and no lasting surplus.
+    playoutFrames: 2,
+    driftWindowFrames: 50,
     // The batch is handed over with its buffer: no copy to the signalling thread.
     sink: (id, samples) =>
       port?.postMessage({ t: 'recording', recordingId: id, samples } satisfies FromWorker, [

@@ -11,6 +11,15 @@
  *
  * Frames leave in batches of `batchFrames` (200 ms by default) through `sink`, which takes ownership
  * of the array so it can be transferred to the recorder worker without a copy.
+ *
+ * Packets reach the tap with network and timer jitter around the clock's 20 ms ticks. Taken as they
+ * come, a frame that arrives just after its tick leaves a hole of silence and makes that side one
+ * frame later for the rest of the call (until the queue overflows), so the channels drift apart.
+ * With `playoutFrames` above one each leg is played out like a jitter buffer: it starts (and, after
+ * running dry, restarts) only once that many frames are queued, which absorbs up to
+ * `playoutFrames - 1` frames of jitter; and when, over `driftWindowFrames` ticks, a leg never had
+ * fewer than `playoutFrames` frames left after its tick, its oldest frame is dropped, so a burst
+ * after a stall does not leave that side late for good.
  */
 import { FRAME_MS, FRAME_SAMPLES, STEREO_FRAME_SAMPLES, saturate16 } from './pcm-frame.ts';
 
@@ -23,6 +32,10 @@ export interface RecorderTapOptions {
   batchFrames?: number;
   /** Frames a leg may queue ahead of the clock before the oldest is dropped. */
   maxQueuedFrames?: number;
+  /** Frames a leg queues before it is played out, at its start and after it ran dry (default 1). */
+  playoutFrames?: number;
+  /** Ticks over which a leg's surplus is measured before one frame is dropped; 0 (default) never. */
+  driftWindowFrames?: number;
 }
 
 interface TapLeg {
@@ -30,6 +43,10 @@ interface TapLeg {
   queue: Int16Array[];
   /** Spare frame buffers, reused so a steady stream allocates nothing. */
   spare: Int16Array[];
+  /** Played out (true) or filling up to `playoutFrames` (false). */
+  playing: boolean;
+  /** Fewest frames left after a tick in the current drift window. */
+  leastLeft: number;
 }
 
 export interface RecorderTapStats {
@@ -45,6 +62,9 @@ export class RecorderTap {
   private readonly sink: RecorderTapOptions['sink'];
   private readonly batchFrames: number;
   private readonly maxQueued: number;
+  private readonly playout: number;
+  private readonly driftWindow: number;
+  private ticksInWindow = 0;
   private readonly legs = new Map<string, TapLeg>();
   private readonly left = new Int32Array(FRAME_SAMPLES);
   private readonly right = new Int32Array(FRAME_SAMPLES);
@@ -56,6 +76,7 @@ export class RecorderTap {
     callerSilentFrames: 0,
     otherSilentFrames: 0,
     overflowDropped: 0,
+    driftDropped: 0,
   };
 
   constructor(opts: RecorderTapOptions) {
@@ -63,6 +84,8 @@ export class RecorderTap {
     this.sink = opts.sink;
     this.batchFrames = Math.max(1, opts.batchFrames ?? 10);
     this.maxQueued = Math.max(1, opts.maxQueuedFrames ?? 3);
+    this.playout = Math.min(this.maxQueued, Math.max(1, opts.playoutFrames ?? 1));
+    this.driftWindow = Math.max(0, opts.driftWindowFrames ?? 0);
     this.batch = new Int16Array(this.batchFrames * STEREO_FRAME_SAMPLES);
   }
 
@@ -74,7 +97,7 @@ export class RecorderTap {
     if (this.closed) return;
     const leg = this.legs.get(legId);
     if (leg) leg.side = side;
-    else this.legs.set(legId, { side, queue: [], spare: [] });
+    else this.legs.set(legId, { side, queue: [], spare: [], playing: false, leastLeft: Infinity });
   }
 
   detach(legId: string): void {
@@ -102,8 +125,21 @@ export class RecorderTap {
     this.right.fill(0);
     let callerHeard = false;
     let otherHeard = false;
+    const windowEnds = this.driftWindow > 0 && ++this.ticksInWindow >= this.driftWindow;
+    if (windowEnds) this.ticksInWindow = 0;
     for (const leg of this.legs.values()) {
-      const frame = leg.queue.shift();
+      if (!leg.playing && leg.queue.length >= this.playout) leg.playing = true;
+      const frame = leg.playing ? leg.queue.shift() : undefined;
+      if (leg.playing && !frame) leg.playing = false;
+      leg.leastLeft = Math.min(leg.leastLeft, leg.playing ? leg.queue.length : 0);
+      if (windowEnds) {
+        if (leg.leastLeft >= this.playout && leg.queue.length > 0) {
+          const old = leg.queue.shift();
+          if (old) leg.spare.push(old);
+          this.stats.driftDropped++;
+        }
+        leg.leastLeft = Infinity;
+      }
       if (!frame) continue;
       const acc = leg.side === 'caller' ? this.left : this.right;
       for (let i = 0; i < FRAME_SAMPLES; i++) acc[i] = (acc[i] ?? 0) + (frame[i] ?? 0);

@@ -331,7 +331,11 @@ export class Gateway {
     });
     this.registrations.update(cfg.trunks);
     this.config.onChange((next) => {
-      this.auth.update({ realm: next.system.domain, algorithms: next.sip.digestAlgorithms, nonceTtlMs: next.sip.nonceTtlS * 1000 });
+      this.auth.update({
+        realm: next.system.domain,
+        algorithms: next.sip.digestAlgorithms,
+        nonceTtlMs: next.sip.nonceTtlS * 1000,
+      });
       void this.applyConfig(next).then(() => {
         this.monitor.update(next.trunks);
         this.registrations.update(next.trunks);
@@ -360,9 +364,13 @@ export class Gateway {
     this.http = buildApi({
       extraRoutes: [
         pstnApiRoutes(() => this.pstn, this.config),
-        ...(office ? [async (app: FastifyInstance) => {
+        ...(office
+          ? [
+              async (app: FastifyInstance) => {
                 await app.register(simHttpPlugin, { office, dataDir });
-              }] : []),
+              },
+            ]
+          : []),
       ],
       config: this.config,
       records: this.records,

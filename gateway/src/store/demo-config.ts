@@ -41,7 +41,13 @@ export function demoConfig(): Config {
     },
     routes: {
       outbound: [
-        { id: 'pstn', pattern: '9.', strip: 1, targets: [{ type: 'group', id: 'pstn-out' }], permission: 'local' },
+        {
+          id: 'pstn',
+          pattern: '9.',
+          strip: 1,
+          targets: [{ type: 'group', id: 'pstn-out' }],
+          permission: 'local',
+        },
       ],
       inbound: [{ id: 'pstn-in', group: 'pstn-out', destination: { type: 'extension', target: '1001' } }],
     },

@@ -644,7 +644,11 @@ describe('hostile input against the running gateway', () => {
       } finally {
         raw.destroy();
       }
-      const before = metricSum(await metrics(gw), 'edgeline_sip_parse_errors_total', /reason="tls-handshake"/);
+      const before = metricSum(
+        await metrics(gw),
+        'edgeline_sip_parse_errors_total',
+        /reason="tls-handshake"/,
+      );
       assert.ok(before >= 1, 'the failed handshake is counted');
       const tls = await openTls(gw.sipPort + 1);
       try {

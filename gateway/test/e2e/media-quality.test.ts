@@ -84,7 +84,8 @@ describe('call quality from RTCP in the live dump and the CDR (baresip phones)',
       // live dump is at most 1 s old: wait until each leg has sent and received a report (bounded).
       let live: EngineView['calls'][number] | undefined;
       for (const end = Date.now() + 16_000; Date.now() < end; await new Promise((r) => setTimeout(r, 500))) {
-        live = (await gw.api<{ media: { engine: EngineView } }>('GET', '/api/status')).body.media.engine.calls[0];
+        live = (await gw.api<{ media: { engine: EngineView } }>('GET', '/api/status')).body.media.engine
+          .calls[0];
         const legs = [live?.a.quality, live?.b.quality];
         if (legs.every((q) => q && q.reportsReceived >= 1 && q.reportsSent >= 1 && q.received > 300)) break;
       }

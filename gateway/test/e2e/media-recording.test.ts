@@ -320,6 +320,16 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
         return out.join(' ');
       };
       t.diagnostic(`L ${level(wav.left)}\nR ${level(wav.right)}`);
+      const zeros = (a: PcmAudio) => {
+        const out: number[] = [];
+        for (let f = 0; (f + 1) * 160 <= a.samples.length; f++) {
+          let z = true;
+          for (let j = f * 160; j < (f + 1) * 160 && z; j++) z = a.samples[j] === 0;
+          if (z) out.push(f);
+        }
+        return out.join(',');
+      };
+      t.diagnostic(`zero frames L ${zeros(wav.left)} R ${zeros(wav.right)}`);
       t.diagnostic(played.caller.events().map((x) => `${x.type}(${x.param ?? ''})@${Math.round(x.atMs)}`).join(' '));
       const parts = {
         leftFirst: place(callerFirst, 0.3, wav.left),

@@ -124,13 +124,20 @@ describe('RTP relayed through the gateway between two SIP legs (SIPp + RTP peers
       // Payloads cross bit-exact and in order; the header is the gateway's own stream on each leg
       // (its SSRC, a continuous sequence), so phones never see the far party's SSRC change.
       const payload = (m: Buffer) => m.subarray(12);
-      assert.deepEqual(b.received.map((r) => payload(r.msg)), fromA.map(payload));
-      assert.deepEqual(a.received.map((r) => payload(r.msg)), fromB.map(payload));
+      assert.deepEqual(
+        b.received.map((r) => payload(r.msg)),
+        fromA.map(payload),
+      );
+      assert.deepEqual(
+        a.received.map((r) => payload(r.msg)),
+        fromB.map(payload),
+      );
       for (const got of [a.received, b.received]) {
         const ssrcs = new Set(got.map((r) => r.msg.readUInt32BE(8)));
         assert.equal(ssrcs.size, 1, 'one SSRC per leg');
         const seqs = got.map((r) => r.msg.readUInt16BE(2));
-        for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], ((seqs[i - 1] ?? 0) + 1) & 0xffff, 'continuous sequence');
+        for (let i = 1; i < seqs.length; i++)
+          assert.equal(seqs[i], ((seqs[i - 1] ?? 0) + 1) & 0xffff, 'continuous sequence');
       }
       assert.equal(a.received[0]?.from.port, call.a.rtpPort);
       assert.equal(b.received[0]?.from.port, call.b.rtpPort);

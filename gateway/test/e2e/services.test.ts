@@ -93,7 +93,11 @@ describe('service numbers answered by the gateway (SIPp + RTP peer)', { skip }, 
     assert.equal(m.ports.capacity, RTP_PORTS / 2);
     // CDRs are committed in batches at most 100 ms after the call ends.
     let row: Interaction | undefined;
-    for (const deadline = Date.now() + 2000; !row && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    for (
+      const deadline = Date.now() + 2000;
+      !row && Date.now() < deadline;
+      await new Promise((r) => setTimeout(r, 50))
+    ) {
       const cdr = await gw.api<{ interactions: Interaction[] }>('GET', '/api/interactions?limit=50');
       row = cdr.body.interactions.find((i) => i.dialled === dialled);
     }

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { alawToLinear, ulawToLinear, type G711Law } from '../../src/media/g711.ts';
-import { fillMilliwatt, MILLIWATT_PERIOD_SAMPLES, milliwattPeriod, ZERO_DBM0_PEAK } from '../../src/media/milliwatt.ts';
+import {
+  fillMilliwatt,
+  MILLIWATT_PERIOD_SAMPLES,
+  milliwattPeriod,
+  ZERO_DBM0_PEAK,
+} from '../../src/media/milliwatt.ts';
 import { goertzelPower, levelDbm0, zeroCrossingFrequencyHz } from './tone-analysis.ts';
 
 const decode = (law: G711Law, codes: ArrayLike<number>): Float64Array => {

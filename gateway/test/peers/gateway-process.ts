@@ -27,7 +27,8 @@ export async function freeSipPort(span = 2): Promise<number> {
     // ports, and below the kernel's ephemeral range (32768+) that outgoing connections draw from.
     const base = 30000 + Math.floor(Math.random() * 1350) * 2;
     let okAll = true;
-    for (let p = base; p < base + span && okAll; p++) okAll = (await isPortFree('tcp', p)) && (await isPortFree('udp', p));
+    for (let p = base; p < base + span && okAll; p++)
+      okAll = (await isPortFree('tcp', p)) && (await isPortFree('udp', p));
     if (okAll) return base;
   }
   throw new Error('no free port found');

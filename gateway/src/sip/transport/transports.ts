@@ -130,7 +130,10 @@ export class SipTransports {
         'edgeline_sip_parse_errors_total',
         'SIP messages that failed to parse or frame, by transport and reason',
       ),
-      connections: metrics.gauge('edgeline_sip_transport_connections', 'Open SIP stream connections, by transport'),
+      connections: metrics.gauge(
+        'edgeline_sip_transport_connections',
+        'Open SIP stream connections, by transport',
+      ),
       oversize: metrics.counter(
         'edgeline_sip_oversize_dropped_total',
         'SIP messages dropped for exceeding the size limit, by transport',

@@ -22,7 +22,10 @@ void describe('INVITE client transaction (RFC 3261 §17.1.1, RFC 6026 §7.2)', (
       sentRequests(h.sent, 'INVITE').map((s) => s.atMs),
       [0, 500, 1500, 3500, 7500, 15_500, 31_500],
     );
-    assert.equal(h.metrics.counter('edgeline_sip_retransmissions_total', '').get({ kind: 'invite_client' }), 6);
+    assert.equal(
+      h.metrics.counter('edgeline_sip_retransmissions_total', '').get({ kind: 'invite_client' }),
+      6,
+    );
     h.layer.close();
   });
 

@@ -241,6 +241,9 @@ void describe('layer housekeeping', () => {
     h.layer.receive(req, udpPeer);
     assert.equal(h.sent.length, 0);
     assert.equal(h.requests.length, 0);
-    assert.equal(h.metrics.counter('edgeline_sip_transaction_discards_total', '').get({ reason: 'malformed' }), 1);
+    assert.equal(
+      h.metrics.counter('edgeline_sip_transaction_discards_total', '').get({ reason: 'malformed' }),
+      1,
+    );
   });
 });
