@@ -37,7 +37,7 @@ import { clockTicksPerSecond, cpuMs, memory, processTree } from './bench/proc-st
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TONE_LEVEL_DBM0 = -10;
 /** Echo level accepted at the caller, dB around the level played. */
-const LEVEL_TOLERANCE_DB = 3;
+const LEVEL_TOLERANCE_DB = 1;
 /** Frequency accepted at the far end, Hz around the caller's tone (neighbours are 11 Hz apart). */
 const FREQ_TOLERANCE_HZ = 4;
 
