@@ -1,7 +1,7 @@
 // bench:pstn — every channel of the simulated card busy with a bridged PSTN↔SIP call.
 //
-// The gateway runs as its own process (scripts/bench/pstn-gateway.ts: `npm start` plus an IPC
-// channel for the card's frame counters) on a fresh data directory whose configuration routes
+// The gateway runs as its own process (scripts/bench/pstn-gateway.ts: `npm start`, telling its
+// ports over IPC) on a fresh data directory whose configuration routes
 // calls arriving on any simulated line to a SIP trunk. The trunk's one member is the far end in
 // this process (scripts/bench/pstn-far-end.ts): it answers at once and echoes RTP. The simulated
 // office then originates one call per channel (POST /api/sim/calls, caller ID given), and each
@@ -13,7 +13,9 @@
 // calls up (answered at the office and at the far end), the gateway's CPU (/proc utime+stime of
 // its process tree, % of one core, and per channel), RSS (total, per channel, and the growth over
 // idle per channel), the office's frame-clock overruns and the card's transmit overruns and
-// underruns (the gateway late with, or flooding, a channel's 20 ms frames). Medians of the runs
+// underruns (the gateway late with, or flooding, a channel's 20 ms frames), all read from
+// `GET /api/status` (the `pstn` dump's `frames`, the media engine's `frames`: frame legs wired in
+// their worker, frames decoded, dropped, and the playout buffers' underruns). Medians of the runs
 // per configuration; the load average of the (shared) machine is printed alongside.
 //
 // Target: 240 simultaneous calls (8 E1 spans) with no frame overruns.
@@ -31,7 +33,8 @@ import { parseArgs } from 'node:util';
 import { isPortFree } from '../gateway/test/peers/free-port.ts';
 import { channelCount, pstnBenchConfig, type CardSize } from './bench/pstn-config.ts';
 import { startFarEnd, type FarEnd, type FarEndCallStats } from './bench/pstn-far-end.ts';
-import type { PstnBenchDump } from './bench/pstn-gateway.ts';
+import type { FrameLegsDump } from '../gateway/src/media/engine.ts';
+import type { PstnFrameStats } from '../gateway/src/pstn/pstn-service.ts';
 import { clockTicksPerSecond, cpuMs, memory, processTree } from './bench/proc-stats.ts';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -90,6 +93,18 @@ function parseOptions(): Options {
 // ---------------------------------------------------------------------------------------------
 // The gateway process.
 
+/** What the bench reads of `GET /api/status`. */
+interface PstnBenchDump {
+  office: { ticks: number; overruns: number; calls: number; callsRejected: number } | null;
+  cards: PstnFrameStats;
+  frameLegs: FrameLegsDump | null;
+}
+
+interface StatusBody {
+  pstn: { frames: { cards: PstnFrameStats; office: PstnBenchDump['office'] } } | null;
+  media: { engine: { frames?: FrameLegsDump } | null } | null;
+}
+
 interface GatewayChild {
   pid: number;
   httpPort: number;
@@ -133,45 +148,44 @@ async function startGatewayChild(dataDir: string, channels: number): Promise<Gat
     child.kill('SIGKILL');
   };
   process.on('exit', killOnExit);
-  const waiting = new Map<number, (d: PstnBenchDump) => void>();
-  let nextId = 1;
   const ready = new Promise<{ httpPort: number }>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway not ready in 60 s\n${tail}`)), 60_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`gateway exited (${code})\n${tail}`));
     });
-    child.on('message', (m: { t: string; id?: number; httpPort?: number; dump?: PstnBenchDump }) => {
+    child.on('message', (m: { t: string; httpPort?: number }) => {
       if (m.t === 'ready') {
         clearTimeout(timer);
         resolveReady({ httpPort: m.httpPort ?? 0 });
-      } else if (m.t === 'dump' && m.id !== undefined && m.dump) {
-        waiting.get(m.id)?.(m.dump);
-        waiting.delete(m.id);
       }
     });
   });
   const { httpPort } = await ready;
+  const api = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  };
   return {
     pid: child.pid ?? -1,
     httpPort,
     tail: () => tail,
-    async api<T>(method: string, path: string, body?: unknown) {
-      const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(15_000),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-    },
-    dump() {
-      const id = nextId++;
-      return new Promise<PstnBenchDump>((r) => {
-        waiting.set(id, r);
-        child.send({ t: 'dump', id });
-      });
+    api,
+    async dump() {
+      const s = (await api<StatusBody>('GET', '/api/status')).body;
+      const frames = s.pstn?.frames;
+      if (!frames) throw new Error('GET /api/status has no pstn.frames');
+      return { office: frames.office, cards: frames.cards, frameLegs: s.media?.engine?.frames ?? null };
     },
     async stop() {
       child.kill('SIGTERM');
@@ -230,6 +244,15 @@ export interface RunResult {
   txOverruns: number;
   txUnderruns: number;
   channelsWithUnderruns: number;
+  /** Frame legs wired to their anchored leg inside the worker (no loopback hop), at the window's end. */
+  wiredLegs: number;
+  /** Over the window: frames the workers' decoders dropped, and the playout buffers' underruns, overruns, drained frames. */
+  decoderDropped: number;
+  playoutUnderruns: number;
+  playoutOverruns: number;
+  playoutDrained: number;
+  /** The deepest playout target any leg reached, frames. */
+  playoutMaxTarget: number;
   audioUpOk: number;
   audioDownOk: number;
   downLevelDbm0Median: number | null;
@@ -425,11 +448,16 @@ async function run(
   const officeOverruns = (after.office?.overruns ?? 0) - (before.office?.overruns ?? 0);
   const txOverruns = after.cards.txOverruns - before.cards.txOverruns;
   const txUnderruns = after.cards.txUnderruns - before.cards.txUnderruns;
+  const fl0 = before.frameLegs;
+  const fl1 = after.frameLegs;
+  const flDelta = (f: (d: NonNullable<typeof fl1>) => number): number =>
+    fl1 ? f(fl1) - (fl0 ? f(fl0) : 0) : 0;
   const passed =
     busy === n &&
     callsUp === n &&
     officeOverruns === 0 &&
     txOverruns === 0 &&
+    txUnderruns === 0 &&
     audioUpOk === n &&
     audioDownOk === n;
   return {
@@ -453,6 +481,12 @@ async function run(
     txOverruns,
     txUnderruns,
     channelsWithUnderruns: after.cards.channelsUnderrun,
+    wiredLegs: fl1?.wired ?? 0,
+    decoderDropped: flDelta((d) => d.decoderDropped),
+    playoutUnderruns: flDelta((d) => d.playout.underruns),
+    playoutOverruns: flDelta((d) => d.playout.overruns),
+    playoutDrained: flDelta((d) => d.playout.drained),
+    playoutMaxTarget: fl1?.playout.maxTargetFrames ?? 0,
     audioUpOk,
     audioDownOk,
     downLevelDbm0Median: downLevels.length > 0 ? median(downLevels) : null,
@@ -524,6 +558,12 @@ async function benchConfig(name: string, size: CardSize, opts: Options): Promise
         txOverruns: med('txOverruns'),
         txUnderruns: med('txUnderruns'),
         channelsWithUnderruns: med('channelsWithUnderruns'),
+        wiredLegs: med('wiredLegs'),
+        decoderDropped: med('decoderDropped'),
+        playoutUnderruns: med('playoutUnderruns'),
+        playoutOverruns: med('playoutOverruns'),
+        playoutDrained: med('playoutDrained'),
+        playoutMaxTarget: med('playoutMaxTarget'),
         audioUpOk: med('audioUpOk'),
         audioDownOk: med('audioDownOk'),
         downLevelDbm0Median: med('downLevelDbm0Median'),
@@ -557,6 +597,9 @@ function table(results: ConfigResult[]): string {
     'ovr office',
     'ovr tx',
     'undr tx',
+    'wired',
+    'pl undr',
+    'pl drain',
     'audio up',
     'audio down',
     'load1',
@@ -579,6 +622,9 @@ function table(results: ConfigResult[]): string {
       String(m.officeOverruns),
       String(m.txOverruns),
       String(m.txUnderruns),
+      String(m.wiredLegs),
+      String(m.playoutUnderruns),
+      String(m.playoutDrained),
       `${m.audioUpOk}/${r.channels}`,
       `${m.audioDownOk}/${r.channels}`,
       m.load1.toFixed(2),

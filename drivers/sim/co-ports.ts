@@ -587,7 +587,10 @@ export class FxoLoop extends CoPort {
       this.ringOn = false;
       this.emit({ type: 'ring', on: false });
     }
-    if (this.reversed) this.reverse();
+    // EN 300 659-1 §6.1.4 returns the line to normal polarity after the data and before the first
+    // ring. Answered before that (during or right after the data), the office leaves the polarity
+    // as it is: a reversal after answer would tell the terminal the call was cleared. The clear
+    // later reverses relative to the polarity at answer, and release restores normal polarity.
     this.pendingCid = null;
     this.transition('connected');
     this.call?.answer();

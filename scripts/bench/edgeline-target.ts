@@ -29,10 +29,15 @@ export function demoExtensions(): Array<{ number: string; displayName: string; p
   });
 }
 
-/** The configuration document the benchmark runs edgeline with: one trunk to the SIPp UAS. */
-export function benchConfig(uasPort: number): Record<string, unknown> {
+/**
+ * The configuration document the benchmark runs edgeline with: one trunk to the SIPp UAS.
+ * `anchorMedia: false` is the signalling-only B2BUA of bench:sip (SDP passes through untouched);
+ * bench:media anchors.
+ */
+export function benchConfig(uasPort: number, opts: { anchorMedia?: boolean } = {}): Record<string, unknown> {
   return {
     system: { name: 'edgeline', domain: 'edgeline.local', country: 'CN' },
+    media: { anchor: opts.anchorMedia ?? true },
     // SIPp answers only the first challenge and computes only MD5: offer MD5 first.
     sip: { digestAlgorithms: ['MD5', 'SHA-256'] },
     extensions: demoExtensions(),
@@ -65,7 +70,7 @@ export async function configureEdgelineForBench(httpPort: number, uasPort: numbe
   const res = await fetch(`http://127.0.0.1:${httpPort}/api/config`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(benchConfig(uasPort)),
+    body: JSON.stringify(benchConfig(uasPort, { anchorMedia: false })),
     signal: AbortSignal.timeout(10_000),
   });
   if (!res.ok)
@@ -83,7 +88,11 @@ function tcpAccepts(port: number): Promise<boolean> {
   });
 }
 
-/** Starts `gateway/src/main.ts --demo` and resolves when both its HTTP and SIP ports are bound. */
+/**
+ * Starts `gateway/src/main.ts` on a fresh data directory (no --demo: the benchmark's configuration
+ * is PUT afterwards, and no simulated card runs beside the B2BUA) and resolves when both its HTTP
+ * and SIP ports are bound.
+ */
 export async function startEdgeline(opts: {
   sipPort: number;
   httpPort: number;
@@ -91,7 +100,7 @@ export async function startEdgeline(opts: {
 }): Promise<EdgelineTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), 'edgeline-bench-data-'));
   const args = ['--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir];
-  args.push('--sip-port', String(opts.sipPort), '--http-port', String(opts.httpPort), '--demo');
+  args.push('--sip-port', String(opts.sipPort), '--http-port', String(opts.httpPort));
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { CallMediaQuality, MediaHook, MediaParty } from '../call/ports.ts';
 import type { Logger } from '../core/log.ts';
 import type { Counter, MetricsRegistry } from '../core/metrics.ts';
+import { FramePlayout, type FramePlayoutDump } from './frame-playout.ts';
 import type { G711Law } from './g711.ts';
 import type { RecordingSummary } from './recording-writer.ts';
 import { parseSdp, serializeSdp, type SdpCodec } from '../sip/sdp/sdp.ts';
@@ -78,7 +79,12 @@ export interface ServiceLegHandle {
   /** Resolves once the sockets are closed and the port pair is back in the pool. */
   close(): Promise<void>;
   /** Latching and counters as of the last statistics from the worker. */
-  dump(): { localPort: number; latched: boolean; target: RtpAddress | null; counters: Record<string, number> };
+  dump(): {
+    localPort: number;
+    latched: boolean;
+    target: RtpAddress | null;
+    counters: Record<string, number>;
+  };
 }
 
 /**
@@ -90,12 +96,39 @@ export interface FrameLegHandle extends ServiceLegHandle {
   send(frame: Int16Array): void;
   /** Where the peer receives, once its SDP is known (latching corrects it). */
   setRemote(remote: RtpAddress | undefined): void;
+  /**
+   * One tick of the consumer's frame clock (a card's): the next received frame to play (a view
+   * valid until the next call), or undefined for silence. Only for a sink without `onFrame`:
+   * received frames then wait in the leg's playout buffer (`FramePlayout`) for these ticks.
+   */
+  pull(): Int16Array | undefined;
+  /** The playout buffer's counters (null for a sink with `onFrame`). */
+  playout(): FramePlayoutDump | null;
 }
 
-/** What a frame leg delivers: each received frame (valid during the call only) and RFC 4733 digits. */
+/**
+ * What a frame leg delivers: received frames and RFC 4733 digits. With `onFrame`, each frame as it
+ * arrives from the worker (valid during the call only), unpaced: batches follow the worker's
+ * timing. Without it, frames are paced out by the owner's clock through `FrameLegHandle.pull`.
+ */
 export interface FrameLegSink {
-  onFrame(frame: Int16Array): void;
+  onFrame?(frame: Int16Array): void;
   onDigit?(digit: string, durationMs: number): void;
+}
+
+type PlayoutCounter = 'framesIn' | 'framesOut' | 'underruns' | 'overruns' | 'drained' | 'prefillTicks';
+
+/** Frame legs' counters, summed over the open ones, for the dump. */
+export interface FrameLegsDump {
+  legs: number;
+  /** Legs handing RTP to their anchored peer inside the worker (no loopback hop). */
+  wired: number;
+  /** Worker side: frames decoded from RTP, shipped to this thread, dropped (decoder queue full). */
+  decoded: number;
+  shipped: number;
+  decoderDropped: number;
+  /** This side: the playout buffers. */
+  playout: Omit<FramePlayoutDump, 'queued' | 'targetFrames' | 'playing'> & { maxTargetFrames: number };
 }
 
 /** Digits kept per call in the dump, and recent ones engine-wide. */
@@ -203,7 +236,10 @@ export interface MediaLegDump extends Partial<RelayLegStats> {
   bindError: string | null;
   party: MediaParty | null;
   /** The leg's transport and, when SRTP, short fingerprints of the keys (never the keys). */
-  transport: { proto: string | null; srtp: { suite: SrtpSuite; localKeyId: string; remoteKeyId: string } | null };
+  transport: {
+    proto: string | null;
+    srtp: { suite: SrtpSuite; localKeyId: string; remoteKeyId: string } | null;
+  };
 }
 
 export interface MediaEngineDump {
@@ -238,6 +274,8 @@ export interface MediaEngineDump {
   dtmf: { digits: number; bySource: Record<DigitEvent['source'], number>; recent: DigitEvent[] };
   recordings: { active: number; started: number; closed: number; failed: number };
   services: number;
+  /** Legs whose far side is a stream of frames here (PSTN channels). */
+  frames: FrameLegsDump;
 }
 
 const other = (s: LegSide): LegSide => (s === 'a' ? 'b' : 'a');
@@ -266,7 +304,10 @@ export class MediaEngine implements MediaHook {
     deadMedia: 0,
     directMedia: 0,
     srtpCalls: 0,
-    srtpDropped: { truncated: 0, auth: 0, replay: 0, 'replay-old': 0, 'not-rtp': 0 } as Record<SrtpDropReason, number>,
+    srtpDropped: { truncated: 0, auth: 0, replay: 0, 'replay-old': 0, 'not-rtp': 0 } as Record<
+      SrtpDropReason,
+      number
+    >,
   };
   /** Who each leg of a call belongs to, told by `describe` (possibly before the call has media). */
   private readonly parties = new Map<string, { a?: MediaParty; b?: MediaParty }>();
@@ -282,6 +323,21 @@ export class MediaEngine implements MediaHook {
   private readonly recordingPaths = new Map<string, string>();
   private readonly serviceLegs = new Map<number, EngineLeg>();
   private readonly frameSinks = new Map<number, FrameLegSink>();
+  private readonly playouts = new Map<number, FramePlayout>();
+  /** Open frame legs by RTP port: how an anchored leg's SDP is recognised as naming one. */
+  private readonly framePorts = new Map<number, EngineLeg>();
+  /** Anchored leg id → frame leg id it is wired to in their worker. */
+  private readonly wires = new Map<number, number>();
+  /** Counters of legs already closed, kept in the totals. */
+  private readonly frameTotalsClosed = { decoded: 0, shipped: 0, decoderDropped: 0 };
+  private readonly playoutClosed = {
+    framesIn: 0,
+    framesOut: 0,
+    underruns: 0,
+    overruns: 0,
+    drained: 0,
+    prefillTicks: 0,
+  };
   /** Frames queued (copied) for `frames` legs since the last flush, per worker. */
   private readonly frameOut = new Map<number, { legIds: number[]; samples: Int16Array }>();
 
@@ -394,8 +450,13 @@ export class MediaEngine implements MediaHook {
         return;
       }
       case 'frames-up': {
-        for (let i = 0; i < m.legIds.length; i++)
-          this.frameSinks.get(m.legIds[i] ?? 0)?.onFrame(m.samples.subarray(i * 160, (i + 1) * 160));
+        for (let i = 0; i < m.legIds.length; i++) {
+          const legId = m.legIds[i] ?? 0;
+          const frame = m.samples.subarray(i * 160, (i + 1) * 160);
+          const playout = this.playouts.get(legId);
+          if (playout) playout.push(frame);
+          else this.frameSinks.get(legId)?.onFrame?.(frame);
+        }
         return;
       }
       case 'digit': {
@@ -453,7 +514,44 @@ export class MediaEngine implements MediaHook {
     return undefined;
   }
 
-  private openCall(key: string): CallMedia | undefined {
+  /**
+   * How the engine recognises that an anchored leg faces one of its own frame legs: the leg's
+   * remote (from the SDP that crossed the B2BUA) is the RTP port of an open frame leg, at a
+   * loopback address or the address the media sockets bind to or advertise. The port is ours while
+   * the frame leg holds it, so nothing else can be receiving there. SIP signalling is unchanged:
+   * both SDPs still name their ports; only the bytes stop crossing loopback.
+   */
+  private frameLegAt(remote: RtpAddress | undefined): EngineLeg | undefined {
+    if (!remote) return undefined;
+    const f = this.framePorts.get(remote.port);
+    if (!f) return undefined;
+    const a = remote.address;
+    const local =
+      a === this.address || a === this.opts.host || a === 'localhost' || a === '::1' || a.startsWith('127.');
+    return local ? f : undefined;
+  }
+
+  /**
+   * Wire an anchored leg to the frame leg its SDP names when both are in one worker and the leg
+   * is plain RTP (the frame leg never terminates SRTP); undo a wire that no longer holds.
+   */
+  private rewire(leg: EngineLeg): void {
+    if (this.serviceLegs.has(leg.legId)) return;
+    const f = this.frameLegAt(leg.remote);
+    const want = f && f.worker === leg.worker && !leg.srtp ? f.legId : undefined;
+    const have = this.wires.get(leg.legId);
+    if (want === have) return;
+    if (have !== undefined) {
+      this.wires.delete(leg.legId);
+      this.post(leg.worker, { t: 'wire', a: leg.legId, b: -1 });
+    }
+    if (want !== undefined) {
+      this.wires.set(leg.legId, want);
+      this.post(leg.worker, { t: 'wire', a: leg.legId, b: want });
+    }
+  }
+
+  private openCall(key: string, preferWorker?: number): CallMedia | undefined {
     const pa = this.allocatePort();
     const pb = pa === undefined ? undefined : this.allocatePort();
     if (pa === undefined || pb === undefined) {
@@ -464,9 +562,11 @@ export class MediaEngine implements MediaHook {
       return undefined;
     }
     // Both legs of a call live in one worker: forwarding is a direct call between their sockets.
+    // A call facing one of our frame legs joins that leg's worker, so the two can be wired.
     let worker = 0;
     for (let i = 1; i < this.workers.length; i++)
       if ((this.workerLegs[i] ?? 0) < (this.workerLegs[worker] ?? 0)) worker = i;
+    if (preferWorker !== undefined && this.workers[preferWorker]) worker = preferWorker;
     this.workerLegs[worker] = (this.workerLegs[worker] ?? 0) + 2;
     const leg = (side: LegSide, port: number): EngineLeg => {
       const l: EngineLeg = {
@@ -534,7 +634,12 @@ export class MediaEngine implements MediaHook {
     if (!call || call.callAnswered) return;
     call.callAnswered = true;
     for (const leg of [call.a, call.b])
-      this.post(leg.worker, { t: 'watch', legId: leg.legId, deadMediaMs: call.deadMediaMs ?? 0, answered: true });
+      this.post(leg.worker, {
+        t: 'watch',
+        legId: leg.legId,
+        deadMediaMs: call.deadMediaMs ?? 0,
+        answered: true,
+      });
   }
 
   private keyOf(leg: EngineLeg): Buffer {
@@ -587,11 +692,14 @@ export class MediaEngine implements MediaHook {
     const nearSecurity = securityOfOffer(near.srtp, stream);
     if (!nearSecurity.ok) {
       this.counters.rejected488++;
-      this.opts.logger.info({ callKey, side: fromLeg, reason: nearSecurity.error.reason }, 'SRTP offer refused');
+      this.opts.logger.info(
+        { callKey, side: fromLeg, reason: nearSecurity.error.reason },
+        'SRTP offer refused',
+      );
       return { rejectStatus: nearSecurity.error.status };
     }
     if (!call) {
-      call = this.openCall(callKey);
+      call = this.openCall(callKey, this.frameLegAt(stream.remote)?.worker);
       if (!call) {
         this.counters.rejected503++;
         this.opts.logger.warn({ callKey }, 'no free RTP port pair for the call');
@@ -642,7 +750,10 @@ export class MediaEngine implements MediaHook {
       const k = keyOfAnswer(offer.farOffered, stream);
       if (!k.ok) {
         this.counters.rejected488++;
-        this.opts.logger.info({ callKey: call.key, side: from, reason: k.error.reason }, 'SRTP answer refused');
+        this.opts.logger.info(
+          { callKey: call.key, side: from, reason: k.error.reason },
+          'SRTP answer refused',
+        );
         return { rejectStatus: k.error.status };
       }
       answererKey = k.value;
@@ -664,7 +775,12 @@ export class MediaEngine implements MediaHook {
     const deadMediaMs = twoWay ? this.opts.deadMediaTimeoutS * 1000 : 0;
     call.deadMediaMs = deadMediaMs;
     for (const leg of [answerer, offerer])
-      this.post(leg.worker, { t: 'watch', legId: leg.legId, deadMediaMs, answered: call.callAnswered === true });
+      this.post(leg.worker, {
+        t: 'watch',
+        legId: leg.legId,
+        deadMediaMs,
+        answered: call.callAnswered === true,
+      });
     const ns = offer.nearSecurity;
     this.setSrtp(
       answerer,
@@ -692,12 +808,14 @@ export class MediaEngine implements MediaHook {
       rtp: stream.remote ?? null,
       rtcp: stream.remoteRtcp ?? null,
     });
+    this.rewire(leg);
   }
 
   private setSrtp(leg: EngineLeg, s: { suite: SrtpSuite; remoteKey: Buffer } | undefined): void {
     if (s === undefined) {
       leg.srtp = undefined;
       this.post(leg.worker, { t: 'srtp', legId: leg.legId, keys: null });
+      this.rewire(leg);
       return;
     }
     const localKey = this.keyOf(leg);
@@ -705,8 +823,13 @@ export class MediaEngine implements MediaHook {
     this.post(leg.worker, {
       t: 'srtp',
       legId: leg.legId,
-      keys: { suite: s.suite, localKey: localKey.toString('base64'), remoteKey: s.remoteKey.toString('base64') },
+      keys: {
+        suite: s.suite,
+        localKey: localKey.toString('base64'),
+        remoteKey: s.remoteKey.toString('base64'),
+      },
     });
+    this.rewire(leg);
   }
 
   /** Fold a leg's SRTP drop counts since its previous statistics into the totals and metrics. */
@@ -762,6 +885,7 @@ export class MediaEngine implements MediaHook {
     // Before the legs close: the tap's last frames leave the worker ahead of `recording-stopped`.
     if (call.recording) this.post(call.a.worker, { t: 'record-stop', recordingId: callKey });
     for (const leg of [call.a, call.b]) {
+      this.wires.delete(leg.legId);
       this.legs.delete(leg.legId);
       this.workerLegs[leg.worker] = Math.max(0, (this.workerLegs[leg.worker] ?? 0) - 1);
       this.closingPorts++;
@@ -793,7 +917,14 @@ export class MediaEngine implements MediaHook {
     durationMs: number,
     source: DigitEvent['source'],
   ): void {
-    const e: DigitEvent = { callKey, side, digit, durationMs: Math.round(durationMs), source, atMs: Date.now() };
+    const e: DigitEvent = {
+      callKey,
+      side,
+      digit,
+      durationMs: Math.round(durationMs),
+      source,
+      atMs: Date.now(),
+    };
     this.digitCounts[source]++;
     this.digitsTotal?.inc({ source });
     let log = this.digitLog.get(callKey);
@@ -815,17 +946,30 @@ export class MediaEngine implements MediaHook {
   }
 
   /** A frame leg for a PSTN channel (see `FrameLegHandle`); undefined when no port pair is free. */
-  openFrameLeg(callKey: string, sink: FrameLegSink): FrameLegHandle | undefined {
-    const opened = this.openServiceLeg(callKey, 'frames');
+  /**
+   * `peer`: where the leg's RTP will go when already known (the offer being answered): an
+   * anchored leg of ours there puts the frame leg in its worker, so the two can be wired.
+   */
+  openFrameLeg(callKey: string, sink: FrameLegSink, peer?: RtpAddress): FrameLegHandle | undefined {
+    let preferWorker: number | undefined;
+    if (peer) for (const l of this.legs.values()) if (l.rtpPort === peer.port) preferWorker = l.worker;
+    const opened = this.openServiceLeg(callKey, 'frames', preferWorker);
     if (!opened) return undefined;
     const { leg, handle } = opened;
     this.frameSinks.set(leg.legId, sink);
+    this.framePorts.set(leg.rtpPort, leg);
+    const playout = sink.onFrame ? undefined : new FramePlayout();
+    if (playout) this.playouts.set(leg.legId, playout);
+    // An anchored leg that already names this port (the answer came first) is wired now.
+    for (const l of this.legs.values()) if (l.remote?.port === leg.rtpPort) this.rewire(l);
     return {
       ...handle,
       close: () => {
-        this.frameSinks.delete(leg.legId);
+        if (this.frameSinks.delete(leg.legId)) this.forgetFrameLeg(leg);
         return handle.close();
       },
+      pull: () => playout?.pull(),
+      playout: () => playout?.dump() ?? null,
       send: (frame) => {
         if (!this.legs.has(leg.legId)) return;
         let q = this.frameOut.get(leg.worker);
@@ -848,6 +992,47 @@ export class MediaEngine implements MediaHook {
     };
   }
 
+  /** A frame leg closes: its counters go into the totals, anchored legs wired to it are unwired. */
+  private forgetFrameLeg(leg: EngineLeg): void {
+    if (this.framePorts.get(leg.rtpPort) === leg) this.framePorts.delete(leg.rtpPort);
+    const f = this.stats.get(leg.legId)?.frames;
+    if (f) {
+      this.frameTotalsClosed.decoded += f.framesIn;
+      this.frameTotalsClosed.shipped += f.framesTaken;
+      this.frameTotalsClosed.decoderDropped += f.dropped;
+    }
+    const p = this.playouts.get(leg.legId)?.dump();
+    if (p) for (const k of Object.keys(this.playoutClosed) as PlayoutCounter[]) this.playoutClosed[k] += p[k];
+    this.playouts.delete(leg.legId);
+    for (const [anchored, frameLeg] of this.wires) {
+      if (frameLeg !== leg.legId) continue;
+      this.wires.delete(anchored);
+      const l = this.legs.get(anchored);
+      if (l) this.post(l.worker, { t: 'wire', a: anchored, b: -1 });
+    }
+  }
+
+  /** Frame legs' counters: open legs as of the workers' last statistics, plus the closed ones. */
+  private frameLegsDump(): FrameLegsDump {
+    const t = { ...this.frameTotalsClosed };
+    const p = { ...this.playoutClosed, maxTargetFrames: 0 };
+    let wired = 0;
+    for (const legId of this.frameSinks.keys()) {
+      const st = this.stats.get(legId);
+      if (st?.wired) wired++;
+      if (st?.frames) {
+        t.decoded += st.frames.framesIn;
+        t.shipped += st.frames.framesTaken;
+        t.decoderDropped += st.frames.dropped;
+      }
+      const d = this.playouts.get(legId)?.dump();
+      if (!d) continue;
+      for (const k of Object.keys(this.playoutClosed) as PlayoutCounter[]) p[k] += d[k];
+      p.maxTargetFrames = Math.max(p.maxTargetFrames, d.targetFrames);
+    }
+    return { legs: this.frameSinks.size, wired, ...t, playout: p };
+  }
+
   /** Ship the frames queued since the last flush: one message per worker, buffers transferred. */
   flushFrames(): void {
     for (const [worker, q] of this.frameOut) {
@@ -868,6 +1053,7 @@ export class MediaEngine implements MediaHook {
   private openServiceLeg(
     callKey: string,
     kind: 'echo' | 'milliwatt' | 'frames',
+    preferWorker?: number,
   ): { leg: EngineLeg; handle: ServiceLegHandle } | undefined {
     if (this.closed) return undefined;
     const port = this.allocatePort();
@@ -875,6 +1061,7 @@ export class MediaEngine implements MediaHook {
     let worker = 0;
     for (let i = 1; i < this.workers.length; i++)
       if ((this.workerLegs[i] ?? 0) < (this.workerLegs[worker] ?? 0)) worker = i;
+    if (preferWorker !== undefined && this.workers[preferWorker]) worker = preferWorker;
     this.workerLegs[worker] = (this.workerLegs[worker] ?? 0) + 1;
     const leg: EngineLeg = {
       legId: this.nextLegId++,
@@ -1010,7 +1197,11 @@ export class MediaEngine implements MediaHook {
         transport: {
           proto: l.proto ?? null,
           srtp: l.srtp
-            ? { suite: l.srtp.suite, localKeyId: keyId(l.srtp.localKey), remoteKeyId: keyId(l.srtp.remoteKey) }
+            ? {
+                suite: l.srtp.suite,
+                localKeyId: keyId(l.srtp.localKey),
+                remoteKeyId: keyId(l.srtp.remoteKey),
+              }
             : null,
         },
       };
@@ -1044,6 +1235,7 @@ export class MediaEngine implements MediaHook {
         ...this.recordingStats,
       },
       services: this.serviceLegs.size,
+      frames: this.frameLegsDump(),
     };
   }
 
@@ -1051,7 +1243,8 @@ export class MediaEngine implements MediaHook {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const key of [...this.calls.keys()]) this.release(key);
-    for (const leg of [...this.serviceLegs.values()]) this.closeLeg(leg, () => this.serviceLegs.delete(leg.legId));
+    for (const leg of [...this.serviceLegs.values()])
+      this.closeLeg(leg, () => this.serviceLegs.delete(leg.legId));
     await this.settled(1000);
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));

@@ -17,6 +17,8 @@ export class LegRecorderFeed {
   private map: LegPayloadMap = NO_PAYLOAD_TYPES;
   private readonly frame = new Int16Array(FRAME_SAMPLES);
   private filled = 0;
+  /** RTP timestamp of the first sample in `frame`. */
+  private frameTs = 0;
   frames = 0;
 
   constructor(
@@ -39,13 +41,15 @@ export class LegRecorderFeed {
     let offset = view.payloadOffset;
     let left = view.payloadLength;
     while (left > 0) {
+      // G.711: one byte, one sample, one timestamp unit (RFC 3551 §4.5.14).
+      if (this.filled === 0) this.frameTs = (view.timestamp + (offset - view.payloadOffset)) >>> 0;
       const n = decodeInto(kind, datagram, offset, left, this.frame, this.filled);
       this.filled += n;
       offset += n;
       left -= n;
       if (this.filled === FRAME_SAMPLES) {
         // The tap copies the frame: this buffer is refilled by the next packet.
-        this.tap.put(this.key, this.frame);
+        this.tap.put(this.key, this.frame, this.frameTs);
         this.filled = 0;
         this.frames++;
       }

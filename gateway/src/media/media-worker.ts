@@ -13,7 +13,7 @@ import { FrameClock, LegRecorderFeed } from './leg-recorder.ts';
 import { EchoSsrc, MilliwattPackets } from './leg-service.ts';
 import { RecorderTap } from './recorder.ts';
 import { RelayLeg, type RelayLegEvents } from './relay-leg.ts';
-import type { FromWorker, ToWorker } from './worker-protocol.ts';
+import type { FromWorker, RelayLegStats, ToWorker } from './worker-protocol.ts';
 
 export interface MediaWorkerData {
   /** How often silence is accounted for dead-media detection. */
@@ -133,8 +133,10 @@ function onClock(): void {
       else tone.skip();
     }
     for (const r of recordings.values()) r.tap.tick();
-    if (frameLegs.size > 0) shipFrames();
   }
+  // Once per wake-up, whatever number of ticks were due: a late tick ships every frame that arrived
+  // meanwhile (pacing is the consumer's job, on the card's clock).
+  if (frameLegs.size > 0) shipFrames();
   if (milliwatts.size === 0 && recordings.size === 0 && frameLegs.size === 0) {
     clock = undefined;
     return;
@@ -142,13 +144,15 @@ function onClock(): void {
   setTimeout(onClock, c.untilNext(performance.now()));
 }
 
-/** One batch per tick: a frame of every `frames` leg that has one, buffers handed over. */
+/** One batch per wake-up: every frame every `frames` leg decoded since, buffers handed over. */
 function shipFrames(): void {
-  const batch = allocBatch(frameLegs.size);
+  let queued = 0;
+  for (const fe of frameLegs.values()) queued += fe.queued;
+  if (queued === 0) return;
+  const batch = allocBatch(queued);
   let n = 0;
   for (const [legId, fe] of frameLegs) {
-    if (!fe.take(batch.samples, n * 160)) continue;
-    batch.legIds[n++] = legId;
+    while (n < queued && fe.take(batch.samples, n * 160)) batch.legIds[n++] = legId;
   }
   if (n === 0) return;
   const legIds = batch.legIds.subarray(0, n);
@@ -194,6 +198,40 @@ function stopRecording(recordingId: string): void {
   post({ t: 'recording-stopped', recordingId, ...done });
 }
 
+/** Wires asked for before both legs' sockets were bound: applied by `open`. */
+const pendingWires = new Map<number, number>();
+
+function setWire(a: number, b: number): void {
+  const la = legs.get(a);
+  if (b < 0) {
+    pendingWires.delete(a);
+    if (la?.wire) {
+      pendingWires.delete(la.wire.legId);
+      la.wire.wire = undefined;
+      la.wire = undefined;
+    }
+    return;
+  }
+  const lb = legs.get(b);
+  if (!la || !lb) {
+    pendingWires.set(a, b);
+    pendingWires.set(b, a);
+    return;
+  }
+  pendingWires.delete(a);
+  pendingWires.delete(b);
+  la.wire = lb;
+  lb.wire = la;
+}
+
+/** A leg's statistics, with its frame decoder's when it is a frame leg. */
+function legStats(leg: RelayLeg): RelayLegStats {
+  const s = leg.stats();
+  const fe = frameLegs.get(leg.legId);
+  if (fe) s.frames = fe.dump();
+  return s;
+}
+
 const events: RelayLegEvents = {
   latched: (leg, kind, source) => {
     if (kind === 'rtp' && services.has(leg.legId)) serviceTargets.set(leg.legId, { ...source });
@@ -228,12 +266,17 @@ async function open(legId: number, host: string, p: number): Promise<void> {
   try {
     rtp = await bindOne(host, p);
     const rtcp = await bindOne(host, p + 1);
-    legs.set(legId, new RelayLeg(legId, p, rtp, rtcp, events, {
+    legs.set(
+      legId,
+      new RelayLeg(legId, p, rtp, rtcp, events, {
         connectAfterLatch: data.connectAfterLatch,
         rtcpIntervalMs: data.rtcpIntervalMs,
         cname: data.cname,
-      }));
+      }),
+    );
     plugIn(legId);
+    const w = pendingWires.get(legId);
+    if (w !== undefined) setWire(legId, w);
     post({ t: 'opened', legId, ok: true });
   } catch (e) {
     rtp?.close();
@@ -259,6 +302,9 @@ port.on('message', (m: ToWorker) => {
       }
       return;
     }
+    case 'wire':
+      setWire(m.a, m.b);
+      return;
     case 'codecs':
       legs.get(m.legId)?.setCodecs(m.pcmu, m.pcma, m.telephoneEvent, m.sendLaw);
       procs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
@@ -289,7 +335,8 @@ port.on('message', (m: ToWorker) => {
     case 'service':
       services.set(m.legId, m.kind);
       if (m.kind === 'frames' && !frameLegs.has(m.legId)) {
-        frameLegs.set(m.legId, new FrameEndpoint());
+        // Room for 320 ms: frames wait here only until the worker's next wake-up.
+        frameLegs.set(m.legId, new FrameEndpoint(16));
         frameDtmfOf(m.legId);
       }
       procOf(m.legId);
@@ -309,6 +356,9 @@ port.on('message', (m: ToWorker) => {
       services.delete(m.legId);
       milliwatts.delete(m.legId);
       frameLegs.delete(m.legId);
+      const wiredTo = pendingWires.get(m.legId);
+      if (wiredTo !== undefined) pendingWires.delete(wiredTo);
+      pendingWires.delete(m.legId);
       frameDtmf.get(m.legId)?.close();
       frameDtmf.delete(m.legId);
       telephoneEventPt.delete(m.legId);
@@ -329,7 +379,7 @@ port.on('message', (m: ToWorker) => {
       }
       return;
     case 'stats':
-      post({ t: 'stats', requestId: m.requestId, legs: [...legs.values()].map((l) => l.stats()) });
+      post({ t: 'stats', requestId: m.requestId, legs: [...legs.values()].map(legStats) });
       return;
     default: {
       const never: never = m;
@@ -342,7 +392,7 @@ const sweep = setInterval(() => {
   for (const leg of legs.values())
     if (leg.sweep(data.sweepMs)) post({ t: 'dead', legId: leg.legId, silentMs: leg.silenceMs });
   // Unsolicited statistics (request 0) keep the engine's dump current.
-  if (legs.size > 0) post({ t: 'stats', requestId: 0, legs: [...legs.values()].map((l) => l.stats()) });
+  if (legs.size > 0) post({ t: 'stats', requestId: 0, legs: [...legs.values()].map(legStats) });
 }, data.sweepMs);
 sweep.unref();
 

@@ -17,9 +17,12 @@
  * frame later for the rest of the call (until the queue overflows), so the channels drift apart.
  * With `playoutFrames` above one each leg is played out like a jitter buffer: it starts (and, after
  * running dry, restarts) only once that many frames are queued, which absorbs up to
- * `playoutFrames - 1` frames of jitter; and when, over `driftWindowFrames` ticks, a leg never had
- * fewer than `playoutFrames` frames left after its tick, its oldest frame is dropped, so a burst
- * after a stall does not leave that side late for good.
+ * `playoutFrames - 1` frames of jitter. When the feed gives each frame's RTP timestamp, the tap
+ * also keeps the leg's timeline: a tick with nothing writes silence in place of the frame due, and
+ * that frame, arriving late (after a stall of the worker or the network), is dropped rather than
+ * played one slot late, so a hiccup leaves a hole but never shifts the rest of the channel. When,
+ * over `driftWindowFrames` ticks, a leg never had fewer than `playoutFrames` frames left after its
+ * tick, its oldest frame is dropped, so a burst after a stall does not leave that side late for good.
  */
 import { FRAME_MS, FRAME_SAMPLES, STEREO_FRAME_SAMPLES, saturate16 } from './pcm-frame.ts';
 
@@ -41,12 +44,28 @@ export interface RecorderTapOptions {
 interface TapLeg {
   side: TapSide;
   queue: Int16Array[];
+  /** RTP timestamp of each queued frame's first sample (NaN when the feed gave none). */
+  stamps: number[];
   /** Spare frame buffers, reused so a steady stream allocates nothing. */
   spare: Int16Array[];
   /** Played out (true) or filling up to `playoutFrames` (false). */
   playing: boolean;
+  /** Timestamp due at the next tick while playing timestamped frames; NaN otherwise. */
+  nextTs: number;
+  /** Consecutive ticks a playing leg had nothing. */
+  starved: number;
   /** Fewest frames left after a tick in the current drift window. */
   leastLeft: number;
+}
+
+/** A timestamp this far from the one due (1 s) is another timeline: a new source, a resumed hold. */
+const RESYNC_SAMPLES = 8000;
+/** A playing leg that had nothing for this many ticks (500 ms) fills up again before it plays. */
+const STARVED_TICKS = 25;
+
+/** Signed distance from `b` to `a` in RTP timestamp arithmetic (modulo 2^32). */
+function tsDistance(a: number, b: number): number {
+  return (a - b) | 0;
 }
 
 export interface RecorderTapStats {
@@ -55,6 +74,10 @@ export interface RecorderTapStats {
   callerSilentFrames: number;
   otherSilentFrames: number;
   overflowDropped: number;
+  /** Timestamped frames that arrived after their slot was written (as silence). */
+  lateDropped: number;
+  /** Frames dropped because a leg stayed ahead of its playout depth for a whole drift window. */
+  driftDropped: number;
 }
 
 export class RecorderTap {
@@ -76,6 +99,7 @@ export class RecorderTap {
     callerSilentFrames: 0,
     otherSilentFrames: 0,
     overflowDropped: 0,
+    lateDropped: 0,
     driftDropped: 0,
   };
 
@@ -97,25 +121,97 @@ export class RecorderTap {
     if (this.closed) return;
     const leg = this.legs.get(legId);
     if (leg) leg.side = side;
-    else this.legs.set(legId, { side, queue: [], spare: [], playing: false, leastLeft: Infinity });
+    else
+      this.legs.set(legId, {
+        side,
+        queue: [],
+        stamps: [],
+        spare: [],
+        playing: false,
+        nextTs: NaN,
+        starved: 0,
+        leastLeft: Infinity,
+      });
   }
 
   detach(legId: string): void {
     this.legs.delete(legId);
   }
 
-  /** A frame from a leg (copied); played out on the next tick. Unattached legs are ignored. */
-  put(legId: string, frame: Int16Array): void {
+  /**
+   * A frame from a leg (copied), with the RTP timestamp of its first sample when known; played out
+   * on a coming tick. Unattached legs are ignored.
+   */
+  put(legId: string, frame: Int16Array, timestamp?: number): void {
     const leg = this.legs.get(legId);
     if (!leg || frame.length !== FRAME_SAMPLES) return;
+    const ts = timestamp === undefined ? NaN : timestamp >>> 0;
+    if (!Number.isNaN(ts) && !Number.isNaN(leg.nextTs)) {
+      const d = tsDistance(ts, leg.nextTs);
+      if (d <= -FRAME_SAMPLES && d > -RESYNC_SAMPLES) {
+        // Its slot has been written already (as silence): playing it now would shift the channel.
+        this.stats.lateDropped++;
+        return;
+      }
+      if (d <= -RESYNC_SAMPLES || d >= RESYNC_SAMPLES) this.restart(leg);
+    }
     if (leg.queue.length >= this.maxQueued) {
-      const old = leg.queue.shift();
-      if (old) leg.spare.push(old);
+      this.dropOldest(leg);
       this.stats.overflowDropped++;
     }
     const buf = leg.spare.pop() ?? new Int16Array(FRAME_SAMPLES);
     buf.set(frame);
     leg.queue.push(buf);
+    leg.stamps.push(ts);
+  }
+
+  /** Another timeline: what is queued is dropped and the leg fills up again. */
+  private restart(leg: TapLeg): void {
+    for (const f of leg.queue) leg.spare.push(f);
+    leg.queue.length = 0;
+    leg.stamps.length = 0;
+    leg.playing = false;
+    leg.nextTs = NaN;
+  }
+
+  /** Drop the oldest queued frame; a playing timestamped leg then owes the next one. */
+  private dropOldest(leg: TapLeg): void {
+    const old = leg.queue.shift();
+    leg.stamps.shift();
+    if (old) leg.spare.push(old);
+    const head = leg.stamps[0];
+    if (leg.playing && !Number.isNaN(leg.nextTs) && head !== undefined && !Number.isNaN(head))
+      leg.nextTs = head;
+  }
+
+  /** The frame a leg plays at this tick, if any (its buffer goes back to `spare` after mixing). */
+  private take(leg: TapLeg): Int16Array | undefined {
+    if (!leg.playing && leg.queue.length >= this.playout) {
+      leg.playing = true;
+      leg.starved = 0;
+      leg.nextTs = leg.stamps[0] ?? NaN;
+    }
+    if (!leg.playing) return undefined;
+    const timed = !Number.isNaN(leg.nextTs);
+    if (leg.queue.length === 0) {
+      // Untimed frames: play again once refilled. Timed: keep the timeline through a short gap
+      // (its late frames are dropped), refill after a long one (hold, silence suppression).
+      if (!timed || ++leg.starved >= STARVED_TICKS) {
+        leg.playing = false;
+        leg.nextTs = NaN;
+      } else leg.nextTs = (leg.nextTs + FRAME_SAMPLES) >>> 0;
+      return undefined;
+    }
+    leg.starved = 0;
+    const head = leg.stamps[0] ?? NaN;
+    if (timed && !Number.isNaN(head) && tsDistance(head, leg.nextTs) >= FRAME_SAMPLES) {
+      // A frame was lost in the network: its slot is silence, the next one plays on time.
+      leg.nextTs = (leg.nextTs + FRAME_SAMPLES) >>> 0;
+      return undefined;
+    }
+    leg.stamps.shift();
+    if (timed) leg.nextTs = Number.isNaN(head) ? NaN : (head + FRAME_SAMPLES) >>> 0;
+    return leg.queue.shift();
   }
 
   /** One tick of the common frame clock: one stereo frame, silence where a side had nothing. */
@@ -128,14 +224,11 @@ export class RecorderTap {
     const windowEnds = this.driftWindow > 0 && ++this.ticksInWindow >= this.driftWindow;
     if (windowEnds) this.ticksInWindow = 0;
     for (const leg of this.legs.values()) {
-      if (!leg.playing && leg.queue.length >= this.playout) leg.playing = true;
-      const frame = leg.playing ? leg.queue.shift() : undefined;
-      if (leg.playing && !frame) leg.playing = false;
+      const frame = this.take(leg);
       leg.leastLeft = Math.min(leg.leastLeft, leg.playing ? leg.queue.length : 0);
       if (windowEnds) {
         if (leg.leastLeft >= this.playout && leg.queue.length > 0) {
-          const old = leg.queue.shift();
-          if (old) leg.spare.push(old);
+          this.dropOldest(leg);
           this.stats.driftDropped++;
         }
         leg.leastLeft = Infinity;

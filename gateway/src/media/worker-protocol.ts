@@ -24,6 +24,12 @@ export type ToWorker =
   | { t: 'remote'; legId: number; rtp: RtpAddress | null; rtcp: RtpAddress | null }
   /** Packets of `a` go out of `b` and vice versa. */
   | { t: 'bridge'; a: number; b: number }
+  /**
+   * `a` and `b` name each other as their RTP peer on this host (a frame leg and the anchored leg
+   * facing it): hand packets between them in the worker instead of over loopback. `b` = −1 undoes
+   * it. Ignored unless both legs are in this worker.
+   */
+  | { t: 'wire'; a: number; b: number }
   /** The leg's negotiated payload types: the rewrite and transcoding tables (−1 = not negotiated). */
   | {
       t: 'codecs';
@@ -50,8 +56,9 @@ export type ToWorker =
   /** Answer the leg as a service number: echo (bridged to itself) or the milliwatt tone. */
   | { t: 'service'; legId: number; kind: 'echo' | 'milliwatt' | 'frames' }
   /**
-   * Frames for `frames` legs, one batch per 20 ms tick for all of them: `legIds[i]` owns samples
-   * `[i·160, (i+1)·160)` (buffers transferred). Each is sent at once on its leg's own stream.
+   * Frames for `frames` legs, one batch per 20 ms tick of the card for all of them: `legIds[i]`
+   * owns samples `[i·160, (i+1)·160)` (buffers transferred). Each is sent at once on its leg's own
+   * stream.
    */
   | { t: 'frames-down'; legIds: Int32Array; samples: Int16Array }
   /** Start a recorder tap: `caller` on the left channel, `other` on the right. */
@@ -71,7 +78,12 @@ export type FromWorker =
   | { t: 'digit'; legId: number; digit: string; durationMs: number; source: 'rfc4733' | 'inband' }
   /** A batch of interleaved stereo frames of a recording (buffer transferred). */
   | { t: 'recording'; recordingId: string; samples: Int16Array }
-  /** One tick's frames received on `frames` legs, batched like `frames-down` (buffers transferred). */
+  /**
+   * Frames received on `frames` legs since the last batch, in arrival order, batched like
+   * `frames-down` (a leg appears once per frame; buffers transferred). Sent every 20 ms of the
+   * worker's clock; a late tick ships everything that arrived meanwhile, nothing is dropped here.
+   * The consumer paces them out (`FramePlayout`) on its own clock.
+   */
   | { t: 'frames-up'; legIds: Int32Array; samples: Int16Array }
   | { t: 'recording-stopped'; recordingId: string; frames: number; durationMs: number };
 
@@ -116,6 +128,10 @@ export interface RelayLegStats {
   outStream: { ssrc: number; sourceChanges: number };
   /** RTCP-derived quality of the stream received on this leg (RFC 3550 §6.4, ITU-T G.107). */
   quality: LegQuality;
+  /** RTP goes to and comes from a leg of the same worker without a socket (see `wire`). */
+  wired: boolean;
+  /** A frame leg's decoder: frames made from received RTP, shipped, dropped (queue full). */
+  frames?: { framesIn: number; framesTaken: number; dropped: number; queued: number };
 }
 
 export interface LegSrtpStats {

@@ -26,18 +26,32 @@ import { DtmfCallerIdDecoder } from './caller-id-dtmf.ts';
 import { FskCallerIdDecoder } from './caller-id-fsk.ts';
 import { dbm0ToPower, meanPower } from './line-audio.ts';
 
+const FRAME_MS = 20;
+/** How long a line-timed wait may outlast its delay when no audio arrives at all. */
+const LINE_TIME_SLACK_MS = 2000;
+/** A frame this recent means the card is delivering the line's audio. */
+const AUDIO_FLOWING_MS = 5 * FRAME_MS;
+
 export type FxoLineState = 'idle' | 'ringing' | 'seized' | 'dialling' | 'connected' | 'disconnecting';
 
-/** What the driver reports about the line. */
-export type FxoLineInput =
-  { type: 'ring'; on: boolean } | { type: 'polarity-reversal' } | { type: 'loop-current'; present: boolean };
+/**
+ * What the driver reports about the line. `atMs` is when the card saw it (same clock as the line's
+ * `Clock.now()`); events are handed over in batches, so it can be earlier than their arrival.
+ */
+export type FxoLineInput = (
+  { type: 'ring'; on: boolean } | { type: 'polarity-reversal' } | { type: 'loop-current'; present: boolean }
+) & { atMs?: number };
 
 /** What the line asks of the driver. */
 export interface FxoLinePort {
   /** Close (true) or open (false) the loop: seize, answer, release, and each pulse of decadic dialling. */
   setHook(offHook: boolean): void;
-  /** Send one DTMF digit for `durationMs`. */
-  sendDtmf(digit: string, durationMs: number): void;
+  /**
+   * Send one DTMF digit: `toneMs` of tone, then `gapMs` of silence, both timed by the card in
+   * samples and queued behind any digit still playing, so the pause between two digits survives
+   * however late the line hands the next one over.
+   */
+  sendDtmf(digit: string, toneMs: number, gapMs: number): void;
 }
 
 export type FarEndDisconnectReason =
@@ -157,6 +171,8 @@ export class FxoLine {
   private readonly timers = new Map<string, TimerHandle>();
   private direction: 'incoming' | 'outgoing' | null = null;
   private offHook = false;
+  /** When the loop was closed to answer an incoming call. */
+  private answeredAtMs = 0;
   private closed = false;
   // Alerting.
   private ringOn = false;
@@ -182,6 +198,9 @@ export class FxoLine {
   private busy: CadenceDetector;
   private lastActivityMs = 0;
   private readonly activityPower: number;
+  /** Frames received: the line's own time base (the card delivers a batch's events before its frames). */
+  private framesHeard = 0;
+  private lastFrameAtMs = -Infinity;
   private readonly stats = { calls: 0, missed: 0, faults: 0, illegalTransitions: 0, glitches: 0 };
 
   constructor(
@@ -218,6 +237,7 @@ export class FxoLine {
       return err({ code: FxoLineErrors.NOT_RINGING, message: `line is ${this.current}` });
     this.announce();
     this.setHook(true);
+    this.answeredAtMs = this.clock.now();
     this.transition('connected');
     this.onEvent({ type: 'answered', supervision: 'local' });
     return ok(undefined);
@@ -289,7 +309,7 @@ export class FxoLine {
         else this.ringStopped();
         return;
       case 'polarity-reversal':
-        this.reversal();
+        this.reversal(ev.atMs ?? this.clock.now());
         return;
       case 'loop-current':
         this.loopCurrent(ev.present);
@@ -304,6 +324,8 @@ export class FxoLine {
   /** One 20 ms frame received from the line. */
   audio(frame: Int16Array): void {
     if (this.closed) return;
+    this.framesHeard++;
+    this.lastFrameAtMs = this.clock.now();
     switch (this.current) {
       case 'idle':
         if (this.o.idleCallerId) this.callerIdAudio(frame);
@@ -397,7 +419,7 @@ export class FxoLine {
         this.stats.calls++;
         this.dialTone.reset();
         if (this.o.waitForDialTone) {
-          this.startTimer('dial-tone', this.o.dialToneTimeoutMs, () =>
+          this.startLineTimer('dial-tone', this.o.dialToneTimeoutMs, () =>
             this.outgoingFailed('no-dial-tone', 'no-dial-tone'),
           );
         } else {
@@ -493,7 +515,7 @@ export class FxoLine {
     this.startTimer('ring-stop', this.o.ringStopMs, () => this.ringingStopped());
   }
 
-  private reversal(): void {
+  private reversal(atMs: number): void {
     switch (this.current) {
       case 'idle':
         // EN 300 659-1 §6.1.3 (data transmission prior to ringing): the exchange reverses the line
@@ -510,6 +532,15 @@ export class FxoLine {
         }
         return;
       case 'connected':
+        if (this.direction === 'incoming' && atMs <= this.answeredAtMs) {
+          // EN 300 659-1 §6.1.4: after data sent prior to ringing the exchange returns the line to
+          // normal polarity before the first ring. Answered before that ring, the restoration can
+          // cross the off-hook and arrive after it: a reversal the exchange made no later than the
+          // loop closed belongs to the alerting, not to the call. Only a reversal relative to the
+          // polarity at answer clears the call.
+          this.stats.glitches++;
+          return;
+        }
         // The reversal back to normal polarity marks the far end's clear.
         if (this.o.disconnectOn.polarityReversal) this.farEndGone('polarity-reversal');
         return;
@@ -617,7 +648,9 @@ export class FxoLine {
         this.startTimer('dial-pause', this.o.commaPauseMs, () => this.nextDialStep());
         return;
       case 'dtmf':
-        this.port.sendDtmf(step.digit, this.o.dtmf.toneMs);
+        // Q.24: each digit needs its pause after it, or two equal digits run together into one
+        // (a late timer would otherwise hand the next digit over while the last still plays).
+        this.port.sendDtmf(step.digit, this.o.dtmf.toneMs, this.o.dtmf.gapMs);
         this.startTimer('dtmf-digit', this.o.dtmf.toneMs + this.o.dtmf.gapMs, () => this.nextDialStep());
         return;
       case 'pulse':
@@ -678,7 +711,7 @@ export class FxoLine {
     if (this.current !== 'seized' && this.current !== 'dialling' && this.current !== 'connected') return;
     // Interruptions shorter than the minimum are battery feed glitches (and the exchange's own
     // reversal transients); a longer one is the exchange clearing the call.
-    this.startTimer('loop-drop', this.o.loopDropMinMs, () => {
+    this.startLineTimer('loop-drop', this.o.loopDropMinMs, () => {
       if (this.current === 'seized') this.outgoingFailed('dead-line', 'dead-line');
       else if (this.current === 'dialling' && this.direction === 'outgoing')
         this.outgoingFailed('congestion', null);
@@ -750,6 +783,29 @@ export class FxoLine {
       if (!this.closed) fire();
     });
     this.timers.set(name, handle);
+  }
+
+  /**
+   * A wait measured on the line as well as on the clock. The card hands events and audio over in
+   * batches, events first; after the process stalls, timers fire before the batches that cover the
+   * stalled time are delivered, so "nothing came within `delayMs`" is only true once `delayMs` of
+   * line audio has been heard too. A line whose audio was not flowing when the wait began is timed
+   * by the clock alone, and a card that stops delivering is given up on `LINE_TIME_SLACK_MS` late.
+   */
+  private startLineTimer(name: string, delayMs: number, fire: () => void): void {
+    const fromFrame = this.framesHeard;
+    const fromMs = this.clock.now();
+    const audioFlowing = fromMs - this.lastFrameAtMs <= AUDIO_FLOWING_MS;
+    const check = (): void => {
+      const heardMs = (this.framesHeard - fromFrame) * FRAME_MS;
+      const waitedMs = this.clock.now() - fromMs;
+      if (audioFlowing && heardMs < delayMs && waitedMs < delayMs + LINE_TIME_SLACK_MS) {
+        this.startTimer(name, Math.max(FRAME_MS, delayMs - heardMs), check);
+        return;
+      }
+      fire();
+    };
+    this.startTimer(name, delayMs, check);
   }
 
   private cancelTimer(name: string): void {

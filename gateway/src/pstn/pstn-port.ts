@@ -89,7 +89,7 @@ export class FxoPort implements PstnPort {
     this.line = new FxoLine(
       {
         setHook: (offHook) => void channel.setHook(offHook),
-        sendDtmf: (digit, durationMs) => void channel.dialDtmf(digit, { toneMs: durationMs, gapMs: 0 }),
+        sendDtmf: (digit, toneMs, gapMs) => void channel.dialDtmf(digit, { toneMs, gapMs }),
       },
       clock,
       timers,
@@ -128,9 +128,11 @@ export class FxoPort implements PstnPort {
     this.offs.push(
       channel.onEvent((ev: ChannelEvent) => {
         if (ev.type === 'ring-on' || ev.type === 'ring-off')
-          this.line.input({ type: 'ring', on: ev.type === 'ring-on' });
-        else if (ev.type === 'polarity-reversal') this.line.input({ type: 'polarity-reversal' });
-        else if (ev.type === 'loop-current') this.line.input({ type: 'loop-current', present: ev.present });
+          this.line.input({ type: 'ring', on: ev.type === 'ring-on', atMs: ev.atMs });
+        else if (ev.type === 'polarity-reversal')
+          this.line.input({ type: 'polarity-reversal', atMs: ev.atMs });
+        else if (ev.type === 'loop-current')
+          this.line.input({ type: 'loop-current', present: ev.present, atMs: ev.atMs });
       }),
     );
   }

@@ -22,6 +22,7 @@ import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import { err, type Result } from '../core/result.ts';
 import type { FrameLegHandle, FrameLegSink } from '../media/engine.ts';
+import type { RtpAddress } from '../media/rtp-latch.ts';
 import { answerServiceOffer, serviceOffer, type MediaPlan } from '../media/service-sdp.ts';
 import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN, type TonePlan } from '../media/tone-plan.ts';
 import { attemptKey, nextAttempt, nextRoundRobin, parseChannelList } from '../routing/hunt.ts';
@@ -37,8 +38,21 @@ import { E1Port, FxoPort, PORT_STATES, type PortEvent, type PstnPort } from './p
 
 /** What the service needs of the media engine. */
 export interface PstnMediaPort {
-  openFrameLeg(callKey: string, sink: FrameLegSink): FrameLegHandle | undefined;
+  openFrameLeg(callKey: string, sink: FrameLegSink, peer?: RtpAddress): FrameLegHandle | undefined;
   flushFrames(): void;
+}
+
+/** The cards' frame counters as the dump shows them (totals, and the channels that had any). */
+export interface PstnFrameStats {
+  channels: number;
+  framesIn: number;
+  framesOut: number;
+  txOverruns: number;
+  txUnderruns: number;
+  channelsOverrun: number;
+  channelsUnderrun: number;
+  /** Per channel, only those with overruns or underruns: channel id → counters. */
+  byChannel: Record<string, { txOverruns: number; txUnderruns: number }>;
 }
 
 export interface PstnServiceOptions {
@@ -229,8 +243,26 @@ export class PstnService {
     }
     for (const card of this.cards.values()) {
       const office = (card as Card & { office?: CentralOffice }).office;
-      // One batch of frames to the media workers per tick of the card, after its speech paths.
-      if (office) this.offs.push(office.onTick(() => this.o.media?.flushFrames()));
+      if (!office) continue;
+      const mine = new Set<Channel>(card.channels());
+      const slots = [...this.slots.values()].filter((s) => mine.has(s.port.channel));
+      // Once per tick of the card, after its speech paths: the line frames of this tick go to the
+      // media workers in one batch, and each connected channel gets exactly one frame from its
+      // leg's playout buffer. The card's clock paces the SIP → PSTN direction, so the workers' own
+      // timing (and this thread's) only has to stay within the playout buffer's cushion.
+      this.offs.push(
+        office.onTick(() => {
+          this.o.media?.flushFrames();
+          for (const slot of slots) {
+            const call = slot.call;
+            if (call?.state !== 'connected' || !call.leg) continue;
+            const frame = call.leg.pull();
+            if (!frame) continue;
+            void slot.port.channel.sendAudio(frame);
+            slot.port.noteActivity();
+          }
+        }),
+      );
     }
 
     this.transports = await SipTransports.listen({
@@ -509,7 +541,7 @@ export class PstnService {
       tried: new Set(),
       ringingSent: false,
     };
-    const media = this.openLeg(call);
+    const media = this.openLeg(call, remoteOf(req.body));
     if (!media) return reply(503, 'Service Unavailable (no media port)');
     const answer = answerServiceOffer(req.body, { address: LOOPBACK, rtpPort: media.rtpPort });
     if (!answer.ok) {
@@ -857,23 +889,53 @@ export class PstnService {
     this.o.logger.debug({ callId: call.callId, cause }, 'PSTN call ended');
   }
 
-  private openLeg(call: UaCall): FrameLegHandle | undefined {
+  /** `peer`: where the leg's RTP goes, when the offer being answered says so already. */
+  private openLeg(call: UaCall, peer?: RtpAddress): FrameLegHandle | undefined {
     const media = this.o.media;
     if (!media) return undefined;
-    return media.openFrameLeg(`pstn-${call.id}`, {
-      onFrame: (frame) => {
-        const port = call.port;
-        if (!port || call.state !== 'connected') return;
-        void port.channel.sendAudio(frame);
-        port.noteActivity();
+    // No `onFrame`: received frames wait in the leg's playout buffer for the card's ticks.
+    return media.openFrameLeg(
+      `pstn-${call.id}`,
+      {
+        // RFC 4733 digits from the SIP side are regenerated in band on the line (Q.23/Q.24 timing).
+        onDigit: (digit, durationMs) => {
+          const port = call.port;
+          if (!port || call.state !== 'connected') return;
+          void port.channel.dialDtmf(digit, { toneMs: Math.max(60, Math.min(durationMs, 200)), gapMs: 60 });
+        },
       },
-      // RFC 4733 digits from the SIP side are regenerated in band on the line (Q.23/Q.24 timing).
-      onDigit: (digit, durationMs) => {
-        const port = call.port;
-        if (!port || call.state !== 'connected') return;
-        void port.channel.dialDtmf(digit, { toneMs: Math.max(60, Math.min(durationMs, 200)), gapMs: 60 });
-      },
-    });
+      peer,
+    );
+  }
+
+  /** The cards' transmit/receive frame counters and the office's frame clock. */
+  frameStats(): { cards: PstnFrameStats; office: Record<string, number> | null } {
+    const out: PstnFrameStats = {
+      channels: 0,
+      framesIn: 0,
+      framesOut: 0,
+      txOverruns: 0,
+      txUnderruns: 0,
+      channelsOverrun: 0,
+      channelsUnderrun: 0,
+      byChannel: {},
+    };
+    for (const card of this.cards.values()) {
+      for (const ch of card.channels()) {
+        const st = ch.dump().stats;
+        out.channels++;
+        out.framesIn += st.framesIn;
+        out.framesOut += st.framesOut;
+        out.txOverruns += st.txOverruns;
+        out.txUnderruns += st.txUnderruns;
+        if (st.txOverruns > 0) out.channelsOverrun++;
+        if (st.txUnderruns > 0) out.channelsUnderrun++;
+        if (st.txOverruns > 0 || st.txUnderruns > 0)
+          out.byChannel[`${card.id}/${ch.id}`] = { txOverruns: st.txOverruns, txUnderruns: st.txUnderruns };
+      }
+    }
+    const office = this.office?.dump().stats;
+    return { cards: out, office: office ? { ...office } : null };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -974,6 +1036,7 @@ export class PstnService {
     return {
       endpoint: this.transports ? this.endpoint : null,
       cards: [...this.cards.keys()],
+      frames: this.frameStats(),
       lines: this.lines(),
       calls: [...this.calls.values()].map((c) => ({
         id: c.id,

@@ -7,10 +7,11 @@
  * (re-INVITE sendonly, then sendrecv) continues the same file. The file is never served by HTTP
  * (DESIGN §3: "never reachable by a guessable URL").
  *
- * Alignment is measured against each phone's own clock: a phone starts its audio source when its
- * call is established (CALL_ESTABLISHED), so the caller's signal must appear in the left channel
- * later than the callee's appears in the right channel by the difference of the two phones'
- * establishment times, give or take the network path (loopback) and the tap's frame queue.
+ * Alignment is measured against the phones themselves: each phone's first RTP packet reaches the
+ * other phone (CALL_RTPESTAB there) one path delay after its source started, and the paths through
+ * the gateway are alike both ways, so the caller's signal must start in the left channel later than
+ * the callee's starts in the right channel by the difference of those two arrival times. (The
+ * callee's CALL_ESTABLISHED is no reference: it fires on the ACK, after its audio has started.)
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ import { demoConfig } from '../../src/store/demo-config.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { baresipAvailable, startBaresip, type Baresip } from '../peers/baresip.ts';
 import { chirp, crossCorrelate, writeWav, type PcmAudio } from '../peers/audio.ts';
+import { freeUdpRange } from '../media/udp-helpers.ts';
 
 const skip = baresipAvailable() ? false : 'baresip (Debian package baresip) is not installed';
 
@@ -42,7 +44,12 @@ interface EngineView {
 }
 
 /** A 16-bit PCM stereo WAV split into its channels (the recorder's format: 8 kHz, L = caller). */
-function readStereoWav(path: string): { sampleRate: number; channels: number; left: PcmAudio; right: PcmAudio } {
+function readStereoWav(path: string): {
+  sampleRate: number;
+  channels: number;
+  left: PcmAudio;
+  right: PcmAudio;
+} {
   const buf = readFileSync(path);
   assert.equal(buf.toString('latin1', 0, 4), 'RIFF');
   assert.equal(buf.toString('latin1', 8, 12), 'WAVE');
@@ -67,7 +74,12 @@ function readStereoWav(path: string): { sampleRate: number; channels: number; le
         left[i] = buf.readInt16LE(body + i * 2 * channels);
         right[i] = channels > 1 ? buf.readInt16LE(body + i * 2 * channels + 2) : 0;
       }
-      return { sampleRate, channels, left: { sampleRate, samples: left }, right: { sampleRate, samples: right } };
+      return {
+        sampleRate,
+        channels,
+        left: { sampleRate, samples: left },
+        right: { sampleRate, samples: right },
+      };
     }
     offset = body + size + (size & 1);
   }
@@ -87,6 +99,11 @@ function slice(audio: PcmAudio, fromS: number, toS: number): PcmAudio {
     sampleRate: audio.sampleRate,
     samples: audio.samples.subarray(Math.round(fromS * RATE), Math.round(toS * RATE)),
   };
+}
+
+/** How much later the caller's source started than the callee's (see the file comment). */
+function sourceStartOffsetMs(caller: Baresip, callee: Baresip): number {
+  return lastEvent(callee, 'CALL_RTPESTAB') - lastEvent(caller, 'CALL_RTPESTAB');
 }
 
 function lastEvent(p: Baresip, type: string): number {
@@ -115,7 +132,9 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
     for (const number of ['1031', '1032', '1033', '1034'])
       cfg.extensions.push({ number, password: `demo${number}`, permission: 'international', enabled: true });
     writeFileSync(join(dataDir, 'config.json'), JSON.stringify(cfg, null, 2));
-    gw = await startGateway({ dataDir });
+    // A range found free now: a media port another process holds would leave a leg without media.
+    const lo = await freeUdpRange(40);
+    gw = await startGateway({ dataDir, extraArgs: ['--rtp-ports', `${lo}-${lo + 39}`] });
   });
 
   after(async () => {
@@ -144,7 +163,12 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
     let e = await engine();
     for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
       e = await engine();
-      if (e.calls.length === 0 && e.ports.closing === 0 && e.recordings.active === 0 && e.recordings.closed === e.recordings.started)
+      if (
+        e.calls.length === 0 &&
+        e.ports.closing === 0 &&
+        e.recordings.active === 0 &&
+        e.recordings.closed === e.recordings.started
+      )
         break;
     }
     return e;
@@ -228,7 +252,11 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
       assert.equal(e.ports.free, e.ports.capacity, 'every port back in the pool');
       const recordingsDir = join(gw.dataDir, 'recordings');
       assert.equal(dirname(played.file), recordingsDir);
-      assert.equal(basename(played.file), `${played.interactionId}.wav`, 'one file named after the interaction');
+      assert.equal(
+        basename(played.file),
+        `${played.interactionId}.wav`,
+        'one file named after the interaction',
+      );
       assert.ok(existsSync(played.file));
       const wav = readStereoWav(played.file);
       assert.equal(wav.channels, 2, 'stereo');
@@ -238,11 +266,11 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
       // Neither party bleeds into the other's channel.
       const crossLeft = place(calleeFirst, 0.5, wav.left);
       const crossRight = place(callerFirst, 0.5, wav.right);
-      const expectedMs = lastEvent(played.caller, 'CALL_ESTABLISHED') - lastEvent(played.callee, 'CALL_ESTABLISHED');
+      const expectedMs = sourceStartOffsetMs(played.caller, played.callee);
       const skewMs = left.fileStartMs - right.fileStartMs - expectedMs;
       t.diagnostic(
         `left NCC ${left.peak.toFixed(4)} at ${left.fileStartMs} ms, right NCC ${right.peak.toFixed(4)} at ${right.fileStartMs} ms; ` +
-          `phones established ${expectedMs.toFixed(1)} ms apart; skew ${skewMs.toFixed(1)} ms; ` +
+          `sources started ${expectedMs.toFixed(1)} ms apart; skew ${skewMs.toFixed(1)} ms; ` +
           `cross NCC ${crossLeft.peak.toFixed(3)}/${crossRight.peak.toFixed(3)}`,
       );
       assert.ok(left.peak >= MIN_CORRELATION, `left channel vs caller: ${left.peak}`);
@@ -310,27 +338,6 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
       const added = readdirSync(join(gw.dataDir, 'recordings')).filter((f) => !before.has(f));
       assert.deepEqual(added, [basename(played.file)], 'one file for the interaction');
       const wav = readStereoWav(played.file);
-      const level = (a: PcmAudio) => {
-        const out: number[] = [];
-        for (let i = 0; i + 4000 <= a.samples.length; i += 4000) {
-          let s = 0;
-          for (let j = i; j < i + 4000; j++) s += (a.samples[j] ?? 0) ** 2;
-          out.push(Math.round(Math.sqrt(s / 4000)));
-        }
-        return out.join(' ');
-      };
-      t.diagnostic(`L ${level(wav.left)}\nR ${level(wav.right)}`);
-      const zeros = (a: PcmAudio) => {
-        const out: number[] = [];
-        for (let f = 0; (f + 1) * 160 <= a.samples.length; f++) {
-          let z = true;
-          for (let j = f * 160; j < (f + 1) * 160 && z; j++) z = a.samples[j] === 0;
-          if (z) out.push(f);
-        }
-        return out.join(',');
-      };
-      t.diagnostic(`zero frames L ${zeros(wav.left)} R ${zeros(wav.right)}`);
-      t.diagnostic(played.caller.events().map((x) => `${x.type}(${x.param ?? ''})@${Math.round(x.atMs)}`).join(' '));
       const parts = {
         leftFirst: place(callerFirst, 0.3, wav.left),
         rightFirst: place(calleeFirst, 0.3, wav.right),
@@ -340,7 +347,7 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
       t.diagnostic(JSON.stringify(parts));
       for (const [name, p] of Object.entries(parts))
         assert.ok(p.peak >= MIN_CORRELATION, `${name}: NCC ${p.peak}`);
-      const expectedMs = lastEvent(played.caller, 'CALL_ESTABLISHED') - lastEvent(played.callee, 'CALL_ESTABLISHED');
+      const expectedMs = sourceStartOffsetMs(played.caller, played.callee);
       const skewBefore = parts.leftFirst.fileStartMs - parts.rightFirst.fileStartMs - expectedMs;
       const skewAfter = parts.leftSecond.fileStartMs - parts.rightSecond.fileStartMs - expectedMs;
       t.diagnostic(`skew before hold ${skewBefore.toFixed(1)} ms, after resume ${skewAfter.toFixed(1)} ms`);

@@ -13,7 +13,7 @@ import { cadencedTone, dtmfAudio, silence, speechLike, tone } from './line-signa
 type Logged = { atMs: number } & (
   | { kind: 'event'; ev: FxoLineEvent }
   | { kind: 'hook'; offHook: boolean }
-  | { kind: 'dtmf'; digit: string; durationMs: number }
+  | { kind: 'dtmf'; digit: string; durationMs: number; gapMs: number }
 );
 
 function harness(options: Partial<FxoLineOptions> = {}) {
@@ -22,7 +22,8 @@ function harness(options: Partial<FxoLineOptions> = {}) {
   const line = new FxoLine(
     {
       setHook: (offHook) => log.push({ atMs: clock.now(), kind: 'hook', offHook }),
-      sendDtmf: (digit, durationMs) => log.push({ atMs: clock.now(), kind: 'dtmf', digit, durationMs }),
+      sendDtmf: (digit, durationMs, gapMs) =>
+        log.push({ atMs: clock.now(), kind: 'dtmf', digit, durationMs, gapMs }),
     },
     clock,
     clock,
@@ -91,6 +92,51 @@ describe('FXO incoming calls and caller ID', () => {
     assert.deepEqual(h.eventTypes(), ['incoming', 'answered']);
     h.line.close();
   });
+
+  // EN 300 659-1 §6.1.4: reversal, data, reversal back, ring. Answered as soon as the data is
+  // decoded, the line goes off hook before the reversal back, which the card may hand over after
+  // the answer. Stamped no later than the off-hook it belongs to the alerting; later, it is a clear.
+  const crossing = [
+    { restoredAt: -15, clears: false, rule: 'made before the off-hook' },
+    { restoredAt: 0, clears: false, rule: 'made as the loop closed' },
+    { restoredAt: 20, clears: true, rule: 'made after the answer' },
+  ] as const;
+  for (const c of crossing) {
+    test(`EN 300 659-1: answered before the first ring, a reversal ${c.rule} ${c.clears ? 'clears' : 'does not clear'} the call`, () => {
+      const h = harness({ tonePlan: ETSI_TONE_PLAN });
+      h.line.input({ type: 'polarity-reversal', atMs: h.clock.now() });
+      h.quiet(300);
+      h.feed(encodeFskCallerId({ number: '13800138000' }, { standard: 'v23', format: 'mdmf' }));
+      assert.deepEqual(h.eventTypes(), ['incoming']);
+      assert.ok(h.line.answer().ok);
+      const answeredAt = h.clock.now();
+      // The batch with the exchange's reversal arrives with the next frame.
+      h.quiet(c.restoredAt > 0 ? c.restoredAt + 20 : 20);
+      h.line.input({ type: 'polarity-reversal', atMs: answeredAt + c.restoredAt });
+      h.quiet(3000);
+      if (c.clears) {
+        assert.deepEqual(h.eventTypes(), [
+          'incoming',
+          'answered',
+          'far-end-disconnect:polarity-reversal',
+          'released',
+        ]);
+        h.line.close();
+        return;
+      }
+      assert.equal(h.line.state, 'connected');
+      assert.deepEqual(h.eventTypes(), ['incoming', 'answered']);
+      // The far end's clear is a reversal relative to the polarity at answer.
+      h.line.input({ type: 'polarity-reversal', atMs: h.clock.now() });
+      assert.deepEqual(h.eventTypes(), [
+        'incoming',
+        'answered',
+        'far-end-disconnect:polarity-reversal',
+        'released',
+      ]);
+      h.line.close();
+    });
+  }
 
   test('DTMF caller ID before the first ring (no reversal) is offered when the line listens on-hook', () => {
     const h = harness({ tonePlan: ETSI_TONE_PLAN, idleCallerId: true });
@@ -211,6 +257,72 @@ describe('FXO outgoing calls', () => {
     h.line.input({ type: 'polarity-reversal' });
     assert.equal(h.line.state, 'connected');
     assert.deepEqual(h.events(), [{ type: 'answered', supervision: 'polarity-reversal' }]);
+    h.line.close();
+  });
+
+  test('Q.24: every DTMF digit is handed to the card with its pause, so two equal digits never run together', () => {
+    const h = harness({ waitForDialTone: false, dialPauseMs: 100 });
+    h.line.dial('95001');
+    h.clock.advance(2000);
+    const sent = h.log.flatMap((l) => (l.kind === 'dtmf' ? [`${l.digit}:${l.durationMs}/${l.gapMs}`] : []));
+    assert.deepEqual(sent, ['9:100/100', '5:100/100', '0:100/100', '0:100/100', '1:100/100']);
+    h.line.close();
+  });
+
+  // The card hands over events first, then the frames they precede. After a stall the clock has
+  // moved on before the batches covering it arrive: a timer that fires then must not decide that
+  // nothing came, when what it waits for is in the batch still to be delivered.
+  test('a dial-tone timeout that fires during a stall waits for the stalled audio before failing', () => {
+    const h = harness();
+    h.quiet(100);
+    assert.ok(h.line.dial('95001').ok);
+    h.quiet(200);
+    // The process stalls for 3.5 s: the dial-tone timer comes due with no frame of it delivered.
+    h.clock.advance(3500);
+    assert.equal(h.line.state, 'seized');
+    assert.deepEqual(h.eventTypes(), []);
+    // The delayed frames arrive: the dial tone was there all along.
+    h.feed(tone([350, 440], 400, -13));
+    assert.equal(h.line.state, 'dialling');
+    assert.deepEqual(h.eventTypes(), []);
+    h.line.close();
+  });
+
+  test('no dial tone in 3 s of line audio still fails the seizure', () => {
+    const h = harness();
+    h.quiet(100);
+    h.line.dial('95001');
+    h.quiet(2980);
+    assert.deepEqual(h.eventTypes(), []);
+    h.quiet(40);
+    assert.deepEqual(h.eventTypes(), ['fault:no-dial-tone', 'outgoing-failed:no-dial-tone', 'released']);
+    h.line.close();
+  });
+
+  test('a loop-current timer that fires during a stall sees the restoring event of the same batch first', () => {
+    const h = harness();
+    h.quiet(100);
+    h.line.dial('95001');
+    h.line.input({ type: 'loop-current', present: true });
+    h.feed(tone([350, 440], 400, -13));
+    h.quiet(1200);
+    assert.equal(h.line.state, 'dialling');
+    // A 100 ms interruption (a reversal transient), then the process stalls for 600 ms.
+    h.line.input({ type: 'loop-current', present: false });
+    h.quiet(40);
+    h.clock.advance(600);
+    assert.deepEqual(h.eventTypes(), [], 'no congestion while the stalled batch is undelivered');
+    // The batch: the current came back 60 ms later; then its frames.
+    h.line.input({ type: 'loop-current', present: true });
+    h.quiet(400);
+    assert.equal(h.line.state, 'dialling');
+    assert.deepEqual(h.eventTypes(), []);
+    // A real clear still ends the call after 350 ms of line time.
+    h.line.input({ type: 'loop-current', present: false });
+    h.quiet(340);
+    assert.deepEqual(h.eventTypes(), []);
+    h.quiet(20);
+    assert.deepEqual(h.eventTypes(), ['outgoing-failed:congestion', 'released']);
     h.line.close();
   });
 
