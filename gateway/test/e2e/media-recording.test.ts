@@ -93,14 +93,6 @@ function layout(durationS: number, parts: Array<{ atS: number; audio: PcmAudio }
   return { sampleRate: RATE, samples };
 }
 
-/** The part of `audio` between two times (seconds). */
-function slice(audio: PcmAudio, fromS: number, toS: number): PcmAudio {
-  return {
-    sampleRate: audio.sampleRate,
-    samples: audio.samples.subarray(Math.round(fromS * RATE), Math.round(toS * RATE)),
-  };
-}
-
 /** How much later the caller's source started than the callee's (see the file comment). */
 function sourceStartOffsetMs(caller: Baresip, callee: Baresip): number {
   return lastEvent(callee, 'CALL_RTPESTAB') - lastEvent(caller, 'CALL_RTPESTAB');
