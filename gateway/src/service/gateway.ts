@@ -377,6 +377,7 @@ export class Gateway {
       metrics: this.metrics,
       health: () => this.health(),
       dumps: {
+        process: () => ({ uptimeS: Math.round(process.uptime()), memory: process.memoryUsage() }),
         cdrWriter: () => this.cdr.dump(),
         calls: () => this.b2bua.dump(),
         registrar: () => this.registrar.dump(),
