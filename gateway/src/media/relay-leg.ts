@@ -136,6 +136,8 @@ export class RelayLeg {
   private target: RtpAddress | undefined;
   private rtcpTarget: RtpAddress | undefined;
   private latched = false;
+  /** When the first RTP packet of this leg arrived (worker clock): where a recording places it. */
+  private firstRtpAtMs: number | undefined;
   private rtcpLatched = false;
   private connected = false;
   private sendEnabled = false;
@@ -326,6 +328,7 @@ export class RelayLeg {
 
   private latch(rinfo: RemoteInfo): void {
     this.latched = true;
+    this.firstRtpAtMs ??= this.clock.now();
     this.target = { address: rinfo.address, port: rinfo.port };
     if (this.opts.connectAfterLatch) {
       this.rtp.connect(rinfo.port, rinfo.address, () => {
@@ -620,6 +623,7 @@ export class RelayLeg {
       dropped: { ...this.dropped },
       sendErrors: this.sendErrors,
       latched: this.latched && this.target ? { ...this.target } : null,
+      firstRtpAtMs: this.firstRtpAtMs ?? null,
       latchedRtcp: this.rtcpLatched && this.rtcpTarget ? { ...this.rtcpTarget } : null,
       codecs: { ...this.codecsDump },
       dead: this.dead,

@@ -118,6 +118,8 @@ export interface RelayLegStats {
   dropped: DropCounters;
   sendErrors: number;
   latched: RtpAddress | null;
+  /** Arrival of the leg's first RTP packet on the worker's monotonic clock (legs of a call share it). */
+  firstRtpAtMs: number | null;
   latchedRtcp: RtpAddress | null;
   /** The law sent to this leg when transcoding, and the laws it negotiated. */
   codecs: { pcmu: number; pcma: number; telephoneEvent: number; sendLaw: G711Law | null };

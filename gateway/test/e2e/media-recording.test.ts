@@ -7,11 +7,12 @@
  * (re-INVITE sendonly, then sendrecv) continues the same file. The file is never served by HTTP
  * (DESIGN §3: "never reachable by a guessable URL").
  *
- * Alignment is measured against the phones themselves: each phone's first RTP packet reaches the
- * other phone (CALL_RTPESTAB there) one path delay after its source started, and the paths through
- * the gateway are alike both ways, so the caller's signal must start in the left channel later than
- * the callee's starts in the right channel by the difference of those two arrival times. (The
- * callee's CALL_ESTABLISHED is no reference: it fires on the ACK, after its audio has started.)
+ * Alignment is measured against the gateway's own clock: the engine reports when each leg's first
+ * RTP packet arrived (both legs of a call live on one worker, one monotonic clock), and each phone's
+ * signal starts with its first packet, so the caller's signal must start in the left channel later
+ * than the callee's starts in the right channel by the difference of those two arrival times.
+ * (Timing the phones' own events from the test process adds tens of milliseconds of scheduling
+ * noise between two processes; the gateway's arrival times do not.)
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +40,12 @@ interface Cdr {
 }
 interface EngineView {
   ports: { free: number; capacity: number; closing: number };
-  calls: Array<{ callKey: string; recording: string | null }>;
+  calls: Array<{
+    callKey: string;
+    recording: string | null;
+    a: { firstRtpAtMs?: number | null };
+    b: { firstRtpAtMs?: number | null };
+  }>;
   recordings: { active: number; started: number; closed: number; failed: number };
 }
 
@@ -84,27 +90,6 @@ function readStereoWav(path: string): {
     offset = body + size + (size & 1);
   }
   throw new Error(`${path}: no data chunk`);
-}
-
-/** `parts` laid out at their offsets (seconds) in `durationS` of silence. */
-function layout(durationS: number, parts: Array<{ atS: number; audio: PcmAudio }>): PcmAudio {
-  const samples = new Int16Array(Math.round(durationS * RATE));
-  for (const p of parts) samples.set(p.audio.samples, Math.round(p.atS * RATE));
-  return { sampleRate: RATE, samples };
-}
-
-/** How much later the caller's source started than the callee's (see the file comment). */
-function sourceStartOffsetMs(caller: Baresip, callee: Baresip): number {
-  return lastEvent(callee, 'CALL_RTPESTAB') - lastEvent(caller, 'CALL_RTPESTAB');
-}
-
-function lastEvent(p: Baresip, type: string): number {
-  const e = p
-    .events()
-    .filter((x) => x.type === type)
-    .at(-1);
-  assert.ok(e, `${p.aor}: no ${type}`);
-  return e.atMs;
 }
 
 describe('recording taps: one stereo WAV per interaction (baresip phones)', { skip }, () => {
@@ -169,6 +154,8 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
   interface Played {
     caller: Baresip;
     callee: Baresip;
+    /** How much later the caller's first RTP packet reached the gateway than the callee's. */
+    sourceOffsetMs: number;
     interactionId: string;
     file: string;
   }
@@ -206,8 +193,17 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
     await caller.waitEvent('CALL_ESTABLISHED', { timeoutMs: 10_000 });
     await callee.waitEvent('CALL_ESTABLISHED', { timeoutMs: 5_000 });
     // While the call runs the engine names the file it writes.
-    const live = (await engine()).calls[0];
+    let live = (await engine()).calls[0];
     assert.ok(live?.recording, 'the live call is being recorded');
+    // The dump is refreshed every second: wait until both legs report their first packet.
+    for (const end = Date.now() + 3000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+      live = (await engine()).calls[0];
+      if (typeof live?.a.firstRtpAtMs === 'number' && typeof live.b.firstRtpAtMs === 'number') break;
+    }
+    const aFirst = live?.a.firstRtpAtMs;
+    const bFirst = live?.b.firstRtpAtMs;
+    assert.ok(live && typeof aFirst === 'number' && typeof bFirst === 'number', 'both legs received RTP');
+    const sourceOffsetMs = aFirst - bFirst;
     await during?.(caller);
     // The end of the caller's file ends the call.
     await caller.waitEvent('CALL_CLOSED', { timeoutMs: 20_000 });
@@ -216,7 +212,7 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
     const file = cdr.extra?.recording;
     assert.ok(file, `the caller's CDR names the recording: ${JSON.stringify(cdr)}`);
     assert.equal(file, live.recording, 'the CDR names the file the engine wrote');
-    return { caller, callee, interactionId: live.callKey, file };
+    return { caller, callee, sourceOffsetMs, interactionId: live.callKey, file };
   }
 
   /**
@@ -258,7 +254,7 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
       // Neither party bleeds into the other's channel.
       const crossLeft = place(calleeFirst, 0.5, wav.left);
       const crossRight = place(callerFirst, 0.5, wav.right);
-      const expectedMs = sourceStartOffsetMs(played.caller, played.callee);
+      const expectedMs = played.sourceOffsetMs;
       const skewMs = left.fileStartMs - right.fileStartMs - expectedMs;
       t.diagnostic(
         `left NCC ${left.peak.toFixed(4)} at ${left.fileStartMs} ms, right NCC ${right.peak.toFixed(4)} at ${right.fileStartMs} ms; ` +
@@ -339,7 +335,7 @@ describe('recording taps: one stereo WAV per interaction (baresip phones)', { sk
       t.diagnostic(JSON.stringify(parts));
       for (const [name, p] of Object.entries(parts))
         assert.ok(p.peak >= MIN_CORRELATION, `${name}: NCC ${p.peak}`);
-      const expectedMs = sourceStartOffsetMs(played.caller, played.callee);
+      const expectedMs = played.sourceOffsetMs;
       const skewBefore = parts.leftFirst.fileStartMs - parts.rightFirst.fileStartMs - expectedMs;
       const skewAfter = parts.leftSecond.fileStartMs - parts.rightSecond.fileStartMs - expectedMs;
       t.diagnostic(`skew before hold ${skewBefore.toFixed(1)} ms, after resume ${skewAfter.toFixed(1)} ms`);
