@@ -92,6 +92,13 @@ function readStereoWav(path: string): {
   throw new Error(`${path}: no data chunk`);
 }
 
+/** `parts` laid out at their offsets (seconds) in `durationS` of silence. */
+function layout(durationS: number, parts: Array<{ atS: number; audio: PcmAudio }>): PcmAudio {
+  const samples = new Int16Array(Math.round(durationS * RATE));
+  for (const p of parts) samples.set(p.audio.samples, Math.round(p.atS * RATE));
+  return { sampleRate: RATE, samples };
+}
+
 describe('recording taps: one stereo WAV per interaction (baresip phones)', { skip }, () => {
   let gw: GatewayProcess;
   const work = mkdtempSync(join(tmpdir(), 'media-recording-'));
