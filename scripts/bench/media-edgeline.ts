@@ -24,7 +24,7 @@ const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
  * both legs of every bridged call. Kept in one place so it follows the schema's field name.
  */
 export const RECORDING_CONFIG: Record<string, unknown> = {
-  media: { recording: { bridgedCalls: true } },
+  media: { anchor: true, recording: 'all' },
 };
 
 /** First number dialled; call i dials FIRST_NUMBER + i (routed to the trunk by the `X.` route). */
