@@ -9,6 +9,12 @@
  * The plan is replayed once the digit's duration is known (at its end): the far end hears each
  * digit once, with its real duration, one digit length after the line.
  *
+ * RFC 4733 §2.6: "the audio carrying the tone" should be muted while the digit is sent as events,
+ * or the far end hears it twice (in band and as events). `frame()` therefore sees each frame before
+ * it is encoded and blanks it, in place, from the digit's detection to its end. Without a
+ * negotiated `telephone-event` nothing is muted: in band is then the digit's only way across. The
+ * detector needs about 40 ms of tone before it can tell a digit; that much may still leak.
+ *
  * Sans-I/O: the leg is reached through `FrameDtmfPort`; time is counted in frames.
  */
 import { DtmfDetector } from './dtmf-detector.ts';
@@ -16,7 +22,7 @@ import { planDigitPackets, type TelephoneEventPacket } from './dtmf-rfc4733.ts';
 
 /** How the relay reaches its leg's own stream. */
 export interface FrameDtmfPort {
-  /** RTP timestamp of the leg's own stream at the current frame. */
+  /** RTP timestamp of the leg's own stream: that of the last frame sent. */
   timestamp(): number;
   /** Send one packet on the leg's own stream (its SSRC, its next sequence number). */
   send(payloadType: number, marker: boolean, timestamp: number, payload: Uint8Array): boolean;
@@ -27,6 +33,8 @@ export interface FrameDtmfDump {
   digits: number;
   packetsSent: number;
   packetsQueued: number;
+  /** Frames of line audio blanked because they carried a digit sent as events. */
+  framesMuted: number;
 }
 
 const FRAME_MS = 20;
@@ -36,6 +44,13 @@ export class FrameDtmfRelay {
   private payloadType = -1;
   private tick = 0;
   private startTimestamp = 0;
+  /** A digit began in the previous frame; its timestamp is that frame's, known once it was sent. */
+  private startPending = false;
+  /** A digit is on the line (between the detector's begin and end). */
+  private inDigit = false;
+  /** A digit began during the frame being processed. */
+  private beganInFrame = false;
+  private framesMuted = 0;
   private nextFreeTick = 0;
   private readonly queue: Array<{ dueTick: number; pkt: TelephoneEventPacket }> = [];
   private digits = 0;
@@ -44,9 +59,12 @@ export class FrameDtmfRelay {
   constructor(private readonly port: FrameDtmfPort) {
     this.detector = new DtmfDetector((ev) => {
       if (ev.type === 'begin') {
-        this.startTimestamp = this.port.timestamp();
+        this.startPending = true;
+        this.inDigit = true;
+        this.beganInFrame = true;
         return;
       }
+      this.inDigit = false;
       this.planDigit(ev.digit, ev.durationMs);
     });
   }
@@ -56,11 +74,25 @@ export class FrameDtmfRelay {
     this.payloadType = payloadType;
   }
 
-  /** One 20 ms frame of line audio on its way to the SIP side. */
+  /**
+   * One 20 ms frame of line audio on its way to the SIP side, before it is sent: a frame that
+   * carries part of a detected digit is zeroed in place (the encoder then sends silence).
+   */
   frame(frame: Int16Array): void {
     this.tick++;
     if (this.payloadType < 0) return;
+    if (this.startPending) {
+      // RFC 4733 §2.5.1.2: the event's timestamp is that of the frame the digit was detected in.
+      this.startTimestamp = this.port.timestamp();
+      this.startPending = false;
+    }
+    const mutedBefore = this.inDigit;
+    this.beganInFrame = false;
     this.detector.process(frame);
+    if (mutedBefore || this.beganInFrame) {
+      frame.fill(0);
+      this.framesMuted++;
+    }
     while (this.queue.length > 0 && (this.queue[0]?.dueTick ?? Infinity) <= this.tick) {
       const next = this.queue.shift();
       if (!next) break;
@@ -85,6 +117,8 @@ export class FrameDtmfRelay {
   close(): void {
     this.detector.close();
     this.queue.length = 0;
+    this.inDigit = false;
+    this.startPending = false;
   }
 
   dump(): FrameDtmfDump {
@@ -93,6 +127,7 @@ export class FrameDtmfRelay {
       digits: this.digits,
       packetsSent: this.packetsSent,
       packetsQueued: this.queue.length,
+      framesMuted: this.framesMuted,
     };
   }
 }

@@ -373,9 +373,10 @@ port.on('message', (m: ToWorker) => {
       for (let i = 0; i < m.legIds.length; i++) {
         const legId = m.legIds[i] ?? 0;
         const frame = m.samples.subarray(i * 160, (i + 1) * 160);
-        legs.get(legId)?.sendFrame(frame);
-        // Digits on the line also cross as RFC 4733 events (after the frame: its timestamp is current).
+        // Digits on the line cross as RFC 4733 events; the relay mutes their tone (RFC 4733 §2.6)
+        // before the frame is encoded.
         frameDtmf.get(legId)?.frame(frame);
+        legs.get(legId)?.sendFrame(frame);
       }
       return;
     case 'stats':

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { FrameDtmfRelay } from '../../src/media/frame-dtmf.ts';
 import { parseTelephoneEvents } from '../../src/media/dtmf-rfc4733.ts';
 import { toFrames } from '../../src/pstn/line-audio.ts';
-import { concat, silence, tone } from '../pstn/line-signals.ts';
+import { concat, silence, speechLike, tone } from '../pstn/line-signals.ts';
 
 interface Sent {
   pt: number;
@@ -71,4 +71,71 @@ describe('in-band digits on a PSTN frame leg become RFC 4733 telephone-events', 
     assert.ok(events.slice(firstNine).every((e) => e === 9));
     assert.equal(sent.filter((s) => s.marker).length, 2);
   });
+});
+
+describe('the tone of a digit sent as telephone-events is muted on the line audio (RFC 4733 §2.6)', () => {
+  /** Frames through the relay as the worker sends them: relay first, then the frame goes out. */
+  function pass(
+    audio: Int16Array,
+    payloadType: number,
+  ): { input: Int16Array[]; output: Int16Array[]; ts: number[] } {
+    const input = toFrames(concat(audio, silence(200)));
+    const output: Int16Array[] = [];
+    const ts: number[] = [];
+    let lastSent = 0;
+    const relay = new FrameDtmfRelay({
+      timestamp: () => lastSent,
+      send: (_pt, _marker, timestamp) => {
+        ts.push(timestamp);
+        return true;
+      },
+    });
+    relay.setPayloadType(payloadType);
+    input.forEach((f, i) => {
+      const frame = f.slice();
+      relay.frame(frame);
+      output.push(frame);
+      lastSent = 1000 + i * 160;
+    });
+    relay.close();
+    return { input, output, ts };
+  }
+  const silent = (f: Int16Array | undefined): boolean => f !== undefined && f.every((s) => s === 0);
+  // 100 ms of silence, then 160 ms of digit 5: frames 5..12 carry the tone.
+  const digit = concat(silence(100), tone([770, 1336], 160, -10));
+  const firstToneFrame = 5;
+  const lastToneFrame = 12;
+
+  test('MUST blank the frames of the digit from its detection to its end when telephone-event is negotiated', () => {
+    const { input, output, ts } = pass(digit, 101);
+    const firstMuted = output.findIndex((f, i) => silent(f) && !silent(input[i]));
+    // The detector needs about 40 ms of tone: at most two frames of it may leak.
+    assert.ok(firstMuted >= firstToneFrame && firstMuted <= firstToneFrame + 2, `first muted ${firstMuted}`);
+    for (let i = firstMuted; i <= lastToneFrame; i++) assert.ok(silent(output[i]), `frame ${i} not muted`);
+    // Audio before the digit is untouched.
+    for (let i = 0; i < firstMuted; i++) assert.deepEqual(output[i], input[i]);
+    // The events carry the timestamp of the frame the digit was detected in.
+    assert.ok(ts.length >= 4);
+    assert.ok(
+      ts.every((t) => t === 1000 + firstMuted * 160),
+      ts.join(','),
+    );
+  });
+
+  const untouched = [
+    {
+      name: 'a digit when the peer did not negotiate telephone-event (in band is its only way)',
+      audio: digit,
+      pt: -1,
+    },
+    { name: 'speech-like audio with telephone-event negotiated', audio: speechLike(600), pt: 101 },
+  ];
+  for (const c of untouched) {
+    test(`MUST leave the line audio untouched: ${c.name}`, () => {
+      const { input, output } = pass(c.audio, c.pt);
+      assert.equal(output.length, input.length);
+      output.forEach((f, i) => assert.deepEqual(f, input[i], `frame ${i}`));
+      assert.ok(input.some((f) => !silent(f)));
+    });
+  }
 });
