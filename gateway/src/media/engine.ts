@@ -7,7 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { startWorker } from '../core/worker.ts';
 import type { CallMediaQuality, MediaHook, MediaParty } from '../call/ports.ts';
 import type { Logger } from '../core/log.ts';
 import type { Counter, MetricsRegistry } from '../core/metrics.ts';
@@ -136,6 +138,8 @@ const DIGITS_PER_CALL = 64;
 const RECENT_DIGITS = 100;
 
 export interface MediaEngineOptions {
+  /** Wall time of reported events (DTMF digits); the system clock unless a test injects one. */
+  clock?: Clock;
   /** Address the media sockets bind to. */
   host: string;
   /** Address written into SDP (c=, o=); defaults to `host`. */
@@ -378,15 +382,7 @@ export class MediaEngine implements MediaHook {
       rtcpIntervalMs: this.opts.rtcpIntervalMs,
       cname: `edgeline@${this.address}`,
     };
-    const script = new URL('./media-worker.ts', import.meta.url);
-    // Sources run through tsx: a worker thread does not inherit the loader, so it registers it first.
-    const worker = script.pathname.endsWith('.ts')
-      ? new Worker(
-          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
-            `.then((m) => { m.register(); return import(${JSON.stringify(script.href)}); });`,
-          { eval: true, workerData: data },
-        )
-      : new Worker(script, { workerData: data });
+    const worker = startWorker(new URL('./media-worker.ts', import.meta.url), data);
     this.workers[index] = worker;
     this.workerLegs[index] = 0;
     return new Promise((resolve, reject) => {
@@ -923,7 +919,7 @@ export class MediaEngine implements MediaHook {
       digit,
       durationMs: Math.round(durationMs),
       source,
-      atMs: Date.now(),
+      atMs: (this.opts.clock ?? systemClock).wallNow(),
     };
     this.digitCounts[source]++;
     this.digitsTotal?.inc({ source });

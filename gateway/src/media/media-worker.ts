@@ -4,7 +4,8 @@
  * (worker-protocol.ts); events (latched, dead media, stats) go back the same way.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { workerInput } from '../core/worker.ts';
 import { systemTimers } from '../core/clock.ts';
 import { FrameDtmfRelay } from './frame-dtmf.ts';
 import { allocBatch, FrameEndpoint } from './frame-endpoint.ts';
@@ -27,7 +28,7 @@ export interface MediaWorkerData {
 
 const port = parentPort;
 if (!port) throw new Error('media-worker.ts runs only as a worker thread');
-const data = workerData as MediaWorkerData;
+const data = workerInput<MediaWorkerData>();
 const legs = new Map<number, RelayLeg>();
 const post = (m: FromWorker): void => port.postMessage(m);
 

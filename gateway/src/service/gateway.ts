@@ -238,6 +238,7 @@ export class Gateway {
     recorder.onError((e) => this.log.error({ ...e }, 'recording failed'));
     // The engine runs whether or not calls are anchored: the service numbers' legs live in it too.
     this.mediaEngine = await MediaEngine.start({
+      clock: this.clock,
       host: this.opts.host,
       rtpPorts: this.opts.rtpPorts,
       codecs: cfg.media.codecs,
