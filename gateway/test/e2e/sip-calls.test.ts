@@ -195,6 +195,18 @@ describe('SIP calls through the gateway (SIPp peers)', { skip }, () => {
     assert.equal(calleeResult.stats?.successful, 2, describeSippResult(calleeResult));
   });
 
+  test('RFC 4028 session timers: 1800 s granted with refresher=uac and Require: timer; 60 s refused with 422 and Min-SE: 90', async () => {
+    const port = await freePort('udp');
+    await register('1002', port);
+    const callee = await server('uas.xml', port);
+    const granted = await uac({ scenario: 'uac-auth-timer.xml', service: '1002', calls: 1 });
+    assert.equal(granted.exitCode, 0, describeSippResult(granted));
+    const refused = await uac({ scenario: 'uac-auth-timer-too-small.xml', service: '1002', calls: 1 });
+    assert.equal(refused.exitCode, 0, describeSippResult(refused));
+    const calleeResult = await callee.stop();
+    assert.equal(calleeResult.stats?.successful, 1, 'the refused call never reached the callee');
+  });
+
   test('CANCEL before answer: 487 to the caller, CANCEL to the callee', async () => {
     const port = await freePort('udp');
     await register('1004', port);
