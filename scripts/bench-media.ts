@@ -77,8 +77,11 @@ interface Row {
 }
 
 const P99_LIMIT_US = 5000;
-/** Port ranges are searched from here up to the ephemeral range (32768), avoiding bound ports. */
-const PORT_SEARCH_LO = 10_000;
+/**
+ * Port ranges are searched from here up to the ephemeral range (32768), avoiding bound ports; below
+ * 20000 are the ports the SIP peers and the gateway's own SIP/HTTP ports are drawn from.
+ */
+const PORT_SEARCH_LO = 20_000;
 const PORT_SEARCH_HI = 32_768;
 
 function parseOptions(): Options {
