@@ -89,7 +89,10 @@ export async function setupEdgelineCalls(opts: {
   const dataDir = join(work, 'data');
   const sipPort = await freePort('udp');
   const httpPort = await freePort('tcp');
-  const args = ['--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir, '--demo'];
+  // BENCH_MEDIA_NODE_ARGS: extra Node options for the gateway only (e.g. `--cpu-prof
+  // --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses); worker threads inherit them.
+  const nodeArgs = (process.env['BENCH_MEDIA_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const args = [...nodeArgs, '--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir, '--demo'];
   args.push('--sip-port', String(sipPort), '--http-port', String(httpPort));
   args.push('--rtp-ports', `${opts.rtpPorts.lo}-${opts.rtpPorts.hi}`);
   const child: ChildProcess = spawn(process.execPath, args, {
@@ -112,7 +115,8 @@ export async function setupEdgelineCalls(opts: {
   const stop = async (): Promise<void> => {
     await Promise.all(peers.map((p) => p.stop(500)));
     child.kill('SIGTERM');
-    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+    // A profiled gateway writes its profiles on a clean exit, after its drain: give it time.
+    const force = setTimeout(() => child.kill('SIGKILL'), nodeArgs.length > 0 ? 60_000 : 5000);
     await exited;
     clearTimeout(force);
     process.off('exit', killOnExit);

@@ -10,10 +10,14 @@ import type { Clock, Timers } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { ServiceAnswerer } from '../media/service-answerer.ts';
+import type { AnnouncementService } from '../media/announcement.ts';
+import { isMixService, type MixAnswerer } from '../media/mix-answerer.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
+import { answerMixCall } from './mix-dispatch.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
+import { ringGroupTargets } from './ring-group-targets.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
 
 export interface ExtensionInfo {
@@ -80,6 +84,10 @@ export interface B2buaDeps {
   maxCalls: number;
   /** Answers service numbers (`*43` echo, `*44` milliwatt) with local media; without it they get 503. */
   services?: ServiceAnswerer;
+  /** Answers `announcement` service numbers: a prompt, then BYE. */
+  announcements?: AnnouncementService;
+  /** Answers conference rooms and supervisor monitoring; without it they get 503. */
+  mixServices?: MixAnswerer;
   sessionTimer: () => { sessionExpiresS: number; minSeS: number };
   /** Inbound routing of a call from a PSTN line (by line, DID and caller, time conditions). */
   pstnInbound?(line: string, did: string, callerNumber: string): Destination;
@@ -226,10 +234,36 @@ export class B2bua {
         call.start([], targets);
         return;
       }
+      case 'ring-group': {
+        const targets = ringGroupTargets(destination.group, {
+          contacts: (n) => this.deps.contacts(n),
+          trunkTargets: (ids, number) => this.trunkTargets(ids, number, trunk?.id),
+        });
+        if (targets.length === 0) {
+          call.reject(480, 'Temporarily Unavailable');
+          return;
+        }
+        call.start([], targets);
+        return;
+      }
       case 'service': {
         // Service numbers are answered by the gateway itself: a dialog on the inbound leg only.
         const services = this.deps.services;
         const kind = destination.service;
+        if (isMixService(kind)) {
+          answerMixCall(
+            call,
+            this.deps.mixServices,
+            destination,
+            req.body.length > 0 ? req.body : undefined,
+            this.deps.logger,
+          );
+          return;
+        }
+        if (kind === 'announcement' && this.deps.announcements) {
+          this.deps.announcements.answerCall(call, destination.number, req.body.length > 0 ? req.body : undefined);
+          return;
+        }
         if (!services || (kind !== 'echo' && kind !== 'milliwatt')) {
           call.reject(503, 'Service Unavailable (media service not running)');
           return;

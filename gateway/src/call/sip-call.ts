@@ -60,6 +60,13 @@ export interface OutboundTarget {
   credentials?: { username: string; password: string };
   /** Peer is an extension: in-dialog requests go to where its requests come from (NAT). */
   pinToSource: boolean;
+  /**
+   * Ring-group stage: queued targets of one stage ring together, and the next stage starts only
+   * when every attempt of the current one has ended.
+   */
+  stage?: number;
+  /** Cancel this attempt when it has not answered within this time (a ring group member's turn). */
+  ringTimeoutMs?: number;
 }
 
 export interface CallerIdentity {
@@ -119,6 +126,8 @@ interface OutboundLeg {
   /** Any response (even 100 Trying) arrived: the target is alive, no fast failover on silence. */
   heard: boolean;
   noAnswerTimer: TimerHandle | undefined;
+  /** A ring group member's turn (`OutboundTarget.ringTimeoutMs`). */
+  ringLimitTimer?: TimerHandle;
   authTried: boolean;
   finalStatus: number | undefined;
   startedAtMs: number;
@@ -294,6 +303,16 @@ export class SipCall {
   }
 
   private next(): void {
+    const stage = this.queue[0]?.stage;
+    if (stage !== undefined) {
+      if (this.liveAttempts() > 0) return;
+      while (this.queue[0]?.stage === stage) {
+        const t = this.queue.shift();
+        if (t) this.attempt(t);
+      }
+      if (this.liveAttempts() === 0) this.next();
+      return;
+    }
     const t = this.queue.shift();
     if (t) this.attempt(t);
     else if (this.liveAttempts() === 0) this.allFailed();
@@ -365,6 +384,20 @@ export class SipCall {
     };
     this.attempts.push(leg);
     this.sendInvite(leg);
+    if (target.ringTimeoutMs !== undefined) this.ringLimit(leg, target.ringTimeoutMs);
+  }
+
+  /** A ring group member's turn is over: cancel it (RFC 3261 §9.1) and move on as if it had failed. */
+  private ringLimit(leg: OutboundLeg, ringMs: number): void {
+    leg.ringLimitTimer = this.deps.timers.start('member-ring', ringMs, () => {
+      if (leg.state !== 'calling' && leg.state !== 'proceeding' && leg.state !== 'early') return;
+      leg.noAnswerTimer?.cancel();
+      leg.state = 'ended';
+      leg.finalStatus = 480;
+      leg.tx?.cancel();
+      this.finals.push(480);
+      if (this.state === 'proceeding' || this.state === 'early') this.next();
+    });
   }
 
   private sendInvite(leg: OutboundLeg): void {
@@ -1088,7 +1121,10 @@ export class SipCall {
     this.endedWallMs = this.deps.clock.wallNow();
     this.a.okRetransmit?.cancel();
     this.a.okGiveUp?.cancel();
-    for (const leg of this.attempts) leg.noAnswerTimer?.cancel();
+    for (const leg of this.attempts) {
+      leg.noAnswerTimer?.cancel();
+      leg.ringLimitTimer?.cancel();
+    }
     if (this.a.dialog) this.deps.unbindDialog(dialogKeyOf(this.a.dialog));
     if (this.winner?.dialog) this.deps.unbindDialog(dialogKeyOf(this.winner.dialog));
     this.mediaQuality = this.deps.media.quality?.(this.callKey);

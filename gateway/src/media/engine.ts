@@ -7,12 +7,14 @@
  */
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { startWorker } from '../core/worker.ts';
 import type { CallMediaQuality, MediaHook, MediaParty } from '../call/ports.ts';
 import type { Logger } from '../core/log.ts';
 import type { Counter, MetricsRegistry } from '../core/metrics.ts';
+import { addJitter, emptyJitterTotals, JITTER_COUNTERS, type FrameJitterTotals } from './frame-jitter-totals.ts';
+import { AckWaiters } from './ack-waiters.ts';
 import { FramePlayout, type FramePlayoutDump } from './frame-playout.ts';
 import type { G711Law } from './g711.ts';
 import type { RecordingSummary } from './recording-writer.ts';
@@ -39,6 +41,9 @@ import {
 import type { SrtpDropReason, SrtpSuite } from './srtp.ts';
 import type { MediaWorkerData } from './media-worker.ts';
 import type { FromWorker, LegQuality, RelayLegStats, ToWorker } from './worker-protocol.ts';
+import { EnginePlayers, type LegPlayOptions, type PlayEndedEvent } from './engine-players.ts';
+import type { PromptSource } from './prompt-library.ts';
+import { MixRooms } from './mix-rooms.ts';
 
 export type LegSide = 'a' | 'b';
 
@@ -62,6 +67,11 @@ export interface RecordingPort {
   write(recordingId: string, stereoFrames: Int16Array): void;
   close(recordingId: string): Promise<RecordingSummary>;
   pathOf(recordingId: string): string;
+  /**
+   * A port straight to the recorder, one per relay worker: the worker's frames then never cross
+   * the signalling thread (`write` is for recorders without one).
+   */
+  channel?(): MessagePort;
 }
 
 /** What a service number negotiated (from `service-sdp.ts`'s media plan). */
@@ -129,6 +139,8 @@ export interface FrameLegsDump {
   decoded: number;
   shipped: number;
   decoderDropped: number;
+  /** Worker side: the jitter buffers between the leg's RTP and its frames. */
+  jitter: FrameJitterTotals;
   /** This side: the playout buffers. */
   playout: Omit<FramePlayoutDump, 'queued' | 'targetFrames' | 'playing'> & { maxTargetFrames: number };
 }
@@ -166,10 +178,17 @@ export interface MediaEngineOptions {
   workers?: number;
   /** Dead-media accounting and stats refresh period. */
   sweepMs?: number;
-  /** Connect each RTP socket to its latched peer (kernel filtering; foreign packets go uncounted). */
+  /**
+   * Send each leg's RTP through a socket connected to its latched peer (default true): cheaper per
+   * packet; foreign sources are still received and counted (relay-leg.ts).
+   */
   connectAfterLatch?: boolean;
   /** A digit reached the application (RFC 4733, in-band or SIP INFO), once per key press. */
   onDigit?: (e: DigitEvent) => void;
+  /** The music on hold played to a held party (undefined: none); see `engine-players.ts`. */
+  musicOnHold?: () => PromptSource | undefined;
+  /** A play on a leg ended (finished, interrupted by a digit, stopped). */
+  onPlayEnded?: (e: PlayEndedEvent) => void;
   /** Where recordings go; without it nothing is recorded. */
   recorder?: RecordingPort;
   /** Whether a new call is recorded (configuration `media.recording`). */
@@ -280,6 +299,8 @@ export interface MediaEngineDump {
   services: number;
   /** Legs whose far side is a stream of frames here (PSTN channels). */
   frames: FrameLegsDump;
+  /** Conference rooms and monitoring sessions (`mix-rooms.ts`). */
+  mix?: Record<string, unknown>;
 }
 
 const other = (s: LegSide): LegSide => (s === 'a' ? 'b' : 'a');
@@ -295,6 +316,8 @@ export class MediaEngine implements MediaHook {
   private readonly workers: Worker[] = [];
   private readonly workerLegs: number[] = [];
   private readonly closeWaiters = new Map<number, () => void>();
+  /** `opened` and `settled` waiting on the workers' acknowledgements (topics: leg, call, settled). */
+  private readonly acks = new AckWaiters();
   private readonly statsWaiters = new Map<number, { pending: number; done: () => void }>();
   private nextLegId = 1;
   private nextRequestId = 1;
@@ -334,6 +357,7 @@ export class MediaEngine implements MediaHook {
   private readonly wires = new Map<number, number>();
   /** Counters of legs already closed, kept in the totals. */
   private readonly frameTotalsClosed = { decoded: 0, shipped: 0, decoderDropped: 0 };
+  private readonly jitterClosed = emptyJitterTotals();
   private readonly playoutClosed = {
     framesIn: 0,
     framesOut: 0,
@@ -344,6 +368,38 @@ export class MediaEngine implements MediaHook {
   };
   /** Frames queued (copied) for `frames` legs since the last flush, per worker. */
   private readonly frameOut = new Map<number, { legIds: number[]; samples: Int16Array }>();
+  /** Prompts and music on hold on legs (`play`, `stopPlay`). */
+  private readonly players = new EnginePlayers({
+    post: (w, m) => this.post(w, m),
+    musicOnHold: () => this.opts.musicOnHold?.(),
+    onPlayEnded: (e) => this.opts.onPlayEnded?.(e),
+    logger: () => this.opts.logger,
+  });
+  /** Conferences and supervisor monitoring: legs mixed in their worker (`mix-rooms.ts`). */
+  readonly mix: MixRooms = new MixRooms({
+    post: (worker, m) => this.post(worker, m),
+    openLeg: (callKey, preferWorker) => this.openServiceLeg(callKey, 'mix', preferWorker),
+    callOf: (extension) => {
+      for (const call of this.calls.values()) {
+        const p = this.parties.get(call.key);
+        const side: LegSide | undefined =
+          p?.a?.kind === 'extension' && p.a.id === extension
+            ? 'a'
+            : p?.b?.kind === 'extension' && p.b.id === extension
+              ? 'b'
+              : undefined;
+        if (!side || !call.answered) continue;
+        const agent = call[side];
+        return {
+          callKey: call.key,
+          worker: agent.worker,
+          agentLegId: agent.legId,
+          otherLegId: call[other(side)].legId,
+        };
+      }
+      return undefined;
+    },
+  });
 
   private constructor(private readonly opts: MediaEngineOptions) {
     this.address = opts.advertiseAddress ?? opts.host;
@@ -365,6 +421,15 @@ export class MediaEngine implements MediaHook {
     opts.metrics
       ?.gauge('edgeline_media_recordings_active', 'Calls being recorded')
       .collect(() => [{ value: [...this.calls.values()].filter((c) => c.recording).length }]);
+    opts.metrics
+      ?.gauge(
+        'edgeline_media_frame_jitter_frames',
+        'Frame legs (PSTN channels): jitter buffer frames late, lost, concealed, duplicate, shed; resets',
+      )
+      .collect(() => {
+        const j = this.frameLegsDump().jitter;
+        return JITTER_COUNTERS.map((kind) => ({ labels: { kind }, value: j[kind] }));
+      });
   }
 
   /** Start the relay workers; resolves when every one is ready. */
@@ -382,7 +447,11 @@ export class MediaEngine implements MediaHook {
       rtcpIntervalMs: this.opts.rtcpIntervalMs,
       cname: `edgeline@${this.address}`,
     };
-    const worker = startWorker(new URL('./media-worker.ts', import.meta.url), data);
+    const recorderPort = this.opts.recorder?.channel?.();
+    if (recorderPort) data.recorderPort = recorderPort;
+    const worker = startWorker(new URL('./media-worker.ts', import.meta.url), data, {
+      transferList: recorderPort ? [recorderPort] : [],
+    });
     this.workers[index] = worker;
     this.workerLegs[index] = 0;
     return new Promise((resolve, reject) => {
@@ -415,10 +484,12 @@ export class MediaEngine implements MediaHook {
       case 'opened': {
         const opened = this.legs.get(m.legId);
         if (opened) opened.opened = m.ok;
+        if (!m.ok && opened) opened.bindError = m.error;
+        this.acks.notify(`leg:${m.legId}`);
+        if (opened) this.acks.notify(`call:${opened.callKey}`);
         if (m.ok) return;
         this.counters.bindFailures++;
         const leg = this.legs.get(m.legId);
-        if (leg) leg.bindError = m.error;
         this.opts.logger.warn(
           { legId: m.legId, port: leg?.rtpPort, error: m.error },
           'media port bind failed',
@@ -443,6 +514,7 @@ export class MediaEngine implements MediaHook {
       case 'closed': {
         this.stats.delete(m.legId);
         this.closeWaiters.get(m.legId)?.();
+        this.acks.notify('settled');
         return;
       }
       case 'frames-up': {
@@ -459,8 +531,12 @@ export class MediaEngine implements MediaHook {
         this.frameSinks.get(m.legId)?.onDigit?.(m.digit, m.durationMs);
         const leg = this.legs.get(m.legId);
         if (leg) this.onDigit(leg.callKey, leg.side, m.digit, m.durationMs, m.source);
+        this.mix.onDigit(m.legId, m.digit);
         return;
       }
+      case 'play-ended':
+        this.players.ended(m);
+        return;
       case 'recording':
         this.opts.recorder?.write(m.recordingId, m.samples);
         return;
@@ -723,7 +799,7 @@ export class MediaEngine implements MediaHook {
       codecs.value.far,
       farTransport,
     );
-    return Buffer.from(serializeSdp(out));
+    return Buffer.from(serializeSdp(this.players.holdOffer(callKey, stream, out, stream.index)));
   }
 
   private onAnswer(
@@ -793,7 +869,9 @@ export class MediaEngine implements MediaHook {
       forOfferer.value,
       offererTransport,
     );
-    return Buffer.from(serializeSdp(out));
+    return Buffer.from(
+      serializeSdp(this.players.holdAnswer(call, offer.from, offer.stream, stream, out, stream.index)),
+    );
   }
 
   private setRemote(leg: EngineLeg, stream: StreamInfo): void {
@@ -875,7 +953,10 @@ export class MediaEngine implements MediaHook {
     this.direct.delete(callKey);
     const call = this.calls.get(callKey);
     if (!call) return;
+    this.mix.onCallReleased(callKey);
     this.calls.delete(callKey);
+    this.acks.notify(`call:${callKey}`);
+    this.players.release(callKey, [call.a.legId, call.b.legId]);
     if (call.a.srtp || call.b.srtp) this.counters.srtpCalls++;
     this.digitLog.delete(callKey);
     // Before the legs close: the tap's last frames leave the worker ahead of `recording-stopped`.
@@ -901,8 +982,32 @@ export class MediaEngine implements MediaHook {
     return this.calls.get(callKey)?.recording ?? this.recordingPaths.get(callKey);
   }
 
+  /**
+   * Play prompts on a leg's own stream (a call's leg, or the leg of a service call by its key):
+   * each prompt reaches the leg's worker once and stays cached there. False when no such leg.
+   */
+  play(callKey: string, side: LegSide, prompts: readonly PromptSource[], opts?: LegPlayOptions): boolean {
+    const leg = this.playLeg(callKey, side);
+    return leg ? this.players.play(leg, prompts, opts) : false;
+  }
+
+  /** Stop what plays on a leg (reported as `stopped` with its position). */
+  stopPlay(callKey: string, side: LegSide): void {
+    const leg = this.playLeg(callKey, side);
+    if (leg) this.players.stop(leg);
+  }
+
+  private playLeg(callKey: string, side: LegSide): EngineLeg | undefined {
+    const call = this.calls.get(callKey);
+    if (call) return call[side];
+    for (const l of this.serviceLegs.values()) if (l.callKey === callKey && this.legs.has(l.legId)) return l;
+    return undefined;
+  }
+
   /** A digit received in signalling (SIP INFO, RFC 6086) on one leg of a call: same path as RTP digits. */
   digit(callKey: string, fromLeg: LegSide, digit: string, durationMs: number): void {
+    const leg = this.playLeg(callKey, fromLeg);
+    if (leg) this.players.digit(leg, digit);
     this.onDigit(callKey, fromLeg, digit, durationMs, 'info');
   }
 
@@ -937,7 +1042,7 @@ export class MediaEngine implements MediaHook {
    * the calls (one pool, no race between two), sockets in a relay worker. Undefined when no port
    * pair is free.
    */
-  openService(callKey: string, kind: 'echo' | 'milliwatt' | 'frames'): ServiceLegHandle | undefined {
+  openService(callKey: string, kind: 'echo' | 'milliwatt' | 'frames' | 'prompt'): ServiceLegHandle | undefined {
     return this.openServiceLeg(callKey, kind)?.handle;
   }
 
@@ -996,6 +1101,7 @@ export class MediaEngine implements MediaHook {
       this.frameTotalsClosed.decoded += f.framesIn;
       this.frameTotalsClosed.shipped += f.framesTaken;
       this.frameTotalsClosed.decoderDropped += f.dropped;
+      addJitter(this.jitterClosed, f.jitter, false);
     }
     const p = this.playouts.get(leg.legId)?.dump();
     if (p) for (const k of Object.keys(this.playoutClosed) as PlayoutCounter[]) this.playoutClosed[k] += p[k];
@@ -1011,6 +1117,7 @@ export class MediaEngine implements MediaHook {
   /** Frame legs' counters: open legs as of the workers' last statistics, plus the closed ones. */
   private frameLegsDump(): FrameLegsDump {
     const t = { ...this.frameTotalsClosed };
+    const j = { ...this.jitterClosed };
     const p = { ...this.playoutClosed, maxTargetFrames: 0 };
     let wired = 0;
     for (const legId of this.frameSinks.keys()) {
@@ -1021,12 +1128,13 @@ export class MediaEngine implements MediaHook {
         t.shipped += st.frames.framesTaken;
         t.decoderDropped += st.frames.dropped;
       }
+      addJitter(j, st?.frames?.jitter, true);
       const d = this.playouts.get(legId)?.dump();
       if (!d) continue;
       for (const k of Object.keys(this.playoutClosed) as PlayoutCounter[]) p[k] += d[k];
       p.maxTargetFrames = Math.max(p.maxTargetFrames, d.targetFrames);
     }
-    return { legs: this.frameSinks.size, wired, ...t, playout: p };
+    return { legs: this.frameSinks.size, wired, ...t, jitter: j, playout: p };
   }
 
   /** Ship the frames queued since the last flush: one message per worker, buffers transferred. */
@@ -1048,7 +1156,7 @@ export class MediaEngine implements MediaHook {
 
   private openServiceLeg(
     callKey: string,
-    kind: 'echo' | 'milliwatt' | 'frames',
+    kind: 'echo' | 'milliwatt' | 'frames' | 'mix' | 'prompt',
     preferWorker?: number,
   ): { leg: EngineLeg; handle: ServiceLegHandle } | undefined {
     if (this.closed) return undefined;
@@ -1079,12 +1187,12 @@ export class MediaEngine implements MediaHook {
     let closed: Promise<void> | undefined;
     const handle: ServiceLegHandle = {
       rtpPort: port,
-      opened: async (timeoutMs = 2000) => {
-        const deadline = performance.now() + timeoutMs;
-        while (!leg.opened && !leg.bindError && performance.now() < deadline)
-          await new Promise((r) => setTimeout(r, 2));
-        return leg.opened;
-      },
+      opened: (timeoutMs = 2000) =>
+        this.acks.until(
+          `leg:${leg.legId}`,
+          () => (leg.opened ? true : leg.bindError !== undefined ? false : undefined),
+          timeoutMs,
+        ),
       start: (plan) => {
         if (closed) return;
         leg.remote = plan.remote;
@@ -1147,22 +1255,21 @@ export class MediaEngine implements MediaHook {
   }
 
   /** Resolves when every released leg's sockets are closed and its port is back in the pool. */
-  async settled(timeoutMs = 2000): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.closingPorts > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    return this.closingPorts === 0;
+  settled(timeoutMs = 2000): Promise<boolean> {
+    return this.acks.until('settled', () => (this.closingPorts === 0 ? true : undefined), timeoutMs);
   }
 
   /** Resolves true once both legs of the call have their sockets bound (false: failed or timed out). */
-  async opened(callKey: string, timeoutMs = 2000): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const call = this.calls.get(callKey);
-      if (!call || call.a.bindError || call.b.bindError) return false;
-      if (call.a.opened && call.b.opened) return true;
-      if (performance.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 2));
-    }
+  opened(callKey: string, timeoutMs = 2000): Promise<boolean> {
+    return this.acks.until(
+      `call:${callKey}`,
+      () => {
+        const call = this.calls.get(callKey);
+        if (!call || call.a.bindError || call.b.bindError) return false;
+        return call.a.opened && call.b.opened ? true : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   /** Fresh per-leg statistics from every worker, then the dump. */
@@ -1232,6 +1339,7 @@ export class MediaEngine implements MediaHook {
       },
       services: this.serviceLegs.size,
       frames: this.frameLegsDump(),
+      mix: this.mix.dump(),
     };
   }
 
@@ -1243,6 +1351,7 @@ export class MediaEngine implements MediaHook {
       this.closeLeg(leg, () => this.serviceLegs.delete(leg.legId));
     await this.settled(1000);
     this.closed = true;
+    this.acks.close();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -1,16 +1,20 @@
 /**
- * The playout buffer of a frame leg: frames decoded from the leg's RTP arrive in batches from a
- * relay worker whenever that thread gets to ship them, and leave one per tick of the clock that
- * consumes them (a card's 20 ms frame clock). Arrival is bursty (a worker or the signalling thread
- * late by a few ticks delivers several frames at once); departure is strictly periodic. The buffer
- * holds enough frames to ride out that jitter, and no more.
+ * The playout buffer of a frame leg: frames arrive in batches from a relay worker whenever that
+ * thread gets to ship them, and leave one per tick of the clock that consumes them (a card's 20 ms
+ * frame clock). The worker's jitter buffer has already dealt with the network (order, loss, its
+ * jitter) and yields exactly one frame per tick of the worker's clock, so what is left here is the
+ * jitter of the hop between threads: a worker or the signalling thread late by a few ticks
+ * delivers several frames at once; departure is strictly periodic. The buffer holds enough frames
+ * to ride out that jitter, and no more.
  *
  * Sans-I/O: time is counted in `pull` calls (ticks of the consumer's clock), never read.
  *   - Playout starts once `target` frames are queued (prefill), so the first late batch finds a
  *     cushion.
- *   - A tick with nothing queued is an underrun: the consumer plays silence, the buffer refills to
- *     a target one frame deeper (up to `maxTargetFrames`) before it plays again, so jitter that
- *     exceeded the cushion once is covered the next time.
+ *   - A tick with nothing queued is an underrun: the consumer plays silence and playout holds
+ *     its place. The producer is steady, so the frame it owes arrives with its next batch and the
+ *     cushion is one frame deeper from then on; the target grows by one frame (up to
+ *     `maxTargetFrames`) per run of empty ticks, so the deeper cushion is not shed again. (Refilling
+ *     to the target before playing again would add one or two more silent frames per underrun.)
  *   - A buffer that never went below `target` frames over a whole window is running fast (the
  *     sender's clock is ahead of the card's, or a burst left a surplus): one frame is dropped, so
  *     latency stays bounded. A long run without underruns lowers the target again by one frame.
@@ -40,7 +44,7 @@ export interface FramePlayoutDump {
   overruns: number;
   /** Frames dropped to shed a standing surplus. */
   drained: number;
-  /** Ticks spent filling up to the target (call start, after an underrun). */
+  /** Ticks spent filling up to the target before playout starts. */
   prefillTicks: number;
   queued: number;
   targetFrames: number;
@@ -53,6 +57,8 @@ export class FramePlayout {
   private head = 0;
   private count = 0;
   private playing = false;
+  /** The previous tick was an underrun: one run of empty ticks deepens the target once. */
+  private dry = false;
   private target: number;
   private readonly start: number;
   private readonly maxTarget: number;
@@ -111,11 +117,13 @@ export class FramePlayout {
     }
     if (this.count === 0) {
       this.stats.underruns++;
-      this.playing = false;
+      if (!this.dry) this.target = Math.min(this.maxTarget, this.target + 1);
+      this.dry = true;
       this.sinceUnderrun = 0;
-      this.target = Math.min(this.maxTarget, this.target + 1);
+      this.windowMin = 0;
       return undefined;
     }
+    this.dry = false;
     const start = this.head * FRAME_SAMPLES;
     this.out.set(this.ring.subarray(start, start + FRAME_SAMPLES));
     this.head = (this.head + 1) % this.capacity;

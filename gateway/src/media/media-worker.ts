@@ -4,22 +4,26 @@
  * (worker-protocol.ts); events (latched, dead media, stats) go back the same way.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { workerInput } from '../core/worker.ts';
-import { systemTimers } from '../core/clock.ts';
+import { systemClock, systemTimers } from '../core/clock.ts';
 import { FrameDtmfRelay } from './frame-dtmf.ts';
 import { allocBatch, FrameEndpoint } from './frame-endpoint.ts';
+import { LegPlayers } from './leg-player.ts';
 import { LegProcessor } from './leg-processor.ts';
 import { FrameClock, LegRecorderFeed } from './leg-recorder.ts';
 import { EchoSsrc, MilliwattPackets } from './leg-service.ts';
-import { RecorderTap } from './recorder.ts';
 import { RelayLeg, type RelayLegEvents } from './relay-leg.ts';
 import type { FromWorker, RelayLegStats, ToWorker } from './worker-protocol.ts';
+import { WorkerRecordings } from './worker-recordings.ts';
+import { WorkerRooms } from './worker-rooms.ts';
 
 export interface MediaWorkerData {
   /** How often silence is accounted for dead-media detection. */
   sweepMs: number;
   connectAfterLatch: boolean;
+  /** This worker's port to the recorder thread: recordings' frames go there directly. */
+  recorderPort?: MessagePort;
   /** RFC 3550 §6.2 RTCP report interval of every leg (5 s when absent). */
   rtcpIntervalMs?: number;
   /** §6.5.1 CNAME of the gateway's reports. */
@@ -35,7 +39,7 @@ const post = (m: FromWorker): void => port.postMessage(m);
 // Per-leg processing (DTMF, recording feed, services). Configured by messages that may arrive
 // before the leg's sockets are bound: kept by leg id and plugged in once the leg exists.
 const procs = new Map<number, LegProcessor>();
-const services = new Map<number, 'echo' | 'milliwatt' | 'frames'>();
+const services = new Map<number, Extract<ToWorker, { t: 'service' }>['kind']>();
 /** Legs whose other side is a stream of frames on the signalling thread (PSTN channels). */
 const frameLegs = new Map<number, FrameEndpoint>();
 /** Digits heard on those channels, re-sent as RFC 4733 events on the leg's own stream. */
@@ -59,7 +63,10 @@ const milliwatts = new Map<number, MilliwattPackets>();
 /** Where a service leg's peer receives: the SDP's address until latching, then the latched source. */
 const serviceRemotes = new Map<number, { address: string; port: number } | null>();
 const serviceCodecs = new Map<number, { law: 'pcmu' | 'pcma'; payloadType: number }>();
-const recordings = new Map<string, { tap: RecorderTap; legs: number[] }>();
+const recordings = new WorkerRecordings({
+  recorderPort: data.recorderPort,
+  post: (m, transfer) => port.postMessage(m, transfer ?? []),
+});
 /** Latched RTP sources of service legs. */
 const serviceTargets = new Map<number, { address: string; port: number }>();
 
@@ -69,14 +76,17 @@ function procOf(legId: number, detectInband?: boolean): LegProcessor {
     p = new LegProcessor({
       timers: systemTimers,
       detectInband,
-      onDigit: (d) =>
+      onDigit: (d) => {
+        // Barge-in first: the digit still reaches the application below.
+        players.onDigit(legId, d.digit);
         post({
           t: 'digit',
           legId,
           digit: d.digit,
           durationMs: d.durationMs,
           source: d.source === 'inband' ? 'inband' : 'rfc4733',
-        }),
+        });
+      },
     });
     procs.set(legId, p);
   }
@@ -113,7 +123,45 @@ function plugIn(legId: number): void {
     milliwatts.set(legId, new MilliwattPackets(c.law, c.payloadType));
     startClock();
   }
+  // A leg in a mixing room keeps feeding its room whatever hook was just set.
+  rooms.plug(legId);
 }
+
+/**
+ * Blocks that produce or consume audio on the frame clock (players, mixers): each is ticked once per
+ * 20 ms frame while registered. Register with `addTicker`, which starts the clock.
+ */
+interface FrameTicker {
+  tick(): void;
+}
+const tickers = new Set<FrameTicker>();
+function addTicker(t: FrameTicker): void {
+  tickers.add(t);
+  startClock();
+}
+function removeTicker(t: FrameTicker): void {
+  tickers.delete(t);
+}
+
+/** Conference and monitoring rooms: member legs mixed on the frame clock instead of relayed. */
+const rooms = new WorkerRooms({
+  clock: systemClock,
+  legOf: (legId) => legs.get(legId),
+  payloadMapOf: (legId) => {
+    const c = legs.get(legId)?.stats().codecs;
+    return { pcmu: c?.pcmu ?? -1, pcma: c?.pcma ?? -1, telephoneEvent: c?.telephoneEvent ?? -1 };
+  },
+  addTicker,
+  removeTicker,
+});
+
+/** Prompt players on legs (announcements, music on hold), ticked on the frame clock. */
+const players = new LegPlayers({
+  leg: (id) => legs.get(id),
+  addTicker,
+  removeTicker,
+  onEnded: (e) => post({ t: 'play-ended', ...e }),
+});
 
 // The worker's 20 ms frame clock: recorder taps and tone sources tick on it, anchored to its start.
 let clock: FrameClock | undefined;
@@ -125,7 +173,12 @@ function startClock(): void {
 function onClock(): void {
   const c = clock;
   if (!c) return;
+  const skippedBefore = c.skipped;
   const n = c.due(performance.now());
+  // Ticks beyond the clock's catch-up are still owed to the cards: frame legs pull them too (as
+  // many as their ship queues hold), so a stalled worker delays line audio instead of losing it.
+  const owed = Math.min(c.skipped - skippedBefore, FRAME_LEG_CATCH_UP);
+  for (let i = 0; i < owed; i++) for (const fe of frameLegs.values()) fe.tick();
   for (let i = 0; i < n; i++) {
     for (const [legId, tone] of milliwatts) {
       const leg = legs.get(legId);
@@ -133,19 +186,25 @@ function onClock(): void {
       if (leg && to) tone.emit((buf, len, done) => leg.rtp.send(buf, 0, len, to.port, to.address, done));
       else tone.skip();
     }
-    for (const r of recordings.values()) r.tap.tick();
+    recordings.tick();
+    // Each frame leg's jitter buffer gives up one frame per tick, shipped below.
+    for (const fe of frameLegs.values()) fe.tick();
+    for (const t of tickers) t.tick();
   }
-  // Once per wake-up, whatever number of ticks were due: a late tick ships every frame that arrived
+  // Once per wake-up, whatever number of ticks were due: a late wake-up ships every frame pulled
   // meanwhile (pacing is the consumer's job, on the card's clock).
   if (frameLegs.size > 0) shipFrames();
-  if (milliwatts.size === 0 && recordings.size === 0 && frameLegs.size === 0) {
+  if (milliwatts.size === 0 && recordings.size === 0 && frameLegs.size === 0 && tickers.size === 0) {
     clock = undefined;
     return;
   }
   setTimeout(onClock, c.untilNext(performance.now()));
 }
 
-/** One batch per wake-up: every frame every `frames` leg decoded since, buffers handed over. */
+/** Frames a frame leg's ship queue takes beyond the clock's own catch-up (16 − 5). */
+const FRAME_LEG_CATCH_UP = 11;
+
+/** One batch per wake-up: every frame every `frames` leg pulled since, buffers handed over. */
 function shipFrames(): void {
   let queued = 0;
   for (const fe of frameLegs.values()) queued += fe.queued;
@@ -165,38 +224,21 @@ function shipFrames(): void {
 }
 
 function startRecording(recordingId: string, caller: number, other: number): void {
-  if (recordings.has(recordingId)) return;
-  const tap = new RecorderTap({
-    interactionId: recordingId,
-    maxQueuedFrames: 5,
-    // One frame of cushion against arrival jitter around the ticks, and no lasting surplus.
-    playoutFrames: 2,
-    driftWindowFrames: 50,
-    // The batch is handed over with its buffer: no copy to the signalling thread.
-    sink: (id, samples) =>
-      port?.postMessage({ t: 'recording', recordingId: id, samples } satisfies FromWorker, [
-        samples.buffer as ArrayBuffer,
-      ]),
-  });
+  const tap = recordings.start(recordingId, [caller, other]);
+  if (!tap) return;
   procOf(caller).recorder = new LegRecorderFeed(tap, String(caller), 'caller');
   procOf(other).recorder = new LegRecorderFeed(tap, String(other), 'other');
-  recordings.set(recordingId, { tap, legs: [caller, other] });
   startClock();
 }
 
+/** The tap's last frames leave, then `recording-stopped` (see `WorkerRecordings.stop`). */
 function stopRecording(recordingId: string): void {
-  const r = recordings.get(recordingId);
-  if (!r) {
-    post({ t: 'recording-stopped', recordingId, frames: 0, durationMs: 0 });
-    return;
-  }
-  recordings.delete(recordingId);
+  const r = recordings.stop(recordingId);
+  if (!r) return;
   for (const legId of r.legs) {
     const p = procs.get(legId);
-    if (p?.recorder?.tap === r.tap) p.recorder = undefined;
+    if (p && p.recorder?.tap === r.tap) p.recorder = undefined;
   }
-  const done = r.tap.close();
-  post({ t: 'recording-stopped', recordingId, ...done });
 }
 
 /** Wires asked for before both legs' sockets were bound: applied by `open`. */
@@ -240,9 +282,10 @@ const events: RelayLegEvents = {
   },
 };
 
-function bindOne(host: string, p: number): Promise<Socket> {
+/** `shared`: SO_REUSEADDR, so the leg's connected sibling can bind the same port (relay-leg.ts). */
+function bindOne(host: string, p: number, shared = false): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    const s = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reuseAddr: shared });
     let bound = false;
     s.on('error', (e) => {
       // Before bind: the port is taken. After: an ICMP error on send must not kill the worker.
@@ -265,7 +308,7 @@ function bindOne(host: string, p: number): Promise<Socket> {
 async function open(legId: number, host: string, p: number): Promise<void> {
   let rtp: Socket | undefined;
   try {
-    rtp = await bindOne(host, p);
+    rtp = await bindOne(host, p, data.connectAfterLatch);
     const rtcp = await bindOne(host, p + 1);
     legs.set(
       legId,
@@ -307,6 +350,7 @@ port.on('message', (m: ToWorker) => {
       setWire(m.a, m.b);
       return;
     case 'codecs':
+      rooms.setCodecs(m.legId, { pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
       legs.get(m.legId)?.setCodecs(m.pcmu, m.pcma, m.telephoneEvent, m.sendLaw);
       procs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
       frameLegs.get(m.legId)?.setCodecs({ pcmu: m.pcmu, pcma: m.pcma, telephoneEvent: m.telephoneEvent });
@@ -336,8 +380,13 @@ port.on('message', (m: ToWorker) => {
     case 'service':
       services.set(m.legId, m.kind);
       if (m.kind === 'frames' && !frameLegs.has(m.legId)) {
-        // Room for 320 ms: frames wait here only until the worker's next wake-up.
-        frameLegs.set(m.legId, new FrameEndpoint(16));
+        // Room for 320 ms: frames wait here only until the worker's next wake-up. The buffer
+        // starts at its minimum depth and grows only with measured jitter: starting deeper and
+        // shrinking later would drop frames from a clean stream mid-call (a 20 ms jump in time).
+        frameLegs.set(
+          m.legId,
+          new FrameEndpoint(systemClock, { maxQueuedFrames: 16, jitter: { initialDelayMs: 20, minDelayMs: 20 } }),
+        );
         frameDtmfOf(m.legId);
       }
       procOf(m.legId);
@@ -346,22 +395,34 @@ port.on('message', (m: ToWorker) => {
     case 'record':
       startRecording(m.recordingId, m.caller, m.other);
       return;
+    case 'prompt':
+      players.store(m.promptId, m.samples);
+      return;
+    case 'play':
+      players.play(m.legId, m.play);
+      return;
+    case 'play-stop':
+      players.stop(m.legId, m.digit);
+      return;
     case 'record-stop':
       stopRecording(m.recordingId);
       return;
     case 'close': {
+      rooms.forget(m.legId);
       const leg = legs.get(m.legId);
       legs.delete(m.legId);
       procs.get(m.legId)?.close();
       procs.delete(m.legId);
       services.delete(m.legId);
       milliwatts.delete(m.legId);
+      frameLegs.get(m.legId)?.close();
       frameLegs.delete(m.legId);
       const wiredTo = pendingWires.get(m.legId);
       if (wiredTo !== undefined) pendingWires.delete(wiredTo);
       pendingWires.delete(m.legId);
       frameDtmf.get(m.legId)?.close();
       frameDtmf.delete(m.legId);
+      players.close(m.legId);
       telephoneEventPt.delete(m.legId);
       serviceTargets.delete(m.legId);
       serviceRemotes.delete(m.legId);
@@ -380,6 +441,9 @@ port.on('message', (m: ToWorker) => {
         legs.get(legId)?.sendFrame(frame);
       }
       return;
+    case 'mix':
+      rooms.apply(m.cmd);
+      return;
     case 'stats':
       post({ t: 'stats', requestId: m.requestId, legs: [...legs.values()].map(legStats) });
       return;
@@ -394,8 +458,25 @@ const sweep = setInterval(() => {
   for (const leg of legs.values())
     if (leg.sweep(data.sweepMs)) post({ t: 'dead', legId: leg.legId, silentMs: leg.silenceMs });
   // Unsolicited statistics (request 0) keep the engine's dump current.
-  if (legs.size > 0) post({ t: 'stats', requestId: 0, legs: [...legs.values()].map(legStats) });
+  if (legs.size > 0) postStatsInSlices([...legs.values()], 0);
 }, data.sweepMs);
+
+/**
+ * Unsolicited statistics go out in slices of `STATS_SLICE` legs, one per turn of the event loop:
+ * a thousand legs' statistics built and cloned at once stall forwarding for several milliseconds,
+ * which is what a packet arriving meanwhile would wait.
+ */
+const STATS_SLICE = 100;
+function postStatsInSlices(all: RelayLeg[], from: number): void {
+  const slice: RelayLegStats[] = [];
+  for (let i = from; i < all.length && i < from + STATS_SLICE; i++) {
+    const leg = all[i];
+    // Closed since the sweep began: its last statistics are not wanted.
+    if (leg && legs.get(leg.legId) === leg) slice.push(legStats(leg));
+  }
+  if (slice.length > 0) post({ t: 'stats', requestId: 0, legs: slice });
+  if (from + STATS_SLICE < all.length) setImmediate(() => postStatsInSlices(all, from + STATS_SLICE));
+}
 sweep.unref();
 
 post({ t: 'ready' });

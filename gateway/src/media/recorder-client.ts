@@ -2,11 +2,11 @@
  * Main-thread side of the recorder worker: starts the thread, forwards tap batches to it with
  * their buffers transferred, and turns its replies into promises and events.
  */
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { startWorker } from '../core/worker.ts';
 import type { RecorderCommand, RecorderEvent } from './recorder-host.ts';
 import type { RecordingSummary } from './recording-writer.ts';
-import type { RecorderWorkerData } from './recorder-worker.ts';
+import type { RecorderThreadMessage, RecorderWorkerData } from './recorder-worker.ts';
 
 export interface RecorderClientOptions {
   dir: string;
@@ -25,6 +25,7 @@ export class RecorderClient {
   private stopped = false;
   private batchesSent = 0;
   private errors = 0;
+  private channels = 0;
 
   constructor(opts: RecorderClientOptions) {
     const workerData: RecorderWorkerData = {
@@ -54,6 +55,19 @@ export class RecorderClient {
 
   open(interactionId: string): void {
     this.post({ type: 'open', interactionId });
+  }
+
+  /**
+   * A port straight to the recorder thread for one relay worker (transfer it there): the worker's
+   * `RecordingShipper` batches go through it without touching this thread.
+   */
+  channel(): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    this.channels++;
+    if (!this.stopped)
+      this.worker.postMessage({ type: 'attach', port: port1 } satisfies RecorderThreadMessage, [port1]);
+    else port1.close();
+    return port2;
   }
 
   /** A tap batch. Ownership passes to the worker: the array is unusable afterwards. */
@@ -104,6 +118,7 @@ export class RecorderClient {
       batchesSent: this.batchesSent,
       pendingRequests: this.waiting.size,
       errors: this.errors,
+      channels: this.channels,
     };
   }
 

@@ -5,10 +5,16 @@
  * frames are discarded; the host and the other recordings carry on.
  */
 import type { RecordingSummary, RecordingWriter, RecordingWriterError } from './recording-writer.ts';
+import { STEREO_FRAME_SAMPLES } from './pcm-frame.ts';
 
 export type RecorderCommand =
   | { type: 'open'; interactionId: string }
   | { type: 'frames'; interactionId: string; samples: Int16Array }
+  /**
+   * Many recordings' frames in one message (from a relay worker's `RecordingShipper`): segment i
+   * is `frames[i]` stereo frames of `ids[i]`, the segments back to back in `samples`.
+   */
+  | { type: 'batch'; ids: string[]; frames: Int32Array; samples: Int16Array }
   | { type: 'flush' }
   | { type: 'close'; interactionId: string; requestId: number }
   | { type: 'shutdown'; requestId: number };
@@ -42,6 +48,19 @@ export class RecorderHost {
         const w = this.writers.get(cmd.interactionId) ?? this.open(cmd.interactionId);
         w.write(cmd.samples);
         this.framesWritten += cmd.samples.length / 320;
+        break;
+      }
+      case 'batch': {
+        let at = 0;
+        for (let i = 0; i < cmd.ids.length; i++) {
+          const id = cmd.ids[i] ?? '';
+          const len = (cmd.frames[i] ?? 0) * STEREO_FRAME_SAMPLES;
+          if (len <= 0 || at + len > cmd.samples.length) break;
+          const w = this.writers.get(id) ?? this.open(id);
+          w.write(cmd.samples.subarray(at, at + len));
+          this.framesWritten += len / STEREO_FRAME_SAMPLES;
+          at += len;
+        }
         break;
       }
       case 'flush':

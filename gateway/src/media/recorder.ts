@@ -33,6 +33,11 @@ export interface RecorderTapOptions {
   sink: (interactionId: string, stereoFrames: Int16Array) => void;
   /** Frames per batch handed to the sink; bounds what a crash of this process loses on top of the writer's flush interval. */
   batchFrames?: number;
+  /**
+   * The sink copies what it is given before returning (a view of the tap's own batch, reused):
+   * no allocation per batch. Otherwise the sink owns each batch.
+   */
+  reuseBatch?: boolean;
   /** Frames a leg may queue ahead of the clock before the oldest is dropped. */
   maxQueuedFrames?: number;
   /** Frames a leg queues before it is played out, at its start and after it ran dry (default 1). */
@@ -91,8 +96,12 @@ export class RecorderTap {
   private readonly legs = new Map<string, TapLeg>();
   private readonly left = new Int32Array(FRAME_SAMPLES);
   private readonly right = new Int32Array(FRAME_SAMPLES);
+  /** Frames heard at the current tick, per side (reused). */
+  private readonly callerFrames: Int16Array[] = [];
+  private readonly otherFrames: Int16Array[] = [];
   private batch: Int16Array;
   private batchUsed = 0;
+  private readonly reuseBatch: boolean;
   private closed = false;
   readonly stats: RecorderTapStats = {
     frames: 0,
@@ -111,6 +120,7 @@ export class RecorderTap {
     this.playout = Math.min(this.maxQueued, Math.max(1, opts.playoutFrames ?? 1));
     this.driftWindow = Math.max(0, opts.driftWindowFrames ?? 0);
     this.batch = new Int16Array(this.batchFrames * STEREO_FRAME_SAMPLES);
+    this.reuseBatch = opts.reuseBatch ?? false;
   }
 
   get durationMs(): number {
@@ -217,10 +227,10 @@ export class RecorderTap {
   /** One tick of the common frame clock: one stereo frame, silence where a side had nothing. */
   tick(): void {
     if (this.closed) return;
-    this.left.fill(0);
-    this.right.fill(0);
-    let callerHeard = false;
-    let otherHeard = false;
+    const callerFrames = this.callerFrames;
+    const otherFrames = this.otherFrames;
+    callerFrames.length = 0;
+    otherFrames.length = 0;
     const windowEnds = this.driftWindow > 0 && ++this.ticksInWindow >= this.driftWindow;
     if (windowEnds) this.ticksInWindow = 0;
     for (const leg of this.legs.values()) {
@@ -234,26 +244,46 @@ export class RecorderTap {
         leg.leastLeft = Infinity;
       }
       if (!frame) continue;
-      const acc = leg.side === 'caller' ? this.left : this.right;
-      for (let i = 0; i < FRAME_SAMPLES; i++) acc[i] = (acc[i] ?? 0) + (frame[i] ?? 0);
-      if (leg.side === 'caller') callerHeard = true;
-      else otherHeard = true;
+      (leg.side === 'caller' ? callerFrames : otherFrames).push(frame);
+      // Back to the pool: it is only read below, before any `put` can refill it.
       leg.spare.push(frame);
     }
-    if (!callerHeard) this.stats.callerSilentFrames++;
-    if (!otherHeard) this.stats.otherSilentFrames++;
+    if (callerFrames.length === 0) this.stats.callerSilentFrames++;
+    if (otherFrames.length === 0) this.stats.otherSilentFrames++;
     const base = this.batchUsed * STEREO_FRAME_SAMPLES;
-    for (let i = 0; i < FRAME_SAMPLES; i++) {
-      this.batch[base + 2 * i] = saturate16(this.left[i] ?? 0);
-      this.batch[base + 2 * i + 1] = saturate16(this.right[i] ?? 0);
-    }
+    this.writeChannel(callerFrames, this.left, base);
+    this.writeChannel(otherFrames, this.right, base + 1);
     this.stats.frames++;
     if (++this.batchUsed === this.batchFrames) this.flush();
+  }
+
+  /**
+   * One channel of the stereo frame at `at` (every other sample): silence, the one frame heard
+   * as it is, or several mixed with saturation.
+   */
+  private writeChannel(frames: Int16Array[], acc: Int32Array, at: number): void {
+    const b = this.batch;
+    const only = frames.length === 1 ? frames[0] : undefined;
+    if (frames.length === 0) {
+      for (let i = 0; i < FRAME_SAMPLES; i++) b[at + 2 * i] = 0;
+    } else if (only !== undefined) {
+      for (let i = 0; i < FRAME_SAMPLES; i++) b[at + 2 * i] = only[i] ?? 0;
+    } else {
+      acc.fill(0);
+      for (const f of frames) for (let i = 0; i < FRAME_SAMPLES; i++) acc[i] = (acc[i] ?? 0) + (f[i] ?? 0);
+      for (let i = 0; i < FRAME_SAMPLES; i++) b[at + 2 * i] = saturate16(acc[i] ?? 0);
+    }
   }
 
   /** Hand the partial batch to the sink now (before close, or on a hold where latency matters). */
   flush(): void {
     if (this.batchUsed === 0) return;
+    if (this.reuseBatch) {
+      const used = this.batchUsed * STEREO_FRAME_SAMPLES;
+      this.batchUsed = 0;
+      this.sink(this.interactionId, this.batch.subarray(0, used));
+      return;
+    }
     const full = this.batchUsed === this.batchFrames;
     const out = full ? this.batch : this.batch.slice(0, this.batchUsed * STEREO_FRAME_SAMPLES);
     // The sink owns what it gets (it may transfer the buffer): start a fresh batch.

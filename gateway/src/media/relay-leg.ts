@@ -23,10 +23,20 @@
  * (`sendFrame`) go on the same stream. Because the stream is ours, so is its RTCP: each leg runs
  * its own reporter (RFC 3550 §7.1 translators that change SSRCs must) instead of relaying.
  *
+ * Sending is the cost of the hot path (a syscall per packet, the kernel's loopback or NIC work
+ * inside it). Once latched, a leg sends through a UDP socket CONNECTED to the latched source: the
+ * kernel keeps the route instead of looking it up per datagram, and Node skips its address
+ * resolution step (a `process.nextTick` per send even for an IP literal). That connected socket is
+ * a second socket on the leg's own port (both bound with SO_REUSEADDR): Linux delivers a datagram
+ * to the socket whose connected peer matches it, and everything else to the unconnected one, so
+ * packets from a foreign source still reach the leg and are counted (RFC 7362 §5.1) rather than
+ * vanishing in the kernel. Sends carry no callback (another nextTick each); an ICMP port
+ * unreachable surfaces as the connected socket's 'error' event and is counted as a send error.
+ *
  * SRTP (RFC 3711) is terminated per leg: a leg unprotects what its peer sends with the peer's key
  * and protects what it sends with ours, so one leg may be SRTP while the other is plain RTP.
  */
-import type { RemoteInfo, Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { systemClock, systemTimers, type Clock, type Timers } from '../core/clock.ts';
 import { alawToLinear, encodeG711, linearToAlaw, linearToUlaw, ulawToLinear, type G711Law } from './g711.ts';
 import { emptyRtpView, parseRtp, RTP_HEADER_BYTES, type RtpView } from './rtp-packet.ts';
@@ -67,7 +77,11 @@ export interface RelayLegEvents {
 }
 
 export interface RelayLegOptions {
-  /** Connect the RTP socket to the latched source (the kernel then filters foreign sources uncounted). */
+  /**
+   * Send through a socket connected to the latched source (see the file comment). The RTP socket
+   * must be bound with `reuseAddr` for its connected sibling to share the port; otherwise the leg
+   * keeps sending unconnected.
+   */
   connectAfterLatch?: boolean;
   /** Time for RTCP, jitter and rebasing; the system clock by default (this is the I/O shell). */
   clock?: Clock;
@@ -139,7 +153,12 @@ export class RelayLeg {
   /** When the first RTP packet of this leg arrived (worker clock): where a recording places it. */
   private firstRtpAtMs: number | undefined;
   private rtcpLatched = false;
-  private connected = false;
+  /** The socket connected to the latched source, once bound and connected (see the file comment). */
+  private connectedRtp: Socket | undefined;
+  /** That socket while it binds and connects. */
+  private connecting: Socket | undefined;
+  /** Connecting failed (the port is not shared): the leg sends unconnected. */
+  private connectFailed = false;
   private sendEnabled = false;
   /** Payload type → law of packets this leg sends us. */
   private readonly ptLaw = new Int8Array(128).fill(LAW_NONE);
@@ -187,6 +206,10 @@ export class RelayLeg {
   ) {
     rtp.on('message', this.onRtp);
     rtcp.on('message', this.onRtcp);
+    // Without a callback a failed send surfaces here (and an 'error' without a listener would end
+    // the thread).
+    rtp.on('error', this.onSocketError);
+    rtcp.on('error', this.onSocketError);
     this.clock = opts.clock ?? systemClock;
     // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random"; §5.1 timestamp:
     // "the initial value of the timestamp SHOULD be random"; §8.1 SSRC chosen at random.
@@ -330,13 +353,56 @@ export class RelayLeg {
     this.latched = true;
     this.firstRtpAtMs ??= this.clock.now();
     this.target = { address: rinfo.address, port: rinfo.port };
-    if (this.opts.connectAfterLatch) {
-      this.rtp.connect(rinfo.port, rinfo.address, () => {
-        this.connected = true;
-      });
-    }
+    if (this.opts.connectAfterLatch) this.connectTo(this.target);
     this.events.latched(this, 'rtp', this.target);
   }
+
+  /** Open the connected sibling of the RTP socket on the same port (see the file comment). */
+  private connectTo(to: RtpAddress): void {
+    let local: { address: string; family: string; port: number };
+    try {
+      local = this.rtp.address();
+    } catch {
+      return;
+    }
+    const s = createSocket({ type: local.family === 'IPv6' ? 'udp6' : 'udp4', reuseAddr: true });
+    this.connecting = s;
+    const giveUp = (): void => {
+      if (this.connecting === s) this.connecting = undefined;
+      this.connectFailed = true;
+      try {
+        s.close();
+      } catch {
+        // not bound
+      }
+    };
+    s.on('error', () => {
+      // Before it is connected: the port is not shared (or it went away); send unconnected.
+      if (this.connectedRtp !== s) giveUp();
+      else this.onSocketError();
+    });
+    // What the kernel hands this socket is the latched source's: the same receive path.
+    s.on('message', this.onRtp);
+    s.bind(local.port, local.address, () => {
+      if (this.closed || this.connecting !== s) return giveUp();
+      s.connect(to.port, to.address, () => {
+        if (this.closed || this.connecting !== s) return giveUp();
+        this.connecting = undefined;
+        this.connectedRtp = s;
+      });
+    });
+  }
+
+  /** How this leg sends once latched: through its connected socket, or not (yet). */
+  get connectState(): 'connected' | 'connecting' | 'unconnected' | 'failed' {
+    if (this.connectedRtp) return 'connected';
+    if (this.connecting) return 'connecting';
+    return this.connectFailed ? 'failed' : 'unconnected';
+  }
+
+  private readonly onSocketError = (): void => {
+    this.sendErrors++;
+  };
 
   /** Send a packet that arrived on the bridged leg to this leg's peer, rewritten for this leg. */
   private forward(msg: Buffer, view: RtpView, law: number): void {
@@ -428,9 +494,12 @@ export class RelayLeg {
     }
     this.tx++;
     this.txBytes += len;
+    const c = this.connectedRtp;
     if (this.wire !== undefined) this.wire.receiveWired(out.subarray(0, len));
-    else if (this.connected) this.rtp.send(out, 0, len, this.onSent);
-    else this.rtp.send(out, 0, len, t.port, t.address, this.onSent);
+    else if (c !== undefined) {
+      if (len === out.length) c.send(out);
+      else c.send(out, 0, len);
+    } else this.rtp.send(out, 0, len, t.port, t.address);
   }
 
   private readonly onSent = (e: Error | null): void => {
@@ -683,7 +752,12 @@ export class RelayLeg {
           resolve();
         }
       });
-    return Promise.all([one(this.rtp), one(this.rtcp)]).then(() => undefined);
+    const socks = [this.rtp, this.rtcp];
+    if (this.connectedRtp) socks.push(this.connectedRtp);
+    if (this.connecting) socks.push(this.connecting);
+    this.connectedRtp = undefined;
+    this.connecting = undefined;
+    return Promise.all(socks.map(one)).then(() => undefined);
   }
 }
 

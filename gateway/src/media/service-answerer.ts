@@ -11,7 +11,8 @@ import type { MetricsRegistry } from '../core/metrics.ts';
 import type { MediaEngineDump, ServiceLegHandle } from './engine.ts';
 import { answerServiceOffer, serviceOffer, type MediaPlan } from './service-sdp.ts';
 
-export type ServiceKind = 'echo' | 'milliwatt';
+/** `prompt`: a leg the gateway plays prompts on (announcements, see `announcement.ts`). */
+export type ServiceKind = 'echo' | 'milliwatt' | 'prompt';
 
 /** What the answerer needs of the media engine. */
 export interface ServiceMediaPort {

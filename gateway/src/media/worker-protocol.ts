@@ -2,9 +2,11 @@
  * Messages between the media engine (main thread) and its relay workers. Plain data only: they
  * cross `postMessage` by structured clone. Legs are numbered by the engine, unique per engine.
  */
+import type { FrameEndpointDump } from './frame-endpoint.ts';
 import type { G711Law } from './g711.ts';
 import type { RtpAddress } from './rtp-latch.ts';
 import type { SrtpDropReason, SrtpSuite } from './srtp.ts';
+import type { MixCommand } from './worker-rooms.ts';
 
 /**
  * SRTP keys of one leg (RFC 3711, keyed by SDES RFC 4568): `localKey` is the master key || salt
@@ -54,7 +56,7 @@ export type ToWorker =
    */
   | { t: 'process'; legId: number; detectInband?: boolean }
   /** Answer the leg as a service number: echo (bridged to itself) or the milliwatt tone. */
-  | { t: 'service'; legId: number; kind: 'echo' | 'milliwatt' | 'frames' }
+  | { t: 'service'; legId: number; kind: 'echo' | 'milliwatt' | 'frames' | 'prompt' | 'mix' }
   /**
    * Frames for `frames` legs, one batch per 20 ms tick of the card for all of them: `legIds[i]`
    * owns samples `[i·160, (i+1)·160)` (buffers transferred). Each is sent at once on its leg's own
@@ -64,7 +66,15 @@ export type ToWorker =
   /** Start a recorder tap: `caller` on the left channel, `other` on the right. */
   | { t: 'record'; recordingId: string; caller: number; other: number }
   /** Stop the tap: its last batch, then `recording-stopped`. */
-  | { t: 'record-stop'; recordingId: string };
+  | { t: 'record-stop'; recordingId: string }
+  /** Conference and monitoring rooms: legs mixed on the frame clock instead of relayed (`worker-rooms.ts`). */
+  | { t: 'mix'; cmd: MixCommand }
+  /** A decoded prompt (8 kHz, whole 20 ms frames) kept by the worker under its id: sent once. */
+  | { t: 'prompt'; promptId: string; samples: Int16Array }
+  /** Play cached prompts on the leg's own stream (see `leg-player.ts`). */
+  | { t: 'play'; legId: number; play: LegPlayRequest }
+  /** Stop the leg's player; with `digit`, a digit signalled in SIP barges in. */
+  | { t: 'play-stop'; legId: number; digit?: string };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -85,7 +95,35 @@ export type FromWorker =
    * The consumer paces them out (`FramePlayout`) on its own clock.
    */
   | { t: 'frames-up'; legIds: Int32Array; samples: Int16Array }
-  | { t: 'recording-stopped'; recordingId: string; frames: number; durationMs: number };
+  | { t: 'recording-stopped'; recordingId: string; frames: number; durationMs: number }
+  /** A player stopped: its playlist ended, a digit interrupted it, or it was stopped. */
+  | {
+      t: 'play-ended';
+      legId: number;
+      playId: number;
+      outcome: PlayOutcome;
+      positionMs: number;
+      digit?: string;
+    };
+
+/** How a player on a leg ended. */
+export type PlayOutcome = 'finished' | 'interrupted' | 'stopped';
+
+/** What to play on a leg: prompts the worker has cached, in order. */
+export interface LegPlayRequest {
+  /** Names the play in its `play-ended` (a replaced play ends after its successor started). */
+  playId: number;
+  promptIds: string[];
+  /** Start over after the last prompt until stopped (music on hold). */
+  loop: boolean;
+  /** A digit received on the leg stops the playlist (barge-in). */
+  bargeIn: boolean;
+  /**
+   * Packets the bridged leg would forward to this one are consumed while it plays (music on
+   * hold: what the holding party still sends must not reach the held one).
+   */
+  muteBridge: boolean;
+}
 
 /** Why a datagram was not forwarded. */
 export interface DropCounters {
@@ -133,7 +171,7 @@ export interface RelayLegStats {
   /** RTP goes to and comes from a leg of the same worker without a socket (see `wire`). */
   wired: boolean;
   /** A frame leg's decoder: frames made from received RTP, shipped, dropped (queue full). */
-  frames?: { framesIn: number; framesTaken: number; dropped: number; queued: number };
+  frames?: FrameEndpointDump;
 }
 
 export interface LegSrtpStats {

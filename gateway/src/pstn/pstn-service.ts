@@ -13,7 +13,7 @@
  * Each call's audio runs through a frame leg of the media engine: the channel's 20 ms frames
  * cross to and from a relay worker in one batch per tick for all channels.
  */
-import type { Card, Channel } from '../../../drivers/api/types.ts';
+import { FRAME_SAMPLES, type Card, type Channel } from '../../../drivers/api/types.ts';
 import { openDriver } from '../../../drivers/index.ts';
 import type { CentralOffice } from '../../../drivers/sim/central-office.ts';
 import { viaFor } from '../call/sip-call.ts';
@@ -24,7 +24,7 @@ import { err, type Result } from '../core/result.ts';
 import type { FrameLegHandle, FrameLegSink } from '../media/engine.ts';
 import type { RtpAddress } from '../media/rtp-latch.ts';
 import { answerServiceOffer, serviceOffer, type MediaPlan } from '../media/service-sdp.ts';
-import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN, type TonePlan } from '../media/tone-plan.ts';
+import { ETSI_TONE_PLAN, NANP_TONE_PLAN, type TonePlan } from '../media/tone-plan.ts';
 import { attemptKey, nextAttempt, nextRoundRobin, parseChannelList } from '../routing/hunt.ts';
 import { Dialog } from '../sip/dialog/dialog.ts';
 import { createResponse, generateCallId, generateTag, getTag, parseUri } from '../sip/message/index.ts';
@@ -33,6 +33,7 @@ import { parseSdp, connectionOf } from '../sip/sdp/sdp.ts';
 import { TransactionLayer } from '../sip/transaction/index.ts';
 import { SipTransports } from '../sip/transport/index.ts';
 import type { CardConfig, Config, LineConfig } from '../store/config-schema.ts';
+import { CallProgress, tonePlanOf } from './call-progress.ts';
 import { CadenceLearner, disconnectProfiles, type CadenceProfile } from './cadence.ts';
 import { E1Port, FxoPort, PORT_STATES, type PortEvent, type PstnPort } from './pstn-port.ts';
 
@@ -91,7 +92,8 @@ export const PstnErrors = {
   DRIVER: 'EDGE_ERR_PSTN_DRIVER',
 } as const;
 
-type CallState = 'hunting' | 'alerting' | 'connected' | 'ended';
+/** `tones`: an incoming call failed on the SIP side; its line plays busy or congestion, then is released. */
+type CallState = 'hunting' | 'alerting' | 'connected' | 'tones' | 'ended';
 
 interface UaCall {
   id: number;
@@ -114,6 +116,10 @@ interface UaCall {
   ringingSent: boolean;
   // Inbound (we are the UAC).
   cancelled?: boolean;
+  /** Ringback, early media and failure tones to the caller (`pstn.callProgress.answer: early`). */
+  progress?: CallProgress;
+  toneFrame?: Int16Array;
+  legStarted?: boolean;
 }
 
 interface PortSlot {
@@ -129,11 +135,6 @@ interface PortSlot {
   learnedKey: string;
 }
 
-const TONE_PLANS: Readonly<Record<string, TonePlan>> = {
-  CN: CHINA_TONE_PLAN,
-  US: NANP_TONE_PLAN,
-  CA: NANP_TONE_PLAN,
-};
 const LOOPBACK = '127.0.0.1';
 
 export class PstnService {
@@ -193,8 +194,7 @@ export class PstnService {
   }
 
   private tonePlan(): TonePlan {
-    const country = this.o.config().system.country;
-    return TONE_PLANS[country] ?? (country ? ETSI_TONE_PLAN : CHINA_TONE_PLAN);
+    return tonePlanOf(this.o.config().system);
   }
 
   private async open(): Promise<void> {
@@ -255,8 +255,8 @@ export class PstnService {
           this.o.media?.flushFrames();
           for (const slot of slots) {
             const call = slot.call;
-            if (call?.state !== 'connected' || !call.leg) continue;
-            const frame = call.leg.pull();
+            if (!call) continue;
+            const frame = call.state === 'connected' ? call.leg?.pull() : this.progressFrame(call);
             if (!frame) continue;
             void slot.port.channel.sendAudio(frame);
             slot.port.noteActivity();
@@ -418,7 +418,8 @@ export class PstnService {
         return;
       case 'released':
         slot.declined = false;
-        if (call && call.direction === 'in' && call.state === 'alerting') this.farEndGone(call, 'released');
+        if (call && call.direction === 'in' && (call.state === 'alerting' || call.state === 'tones'))
+          this.farEndGone(call, 'released');
         return;
       default: {
         const never: never = ev;
@@ -710,6 +711,15 @@ export class PstnService {
       return;
     }
     call.leg = leg;
+    const progress = cfg.pstn.callProgress;
+    if (progress.answer === 'early') {
+      call.progress = new CallProgress(
+        { plan: this.tonePlan(), failureToneMs: progress.failureToneMs },
+        this.o.timers,
+        () => this.endCall(call, 'failure tone played'),
+      );
+      call.toneFrame = new Int16Array(FRAME_SAMPLES);
+    }
     const offer = serviceOffer({ address: LOOPBACK, rtpPort: leg.rtpPort });
     call.plan = offer.plan;
     call.localSdp = offer.sdp;
@@ -753,7 +763,10 @@ export class PstnService {
   }
 
   private inboundResponse(call: UaCall, res: SipResponse): void {
-    if (res.status < 200) return;
+    if (res.status < 200) {
+      if (res.status > 100) this.inboundProgress(call, res);
+      return;
+    }
     const invite = call.invite;
     if (!invite) return;
     if (res.status >= 300) return this.inboundFailed(call, res.status);
@@ -771,39 +784,30 @@ export class PstnService {
     }
     if (call.dialog) return; // a retransmitted 2xx
     call.dialog = dialog;
-    if (call.state === 'ended' || call.cancelled || !call.port) {
+    if (call.state === 'ended' || call.state === 'tones' || call.cancelled || !call.port) {
       this.sendBye(call);
       return;
     }
     const inSlot = this.slots.get(call.port.key);
     if (inSlot) this.syncLearned(inSlot);
-    const answered = call.port.answer();
+    // The line may already be off hook, answered early to carry ringback or early media.
+    const answered = call.progress?.lineAnswered ? { ok: true as const } : call.port.answer();
     if (!answered.ok) {
       this.sendBye(call);
       this.endCall(call, 'line gone before answer');
       return;
     }
-    const remote = remoteOf(res.body);
-    const leg = call.leg;
-    if (leg && call.plan) {
-      void leg.opened().then((bound) => {
-        if (call.state === 'ended') return;
-        if (!bound) {
-          this.sendBye(call);
-          this.endCall(call, 'media port');
-          return;
-        }
-        leg.start({ ...call.plan, remote } as MediaPlan);
-      });
-    }
+    call.progress?.input({ type: 'answered' });
+    this.startInboundLeg(call, remoteOf(res.body));
     call.state = 'connected';
     this.callsTotal.inc({ direction: 'in', outcome: 'answered' });
   }
 
   private inboundFailed(call: UaCall, status: number): void {
-    if (call.state === 'ended') return;
+    if (call.state === 'ended' || call.state === 'tones') return;
     this.callsTotal.inc({ direction: 'in', outcome: String(status) });
     const port = call.port;
+    if (port && call.progress && call.state === 'alerting' && this.failureTone(call, status)) return;
     if (port) {
       const slot = this.slots.get(port.key);
       // An analog line cannot refuse a call: it rings on until the caller gives up, unanswered.
@@ -812,6 +816,77 @@ export class PstnService {
     }
     this.unbind(call);
     this.endCall(call, `status ${status}`);
+  }
+
+  /**
+   * An 18x from call control: answer the line (once) so that the caller hears ringback from the
+   * plan, or the callee's early media when the 18x carries SDP (RFC 3960 §2.1).
+   */
+  private inboundProgress(call: UaCall, res: SipResponse): void {
+    const port = call.port;
+    if (!call.progress || !port || call.state !== 'alerting') return;
+    const remote = remoteOf(res.body);
+    const answerNow = call.progress.input({
+      type: 'provisional',
+      status: res.status,
+      earlyMedia: remote !== undefined,
+    });
+    if (answerNow && !port.answer().ok) this.o.logger.warn({ line: port.key }, 'line not answered for ringback');
+    if (remote) this.startInboundLeg(call, remote);
+  }
+
+  /** Start the call's media leg towards `remote`, or only move it there when it already runs. */
+  private startInboundLeg(call: UaCall, remote: RtpAddress | undefined): void {
+    const leg = call.leg;
+    if (!leg || !call.plan) return;
+    if (call.legStarted) {
+      if (remote) leg.setRemote(remote);
+      return;
+    }
+    call.legStarted = true;
+    void leg.opened().then((bound) => {
+      if (call.state === 'ended') return;
+      if (!bound) {
+        this.sendBye(call);
+        this.endCall(call, 'media port');
+        return;
+      }
+      leg.start({ ...call.plan, remote } as MediaPlan);
+    });
+  }
+
+  /**
+   * The failed call's tone to the caller (busy for 486/600, congestion otherwise), answering the
+   * line first when it still rings. False when the line cannot carry it (released at once).
+   */
+  private failureTone(call: UaCall, status: number): boolean {
+    const progress = call.progress;
+    const port = call.port;
+    if (!progress || !port || this.o.config().pstn.callProgress.failureToneMs === 0) return false;
+    const answerNow = progress.input({ type: 'failed', status });
+    if (answerNow && !port.answer().ok) {
+      progress.close();
+      return false;
+    }
+    if (progress.state !== 'failure-tone') return false;
+    call.state = 'tones';
+    this.o.logger.info({ line: port.key, status, tone: progress.dump().tone }, 'failure tone to the PSTN caller');
+    return true;
+  }
+
+  /** This tick's frame for a call not yet connected: a tone, the early media, or nothing. */
+  private progressFrame(call: UaCall): Int16Array | undefined {
+    const progress = call.progress;
+    const frame = call.toneFrame;
+    if (!progress || !frame || (call.state !== 'alerting' && call.state !== 'tones')) return undefined;
+    switch (progress.frame(frame)) {
+      case 'tone':
+        return frame;
+      case 'media':
+        return call.leg?.pull();
+      case 'none':
+        return undefined;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -824,6 +899,7 @@ export class PstnService {
       else this.finishOutbound(call, 487, 'Request Terminated');
     } else if (call.state === 'connected') this.sendBye(call);
     else if (call.state === 'alerting') this.sendCancel(call);
+    // `tones`: the SIP side is over already; only the line is left.
     this.unbind(call);
     this.endCall(call, reason);
   }
@@ -875,8 +951,9 @@ export class PstnService {
   /** Every ending comes here: the port is released and returns to the pool, the media leg closes. */
   private endCall(call: UaCall, cause: string): void {
     if (call.state === 'ended') return;
-    const wasConnected = call.state === 'connected';
+    const wasConnected = call.state === 'connected' || call.progress?.lineAnswered === true;
     call.state = 'ended';
+    call.progress?.close();
     this.calls.delete(call.callId);
     if (call.port) {
       const slot = this.slots.get(call.port.key);
@@ -1045,6 +1122,7 @@ export class PstnService {
         number: c.number,
         line: c.port?.key ?? null,
         group: c.group ?? null,
+        progress: c.progress?.dump() ?? null,
       })),
     };
   }

@@ -10,7 +10,13 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TrunkInfo, TrunkMemberInfo } from '../call/b2bua.ts';
 import { ErrorCodes } from '../core/errors.ts';
-import { routeInbound } from '../routing/pstn-routing.ts';
+import {
+  resolveDestination,
+  routeInbound,
+  type InboundCall,
+  type InboundDecision,
+} from '../routing/pstn-routing.ts';
+import { ringGroupStages } from '../routing/ring-group.ts';
 import type { Destination, OutboundRoute } from '../routing/sip-routing.ts';
 import type { SipEndpoint } from '../sip/message/types.ts';
 import type { Config } from '../store/config-schema.ts';
@@ -75,7 +81,17 @@ export function pstnInboundDestination(
   callerNumber: string,
   wallMs: number,
 ): Destination {
-  const d = routeInbound(cfg, { line, did, callerNumber }, wallMs);
+  const call = { line, did, callerNumber };
+  return destinationOfDecision(cfg, routeInbound(cfg, call, wallMs), call, wallMs, 0);
+}
+
+function destinationOfDecision(
+  cfg: Config,
+  d: InboundDecision,
+  call: InboundCall,
+  wallMs: number,
+  depth: number,
+): Destination {
   switch (d.type) {
     case 'extension':
       return { type: 'extension', number: d.number, routeId: d.routeId };
@@ -84,11 +100,26 @@ export function pstnInboundDestination(
     case 'service':
       return { type: 'service', number: d.number, service: d.service, routeId: d.routeId };
     case 'ring-group': {
-      // Ring groups are served by the call applications; until then the first member rings.
-      const first = d.group.members[0];
-      return first
-        ? { type: 'extension', number: first, routeId: d.routeId }
-        : { type: 'reject', status: 480, reason: 'Temporarily Unavailable' };
+      // Validation refuses no-answer paths that loop back to a group; the depth bound guards anyway.
+      const next =
+        d.group.noAnswer && depth < 8
+          ? destinationOfDecision(
+              cfg,
+              resolveDestination(cfg, d.group.noAnswer, call, wallMs, d.routeId),
+              call,
+              wallMs,
+              depth + 1,
+            )
+          : undefined;
+      return {
+        type: 'ring-group',
+        group: {
+          id: d.group.id,
+          stages: ringGroupStages(d.group),
+          ...(next && next.type !== 'reject' ? { noAnswer: next } : {}),
+        },
+        routeId: d.routeId,
+      };
     }
     case 'ivr':
     case 'queue':

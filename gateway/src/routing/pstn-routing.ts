@@ -30,8 +30,9 @@ export interface PstnOutboundRoute {
 export interface RingGroup {
   id: string;
   members: readonly string[];
-  strategy: 'all' | 'sequential';
+  strategy: 'ringall' | 'hunt' | 'all' | 'sequential';
   ringTimeoutS: number;
+  ringSeconds?: number;
   noAnswer?: InboundDestination;
 }
 

@@ -4,18 +4,22 @@
  *   extension → service              (`*43` echo, `*44` milliwatt, ...)
  *   extension → trunk                (first outbound route whose dial pattern matches, permission allowed)
  *   trunk → extension/trunk/service  (inbound route by DID, optionally restricted to one trunk)
- * PSTN calls, ring groups, IVR and queues are routed by `pstn-routing.ts` over the same route
- * data; here a route whose destination this SIP path cannot serve yet answers 480/503.
+ *   trunk → ring group              (its stages, `ring-group.ts`; the B2BUA rings them)
+ * PSTN calls, IVR and queues are routed by `pstn-routing.ts` over the same route data; here a
+ * route whose destination this SIP path cannot serve yet answers 503.
  */
 import { systemClock } from '../core/clock.ts';
 import { compileDialPattern, matchesDialPattern, type DialPattern } from './dial-pattern.ts';
 import { isEmergencyNumber, permits, type PermissionClass } from './permission.ts';
+import { ringGroupStages, type RingGroupSpec, type RingStage } from './ring-group.ts';
 import { timeConditionState, type TimeCondition } from './time-condition.ts';
 
 export interface RoutingExtension {
   number: string;
   permission: PermissionClass;
   enabled?: boolean;
+  /** May dial `monitor` services. */
+  monitor?: boolean;
 }
 
 export interface RouteTarget {
@@ -87,12 +91,21 @@ export interface RoutingConfig {
   inbound: readonly InboundRoute[];
   services: readonly RoutingService[];
   timeConditions?: readonly TimeCondition[];
+  ringGroups?: readonly (RingGroupSpec & { noAnswer?: InboundDestination })[];
+}
+
+/** A ring group as call control rings it: its stages, and where an unanswered call goes next. */
+export interface RingGroupPlan {
+  id: string;
+  stages: RingStage[];
+  noAnswer?: Destination;
 }
 
 export type Destination =
   | { type: 'extension'; number: string; routeId?: string }
-  | { type: 'service'; number: string; service: string; routeId?: string }
+  | { type: 'service'; number: string; service: string; routeId?: string; target?: string }
   | { type: 'trunk'; trunks: string[]; number: string; routeId: string }
+  | { type: 'ring-group'; group: RingGroupPlan; routeId?: string }
   | { type: 'reject'; status: number; reason: string };
 
 interface CompiledRoute<R> {
@@ -144,6 +157,8 @@ export class RoutingTable {
   fromExtension(caller: RoutingExtension, dialled: string): Destination {
     const service = this.services.get(dialled);
     if (service) return { type: 'service', number: dialled, service: service.type };
+    const monitor = this.monitorOf(caller, dialled);
+    if (monitor) return monitor;
     if (this.extensions.has(dialled)) {
       return this.extension(dialled)
         ? { type: 'extension', number: dialled }
@@ -167,6 +182,23 @@ export class RoutingTable {
     }
     // RFC 3261 §21.4.5: 404 when the number matches nothing we can reach.
     return { type: 'reject', status: 404, reason: 'Not Found' };
+  }
+
+  /**
+   * A `monitor` service is dialled as its number followed by the extension to monitor (`*451002`);
+   * exact service numbers were tried first. Only extensions with `monitor` may use it (403).
+   */
+  private monitorOf(caller: RoutingExtension, dialled: string): Destination | undefined {
+    for (const s of this.services.values()) {
+      if (s.type !== 'monitor' || dialled.length <= s.number.length || !dialled.startsWith(s.number))
+        continue;
+      const target = dialled.slice(s.number.length);
+      if (!(caller.monitor ?? this.extensions.get(caller.number)?.monitor))
+        return { type: 'reject', status: 403, reason: 'Forbidden (not allowed to monitor)' };
+      if (!this.extensions.has(target)) return { type: 'reject', status: 404, reason: 'Not Found' };
+      return { type: 'service', number: s.number, service: s.type, target };
+    }
+    return undefined;
   }
 
   private scheduleActive(route: OutboundRoute): boolean {
@@ -209,9 +241,24 @@ export class RoutingTable {
           return { type: 'reject', status: 500, reason: 'Server Internal Error' };
         return this.destinationOf(branch, routeId, did, depth + 1);
       }
-      // Ring groups, the IVR and queues are served by the call applications, not this SIP path.
-      case 'ring-group':
-        return { type: 'reject', status: 480, reason: 'Temporarily Unavailable' };
+      case 'ring-group': {
+        const group = this.cfg.ringGroups?.find((g) => g.id === d.target);
+        // Validation refuses a group whose no-answer path comes back to it; the depth bound guards anyway.
+        if (!group || depth > 8) return { type: 'reject', status: 404, reason: 'Not Found' };
+        const noAnswer = group.noAnswer
+          ? this.destinationOf(group.noAnswer, routeId, did, depth + 1)
+          : undefined;
+        return {
+          type: 'ring-group',
+          group: {
+            id: group.id,
+            stages: ringGroupStages(group),
+            ...(noAnswer && noAnswer.type !== 'reject' ? { noAnswer } : {}),
+          },
+          routeId,
+        };
+      }
+      // The IVR and queues are served by the call applications, not this SIP path.
       case 'ivr':
       case 'queue':
         return { type: 'reject', status: 503, reason: 'Service Unavailable' };

@@ -32,6 +32,9 @@ import { simHttpPlugin } from '../../../drivers/sim/http-plugin.ts';
 import { RecorderClient } from '../media/recorder-client.ts';
 import { recordingPath } from '../media/recording-writer.ts';
 import { ServiceAnswerer } from '../media/service-answerer.ts';
+import { PromptLibrary } from '../media/prompt-library.ts';
+import { AnnouncementService } from '../media/announcement.ts';
+import { MixAnswerer } from '../media/mix-answerer.ts';
 import { memberKey, toMemberRef, type MemberRef } from '../failover/types.ts';
 import { TrunkMonitor, type ProbeResult } from '../failover/trunk-health.ts';
 import { RoutingTable } from '../routing/sip-routing.ts';
@@ -84,6 +87,9 @@ export class Gateway {
   private registrations!: TrunkRegistrations;
   private cdr!: CdrWriter;
   private services: ServiceAnswerer | undefined;
+  private prompts: PromptLibrary | undefined;
+  private announcements: AnnouncementService | undefined;
+  private mixServices: MixAnswerer | undefined;
   private mediaEngine: MediaEngine | undefined;
   private pstn: PstnService | undefined;
   private recorder: RecorderClient | undefined;
@@ -237,7 +243,12 @@ export class Gateway {
     this.recorder = recorder;
     recorder.onError((e) => this.log.error({ ...e }, 'recording failed'));
     // The engine runs whether or not calls are anchored: the service numbers' legs live in it too.
+    // Prompt files are read and decoded here, once; the relay workers get the decoded frames.
+    const prompts = new PromptLibrary({ dataDir, logger: this.log });
+    this.prompts = prompts;
+    await prompts.configureMusicOnHold(cfg.media.musicOnHold);
     this.mediaEngine = await MediaEngine.start({
+      musicOnHold: () => prompts.musicOnHold(),
       clock: this.clock,
       host: this.opts.host,
       rtpPorts: this.opts.rtpPorts,
@@ -258,6 +269,7 @@ export class Gateway {
         open: (id) => recorder.open(id),
         write: (id, frames) => recorder.write(id, frames),
         close: (id) => recorder.close(id),
+        channel: () => recorder.channel(),
         pathOf: (id) => recordingPath(recordingsDir, id),
       },
       shouldRecord: () => this.config.get().media.recording === 'all',
@@ -272,8 +284,30 @@ export class Gateway {
       logger: this.log,
       metrics: this.metrics,
     });
+    this.mixServices = new MixAnswerer({
+      host: this.opts.host,
+      rooms: this.mediaEngine.mix,
+      services: () => this.config.get().services,
+      clock: this.clock,
+      logger: this.log,
+      metrics: this.metrics,
+    });
+    const engine = this.mediaEngine;
+    this.announcements = new AnnouncementService({
+      config: (n) => this.config.get().services.find((x) => x.number === n && x.type === 'announcement'),
+      prompts,
+      answerer: this.services,
+      engine: {
+        play: (key, side, list, o) => engine.play(key, side, list, o),
+        stopPlay: (key, side) => engine.stopPlay(key, side),
+      },
+      timers: this.timers,
+      logger: this.log,
+    });
     this.b2bua = new B2bua({
       services: this.services,
+      announcements: this.announcements,
+      mixServices: this.mixServices,
       sip,
       clock: this.clock,
       timers: this.timers,
@@ -332,6 +366,7 @@ export class Gateway {
     });
     this.registrations.update(cfg.trunks);
     this.config.onChange((next) => {
+      void this.prompts?.configureMusicOnHold(next.media.musicOnHold);
       this.auth.update({
         realm: next.system.domain,
         algorithms: next.sip.digestAlgorithms,
@@ -386,7 +421,13 @@ export class Gateway {
         trunkRegistrations: () => this.registrations.dump(),
         transactions: () => this.tx.dump(),
         transports: () => this.transports.dump(),
-        media: () => ({ ...this.services?.dump(), engine: this.mediaEngine?.dump() ?? null }),
+        media: () => ({
+          prompts: this.prompts?.dump(),
+          announcements: this.announcements?.dump(),
+          ...this.services?.dump(),
+          mix: this.mixServices?.dump() ?? null,
+          engine: this.mediaEngine?.dump() ?? null,
+        }),
         pstn: () => this.pstn?.dump() ?? null,
       },
     });
@@ -446,7 +487,9 @@ export class Gateway {
     this.registrations?.close();
     this.registrar?.close();
     this.tx?.close();
+    this.announcements?.close();
     await this.services?.close();
+    await this.mixServices?.close();
     await this.pstn?.close().catch(() => undefined);
     await this.mediaEngine?.close().catch(() => undefined);
     await this.recorder?.stop().catch(() => undefined);
@@ -465,6 +508,7 @@ export class Gateway {
       outbound: routesWithPstnTrunks(cfg.routes.outbound),
       inbound: cfg.routes.inbound,
       services: cfg.services,
+      ringGroups: cfg.ringGroups,
     });
     // Members may be named by host; calls are matched to trunks by source address, so names are
     // resolved once per configuration change, not per call.

@@ -48,6 +48,8 @@ export const SystemSchema = Strict(
     domain: Type.String({ minLength: 1, maxLength: 253, default: 'edgeline.local' }),
     /** ISO 3166-1 alpha-2 country: selects the tone plan (dial, ringback, busy, congestion). */
     country: Type.String({ pattern: '^[A-Z]{2}$', default: 'CN' }),
+    /** Overrides the tone plan the country implies (a site abroad keeping its home tones). */
+    tonePlan: Type.Optional(StringEnum(['cn', 'etsi', 'nanp'] as const)),
   },
   { default: {} },
 );
@@ -90,6 +92,18 @@ export const MediaSchema = Strict(
     }),
     /** Record bridged calls: one stereo WAV per interaction under `<dataDir>/recordings/`. */
     recording: StringEnum(['off', 'all'] as const, { default: 'off' }),
+    /**
+     * Played to a party put on hold, looping until resume. `file`: a WAV (µ-law, A-law, 8 or
+     * 16 kHz 16-bit PCM; relative to the data directory); without it, or when it does not load,
+     * the built-in music.
+     */
+    musicOnHold: Strict(
+      {
+        enabled: Type.Boolean({ default: true }),
+        file: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+      },
+      { default: {} },
+    ),
   },
   { default: {} },
 );
@@ -107,6 +121,8 @@ export const ExtensionSchema = Strict({
   password: Type.String({ minLength: 1, maxLength: 128 }),
   permission: StringEnum(PERMISSIONS, { default: 'international' }),
   enabled: Type.Boolean({ default: true }),
+  /** May dial the `monitor` services (listen to, whisper to, barge into other extensions' calls). */
+  monitor: Type.Optional(Type.Boolean()),
   ...PeerMediaFields,
 });
 
@@ -259,9 +275,19 @@ export const InboundRouteSchema = Strict({
 export const RingGroupSchema = Strict({
   id: Identifier,
   members: Type.Array(Digits, { minItems: 1, uniqueItems: true }),
-  strategy: StringEnum(['all', 'sequential'] as const, { default: 'all' }),
-  /** `all`: how long the group rings; `sequential`: how long each member rings. */
+  /**
+   * `ringall`: every member's registered contacts ring at once, the first to answer wins;
+   * `hunt`: members one after another in order, each for `ringSeconds`. `all` and `sequential`
+   * are the earlier names of the two.
+   */
+  strategy: StringEnum(['ringall', 'hunt', 'all', 'sequential'] as const, { default: 'ringall' }),
+  /**
+   * How long the group rings before `noAnswer`. For `sequential` without `ringSeconds` (the
+   * earlier form) it is how long each member rings.
+   */
   ringTimeoutS: Type.Integer({ minimum: 1, maximum: 600, default: 20 }),
+  /** `hunt`: how long each member rings before the next one. */
+  ringSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
   /** Where an unanswered call goes next; absent = the caller hears 480. */
   noAnswer: Type.Optional(DestinationSchema('RingGroupNoAnswer')),
 });
@@ -354,13 +380,39 @@ export const PstnSchema = Strict(
     lines: Type.Array(LineSchema, { default: [] }),
     spans: Type.Array(SpanSchema, { default: [] }),
     groups: Type.Array(PortGroupSchema, { default: [] }),
+    /**
+     * Tones to a PSTN caller while call control works on an incoming call. `early`: the line is
+     * answered when the SIP side rings (ringback by the tone plan, or the callee's early media) or
+     * fails (busy / congestion for `failureToneMs`, then released); `connect`: the line is answered
+     * only by the callee's answer and a failed call rings out unanswered.
+     */
+    callProgress: Strict(
+      {
+        answer: StringEnum(['early', 'connect'] as const, { default: 'early' }),
+        failureToneMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 8000 }),
+      },
+      { default: {} },
+    ),
   },
   { default: {} },
 );
 
 export const ServiceSchema = Strict({
   number: ServiceNumber,
-  type: StringEnum(['echo', 'milliwatt'] as const),
+  type: StringEnum(['echo', 'milliwatt', 'conference', 'monitor', 'announcement'] as const),
+  /** `announcement`: the WAV played (relative to the data directory), then the gateway hangs up. */
+  file: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  /** `announcement`: a DTMF digit stops the prompt (then the gateway hangs up). */
+  bargeIn: Type.Optional(Type.Boolean()),
+  /** `announcement`: times the prompt plays. */
+  loops: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  /** `conference`: how many parties the room holds (the mixer's limit is 8); the next gets 486. */
+  maxParties: Type.Optional(Type.Integer({ minimum: 2, maximum: 8 })),
+  /**
+   * `monitor`: dialled as this number followed by the extension to monitor (`*451002`), by an
+   * extension with `monitor: true`; the supervisor starts in this mode (digits 4/5/6 switch it).
+   */
+  mode: Type.Optional(StringEnum(['listen', 'whisper', 'barge'] as const)),
 });
 
 export const ConfigSchema = Strict({

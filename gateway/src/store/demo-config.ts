@@ -1,7 +1,8 @@
 /**
  * The configuration a new appliance starts with, so that two softphones can register and call
  * each other (and the echo test) straight out of the box: extensions 1001-1008 with passwords
- * demo1001-demo1008, *43 echo and *44 milliwatt, realm edgeline.local, no trunks; a simulated
+ * demo1001-demo1008 (1008 may monitor the others), *43 echo and *44 milliwatt, *50 a conference
+ * room, *45/*46/*47 + extension to listen/whisper/barge, realm edgeline.local, no trunks; a simulated
  * PSTN card whose lines `9` + a number dials out on and whose incoming calls ring 1001.
  */
 import type { Result } from '../core/result.ts';
@@ -20,11 +21,22 @@ export function demoConfig(): Config {
     sip: { digestAlgorithms: ['MD5'] },
     extensions: Array.from({ length: 8 }, (_, i) => {
       const number = String(1001 + i);
-      return { number, displayName: `Ext ${number}`, password: `demo${number}` };
+      // 1008 is the demo supervisor: it may monitor the others' calls (*45/*46/*47 + extension).
+      return {
+        number,
+        displayName: `Ext ${number}`,
+        password: `demo${number}`,
+        ...(i === 7 ? { monitor: true } : {}),
+      };
     }),
     services: [
       { number: '*43', type: 'echo' },
       { number: '*44', type: 'milliwatt' },
+      // A conference room of up to 8 parties, and supervisor monitoring dialled as code + extension.
+      { number: '*50', type: 'conference', maxParties: 8 },
+      { number: '*45', type: 'monitor', mode: 'listen' },
+      { number: '*46', type: 'monitor', mode: 'whisper' },
+      { number: '*47', type: 'monitor', mode: 'barge' },
     ],
     // The simulated card (4 FXO lines, numbers 5550001-5550004, and one E1 span): `9` + a number
     // goes out over its ports; calls arriving on them ring extension 1001.

@@ -15,17 +15,35 @@ describe('FramePlayout: a frame leg paced out by the card clock', () => {
     assert.equal(p.dump().prefillTicks, 1);
   });
 
-  test('an underrun MUST be counted and deepen the target by one frame', () => {
+  test('an underrun MUST be counted and deepen the target by one frame per run of empty ticks', () => {
     const p = new FramePlayout({ startFrames: 2, maxTargetFrames: 4 });
     p.push(frame(1));
     p.push(frame(2));
     p.pull();
     p.pull();
     assert.equal(p.pull(), undefined);
+    assert.equal(p.pull(), undefined);
     const d = p.dump();
-    assert.equal(d.underruns, 1);
+    assert.equal(d.underruns, 2);
     assert.equal(d.targetFrames, 3);
-    assert.equal(d.playing, false);
+    assert.equal(d.playing, true);
+  });
+
+  test('after an underrun playout MUST hold its place: the owed frames play next, one silent tick only', () => {
+    const p = new FramePlayout({ startFrames: 2, maxTargetFrames: 4 });
+    let n = 0;
+    p.push(frame(n++));
+    p.push(frame(n++));
+    // One frame per tick, except a batch three ticks late (one more than the cushion covers).
+    const arrivals = [1, 0, 0, 0, 4, 1, 1];
+    const heard: Array<number | undefined> = [];
+    for (const a of arrivals) {
+      for (let i = 0; i < a; i++) p.push(frame(n++));
+      heard.push(p.pull()?.[0]);
+    }
+    assert.deepEqual(heard, [0, 1, 2, undefined, 3, 4, 5]);
+    assert.equal(p.dump().underruns, 1);
+    assert.equal(p.queued, 3, 'the cushion is one frame deeper');
   });
 
   test('a late batch within the cushion MUST NOT underrun', () => {

@@ -323,6 +323,7 @@ describe('the SIP routing table reads the extended routes', () => {
       inbound: c.routes.inbound,
       services: c.services,
       timeConditions: c.timeConditions,
+      ringGroups: c.ringGroups,
     },
     () => day,
   );
@@ -334,11 +335,12 @@ describe('the SIP routing table reads the extended routes', () => {
     const d = table.fromExtension(caller('1001'), '110');
     assert.equal(d.type === 'reject' && d.status, 503);
   });
-  test('time conditions resolve on trunk calls; a ring group is 480 until ring groups are served', () => {
-    assert.equal(table.fromTrunk('itsp', '5559000').type, 'reject');
-    assert.equal(table.fromTrunk('itsp', '5559000', '1').type === 'reject', true);
+  test('time conditions resolve on trunk calls to a ring group, served with its stages', () => {
     const d = table.fromTrunk('itsp', '5559000');
-    assert.equal(d.type === 'reject' && d.status, 480);
+    assert.equal(d.type, 'ring-group');
+    if (d.type !== 'ring-group') return;
+    assert.ok(d.group.stages.length > 0);
+    assert.ok(d.group.stages.every((s) => s.members.length > 0 && s.ringMs > 0));
   });
   test('caller-specific routes need the caller number; line routes never match a trunk', () => {
     const d = table.fromTrunk('itsp', '5550099', '13900000000');

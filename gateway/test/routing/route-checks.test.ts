@@ -271,7 +271,13 @@ describe('configuration naming missing ports or looping between routes is refuse
   test('a configuration without a pstn section stays valid and gets empty defaults', () => {
     const v = validateConfig({ extensions: [{ number: '1001', password: 'x' }] });
     assert.ok(v.ok);
-    assert.deepEqual(v.value.pstn, { cards: [], lines: [], spans: [], groups: [] });
+    assert.deepEqual(v.value.pstn, {
+      cards: [],
+      lines: [],
+      spans: [],
+      groups: [],
+      callProgress: { answer: 'early', failureToneMs: 8000 },
+    });
     assert.deepEqual(v.value.ringGroups, []);
     assert.deepEqual(v.value.timeConditions, []);
   });

@@ -555,10 +555,22 @@ void describe('demo configuration', () => {
       c.extensions.map((e) => [e.number, e.password]),
       Array.from({ length: 8 }, (_, i) => [String(1001 + i), `demo${1001 + i}`]),
     );
-    assert.deepEqual(c.services, [
+    assert.deepEqual(c.services.slice(0, 2), [
       { number: '*43', type: 'echo' },
       { number: '*44', type: 'milliwatt' },
     ]);
+    // The conference room and the three monitor codes, with 1008 as the supervisor.
+    for (const s of [
+      { number: '*50', type: 'conference', maxParties: 8 },
+      { number: '*45', type: 'monitor', mode: 'listen' },
+      { number: '*46', type: 'monitor', mode: 'whisper' },
+      { number: '*47', type: 'monitor', mode: 'barge' },
+    ])
+      assert.ok(c.services.some((x) => JSON.stringify(x) === JSON.stringify(s)), s.number);
+    assert.deepEqual(
+      c.extensions.filter((e) => e.monitor).map((e) => e.number),
+      ['1008'],
+    );
     assert.equal(c.system.domain, 'edgeline.local');
     assert.deepEqual(c.trunks, []);
   });

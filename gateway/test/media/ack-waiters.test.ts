@@ -1,0 +1,55 @@
+/** The engine waits for its workers' acknowledgements by notification, never by polling. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { AckWaiters } from '../../src/media/ack-waiters.ts';
+
+describe('AckWaiters', () => {
+  test('MUST resolve at once when the condition already holds or has failed', async () => {
+    const w = new AckWaiters();
+    assert.equal(await w.until('x', () => true, 1000), true);
+    assert.equal(await w.until('x', () => false, 1000), false);
+    assert.equal(w.dump().waiting, 0);
+  });
+
+  test('MUST resolve with the verdict when notified on its topic, and only then', async () => {
+    const w = new AckWaiters();
+    const leg: { opened?: boolean } = {};
+    const p = w.until('leg:1', () => leg.opened, 5000);
+    w.notify('leg:1'); // nothing known yet: keeps waiting
+    leg.opened = true;
+    w.notify('leg:2'); // another topic: not checked
+    assert.equal(w.dump().waiting, 1);
+    w.notify('leg:1');
+    assert.equal(await p, true);
+    assert.deepEqual(w.dump(), { topics: 0, waiting: 0, resolved: 1, timedOut: 0 });
+  });
+
+  test('MUST resolve false when the condition fails (bind error, call gone)', async () => {
+    const w = new AckWaiters();
+    const call: { ok?: boolean } = {};
+    const p = w.until('call:k', () => call.ok, 5000);
+    call.ok = false;
+    w.notify('call:k');
+    assert.equal(await p, false);
+  });
+
+  test('MUST resolve false after the timeout, with one last look at the condition', async () => {
+    const w = new AckWaiters();
+    const started = performance.now();
+    assert.equal(await w.until('t', () => undefined, 30), false);
+    assert.ok(performance.now() - started >= 25);
+    const ack: { done?: boolean } = {};
+    const p = w.until('t', () => ack.done, 30);
+    ack.done = true; // landed without a notification
+    assert.equal(await p, true);
+    assert.equal(w.dump().timedOut, 2);
+  });
+
+  test('MUST settle every waiter on close', async () => {
+    const w = new AckWaiters();
+    const ps = [w.until('a', () => undefined, 60_000), w.until('b', () => undefined, 60_000)];
+    w.close();
+    assert.deepEqual(await Promise.all(ps), [false, false]);
+    assert.equal(w.dump().waiting, 0);
+  });
+});
