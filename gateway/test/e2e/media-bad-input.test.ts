@@ -26,6 +26,7 @@ import {
   startSipp,
   type SippResult,
   type SippServer,
+  registerDemoExtension,
 } from '../peers/sipp.ts';
 import { freeUdpRange, udpPeer, waitUntil, type UdpPeer } from '../media/udp-helpers.ts';
 
@@ -112,16 +113,7 @@ describe(
       gw = await startGateway({ dataDir, extraArgs: ['--rtp-ports', `${rtpLo}-${rtpLo + RTP_PORTS - 1}`] });
       b = await udpPeer();
       const calleePort = await freePort('udp');
-      const reg = await runSipp({
-        scenario: 'register-auth.xml',
-        remote: remote(),
-        localPort: calleePort,
-        calls: 1,
-        auth: { username: '1002', password: 'demo1002', uri: 'edgeline.local' },
-        keys: { caller: '1002', caller_domain: 'edgeline.local', expires: '300' },
-        timeoutS: 15,
-      });
-      assert.equal(reg.exitCode, 0, describeSippResult(reg));
+      await registerDemoExtension(remote(), calleePort, '1002');
       callee = await startSipp({
         scenario: 'uas-media-port.xml',
         localPort: calleePort,

@@ -19,7 +19,14 @@ import { linearToUlaw } from '../../src/media/g711.ts';
 import { parseRtp } from '../../src/media/rtp-packet.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
-import { describeSippResult, runSipp, scenarioFile, sippBinary, startSipp } from '../peers/sipp.ts';
+import {
+  describeSippResult,
+  runSipp,
+  scenarioFile,
+  sippBinary,
+  startSipp,
+  registerDemoExtension,
+} from '../peers/sipp.ts';
 import { freeUdpRange } from '../media/udp-helpers.ts';
 
 const haveDumpcap = spawnSync('dumpcap', ['-v'], { stdio: 'ignore' }).status === 0;
@@ -264,16 +271,7 @@ describe('DTMF through the media engine (SIPp, pcap, loopback capture)', { skip 
   test('SIP INFO (application/dtmf-relay, Signal=5) on a bridged call is reported once and still reaches the callee', async () => {
     // The callee registers as 1008 from the port its UAS then listens on.
     const uasPort = await freePort('udp');
-    const reg = await runSipp({
-      scenario: 'register-auth.xml',
-      remote: `127.0.0.1:${gw.sipPort}`,
-      localPort: uasPort,
-      calls: 1,
-      auth: { username: '1008', password: 'demo1008', uri: 'edgeline.local' },
-      keys: { caller: '1008', caller_domain: 'edgeline.local', expires: '300' },
-      timeoutS: 15,
-    });
-    assert.equal(reg.exitCode, 0, describeSippResult(reg));
+    await registerDemoExtension(`127.0.0.1:${gw.sipPort}`, uasPort, '1008');
     const uas = await startSipp({
       scenario: 'uas-hold.xml',
       localPort: uasPort,

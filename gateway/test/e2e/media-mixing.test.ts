@@ -13,7 +13,14 @@ import { parseRtp, writeRtpHeader } from '../../src/media/rtp-packet.ts';
 import { demoConfig } from '../../src/store/demo-config.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
-import { describeSippResult, runSipp, sippBinary, startSipp, type SippResult } from '../peers/sipp.ts';
+import {
+  describeSippResult,
+  runSipp,
+  sippBinary,
+  startSipp,
+  type SippResult,
+  registerDemoExtension,
+} from '../peers/sipp.ts';
 import { goertzelPower } from '../media/tone-analysis.ts';
 import { freeUdpRange, udpPeer, type UdpPeer } from '../media/udp-helpers.ts';
 
@@ -304,16 +311,7 @@ describe('conference rooms and supervisor monitoring (SIPp + RTP peers)', { skip
   test('supervisor on a bridged call: listen hears both, nobody hears it; 5 whisper reaches the agent only; 6 barge reaches both; after hang-up the call relays both ways; the call ending hangs the supervisor up', async () => {
     const remote = `127.0.0.1:${gw.sipPort}`;
     const calleePort = await freePort('udp');
-    const reg = await runSipp({
-      scenario: 'register-auth.xml',
-      remote,
-      localPort: calleePort,
-      calls: 1,
-      auth: { username: '1002', password: 'demo1002', uri: 'edgeline.local' },
-      keys: { caller: '1002', caller_domain: 'edgeline.local', expires: '300' },
-      timeoutS: 15,
-    });
-    assert.equal(reg.exitCode, 0, describeSippResult(reg));
+    await registerDemoExtension(remote, calleePort, '1002');
     const callee = await startSipp({
       scenario: 'uas.xml',
       localPort: calleePort,

@@ -25,7 +25,14 @@ import { writeRtpHeader } from '../../src/media/rtp-packet.ts';
 import { canSynthesizeSpeech, crossCorrelate, readWav, type PcmAudio } from '../peers/audio.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
-import { describeSippResult, runSipp, sippBinary, startSipp, type SippResult } from '../peers/sipp.ts';
+import {
+  describeSippResult,
+  runSipp,
+  sippBinary,
+  startSipp,
+  type SippResult,
+  registerDemoExtension,
+} from '../peers/sipp.ts';
 import { freeUdpRange, udpPeer, type UdpPeer } from '../media/udp-helpers.ts';
 
 const skip =
@@ -191,16 +198,7 @@ describe('the player in real calls (SIPp + RTP peers)', { skip }, () => {
 
   test('MUST play looping music on hold to the held party instead of the holder’s audio, and stop it on resume', async () => {
     const calleePort = await freePort('udp');
-    const reg = await runSipp({
-      scenario: 'register-auth.xml',
-      remote: remote(),
-      localPort: calleePort,
-      calls: 1,
-      auth: { username: '1002', password: 'demo1002', uri: 'edgeline.local' },
-      keys: { caller: '1002', caller_domain: 'edgeline.local', expires: '300' },
-      timeoutS: 15,
-    });
-    assert.equal(reg.exitCode, 0, describeSippResult(reg));
+    await registerDemoExtension(remote(), calleePort, '1002');
     const callee = await startSipp({
       scenario: 'uas-hold-moh.xml',
       localPort: calleePort,

@@ -8,7 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import { writeRtpHeader } from '../../src/media/rtp-packet.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
-import { describeSippResult, runSipp, sippBinary, startSipp, type SippServer } from '../peers/sipp.ts';
+import {
+  describeSippResult,
+  runSipp,
+  sippBinary,
+  startSipp,
+  type SippServer,
+  registerDemoExtension,
+} from '../peers/sipp.ts';
 import { freeUdpRange, udpPeer, waitUntil } from '../media/udp-helpers.ts';
 
 const skip = sippBinary() === null ? 'sip-tester (SIPp) is not installed' : false;
@@ -59,16 +66,7 @@ describe('RTP relayed through the gateway between two SIP legs (SIPp + RTP peers
   test('audio from each side arrives bit-exact on the other, from the gateway’s anchored ports, and every port returns after BYE', async () => {
     const remote = `127.0.0.1:${gw.sipPort}`;
     const calleePort = await freePort('udp');
-    const reg = await runSipp({
-      scenario: 'register-auth.xml',
-      remote,
-      localPort: calleePort,
-      calls: 1,
-      auth: { username: '1002', password: 'demo1002', uri: 'edgeline.local' },
-      keys: { caller: '1002', caller_domain: 'edgeline.local', expires: '300' },
-      timeoutS: 15,
-    });
-    assert.equal(reg.exitCode, 0, describeSippResult(reg));
+    await registerDemoExtension(remote, calleePort, '1002');
     callee = await startSipp({
       scenario: 'uas.xml',
       localPort: calleePort,

@@ -15,7 +15,7 @@ import { writeRtpHeader } from '../../src/media/rtp-packet.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { metricSum } from '../peers/raw-sip.ts';
-import { describeSippResult, runSipp, sippBinary, startSipp, type SippServer } from '../peers/sipp.ts';
+import { sippBinary, startSipp, type SippServer, registerDemoExtension } from '../peers/sipp.ts';
 import { freeUdpRange, udpPeer, waitUntil, type UdpPeer } from '../media/udp-helpers.ts';
 import { rms, zeroCrossingFrequencyHz } from '../media/tone-analysis.ts';
 
@@ -189,16 +189,7 @@ describe(
       });
       media = await udpPeer();
       const calleePort = await freePort('udp');
-      const reg = await runSipp({
-        scenario: 'register-auth.xml',
-        remote: `127.0.0.1:${gw.sipPort}`,
-        localPort: calleePort,
-        calls: 1,
-        auth: { username: '1001', password: 'demo1001', uri: 'edgeline.local' },
-        keys: { caller: '1001', caller_domain: 'edgeline.local', expires: '300' },
-        timeoutS: 15,
-      });
-      assert.equal(reg.exitCode, 0, describeSippResult(reg));
+      await registerDemoExtension(`127.0.0.1:${gw.sipPort}`, calleePort, '1001');
       callee = await startSipp({
         scenario: 'uas-media-port.xml',
         localPort: calleePort,

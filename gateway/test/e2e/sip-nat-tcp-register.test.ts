@@ -6,7 +6,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { freePort } from '../peers/free-port.ts';
-import { describeSippResult, runSipp, startSipp, sippBinary, type SippServer } from '../peers/sipp.ts';
+import {
+  describeSippResult,
+  runSipp,
+  startSipp,
+  sippBinary,
+  type SippServer,
+  registerDemoExtension,
+} from '../peers/sipp.ts';
 
 const skip = sippBinary() === null ? 'sip-tester (SIPp) is not installed: npm test installs it' : false;
 
@@ -61,16 +68,7 @@ describe('NAT, TCP and outbound registration (SIPp peers)', { skip }, () => {
 
   test('a caller on TCP reaches a callee on UDP (Content-Length framing, responses on the same connection)', async () => {
     const port = await freePort('udp');
-    const reg = await runSipp({
-      scenario: 'register-auth.xml',
-      remote: remote(),
-      localPort: port,
-      calls: 1,
-      auth: { username: '1007', password: 'demo1007', uri: 'edgeline.local' },
-      keys: { caller: '1007', caller_domain: 'edgeline.local', expires: '300' },
-      timeoutS: 15,
-    });
-    assert.equal(reg.exitCode, 0, describeSippResult(reg));
+    await registerDemoExtension(remote(), port, '1007');
     const callee = await startSipp({ scenario: 'uas.xml', localPort: port, timeoutS: 60 });
     servers.push(callee);
     const call = await runSipp({

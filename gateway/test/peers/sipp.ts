@@ -452,3 +452,21 @@ export async function startSipp(opts: SippOptions): Promise<SippServer> {
     },
   };
 }
+
+/**
+ * Register demo extension `user` (password `demo<user>`, realm edgeline.local) from `localPort`
+ * through the gateway's digest challenge, for a SIPp UAS started on that port afterwards; throws
+ * with SIPp's account when the registration does not succeed.
+ */
+export async function registerDemoExtension(remote: string, localPort: number, user: string): Promise<void> {
+  const r = await runSipp({
+    scenario: 'register-auth.xml',
+    remote,
+    localPort,
+    calls: 1,
+    auth: { username: user, password: `demo${user}`, uri: 'edgeline.local' },
+    keys: { caller: user, caller_domain: 'edgeline.local', expires: '300' },
+    timeoutS: 15,
+  });
+  if (r.exitCode !== 0) throw new Error(`REGISTER of ${user} failed: ${describeSippResult(r)}`);
+}
