@@ -192,6 +192,7 @@ export class B2bua {
             this.deps.reportMember(target.peer, target.member, result);
         },
         onEnded: (c) => this.onCallEnded(c),
+        transferTargets: (referrer, number) => this.transferTargets(referrer, number),
       },
       tx,
       caller,
@@ -286,6 +287,54 @@ export class B2bua {
         );
         return;
       }
+      default: {
+        const never: never = destination;
+        throw new Error(`unknown destination ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * Blind transfer (sip-call.ts `onRefer`): the target of a REFER is routed as a new call from
+   * the referrer — an extension's dial plan and permission class, a trunk's inbound routes — so a
+   * REFER reaches nothing its sender could not call itself.
+   */
+  private transferTargets(
+    referrer: { kind: 'extension' | 'trunk'; id: string },
+    number: string,
+  ): { ok: true; targets: OutboundTarget[] } | { ok: false; status: number; reason: string } {
+    let destination: Destination;
+    if (referrer.kind === 'extension') {
+      const ext = this.deps.extension(referrer.id);
+      if (!ext) return { ok: false, status: 403, reason: 'Forbidden' };
+      destination = this.deps.routing().fromExtension(ext, number);
+    } else destination = this.deps.routing().fromTrunk(referrer.id, number);
+    switch (destination.type) {
+      case 'reject':
+        return { ok: false, status: destination.status, reason: destination.reason };
+      case 'extension':
+        return {
+          ok: true,
+          targets: this.deps.contacts(destination.number).map((c) => ({
+            kind: 'extension',
+            requestUri: c.contact,
+            dest: c.source,
+            peer: destination.number,
+            pinToSource: true,
+          })),
+        };
+      case 'trunk':
+        return { ok: true, targets: this.trunkTargets(destination.trunks, destination.number, undefined) };
+      case 'ring-group':
+        return {
+          ok: true,
+          targets: ringGroupTargets(destination.group, {
+            contacts: (n) => this.deps.contacts(n),
+            trunkTargets: (ids, n) => this.trunkTargets(ids, n, undefined),
+          }),
+        };
+      case 'service':
+        return { ok: false, status: 603, reason: 'Decline (transfer to a service number)' };
       default: {
         const never: never = destination;
         throw new Error(`unknown destination ${JSON.stringify(never)}`);
@@ -423,6 +472,34 @@ export class B2bua {
         ...legExtra(recording, call.mediaQuality?.a),
       });
       for (const leg of call.outboundLegs) {
+        // A leg transferred away, or a transfer target's, has its own answer and end times.
+        if (leg.answeredWallMs !== undefined) {
+          const legStart = s.startedAtMs + (leg.startedAtMs - call.startedAtMs);
+          const legEnd = leg.endedWallMs ?? endedAt;
+          const current = leg === call.answeredLeg;
+          this.deps.cdr.leg({
+            legId: leg.id,
+            interactionId: call.interactionId,
+            callId: leg.invite.headers.get('call-id') ?? '',
+            direction: 'outbound',
+            technology: 'sip',
+            peer: leg.target.peer,
+            fromUri: leg.invite.headers.get('from') ?? '',
+            toUri: leg.invite.headers.get('to') ?? '',
+            callerId: call.caller.user,
+            startedAt: iso(legStart) ?? '',
+            answeredAt: iso(leg.answeredWallMs),
+            endedAt: iso(legEnd) ?? '',
+            durationMs: legEnd - legStart,
+            billableMs: legEnd - leg.answeredWallMs,
+            status: 200,
+            hangupCause: leg.endCause ?? (current ? s.hangupCause : leg.state),
+            hangupBy: current ? s.hangupBy : null,
+            trunkMember: leg.target.member ?? null,
+            ...legExtra(undefined, current ? call.mediaQuality?.b : null),
+          });
+          continue;
+        }
         const answered = leg === call.answeredLeg;
         const legPstn = leg.target.kind === 'trunk' && this.deps.trunk(leg.target.peer)?.pstn === true;
         this.deps.cdr.leg({

@@ -94,6 +94,19 @@ export interface MediaHook {
   digit?(callKey: string, fromLeg: 'a' | 'b', digit: string, durationMs: number): void;
   /** The file the call is recorded to, if it is (asked when the call's records are written). */
   recordingOf?(callKey: string): string | undefined;
+  /**
+   * Blind transfer: the offer for a new party replacing the side opposite `keepSide`, as a
+   * provisional call `newKey` (its answer is relayed on `newKey` from side b; `release(newKey)`
+   * abandons it).
+   */
+  transferOffer?(
+    callKey: string,
+    keepSide: 'a' | 'b',
+    newKey: string,
+    sdp: Buffer,
+  ): Buffer | { rejectStatus: number };
+  /** Blind transfer: the new party answered; its leg takes the other side of `callKey`. */
+  completeTransfer?(callKey: string, keepSide: 'a' | 'b', newKey: string): boolean;
 }
 
 /** The endpoint behind one leg of a call. */

@@ -26,6 +26,7 @@ import {
   generateTag,
   getTag,
   parseCSeq,
+  splitTopLevelCommas,
 } from '../sip/message/index.ts';
 import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import type {
@@ -39,6 +40,7 @@ import type {
 import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
 import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf-info.ts';
+import { buildReferNotify, parseReferTo, reasonOf, referSeqOf, TransferDial } from './blind-transfer.ts';
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
 
@@ -101,6 +103,15 @@ export interface SipCallDeps {
   unbindDialog(key: string): void;
   onAttemptResult(target: OutboundTarget, result: 'ok' | 'timeout' | number): void;
   onEnded(call: SipCall): void;
+  /**
+   * Where a blind transfer asked by `referrer` for `number` goes: the routing of a new call from
+   * that party, its permission class included (no toll fraud through REFER). Without it REFER is
+   * refused (501).
+   */
+  transferTargets?(
+    referrer: MediaParty,
+    number: string,
+  ): { ok: true; targets: OutboundTarget[] } | { ok: false; status: number; reason: string };
 }
 
 interface InboundLeg {
@@ -116,7 +127,7 @@ interface InboundLeg {
   okResponse: SipResponse | undefined;
 }
 
-interface OutboundLeg {
+export interface OutboundLeg {
   id: string;
   target: OutboundTarget;
   invite: SipRequest;
@@ -131,6 +142,25 @@ interface OutboundLeg {
   authTried: boolean;
   finalStatus: number | undefined;
   startedAtMs: number;
+  /** A leg answered after the call was (a transfer target), or one transferred away: its own times. */
+  answeredWallMs?: number;
+  endedWallMs?: number;
+  endCause?: string;
+}
+
+/** A blind transfer in progress (RFC 3515 REFER from one party, RFC 5589 §6). */
+interface ActiveTransfer {
+  referrerSide: 'a' | 'b';
+  keepSide: 'a' | 'b';
+  /** The referrer's dialog and where its requests go: the implicit subscription's NOTIFYs use it. */
+  referrerDialog: Dialog;
+  referrerDest: SipEndpoint;
+  referSeq: number;
+  /** The referrer hung up before the outcome (RFC 5589 allows it): no more NOTIFYs to it. */
+  referrerGone: boolean;
+  /** The media engine's provisional call for the new leg. */
+  newKey: string;
+  dial: TransferDial;
 }
 
 /** A request relayed to the other leg, waiting for that leg's final response. */
@@ -195,6 +225,12 @@ export class SipCall {
   private aSession:
     { params: SessionTimerParams; headers: [string, string][]; timer?: SessionTimer } | undefined;
   private bSession: SessionTimer | undefined;
+  /** The last description each side sent (a transfer offers the transferee's to the target). */
+  private readonly lastSdp: { a?: Buffer; b?: Buffer } = {};
+  private transfer: ActiveTransfer | undefined;
+  private transferCount = 0;
+  /** Dialogs of parties transferred away, until their BYE: key → dialog and next hop. */
+  private readonly retired = new Map<string, { dialog: Dialog; dest: SipEndpoint }>();
 
   constructor(
     private readonly deps: SipCallDeps,
@@ -352,7 +388,7 @@ export class SipCall {
     this.deps.media.describe?.(this.callKey, 'b', { kind: target.kind, id: target.peer });
     let body: Buffer = Buffer.alloc(0);
     if (inbound.body.length > 0) {
-      const relayed = this.deps.media.relay(this.callKey, 'a', inbound.body);
+      const relayed = this.relaySdp('a', inbound.body);
       if (!Buffer.isBuffer(relayed)) {
         this.finals.push(relayed.rejectStatus);
         this.next();
@@ -483,7 +519,7 @@ export class SipCall {
     // go upstream at once so the caller hears ringing.
     let body: Buffer | undefined;
     if (res.body.length > 0) {
-      const relayed = this.deps.media.relay(this.callKey, 'b', res.body);
+      const relayed = this.relaySdp('b', res.body);
       if (Buffer.isBuffer(relayed)) body = relayed;
     }
     this.respondA(res.status, res.reason, undefined, body, res.headers.get('content-type'));
@@ -531,7 +567,7 @@ export class SipCall {
     else this.sendAck(dialog, leg.invite, leg.target);
     let body: Buffer | undefined;
     if (res.body.length > 0) {
-      const relayed = this.deps.media.relay(this.callKey, 'b', res.body);
+      const relayed = this.relaySdp('b', res.body);
       if (Buffer.isBuffer(relayed)) body = relayed;
     }
     this.answeredWallMs = this.deps.clock.wallNow();
@@ -663,6 +699,7 @@ export class SipCall {
   /** An in-dialog request on one of our dialogs. */
   onInDialogRequest(side: 'a' | 'b', tx: ServerTxPort): void {
     const req = tx.request;
+    if (this.retired.size > 0 && this.onRetiredRequest(tx)) return;
     const dialog = side === 'a' ? this.a.dialog : this.winner?.dialog;
     if (!dialog) {
       tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
@@ -677,6 +714,13 @@ export class SipCall {
     switch (req.method) {
       case 'BYE':
         tx.respond(createResponse(req, 200, 'OK'));
+        if (this.transfer?.referrerSide === side) {
+          // RFC 5589 §6: the transferor may hang up once its REFER is accepted; the transferee
+          // waits for the target.
+          this.transfer.referrerGone = true;
+          dialog.terminate();
+          return;
+        }
         this.hangupBy = side === 'a' ? 'caller' : 'callee';
         this.hangupCause = 'normal clearing';
         this.byeOther(side);
@@ -701,10 +745,12 @@ export class SipCall {
         if (this.dtmfInfo(side, tx)) return;
         this.relayToOther(side, tx);
         return;
+      case 'REFER':
+        this.onRefer(side, tx);
+        return;
       case 'INVITE':
       case 'NOTIFY':
       case 'MESSAGE':
-      case 'REFER':
         this.relayToOther(side, tx);
         return;
       default:
@@ -753,13 +799,221 @@ export class SipCall {
       const farDialog = deferred.side === 'a' ? this.a.dialog : this.winner?.dialog;
       let body: Buffer | undefined;
       if (ack.body.length > 0) {
-        const relayed = this.deps.media.relay(this.callKey, side, ack.body);
+        const relayed = this.relaySdp(side, ack.body);
         if (Buffer.isBuffer(relayed)) body = relayed;
       }
       const target = deferred.side === 'b' ? this.winner?.target : undefined;
       if (farDialog)
         this.sendAck(farDialog, deferred.farInvite, target, body, ack.headers.get('content-type'));
     }
+  }
+
+  /** Every SDP crossing the call goes through the media engine; the last one of each side is kept. */
+  private relaySdp(side: 'a' | 'b', sdp: Buffer): Buffer | { rejectStatus: number } {
+    const out = this.deps.media.relay(this.callKey, side, sdp);
+    if (Buffer.isBuffer(out)) this.lastSdp[side] = sdp;
+    return out;
+  }
+
+  /**
+   * REFER from a party of the answered call (RFC 3515): a blind transfer of the other party
+   * (the transferee) to the Refer-To target, carried out here (RFC 5589 §6).
+   */
+  private onRefer(side: 'a' | 'b', tx: ServerTxPort): void {
+    const req = tx.request;
+    const refuse = (status: number, reason: string): void => tx.respond(createResponse(req, status, reason));
+    const referrerDialog = side === 'a' ? this.a.dialog : this.winner?.dialog;
+    if (this.state !== 'answered' || !referrerDialog || !this.winner?.dialog)
+      return refuse(403, 'Forbidden (no established call to transfer)');
+    // RFC 3515 §2.4.1 leaves concurrent REFERs to the recipient; one transfer at a time here.
+    if (this.transfer) return refuse(491, 'Request Pending');
+    // Transfer by the caller would put the new party on the inbound side, whose dialog is the
+    // caller's UAS dialog; only the called party transfers (the caller is the transferee).
+    if (side === 'a') return refuse(501, 'Not Implemented (transfer by the calling party)');
+    const media = this.deps.media;
+    if (!media.transferOffer || !media.completeTransfer || !this.deps.transferTargets)
+      return refuse(501, 'Not Implemented (transfer)');
+    const target = parseReferTo(req.headers.getLines('refer-to').flatMap((l) => splitRefer(l)));
+    if (!target.ok) return refuse(target.status, target.reason);
+    const referrer: MediaParty = { kind: this.winner.target.kind, id: this.winner.target.peer };
+    const routed = this.deps.transferTargets(referrer, target.value.user);
+    // RFC 3515 §2.4.2: a REFER the recipient will not act on for the referrer (its permission
+    // class does not reach the target) is refused, here with the status a call would get.
+    if (!routed.ok && (routed.status === 403 || routed.status === 603))
+      return refuse(routed.status, routed.reason);
+    const keepSide = 'a';
+    const offer = this.lastSdp[keepSide];
+    if (!offer) return refuse(488, 'Not Acceptable Here (no media to transfer)');
+    // RFC 3515 §2.4.2: "the recipient of the REFER ... MUST respond with 202 Accepted" once it
+    // will act on it; the outcome follows in NOTIFYs of the implicit subscription.
+    tx.respond(createResponse(req, 202, 'Accepted', { headers: [['contact', this.contactFor(side)]] }));
+    const newKey = `${this.callKey}:t${++this.transferCount}`;
+    const transfer: ActiveTransfer = {
+      referrerSide: side,
+      keepSide,
+      referrerDialog,
+      referrerDest: this.winner.target.dest,
+      referSeq: referSeqOf(req),
+      referrerGone: false,
+      newKey,
+      dial: undefined as unknown as TransferDial,
+    };
+    this.transfer = transfer;
+    // RFC 3515 §2.4.4: "the REFER-Recipient MUST send a NOTIFY ... immediately after the 202".
+    this.notifyReferrer(transfer, 100, 'Trying');
+    this.log.info({ referTo: target.value.uri, keepSide }, 'blind transfer');
+    if (!routed.ok) return this.onTransferFailed(transfer, routed.status, routed.reason);
+    if (routed.targets.length === 0) return this.onTransferFailed(transfer, 480, 'Temporarily Unavailable');
+    const anchored = media.transferOffer(this.callKey, keepSide, newKey, offer);
+    if (!Buffer.isBuffer(anchored))
+      return this.onTransferFailed(transfer, anchored.rejectStatus, reasonOf(anchored.rejectStatus));
+    // The transferee is who the target will talk to: it is presented as the caller.
+    const transferee: CallerIdentity = this.caller;
+    transfer.dial = new TransferDial(
+      {
+        sip: this.deps.sip,
+        clock: this.deps.clock,
+        timers: this.deps.timers,
+        domain: this.deps.domain,
+        userAgent: this.deps.userAgent,
+        sessionTimer: this.deps.sessionTimer,
+        ringTimeoutMs: this.deps.ringTimeoutMs,
+        authorize: (c, m, u, creds) => this.deps.authorize(c, m, u, creds),
+        via: (transport) => viaFor(this.deps.sip, transport),
+        describe: (t) => media.describe?.(newKey, 'b', { kind: t.kind, id: t.peer }),
+      },
+      transferee,
+      anchored,
+      routed.targets,
+      {
+        answered: (leg, res) => this.onTransferAnswered(transfer, leg, res),
+        failed: (status, reason) => this.onTransferFailed(transfer, status, reason),
+      },
+    );
+    transfer.dial.start();
+  }
+
+  /** A NOTIFY of the REFER's implicit subscription, unless the referrer has left. */
+  private notifyReferrer(t: ActiveTransfer, status: number, reason: string, then?: () => void): void {
+    const dialog = t.referrerDialog;
+    if (t.referrerGone || dialog.state === 'terminated') {
+      then?.();
+      return;
+    }
+    const notify = buildReferNotify(dialog, t.referSeq, { status, reason }, this.contactFor(t.referrerSide));
+    this.stampVia(notify, t.referrerDest);
+    const done = (): void => then?.();
+    this.deps.sip.sendRequest(notify, t.referrerDest, {
+      onResponse: (res) => {
+        if (res.status >= 200) done();
+      },
+      onTimeout: done,
+      onTransportError: done,
+    });
+  }
+
+  /** The target answered: it takes the referrer's place, the transferee's dialog stays as it is. */
+  private onTransferAnswered(t: ActiveTransfer, leg: OutboundLeg, res: SipResponse): void {
+    const dialog = leg.dialog;
+    const fail = (status: number): void => {
+      if (dialog) this.byeDialog(dialog, leg.target.dest);
+      leg.state = 'ended';
+      leg.finalStatus = status;
+      this.onTransferFailed(t, status, reasonOf(status));
+    };
+    if (this.transfer !== t || this.state !== 'answered' || !dialog) return fail(487);
+    const answer = res.body.length > 0 ? this.deps.media.relay(t.newKey, 'b', res.body) : undefined;
+    if (!answer || !Buffer.isBuffer(answer)) return fail(488);
+    if (!this.deps.media.completeTransfer?.(this.callKey, t.keepSide, t.newKey)) return fail(500);
+    this.lastSdp[t.referrerSide] = res.body;
+    const now = this.deps.clock.wallNow();
+    const old = this.winner;
+    if (old) {
+      old.answeredWallMs ??= this.answeredWallMs ?? now;
+      old.endedWallMs = now;
+      old.endCause = 'transferred';
+      old.state = 'ended';
+    }
+    leg.answeredWallMs = now;
+    this.attempts.push(...t.dial.legs.filter((l) => !this.attempts.includes(l)));
+    this.winner = leg;
+    this.deps.bindDialog(dialogKeyOf(dialog), this, 'b');
+    // RFC 4028 §7.2: the new leg's session timer is what its 2xx granted.
+    this.bSession?.close();
+    this.bSession = undefined;
+    this.startBSession(res);
+    // The referrer's dialog is retired: it gets the final NOTIFY, then our BYE (RFC 5589 §6),
+    // unless it hangs up first.
+    const retiredKey = dialogKeyOf(t.referrerDialog);
+    this.retired.set(retiredKey, { dialog: t.referrerDialog, dest: t.referrerDest });
+    this.transfer = undefined;
+    this.notifyReferrer(t, 200, 'OK', () => {
+      const r = this.retired.get(retiredKey);
+      if (!r) return;
+      this.retired.delete(retiredKey);
+      this.deps.unbindDialog(retiredKey);
+      if (r.dialog.state !== 'terminated') this.byeDialog(r.dialog, r.dest);
+    });
+  }
+
+  /**
+   * No target answered (RFC 5589 §6): the final status goes to the referrer in a NOTIFY and the
+   * call stays as it was. A referrer that already hung up leaves the transferee alone: it is
+   * hung up too.
+   */
+  private onTransferFailed(t: ActiveTransfer, status: number, reason: string): void {
+    if (this.transfer !== t) return;
+    this.transfer = undefined;
+    this.deps.media.release(t.newKey);
+    // Unanswered attempts are legs of this interaction too (CDR rows).
+    if (t.dial) this.attempts.push(...t.dial.legs.filter((l) => !this.attempts.includes(l)));
+    this.log.info({ status }, 'blind transfer failed');
+    if (t.referrerGone) {
+      this.hangupBy = t.referrerSide === 'a' ? 'caller' : 'callee';
+      this.hangupCause = `transfer failed (${status})`;
+      this.byeOther(t.referrerSide);
+      return;
+    }
+    this.notifyReferrer(t, status, reason);
+  }
+
+  /** The call ends while a transfer is under way: stop dialling, release its media. */
+  private endTransfer(): void {
+    const t = this.transfer;
+    if (!t) return;
+    this.transfer = undefined;
+    t.dial?.cancel();
+    if (t.dial) this.attempts.push(...t.dial.legs.filter((l) => !this.attempts.includes(l)));
+    this.deps.media.release(t.newKey);
+  }
+
+  /** In-dialog requests of a party transferred away: its BYE is answered, anything else 481. */
+  private onRetiredRequest(tx: ServerTxPort): boolean {
+    const req = tx.request;
+    const key = `${req.headers.get('call-id') ?? ''}|${getTag(req.headers.get('to') ?? '') ?? ''}|${getTag(req.headers.get('from') ?? '') ?? ''}`;
+    const r = this.retired.get(key);
+    if (!r) return false;
+    if (req.method === 'BYE') {
+      // RFC 5589 §6: the transferor usually ends its dialog itself on the final NOTIFY.
+      tx.respond(createResponse(req, 200, 'OK'));
+      r.dialog.terminate();
+      this.retired.delete(key);
+      this.deps.unbindDialog(key);
+      return true;
+    }
+    tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+    return true;
+  }
+
+  private byeDialog(dialog: Dialog, dest: SipEndpoint): void {
+    if (dialog.state === 'terminated') return;
+    const built = dialog.createRequest('BYE');
+    this.stampVia(built.request, dest);
+    this.deps.sip.sendRequest(built.request, dest, {
+      onResponse: () => undefined,
+      onTimeout: () => undefined,
+    });
+    dialog.terminate();
   }
 
   private relayToOther(side: 'a' | 'b', nearTx: ServerTxPort): void {
@@ -783,7 +1037,7 @@ export class SipCall {
     const contentType = req.headers.get('content-type');
     if (req.body.length > 0) {
       if (contentType?.toLowerCase().startsWith('application/sdp')) {
-        const relayed = this.deps.media.relay(this.callKey, side, req.body);
+        const relayed = this.relaySdp(side, req.body);
         if (!Buffer.isBuffer(relayed)) {
           nearTx.respond(createResponse(req, relayed.rejectStatus));
           return;
@@ -838,7 +1092,7 @@ export class SipCall {
     }
     let body: Buffer | undefined;
     if (res.body.length > 0) {
-      const relayed = this.deps.media.relay(this.callKey, farSide, res.body);
+      const relayed = this.relaySdp(farSide, res.body);
       if (Buffer.isBuffer(relayed)) body = relayed;
     }
     if (p.method === 'INVITE' && res.status >= 200 && res.status < 300 && farDialog) {
@@ -1057,6 +1311,11 @@ export class SipCall {
         onExpired: () => this.hangup('session timer expired (caller)'),
       });
     }
+    this.startBSession(bOk);
+  }
+
+  /** RFC 4028 §7.2: the callee's leg refreshes as its 2xx said. */
+  private startBSession(bOk: SipResponse): void {
     const b = fromUacResponse(bOk);
     if (b.ok && b.value) {
       const params = b.value;
@@ -1127,6 +1386,12 @@ export class SipCall {
     }
     if (this.a.dialog) this.deps.unbindDialog(dialogKeyOf(this.a.dialog));
     if (this.winner?.dialog) this.deps.unbindDialog(dialogKeyOf(this.winner.dialog));
+    this.endTransfer();
+    for (const [key, r] of this.retired) {
+      this.deps.unbindDialog(key);
+      if (r.dialog.state !== 'terminated') this.byeDialog(r.dialog, r.dest);
+    }
+    this.retired.clear();
     this.mediaQuality = this.deps.media.quality?.(this.callKey);
     this.deps.media.release(this.callKey);
     this.deps.onEnded(this);
@@ -1168,6 +1433,13 @@ export class SipCall {
   close(): void {
     this.hangup('shutdown');
   }
+}
+
+/** Refer-To values of one header line: a comma inside <> belongs to the URI. */
+function splitRefer(line: string): string[] {
+  return splitTopLevelCommas(line)
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }
 
 /** The key in-dialog requests are matched by: Call-ID, local tag, remote tag (RFC 3261 §12). */

@@ -44,6 +44,7 @@ import type { FromWorker, LegQuality, RelayLegStats, ToWorker } from './worker-p
 import { EnginePlayers, type LegPlayOptions, type PlayEndedEvent } from './engine-players.ts';
 import type { PromptSource } from './prompt-library.ts';
 import { MixRooms } from './mix-rooms.ts';
+import { EngineTransfers } from './engine-transfers.ts';
 
 export type LegSide = 'a' | 'b';
 
@@ -375,6 +376,28 @@ export class MediaEngine implements MediaHook {
     onPlayEnded: (e) => this.opts.onPlayEnded?.(e),
     logger: () => this.opts.logger,
   });
+  /** Blind transfers: a call's leg traded for a new party's (`engine-transfers.ts`). */
+  private readonly transfers = new EngineTransfers({
+    call: (key) => this.calls.get(key),
+    isDirect: (key) => this.direct.has(key),
+    relay: (key, side, sdp) => this.relay(key, side, sdp),
+    post: (worker, m) => this.post(worker, m),
+    closeLeg: (leg) => {
+      const own = this.legs.get(leg.legId);
+      if (!own) return;
+      this.wires.delete(own.legId);
+      this.closeLeg(own);
+    },
+    dropCall: (key) => {
+      this.calls.delete(key);
+      this.parties.delete(key);
+      this.digitLog.delete(key);
+    },
+    copyParty: (from, to) => {
+      const party = this.parties.get(from.key)?.[from.side];
+      if (party) this.describe(to.key, to.side, party);
+    },
+  });
   /** Conferences and supervisor monitoring: legs mixed in their worker (`mix-rooms.ts`). */
   readonly mix: MixRooms = new MixRooms({
     post: (worker, m) => this.post(worker, m),
@@ -443,7 +466,7 @@ export class MediaEngine implements MediaHook {
   private spawn(index: number): Promise<void> {
     const data: MediaWorkerData = {
       sweepMs: this.opts.sweepMs ?? 1000,
-      connectAfterLatch: this.opts.connectAfterLatch ?? false,
+      connectAfterLatch: this.opts.connectAfterLatch ?? true,
       rtcpIntervalMs: this.opts.rtcpIntervalMs,
       cname: `edgeline@${this.address}`,
     };
@@ -670,7 +693,7 @@ export class MediaEngine implements MediaHook {
     };
     this.post(worker, { t: 'bridge', a: call.a.legId, b: call.b.legId });
     const recorder = this.opts.recorder;
-    if (recorder && this.opts.shouldRecord?.(key)) {
+    if (recorder && !this.transfers.isProvisional(key) && this.opts.shouldRecord?.(key)) {
       // One file per interaction: the caller (leg a) on the left, the other party on the right.
       call.recording = recorder.pathOf(key);
       this.recordingPaths.set(key, call.recording);
@@ -771,7 +794,10 @@ export class MediaEngine implements MediaHook {
       return { rejectStatus: nearSecurity.error.status };
     }
     if (!call) {
-      call = this.openCall(callKey, this.frameLegAt(stream.remote)?.worker);
+      call = this.openCall(
+        callKey,
+        this.transfers.workerFor(callKey) ?? this.frameLegAt(stream.remote)?.worker,
+      );
       if (!call) {
         this.counters.rejected503++;
         this.opts.logger.warn({ callKey }, 'no free RTP port pair for the call');
@@ -948,7 +974,27 @@ export class MediaEngine implements MediaHook {
     this.post(leg.worker, { t: 'codecs', legId: leg.legId, ...pts });
   }
 
+  /**
+   * Blind transfer, step 1: the offer for the transfer target, on a provisional call `newKey`
+   * whose far leg opens in the worker of `callKey`'s `keepSide` leg (`engine-transfers.ts`).
+   * The target's answer is relayed on `newKey` from side b as usual; `release(newKey)` abandons it.
+   */
+  transferOffer(
+    callKey: string,
+    keepSide: LegSide,
+    newKey: string,
+    sdp: Buffer,
+  ): Buffer | { rejectStatus: number } {
+    return this.transfers.offer(callKey, keepSide, newKey, sdp);
+  }
+
+  /** Blind transfer, step 2: the target answered, its leg replaces the other side of `callKey`. */
+  completeTransfer(callKey: string, keepSide: LegSide, newKey: string): boolean {
+    return this.transfers.complete(callKey, keepSide, newKey);
+  }
+
   release(callKey: string): void {
+    this.transfers.forget(callKey);
     this.parties.delete(callKey);
     this.direct.delete(callKey);
     const call = this.calls.get(callKey);

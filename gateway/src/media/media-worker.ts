@@ -407,6 +407,11 @@ port.on('message', (m: ToWorker) => {
     case 'record-stop':
       stopRecording(m.recordingId);
       return;
+    case 'record-attach': {
+      const tap = recordings.attach(m.recordingId, m.legId);
+      if (tap) procOf(m.legId).recorder = new LegRecorderFeed(tap, String(m.legId), m.side);
+      return;
+    }
     case 'close': {
       rooms.forget(m.legId);
       const leg = legs.get(m.legId);

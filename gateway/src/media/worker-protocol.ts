@@ -67,6 +67,8 @@ export type ToWorker =
   | { t: 'record'; recordingId: string; caller: number; other: number }
   /** Stop the tap: its last batch, then `recording-stopped`. */
   | { t: 'record-stop'; recordingId: string }
+  /** A leg joins a running tap on one channel (a transfer target replacing a party). */
+  | { t: 'record-attach'; recordingId: string; legId: number; side: 'caller' | 'other' }
   /** Conference and monitoring rooms: legs mixed on the frame clock instead of relayed (`worker-rooms.ts`). */
   | { t: 'mix'; cmd: MixCommand }
   /** A decoded prompt (8 kHz, whole 20 ms frames) kept by the worker under its id: sent once. */

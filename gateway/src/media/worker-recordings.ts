@@ -91,6 +91,14 @@ export class WorkerRecordings {
     return tap;
   }
 
+  /** The running tap of `recordingId`, with `legId` counted among its legs (unplugged at stop). */
+  attach(recordingId: string, legId: number): RecorderTap | undefined {
+    const r = this.taps.get(recordingId);
+    if (!r) return undefined;
+    if (!r.legs.includes(legId)) r.legs.push(legId);
+    return r.tap;
+  }
+
   /**
    * Stop the tap: its last frames leave now, and `recording-stopped` follows once they are
    * written (or at once without a recorder port). Returns the tap and its legs, to unplug them.
