@@ -462,14 +462,19 @@ export class B2bua {
         callerId: call.caller.user,
         startedAt: iso(s.startedAtMs) ?? '',
         answeredAt: iso(s.answeredAtMs),
-        endedAt: iso(endedAt) ?? '',
-        durationMs,
-        billableMs,
+        // A caller that transferred the callee away left then (REFER from the calling party).
+        ...(call.inboundTransferredWallMs === undefined
+          ? { endedAt: iso(endedAt) ?? '', durationMs, billableMs, hangupCause: s.hangupCause }
+          : {
+              endedAt: iso(call.inboundTransferredWallMs) ?? '',
+              durationMs: call.inboundTransferredWallMs - s.startedAtMs,
+              billableMs: s.answeredAtMs === null ? 0 : call.inboundTransferredWallMs - s.answeredAtMs,
+              hangupCause: 'transferred',
+            }),
         status: s.finalStatus ?? 0,
-        hangupCause: s.hangupCause,
-        hangupBy: s.hangupBy,
+        hangupBy: call.inboundTransferredWallMs === undefined ? s.hangupBy : 'caller',
         trunkMember: null,
-        ...legExtra(recording, call.mediaQuality?.a),
+        ...legExtra(recording, call.inboundTransferredWallMs === undefined ? call.mediaQuality?.a : null),
       });
       for (const leg of call.outboundLegs) {
         // A leg transferred away, or a transfer target's, has its own answer and end times.

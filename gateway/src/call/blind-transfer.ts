@@ -26,6 +26,9 @@ import { shouldFailover } from '../failover/member-selection.ts';
 import type { SipSenderPort } from './ports.ts';
 import type { CallerIdentity, OutboundLeg, OutboundTarget } from './sip-call.ts';
 
+/** What a leg of ours accepts in a dialog (RFC 3261 §20.5), transfer (RFC 3515) included. */
+export const ALLOWED_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY';
+
 /** What the transferor asked for: the target's Request-URI and the number our routing resolves. */
 export interface ReferTarget {
   uri: string;
@@ -155,6 +158,8 @@ export interface TransferDialEvents {
   answered(leg: OutboundLeg, res: SipResponse): void;
   /** No target answered: the final status for the transferor's NOTIFY. */
   failed(status: number, reason: string): void;
+  /** The first provisional response above 100 of any attempt (a target rings): once per transfer. */
+  progress?(status: number, reason: string): void;
 }
 
 type DialState = 'dialling' | 'answered' | 'failed' | 'cancelled';
@@ -169,6 +174,7 @@ export class TransferDial {
   private readonly groups: OutboundTarget[][];
   private readonly finals: number[] = [];
   private ringTimer: TimerHandle | undefined;
+  private progressed = false;
 
   constructor(
     private readonly deps: TransferDialDeps,
@@ -268,7 +274,7 @@ export class TransferDial {
       `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`,
     );
     if (this.from.assert) h.append('p-asserted-identity', `${display}<${fromUri}>`);
-    h.append('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY');
+    h.append('allow', ALLOWED_METHODS);
     for (const [name, value] of offerUac(this.deps.sessionTimer)) h.append(name, value);
     h.append('user-agent', this.deps.userAgent);
     h.append('content-type', 'application/sdp');
@@ -336,6 +342,12 @@ export class TransferDial {
     if (status < 200) {
       leg.state =
         status === 100 && leg.state === 'calling' ? 'proceeding' : status === 100 ? leg.state : 'early';
+      // RFC 3515 §2.4.5: NOTIFYs may report any provisional response of the referred request;
+      // the first one that says the target is alerted is worth telling the transferor.
+      if (status > 100 && !this.progressed) {
+        this.progressed = true;
+        this.events.progress?.(status, res.reason || reasonOf(status));
+      }
       return;
     }
     if (status < 300) {
@@ -465,6 +477,8 @@ function pickFinal(finals: readonly number[]): { status: number; reason: string 
 }
 
 const REASONS: Record<number, string> = {
+  180: 'Ringing',
+  183: 'Session Progress',
   403: 'Forbidden',
   404: 'Not Found',
   408: 'Request Timeout',

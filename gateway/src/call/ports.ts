@@ -107,6 +107,13 @@ export interface MediaHook {
   ): Buffer | { rejectStatus: number };
   /** Blind transfer: the new party answered; its leg takes the other side of `callKey`. */
   completeTransfer?(callKey: string, keepSide: 'a' | 'b', newKey: string): boolean;
+  /**
+   * Blind transfer, after completion: the gateway's re-offer resuming `side` (the transferee),
+   * built from `previous`, the last description sent to it (same stream, a=sendrecv, version + 1).
+   */
+  resumeOffer?(callKey: string, side: 'a' | 'b', previous: Buffer): Buffer | undefined;
+  /** The transferee's answer to `resumeOffer`. */
+  resumeAnswer?(callKey: string, side: 'a' | 'b', answer: Buffer): boolean;
 }
 
 /** The endpoint behind one leg of a call. */

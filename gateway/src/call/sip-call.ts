@@ -40,7 +40,15 @@ import type {
 import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
 import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf-info.ts';
-import { buildReferNotify, parseReferTo, reasonOf, referSeqOf, TransferDial } from './blind-transfer.ts';
+import {
+  ALLOWED_METHODS,
+  buildReferNotify,
+  parseReferTo,
+  reasonOf,
+  referSeqOf,
+  TransferDial,
+} from './blind-transfer.ts';
+import { leftOnHold, TransfereeResume, twoWay } from './transfer-resume.ts';
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
 
@@ -161,6 +169,14 @@ interface ActiveTransfer {
   /** The media engine's provisional call for the new leg. */
   newKey: string;
   dial: TransferDial;
+  /**
+   * NOTIFYs waiting for the previous one's response: the transferor sees the states in order
+   * (RFC 6665 §4.2.2 orders them by CSeq; one outstanding at a time keeps them from crossing).
+   */
+  notifyQueue: Array<{ status: number; reason: string; then: (() => void) | undefined }>;
+  notifying: boolean;
+  /** What the target was offered (our description on its leg). */
+  offer: Buffer | undefined;
 }
 
 /** A request relayed to the other leg, waiting for that leg's final response. */
@@ -227,6 +243,19 @@ export class SipCall {
   private bSession: SessionTimer | undefined;
   /** The last description each side sent (a transfer offers the transferee's to the target). */
   private readonly lastSdp: { a?: Buffer; b?: Buffer } = {};
+  /** The last description the gateway sent on each side (a transferee's resume re-offers it). */
+  private readonly sentSdp: { a?: Buffer; b?: Buffer } = {};
+  /** Our re-INVITE taking a transferee off hold (`transfer-resume.ts`). */
+  private resume: { side: 'a' | 'b'; machine: TransfereeResume } | undefined;
+  /** Who the caller is (its routing and permission class apply to a REFER it sends). */
+  private callerParty: MediaParty | undefined;
+  /**
+   * The caller transferred the callee away and left (REFER from the calling party): when, for its
+   * CDR row. The inbound side is then the transfer target's leg (`aOutbound`), a dialog where we
+   * are the UAC.
+   */
+  inboundTransferredWallMs: number | undefined;
+  private aOutbound: OutboundLeg | undefined;
   private transfer: ActiveTransfer | undefined;
   private transferCount = 0;
   /** Dialogs of parties transferred away, until their BYE: key → dialog and next hop. */
@@ -380,7 +409,7 @@ export class SipCall {
       `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`,
     );
     if (this.caller.assert) h.append('p-asserted-identity', `${display}<${fromUri}>`);
-    h.append('allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE');
+    h.append('allow', ALLOWED_METHODS);
     // RFC 4028 §7.1: ask the callee for a session timer so a dead far end cannot hold the call.
     for (const [name, value] of offerUac(this.deps.sessionTimer)) h.append(name, value);
     h.append('user-agent', this.deps.userAgent);
@@ -737,7 +766,7 @@ export class SipCall {
         // In-dialog OPTIONS is a keepalive of this leg (RFC 3261 §11): answer it here.
         tx.respond(
           createResponse(req, 200, 'OK', {
-            headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']],
+            headers: [['allow', ALLOWED_METHODS]],
           }),
         );
         return;
@@ -756,7 +785,7 @@ export class SipCall {
       default:
         tx.respond(
           createResponse(req, 405, 'Method Not Allowed', {
-            headers: [['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE']],
+            headers: [['allow', ALLOWED_METHODS]],
           }),
         );
     }
@@ -811,7 +840,10 @@ export class SipCall {
   /** Every SDP crossing the call goes through the media engine; the last one of each side is kept. */
   private relaySdp(side: 'a' | 'b', sdp: Buffer): Buffer | { rejectStatus: number } {
     const out = this.deps.media.relay(this.callKey, side, sdp);
-    if (Buffer.isBuffer(out)) this.lastSdp[side] = sdp;
+    if (Buffer.isBuffer(out)) {
+      this.lastSdp[side] = sdp;
+      this.sentSdp[side === 'a' ? 'b' : 'a'] = out;
+    }
     return out;
   }
 
@@ -827,23 +859,27 @@ export class SipCall {
       return refuse(403, 'Forbidden (no established call to transfer)');
     // RFC 3515 §2.4.1 leaves concurrent REFERs to the recipient; one transfer at a time here.
     if (this.transfer) return refuse(491, 'Request Pending');
-    // Transfer by the caller would put the new party on the inbound side, whose dialog is the
-    // caller's UAS dialog; only the called party transfers (the caller is the transferee).
-    if (side === 'a') return refuse(501, 'Not Implemented (transfer by the calling party)');
+    // A second transfer by the party that took the caller's place is not carried out: the call's
+    // inbound side is then an outbound leg, and its records would not tell the two apart.
+    if (side === 'a' && this.aOutbound) return refuse(501, 'Not Implemented (transfer by a transfer target)');
     const media = this.deps.media;
     if (!media.transferOffer || !media.completeTransfer || !this.deps.transferTargets)
       return refuse(501, 'Not Implemented (transfer)');
     const target = parseReferTo(req.headers.getLines('refer-to').flatMap((l) => splitRefer(l)));
     if (!target.ok) return refuse(target.status, target.reason);
-    const referrer: MediaParty = { kind: this.winner.target.kind, id: this.winner.target.peer };
+    const referrer: MediaParty | undefined =
+      side === 'b' ? { kind: this.winner.target.kind, id: this.winner.target.peer } : this.callerParty;
+    if (!referrer) return refuse(403, 'Forbidden (unknown referrer)');
     const routed = this.deps.transferTargets(referrer, target.value.user);
     // RFC 3515 §2.4.2: a REFER the recipient will not act on for the referrer (its permission
     // class does not reach the target) is refused, here with the status a call would get.
     if (!routed.ok && (routed.status === 403 || routed.status === 603))
       return refuse(routed.status, routed.reason);
-    const keepSide = 'a';
-    const offer = this.lastSdp[keepSide];
-    if (!offer) return refuse(488, 'Not Acceptable Here (no media to transfer)');
+    // RFC 5589 §6: the transferee is the other party of the transferor's call.
+    const keepSide = side === 'a' ? 'b' : 'a';
+    const last = this.lastSdp[keepSide];
+    if (!last) return refuse(488, 'Not Acceptable Here (no media to transfer)');
+    const offer = twoWay(last);
     // RFC 3515 §2.4.2: "the recipient of the REFER ... MUST respond with 202 Accepted" once it
     // will act on it; the outcome follows in NOTIFYs of the implicit subscription.
     tx.respond(createResponse(req, 202, 'Accepted', { headers: [['contact', this.contactFor(side)]] }));
@@ -852,11 +888,14 @@ export class SipCall {
       referrerSide: side,
       keepSide,
       referrerDialog,
-      referrerDest: this.winner.target.dest,
+      referrerDest: side === 'b' ? this.winner.target.dest : this.a.source,
       referSeq: referSeqOf(req),
       referrerGone: false,
       newKey,
       dial: undefined as unknown as TransferDial,
+      notifyQueue: [],
+      notifying: false,
+      offer: undefined,
     };
     this.transfer = transfer;
     // RFC 3515 §2.4.4: "the REFER-Recipient MUST send a NOTIFY ... immediately after the 202".
@@ -867,8 +906,14 @@ export class SipCall {
     const anchored = media.transferOffer(this.callKey, keepSide, newKey, offer);
     if (!Buffer.isBuffer(anchored))
       return this.onTransferFailed(transfer, anchored.rejectStatus, reasonOf(anchored.rejectStatus));
-    // The transferee is who the target will talk to: it is presented as the caller.
-    const transferee: CallerIdentity = this.caller;
+    transfer.offer = anchored;
+    // The transferee is who the target will talk to: it is presented as the caller. A callee is
+    // named by its extension, or by the number dialled when it is behind a trunk.
+    const callee = this.winner.target;
+    const transferee: CallerIdentity =
+      keepSide === 'a'
+        ? this.caller
+        : { user: callee.kind === 'extension' ? callee.peer : this.dialled, assert: false };
     transfer.dial = new TransferDial(
       {
         sip: this.deps.sip,
@@ -888,21 +933,44 @@ export class SipCall {
       {
         answered: (leg, res) => this.onTransferAnswered(transfer, leg, res),
         failed: (status, reason) => this.onTransferFailed(transfer, status, reason),
+        progress: (status, reason) => {
+          if (this.transfer === transfer) this.notifyReferrer(transfer, status, reason);
+        },
       },
     );
     transfer.dial.start();
   }
 
-  /** A NOTIFY of the REFER's implicit subscription, unless the referrer has left. */
+  /** A NOTIFY of the REFER's implicit subscription, unless the referrer has left; in order. */
   private notifyReferrer(t: ActiveTransfer, status: number, reason: string, then?: () => void): void {
+    t.notifyQueue.push({ status, reason, then });
+    if (!t.notifying) this.nextNotify(t);
+  }
+
+  private nextNotify(t: ActiveTransfer): void {
+    const n = t.notifyQueue.shift();
+    t.notifying = n !== undefined;
+    if (!n) return;
     const dialog = t.referrerDialog;
     if (t.referrerGone || dialog.state === 'terminated') {
-      then?.();
+      n.then?.();
+      this.nextNotify(t);
       return;
     }
-    const notify = buildReferNotify(dialog, t.referSeq, { status, reason }, this.contactFor(t.referrerSide));
+    const notify = buildReferNotify(
+      dialog,
+      t.referSeq,
+      { status: n.status, reason: n.reason },
+      this.contactFor(t.referrerSide),
+    );
     this.stampVia(notify, t.referrerDest);
-    const done = (): void => then?.();
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      n.then?.();
+      this.nextNotify(t);
+    };
     this.deps.sip.sendRequest(notify, t.referrerDest, {
       onResponse: (res) => {
         if (res.status >= 200) done();
@@ -926,22 +994,25 @@ export class SipCall {
     if (!answer || !Buffer.isBuffer(answer)) return fail(488);
     if (!this.deps.media.completeTransfer?.(this.callKey, t.keepSide, t.newKey)) return fail(500);
     this.lastSdp[t.referrerSide] = res.body;
+    this.sentSdp[t.referrerSide] = t.offer;
     const now = this.deps.clock.wallNow();
-    const old = this.winner;
-    if (old) {
-      old.answeredWallMs ??= this.answeredWallMs ?? now;
-      old.endedWallMs = now;
-      old.endCause = 'transferred';
-      old.state = 'ended';
-    }
     leg.answeredWallMs = now;
     this.attempts.push(...t.dial.legs.filter((l) => !this.attempts.includes(l)));
-    this.winner = leg;
-    this.deps.bindDialog(dialogKeyOf(dialog), this, 'b');
-    // RFC 4028 §7.2: the new leg's session timer is what its 2xx granted.
-    this.bSession?.close();
-    this.bSession = undefined;
-    this.startBSession(res);
+    if (t.referrerSide === 'b') {
+      const old = this.winner;
+      if (old) {
+        old.answeredWallMs ??= this.answeredWallMs ?? now;
+        old.endedWallMs = now;
+        old.endCause = 'transferred';
+        old.state = 'ended';
+      }
+      this.winner = leg;
+      this.deps.bindDialog(dialogKeyOf(dialog), this, 'b');
+      // RFC 4028 §7.2: the new leg's session timer is what its 2xx granted.
+      this.bSession?.close();
+      this.bSession = undefined;
+      this.startBSession(res);
+    } else this.takeInboundSide(leg, dialog, res, now);
     // The referrer's dialog is retired: it gets the final NOTIFY, then our BYE (RFC 5589 §6),
     // unless it hangs up first.
     const retiredKey = dialogKeyOf(t.referrerDialog);
@@ -953,6 +1024,110 @@ export class SipCall {
       this.retired.delete(retiredKey);
       this.deps.unbindDialog(retiredKey);
       if (r.dialog.state !== 'terminated') this.byeDialog(r.dialog, r.dest);
+    });
+    // A transferee the transferor held before its REFER is resumed by us: nobody else will.
+    if (leftOnHold(this.sentSdp[t.keepSide], this.lastSdp[t.keepSide])) this.startResume(t.keepSide);
+  }
+
+  /**
+   * The caller transferred the callee: the target's leg becomes the call's inbound side. Its
+   * dialog is one where we are the UAC, which every in-dialog path handles through `Dialog`; the
+   * caller's dialog is retired (NOTIFY, then BYE) like a transferor's.
+   */
+  private takeInboundSide(leg: OutboundLeg, dialog: Dialog, res: SipResponse, now: number): void {
+    this.inboundTransferredWallMs = now;
+    this.aOutbound = leg;
+    this.a.okRetransmit?.cancel();
+    this.a.okGiveUp?.cancel();
+    this.a.okResponse = undefined;
+    this.a.dialog = dialog;
+    this.a.source = leg.target.dest;
+    this.deps.bindDialog(dialogKeyOf(dialog), this, 'a');
+    // RFC 4028 §7.2: the new leg's session timer is what its 2xx granted; we are its UAC.
+    this.aSession?.timer?.close();
+    this.aSession = undefined;
+    const granted = fromUacResponse(res);
+    if (granted.ok && granted.value) {
+      const params = granted.value;
+      this.aSession = {
+        params,
+        headers: [],
+        timer: new SessionTimer({
+          timers: this.deps.timers,
+          intervalS: params.intervalS,
+          localRefresher: params.refresher === 'uac',
+          onRefreshDue: () => this.sendRefresh('a', params.intervalS, 'uac'),
+          onExpired: () => this.hangup('session timer expired (transfer target)'),
+        }),
+      };
+    }
+  }
+
+  /** Take the transferee off hold with our own re-INVITE (`transfer-resume.ts`). */
+  private startResume(side: 'a' | 'b'): void {
+    if (!this.deps.media.resumeOffer || !this.sentSdp[side]) return;
+    this.resume?.machine.close();
+    const machine = new TransfereeResume({
+      timers: this.deps.timers,
+      random: Math.random,
+      // The inbound dialog's Call-ID is the caller's; an outbound leg's is ours.
+      ownsCallId: side === 'b',
+      busy: () => this.relay !== undefined || this.deferredAck !== undefined,
+      send: (final) => this.sendResume(side, final),
+      resumed: () => this.log.info({ side }, 'transferee resumed'),
+      failed: (cause) => {
+        this.log.warn({ side, cause }, 'transferee not resumed, ending the call');
+        this.hangup(cause);
+      },
+    });
+    this.resume = { side, machine };
+    this.log.info({ side }, 'resuming the transferee');
+    machine.start();
+  }
+
+  /** One re-INVITE of the resume: our anchored description, a=sendrecv, version + 1 (RFC 3264 §8). */
+  private sendResume(side: 'a' | 'b', final: (res: SipResponse | undefined) => void): void {
+    const dialog = side === 'a' ? this.a.dialog : this.winner?.dialog;
+    const previous = this.sentSdp[side];
+    const offer = previous ? this.deps.media.resumeOffer?.(this.callKey, side, previous) : undefined;
+    if (!dialog || dialog.state !== 'confirmed' || this.state !== 'answered' || !offer) {
+      final(undefined);
+      return;
+    }
+    this.sentSdp[side] = offer;
+    const built = dialog.createRequest('INVITE', {
+      body: offer,
+      contentType: 'application/sdp',
+      headers: [
+        ['contact', this.contactFor(side)],
+        ['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE'],
+      ],
+    });
+    const invite = built.request;
+    const dest = this.destForSide(side, built.nextHop);
+    this.stampVia(invite, dest);
+    let settled = false;
+    const settle = (res: SipResponse | undefined): void => {
+      if (settled) return;
+      settled = true;
+      if (res && res.status >= 200 && res.status < 300 && dialog.state !== 'terminated') {
+        dialog.receiveResponse(res);
+        this.sendAck(dialog, invite, side === 'b' ? this.winner?.target : undefined);
+        // RFC 3264 §6: the 2xx carries the transferee's answer; where it receives may be new.
+        if (res.body.length > 0 && this.deps.media.resumeAnswer?.(this.callKey, side, res.body))
+          this.lastSdp[side] = res.body;
+        // RFC 4028 §10: a successful re-INVITE refreshes the session on its leg.
+        if (side === 'a') this.aSession?.timer?.refreshed();
+        else this.bSession?.refreshed();
+      } else if (res) dialog.receiveResponse(res);
+      final(res);
+    };
+    this.deps.sip.sendRequest(invite, dest, {
+      onResponse: (res) => {
+        if (res.status >= 200) settle(res);
+      },
+      onTimeout: () => settle(undefined),
+      onTransportError: () => settle(undefined),
     });
   }
 
@@ -1026,8 +1201,8 @@ export class SipCall {
     }
     if (
       (req.method === 'INVITE' || req.method === 'UPDATE') &&
-      this.relay &&
-      (this.relay.method === 'INVITE' || this.relay.method === 'UPDATE')
+      ((this.relay && (this.relay.method === 'INVITE' || this.relay.method === 'UPDATE')) ||
+        this.resume?.machine.offering === true)
     ) {
       // RFC 3261 §14.2 / RFC 3311 §5.2: an offer while another is outstanding gets 491.
       nearTx.respond(createResponse(req, 491, 'Request Pending'));
@@ -1387,6 +1562,11 @@ export class SipCall {
     if (this.a.dialog) this.deps.unbindDialog(dialogKeyOf(this.a.dialog));
     if (this.winner?.dialog) this.deps.unbindDialog(dialogKeyOf(this.winner.dialog));
     this.endTransfer();
+    this.resume?.machine.close();
+    if (this.aOutbound) {
+      this.aOutbound.endedWallMs ??= this.endedWallMs;
+      this.aOutbound.endCause ??= this.hangupCause;
+    }
     for (const [key, r] of this.retired) {
       this.deps.unbindDialog(key);
       if (r.dialog.state !== 'terminated') this.byeDialog(r.dialog, r.dest);
@@ -1399,6 +1579,7 @@ export class SipCall {
 
   /** The caller's endpoint, for the media policy of the inbound leg (before its offer is relayed). */
   describeCaller(party: MediaParty): void {
+    this.callerParty = { ...party };
     this.deps.media.describe?.(this.callKey, 'a', party);
   }
 

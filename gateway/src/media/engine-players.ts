@@ -210,6 +210,20 @@ export class EnginePlayers {
     return dir === undefined ? out : withDirection(out, dir, mediaIndex);
   }
 
+  /**
+   * The party that held the other is gone (a blind transfer replaced it): the music stops and
+   * nobody is held; later offers are still re-offers.
+   */
+  clearHold(legs: Record<PlaySide, PlayLeg>): void {
+    const st = this.holdStates.get(legs.a.callKey);
+    if (!st) return;
+    st.rewroteOffer = undefined;
+    if (st.held === undefined) return;
+    this.totals.resumes++;
+    this.stop(legs[st.held]);
+    st.held = undefined;
+  }
+
   /** The side music on hold plays to, if any. */
   heldOf(callKey: string): PlaySide | undefined {
     return this.holdStates.get(callKey)?.held;

@@ -15,7 +15,9 @@
  * The interaction's recording tap takes the new leg on the replaced leg's channel (`record-attach`),
  * so the same file goes on with the new party.
  */
+import { bumpSdpVersion, parseSdp, serializeSdp, withDirection } from '../sip/sdp/sdp.ts';
 import type { LegSide } from './engine.ts';
+import { audioStream, type StreamInfo } from './sdp-anchor.ts';
 import type { ToWorker } from './worker-protocol.ts';
 
 /** What this module reads and changes of an engine leg (`EngineLeg` in engine.ts). */
@@ -24,6 +26,7 @@ export interface TransferLeg {
   callKey: string;
   side: LegSide;
   worker: number;
+  rtpPort: number;
   remote: unknown;
 }
 
@@ -50,6 +53,10 @@ export interface EngineTransfersDeps {
   dropCall(key: string): void;
   /** The media policy of `from`'s party applies to `to` from now on. */
   copyParty(from: { key: string; side: LegSide }, to: { key: string; side: LegSide }): void;
+  /** Address written into our SDP (c=, o=). */
+  address(): string;
+  /** Where a leg's party receives, from its answer: the leg sends there from now on. */
+  setRemote(callKey: string, side: LegSide, stream: StreamInfo): boolean;
 }
 
 export interface EngineTransfersDump {
@@ -146,6 +153,26 @@ export class EngineTransfers {
     return true;
   }
 
+  /**
+   * The gateway's own re-offer to a transferee left on hold by the transferor (RFC 5589 §6 leaves
+   * resuming it to whoever placed it on hold, and the transferor is gone): `previous` — the last
+   * description the gateway sent on that leg — with the version incremented, a=sendrecv, and our
+   * address and port (an RFC 2543 hold wrote 0.0.0.0). Undefined when the leg is gone.
+   */
+  resumeOffer(callKey: string, side: LegSide, previous: Buffer): Buffer | undefined {
+    const leg = this.deps.call(callKey)?.[side];
+    if (!leg) return undefined;
+    return resumeOfferSdp(previous, { address: this.deps.address(), rtpPort: leg.rtpPort });
+  }
+
+  /** The transferee's answer to `resumeOffer`: where it receives may have changed. */
+  resumeAnswer(callKey: string, side: LegSide, answer: Buffer): boolean {
+    const parsed = parseSdp(answer);
+    const stream = parsed.ok ? audioStream(parsed.value) : undefined;
+    if (!stream || stream.remote === undefined) return false;
+    return this.deps.setRemote(callKey, side, stream);
+  }
+
   /** A provisional call released (the target failed, or the call ended first). */
   forget(key: string): void {
     if (this.pending.delete(key)) this.failed++;
@@ -158,4 +185,28 @@ export class EngineTransfers {
   close(): void {
     this.pending.clear();
   }
+}
+
+/**
+ * RFC 3264 §8: "When issuing an offer that modifies the session, the "o=" line of the new SDP MUST
+ * be identical to that in the previous SDP, except that the version in the origin field MUST
+ * increment by one from the previous SDP." The stream is the same (port, codecs, keys); only its
+ * direction changes, to sendrecv (RFC 3264 §8.4 resumes a held stream the way it was before).
+ */
+export function resumeOfferSdp(
+  previous: Buffer,
+  local: { address: string; rtpPort: number },
+): Buffer | undefined {
+  const parsed = parseSdp(previous);
+  const stream = parsed.ok ? audioStream(parsed.value) : undefined;
+  if (!parsed.ok || !stream) return undefined;
+  const s = bumpSdpVersion(withDirection(parsed.value, 'sendrecv', stream.index));
+  const addrType = local.address.includes(':') ? 'IP6' : 'IP4';
+  const conn = { netType: 'IN', addrType, address: local.address };
+  if (s.connection) s.connection = { ...conn };
+  const m = s.media[stream.index];
+  if (!m) return undefined;
+  m.port = local.rtpPort;
+  m.connections = m.connections.length > 0 || !s.connection ? [{ ...conn }] : [];
+  return Buffer.from(serializeSdp(s));
 }

@@ -397,6 +397,12 @@ export class MediaEngine implements MediaHook {
       const party = this.parties.get(from.key)?.[from.side];
       if (party) this.describe(to.key, to.side, party);
     },
+    address: () => this.address,
+    setRemote: (key, side, stream) => {
+      const leg = this.calls.get(key)?.[side];
+      if (leg) this.setRemote(leg, stream);
+      return leg !== undefined;
+    },
   });
   /** Conferences and supervisor monitoring: legs mixed in their worker (`mix-rooms.ts`). */
   readonly mix: MixRooms = new MixRooms({
@@ -990,7 +996,22 @@ export class MediaEngine implements MediaHook {
 
   /** Blind transfer, step 2: the target answered, its leg replaces the other side of `callKey`. */
   completeTransfer(callKey: string, keepSide: LegSide, newKey: string): boolean {
-    return this.transfers.complete(callKey, keepSide, newKey);
+    if (!this.transfers.complete(callKey, keepSide, newKey)) return false;
+    // Whoever held the transferee is gone: its music on hold ends as the target is bridged.
+    const call = this.calls.get(callKey);
+    if (call) this.players.clearHold(call);
+    this.players.release(newKey, []);
+    return true;
+  }
+
+  /** Blind transfer, step 3: our re-offer resuming a transferee left on hold (`engine-transfers.ts`). */
+  resumeOffer(callKey: string, side: LegSide, previous: Buffer): Buffer | undefined {
+    return this.transfers.resumeOffer(callKey, side, previous);
+  }
+
+  /** The transferee's answer to `resumeOffer`. */
+  resumeAnswer(callKey: string, side: LegSide, answer: Buffer): boolean {
+    return this.transfers.resumeAnswer(callKey, side, answer);
   }
 
   release(callKey: string): void {

@@ -1,7 +1,8 @@
 /**
  * Blind transfer carried out by the B2BUA (RFC 3515 REFER, RFC 5589 §6) against real peers: SIPp
- * plays the caller 1001, the transferor 1002 (answers, then REFERs the caller to another number)
- * and the targets (1003 answers, 1004 is busy); the media of every party is a UDP socket of this
+ * plays the caller 1001, the transferor 1002 (answers, then REFERs the caller to another number,
+ * or first holds it as desk phones do) and the targets (1003 answers, 1004 is busy, 1005 rings for
+ * a while before answering); the media of every party is a UDP socket of this
  * test sending PCMU packets whose payload bytes name their sender, so what reaches whom is checked
  * bit-exact. With `media.recording: 'all'` the interaction's one WAV must hold the transferor's
  * audio and then the target's on its right channel.
@@ -47,6 +48,9 @@ interface Cdr {
   hangupCause: string | null;
   extra?: { recording?: string };
 }
+
+/** How long the ringing target (1005) rings before it answers. */
+const RING_MS = 2500;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -115,9 +119,13 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
   let transferorPort: number;
   let targetPort: number;
   let busyPort: number;
+  let ringingPort: number;
   let target: SippServer | undefined;
   let busy: SippServer | undefined;
+  let ringing: SippServer | undefined;
   let peers: { caller: UdpPeer; transferor: UdpPeer; target: UdpPeer };
+  /** Arrival time (ms) of each packet in `peers[x].received`, same index. */
+  const arrivals = { caller: [] as number[], transferor: [] as number[], target: [] as number[] };
 
   before(async () => {
     const cfg = demoConfig();
@@ -129,10 +137,14 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
     const lo = await freeUdpRange(RTP_PORTS);
     gw = await startGateway({ dataDir, extraArgs: ['--rtp-ports', `${lo}-${lo + RTP_PORTS - 1}`] });
     peers = { caller: await udpPeer(), transferor: await udpPeer(), target: await udpPeer() };
+    for (const [name, peer] of Object.entries(peers))
+      peer.socket.on('message', () => arrivals[name as keyof typeof arrivals].push(Date.now()));
     transferorPort = await freePort('udp');
     targetPort = await freePort('udp');
     busyPort = await freePort('udp');
+    ringingPort = await freePort('udp');
     await registerDemoExtension(remote(), transferorPort, '1002');
+    await registerDemoExtension(remote(), ringingPort, '1005');
     await registerDemoExtension(remote(), targetPort, '1003');
     await registerDemoExtension(remote(), busyPort, '1004');
     target = await startSipp({
@@ -143,11 +155,21 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
       extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
     });
     busy = await startSipp({ scenario: 'uas-486.xml', localPort: busyPort, timeoutS: 120 });
+    // The ringing target shares the target's media socket: one target answers per test.
+    ringing = await startSipp({
+      scenario: 'uas-ring-then-answer.xml',
+      localPort: ringingPort,
+      timeoutS: 120,
+      holdMs: RING_MS,
+      keys: { rtp_port: String(peers.target.port) },
+      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+    });
   });
 
   after(async () => {
     await target?.stop(500).catch(() => undefined);
     await busy?.stop(500).catch(() => undefined);
+    await ringing?.stop(500).catch(() => undefined);
     for (const p of Object.values(peers ?? {})) await p.close();
     await gw?.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -169,10 +191,16 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
    * 1001 calls 1002 and talks for `holdMs`; 1002 answers, talks, and after `referAfterMs` REFERs
    * the caller to `referTo`. Every party's media is a socket of this test, talking throughout.
    */
-  async function transferCall(referTo: string, referAfterMs: number, holdMs: number) {
+  async function transferCall(
+    referTo: string,
+    referAfterMs: number,
+    holdMs: number,
+    scenarios = { transferor: 'uas-refer-media-port.xml', caller: 'uac-auth-media-port.xml' },
+  ) {
     for (const p of Object.values(peers)) p.received.length = 0;
+    for (const t of Object.values(arrivals)) t.length = 0;
     const transferor = await startSipp({
-      scenario: 'uas-refer-media-port.xml',
+      scenario: scenarios.transferor,
       localPort: transferorPort,
       timeoutS: 60,
       holdMs: referAfterMs,
@@ -189,7 +217,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
       talk(peers.target, () => gatewayPortOf(peers.target), MARK.target, 0x1003),
     ];
     const done: Promise<SippResult> = runSipp({
-      scenario: 'uac-auth-media-port.xml',
+      scenario: scenarios.caller,
       remote: remote(),
       localPort: await freePort('udp'),
       calls: 1,
@@ -237,7 +265,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
     return { caller, trace };
   }
 
-  test('MUST answer REFER 202, NOTIFY 100 then 200 sipfrag, join the caller to the target with one continuous stream, keep one interaction and one recording', async (t) => {
+  test('MUST answer REFER 202, NOTIFY 100, 180 then 200 sipfrag, join the caller to the target with one continuous stream, keep one interaction and one recording', async (t) => {
     const run = await transferCall('1003', 1500, 5000);
     assert.ok(run.interactionId, 'the call is anchored');
     // Before the transfer the caller hears the transferor; after it, the target.
@@ -250,7 +278,11 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
     const notifies = [...trace.matchAll(/NOTIFY [^\n]*\n[\s\S]*?\r?\n\r?\n(SIP\/2\.0 \d{3}[^\r\n]*)/g)].map(
       (m) => m[1],
     );
-    assert.deepEqual(notifies, ['SIP/2.0 100 Trying', 'SIP/2.0 200 OK'], 'NOTIFY 100 then 200 sipfrag');
+    assert.deepEqual(
+      notifies,
+      ['SIP/2.0 100 Trying', 'SIP/2.0 180 Ringing', 'SIP/2.0 200 OK'],
+      'NOTIFY 100, the target ringing (RFC 3515 §2.4.5), then 200 sipfrag',
+    );
     assert.match(trace, /Event: refer/i);
     assert.match(trace, /Subscription-State: terminated/i);
     assert.match(trace, /BYE sip:1002@/, 'the transferor is released by a BYE from the gateway');
@@ -338,5 +370,170 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
     assert.ok(marksOf(peers.caller, mark).filter((m) => m === MARK.transferor).length > 5);
     const e = await settled();
     assert.equal(e.ports.free, e.ports.capacity, 'every port back in the pool');
+  });
+
+  test('MUST play music on hold to a transferee held before the REFER while the target rings, stop it at answer, and resume the transferee with our re-INVITE a=sendrecv (RFC 3264 §8.4, RFC 5589 §6)', async (t) => {
+    const run = await transferCall('1005', 1500, 3000, {
+      transferor: 'uas-hold-refer-media-port.xml',
+      caller: 'uac-auth-held-media-port.xml',
+    });
+    assert.ok(run.interactionId, 'the call is anchored');
+    for (const end = Date.now() + 15_000; Date.now() < end; await sleep(100))
+      if (marksOf(peers.caller).includes(MARK.target)) break;
+    await sleep(1500);
+    const { trace } = await finish(t, run);
+
+    const notifies = [...trace.matchAll(/NOTIFY [^\n]*\n[\s\S]*?\r?\n\r?\n(SIP\/2\.0 \d{3}[^\r\n]*)/g)].map(
+      (m) => m[1],
+    );
+    assert.deepEqual(notifies, ['SIP/2.0 100 Trying', 'SIP/2.0 180 Ringing', 'SIP/2.0 200 OK']);
+    assert.match(trace, /BYE sip:1002@/, 'the transferor is released by a BYE from the gateway');
+
+    const got = peers.caller.received.map((r) => r.msg.subarray(12));
+    const at = arrivals.caller;
+    const is = (p: Buffer, mark: number) => p.length === 160 && p.every((x) => x === mark);
+    const firstTarget = got.findIndex((p) => is(p, MARK.target));
+    const lastTransferor = got.findLastIndex((p) => is(p, MARK.transferor));
+    assert.ok(lastTransferor >= 0 && firstTarget > lastTransferor, 'transferor, then the target');
+    const answeredAt = at[firstTarget] ?? 0;
+    // The target rang RING_MS before answering: what the caller got in that window is the music.
+    const ringingWindow = got.filter((_, i) => {
+      const ts = at[i] ?? 0;
+      return ts >= answeredAt - (RING_MS - 500) && ts < answeredAt - 200;
+    });
+    t.diagnostic(`${ringingWindow.length} packets to the caller while the target rang`);
+    assert.ok(
+      ringingWindow.length >= 60,
+      `the caller is sent audio while the target rings (${ringingWindow.length})`,
+    );
+    assert.ok(
+      ringingWindow.every((p) => !is(p, MARK.transferor) && !is(p, MARK.target) && !is(p, MARK.caller)),
+      'while the target rings the caller hears neither the transferor nor the target',
+    );
+    const rms = (p: Buffer) => Math.sqrt(p.reduce((sum, x) => sum + ulawToLinear(x) ** 2, 0) / p.length);
+    const loud = ringingWindow.filter((p) => rms(p) > 300).length;
+    assert.ok(
+      loud >= ringingWindow.length / 2,
+      `the music is not silence (${loud}/${ringingWindow.length} frames)`,
+    );
+    // Once the target answered the music stops: only the target's audio, bit-exact.
+    const afterAnswer = got.slice(firstTarget);
+    assert.ok(afterAnswer.length > 50, `the caller hears the target (${afterAnswer.length} packets)`);
+    assert.ok(
+      afterAnswer.every((p) => is(p, MARK.target)),
+      `after the answer only the target reaches the caller (${afterAnswer.filter((p) => !is(p, MARK.target)).length} others)`,
+    );
+    const targetHeard = peers.target.received.map((r) => r.msg.subarray(12));
+    assert.ok(
+      targetHeard.length > 50 && targetHeard.every((p) => is(p, MARK.caller)),
+      'the target hears the caller, bit-exact',
+    );
+
+    const e = await settled();
+    assert.equal(e.ports.free, e.ports.capacity, 'every port back in the pool');
+    let cdrs: Cdr[] = [];
+    for (const end = Date.now() + 5000; Date.now() < end && cdrs.length < 3; await sleep(100))
+      cdrs = (await gw.api<{ cdrs: Cdr[] }>('GET', `/api/cdrs?interaction=${run.interactionId}`)).body.cdrs;
+    assert.equal(cdrs.find((c) => c.peer === '1002')?.hangupCause, 'transferred');
+    assert.ok(cdrs.find((c) => c.peer === '1005')?.answeredAt, 'the target leg answered');
+  });
+
+  test('MUST carry out a REFER from the calling party: the callee is joined to the target, the caller gets NOTIFY 100, 180, 200 and then our BYE', async (t) => {
+    for (const p of Object.values(peers)) p.received.length = 0;
+    // Here 1002 is the transferee: it talks with its own mark, and hangs up at the end.
+    const transferee = await startSipp({
+      scenario: 'uas-bye-media-port.xml',
+      localPort: transferorPort,
+      timeoutS: 60,
+      holdMs: 6000,
+      keys: { rtp_port: String(peers.transferor.port) },
+      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+    });
+    let callerGatewayPort: number | undefined;
+    const talking = [
+      talk(peers.caller, () => gatewayPortOf(peers.caller) ?? callerGatewayPort, MARK.caller, 0x1001),
+      talk(peers.transferor, () => gatewayPortOf(peers.transferor), MARK.transferor, 0x1002),
+      talk(peers.target, () => gatewayPortOf(peers.target), MARK.target, 0x1003),
+    ];
+    const done = runSipp({
+      scenario: 'uac-auth-refer-media-port.xml',
+      remote: remote(),
+      localPort: await freePort('udp'),
+      calls: 1,
+      service: '1002',
+      holdMs: 1500,
+      cleanup: 'never',
+      auth: { username: '1001', password: 'demo1001' },
+      keys: {
+        caller: '1001',
+        caller_domain: 'edgeline.local',
+        rtp_port: String(peers.caller.port),
+        rtp_proto: 'RTP/AVP',
+        sdp_attr: 'label:1',
+        refer_to: '1003',
+      },
+      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      timeoutS: 40,
+    });
+    let interactionId: string | undefined;
+    for (const end = Date.now() + 8000; Date.now() < end && !interactionId; await sleep(50)) {
+      const st = await gw.api<{
+        media: { engine: { calls: Array<{ callKey: string; a: { rtpPort: number } }> } };
+      }>('GET', '/api/status');
+      interactionId = st.body.media.engine.calls[0]?.callKey;
+      callerGatewayPort = st.body.media.engine.calls[0]?.a.rtpPort;
+    }
+    const caller = await done;
+    for (const end = Date.now() + 10_000; Date.now() < end; await sleep(100))
+      if (marksOf(peers.transferor).includes(MARK.target)) break;
+    // The transferee hangs up 6 s after it answered.
+    const calleeResult = await transferee.stop(8000);
+    for (const x of talking) x.stop();
+    const tracePath = caller.messageTrace ?? join(caller.workDir, 'messages.log');
+    const trace = existsSync(tracePath) ? readFileSync(tracePath, 'utf8') : '';
+    rmSync(caller.workDir, { recursive: true, force: true });
+    rmSync(calleeResult.workDir, { recursive: true, force: true });
+    if (caller.exitCode !== 0) t.diagnostic(gw.output().slice(-3000));
+    assert.equal(caller.exitCode, 0, `caller: ${describeSippResult(caller)}`);
+    assert.equal(calleeResult.stats?.successful, 1, `transferee: ${describeSippResult(calleeResult)}`);
+
+    assert.match(trace, /SIP\/2\.0 202 Accepted/, 'REFER answered 202');
+    const notifies = [...trace.matchAll(/NOTIFY [^\n]*\n[\s\S]*?\r?\n\r?\n(SIP\/2\.0 \d{3}[^\r\n]*)/g)].map(
+      (m) => m[1],
+    );
+    assert.deepEqual(notifies, ['SIP/2.0 100 Trying', 'SIP/2.0 180 Ringing', 'SIP/2.0 200 OK']);
+    assert.match(trace, /BYE sip:1001@/, 'the transferor (the caller) is released by a BYE from the gateway');
+
+    const is = (p: Buffer, mark: number) => p.length === 160 && p.every((x) => x === mark);
+    const heard = peers.transferor.received.map((r) => r.msg.subarray(12));
+    const firstTarget = heard.findIndex((p) => is(p, MARK.target));
+    assert.ok(
+      heard.some((p) => is(p, MARK.caller)),
+      'the callee heard the caller before the transfer',
+    );
+    assert.ok(firstTarget > 0 && heard.length - firstTarget > 50, 'then the target');
+    assert.ok(
+      heard.slice(firstTarget).every((p) => is(p, MARK.target)),
+      'after the transfer only the target reaches the callee, bit-exact',
+    );
+    const targetHeard = peers.target.received.map((r) => r.msg.subarray(12));
+    assert.ok(
+      targetHeard.length > 50 && targetHeard.every((p) => is(p, MARK.transferor)),
+      'the target hears the callee, bit-exact',
+    );
+
+    const e = await settled();
+    assert.equal(e.ports.free, e.ports.capacity, 'every port back in the pool');
+    let cdrs: Cdr[] = [];
+    for (const end = Date.now() + 5000; Date.now() < end && cdrs.length < 3; await sleep(100))
+      cdrs = (await gw.api<{ cdrs: Cdr[] }>('GET', `/api/cdrs?interaction=${interactionId}`)).body.cdrs;
+    t.diagnostic(JSON.stringify(cdrs.map((c) => [c.direction, c.peer, c.status, c.hangupCause])));
+    assert.deepEqual(
+      cdrs.map((c) => c.peer).sort(),
+      ['1001', '1002', '1003'],
+      'a row per leg, one interaction',
+    );
+    assert.equal(cdrs.find((c) => c.peer === '1001')?.hangupCause, 'transferred');
+    assert.ok(cdrs.find((c) => c.peer === '1003')?.answeredAt, 'the target leg answered');
   });
 });
