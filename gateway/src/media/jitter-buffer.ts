@@ -36,6 +36,22 @@ export interface JitterBufferOptions {
   concealment?: 'repeat' | 'silence';
   /** Timestamps further than this from the playout point mean a new stream. */
   resetAfterMs?: number;
+  /**
+   * An excess delay of up to this many frames over the target is shed only by dropping a quiet
+   * frame (a pause between words, where the drop is inaudible) rather than whatever frame is due;
+   * a larger excess is shed at once, latency mattering more than a click. 0 (the default) sheds
+   * any frame.
+   */
+  quietShedFrames?: number;
+}
+
+/** Mean absolute sample value under which a frame counts as quiet (about −45 dBm0). */
+const QUIET_MEAN_ABS = 40;
+
+function isQuiet(frame: Int16Array): boolean {
+  let sum = 0;
+  for (let i = 0; i < frame.length; i++) sum += Math.abs(frame[i] ?? 0);
+  return sum < QUIET_MEAN_ABS * frame.length;
 }
 
 export interface JitterPacket {
@@ -99,6 +115,9 @@ export class JitterBuffer {
   private concealRun = 0;
   private holding = false;
   private stretch = 0;
+  private readonly quietShedFrames: number;
+  /** The last window asked for a frame to be dropped, at the next quiet frame. */
+  private shedWanted = false;
 
   private targetFrames: number;
   private lastTargetDropMs = 0;
@@ -136,6 +155,7 @@ export class JitterBuffer {
       Math.ceil((opts.resetAfterMs ?? 1000) / FRAME_MS),
     );
     this.concealment = opts.concealment ?? 'repeat';
+    this.quietShedFrames = Math.max(0, Math.floor(opts.quietShedFrames ?? 0));
     this.targetFrames = this.clampFrames(Math.ceil((opts.initialDelayMs ?? 60) / FRAME_MS));
     for (let i = 0; i < CAPACITY; i++)
       this.slots.push(this.storage.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
@@ -270,6 +290,7 @@ export class JitterBuffer {
       this.stats.held++;
       return this.emitConceal();
     }
+    if (this.shedWanted) this.shedIfQuiet();
     const slot = this.playIndex & (CAPACITY - 1);
     if (this.slotIndex[slot] === this.playIndex) {
       this.holding = false;
@@ -386,12 +407,32 @@ export class JitterBuffer {
     this.windowStartMs = now;
     this.windowMinSlack = Infinity;
     this.windowMaxSlack = -Infinity;
+    this.shedWanted = false;
     if (spare === Infinity || spare < 1 || delay <= this.targetFrames) return;
+    if (delay <= this.targetFrames + this.quietShedFrames) {
+      this.shedWanted = true;
+      return;
+    }
     const slot = this.playIndex & (CAPACITY - 1);
     if (this.slotIndex[slot] !== this.playIndex) return;
     this.slotIndex[slot] = -Infinity;
     this.playIndex++;
     this.stats.dropped++;
+  }
+
+  /**
+   * Drop the frame due now if it is quiet and its successor is here (so the drop never causes a
+   * concealment): a small excess delay goes in a pause instead of cutting into speech.
+   */
+  private shedIfQuiet(): void {
+    const slot = this.playIndex & (CAPACITY - 1);
+    const next = (this.playIndex + 1) & (CAPACITY - 1);
+    if (this.slotIndex[slot] !== this.playIndex || this.slotIndex[next] !== this.playIndex + 1) return;
+    if (!isQuiet(this.slots[slot] as Int16Array)) return;
+    this.slotIndex[slot] = -Infinity;
+    this.playIndex++;
+    this.stats.dropped++;
+    this.shedWanted = false;
   }
 
   private emitSilence(): Int16Array {

@@ -383,9 +383,12 @@ port.on('message', (m: ToWorker) => {
         // Room for 320 ms: frames wait here only until the worker's next wake-up. The buffer
         // starts at its minimum depth and grows only with measured jitter: starting deeper and
         // shrinking later would drop frames from a clean stream mid-call (a 20 ms jump in time).
+        // The minimum is two frames: packets and the worker's ticks run on two clocks whose phase
+        // wanders, and one frame of slack keeps that from reading as the network running dry. A
+        // small excess is shed in pauses only: a frame dropped from speech or a tone is a click.
         frameLegs.set(
           m.legId,
-          new FrameEndpoint(systemClock, { maxQueuedFrames: 16, jitter: { initialDelayMs: 20, minDelayMs: 20 } }),
+          new FrameEndpoint(systemClock, { maxQueuedFrames: 16, jitter: { initialDelayMs: 40, minDelayMs: 40, quietShedFrames: 2 } }),
         );
         frameDtmfOf(m.legId);
       }

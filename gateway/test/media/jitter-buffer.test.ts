@@ -29,6 +29,8 @@ interface Scenario {
   ssrc?: number;
   ts0?: number;
   opts?: JitterBufferOptions;
+  /** The frame sent as packet k (default `frameOf`). */
+  frame?: (k: number) => Int16Array;
 }
 
 interface Pulled {
@@ -64,7 +66,7 @@ function run(s: Scenario): { jb: JitterBuffer; out: Pulled[]; sent: number[] } {
         sequenceNumber: (7 + e.k) & 0xffff,
         timestamp: (ts0 + e.k * 160) >>> 0,
         ssrc: s.ssrc ?? 42,
-        frame: frameOf(e.k),
+        frame: (s.frame ?? frameOf)(e.k),
       });
     } else {
       const f = jb.pull();
@@ -209,6 +211,39 @@ describe('JitterBuffer: arrival patterns', () => {
       const count = expect === 'held' ? concealedIn(out) : jb.stats.dropped;
       assert.ok(count >= 20 && count <= 45, `${expect} ${count}`);
       assertInOrder(audioValues(out));
+    });
+  }
+});
+
+describe('JitterBuffer: shedding excess delay in pauses (quietShedFrames)', () => {
+  // Starting at 60 ms on a clean 30 ms path leaves the delay two frames over the 20 ms target.
+  const cases = [
+    {
+      name: 'a tone throughout: no frame is dropped, the excess waits for a pause',
+      quietFrom: -1,
+      dropped: 0,
+    },
+    {
+      name: 'a 3 s pause from frame 150: the excess goes there (one frame a second), in quiet frames only',
+      quietFrom: 150,
+      dropped: 2,
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const quiet = (k: number): boolean => c.quietFrom >= 0 && k >= c.quietFrom && k < c.quietFrom + 150;
+      const { jb, out } = run({
+        frames: 300,
+        arrivalMs: (k) => 20 * k + 30,
+        frame: (k) => (quiet(k) ? new Int16Array(160) : frameOf(k)),
+        opts: { minDelayMs: 20, initialDelayMs: 60, quietShedFrames: 2 },
+      });
+      assert.equal(jb.stats.dropped, c.dropped);
+      assert.equal(concealedIn(out), 0, 'shedding never conceals');
+      // Every loud frame plays, in order.
+      const loud = audioValues(out).filter((v) => v !== 0);
+      assert.equal(loud.length, c.quietFrom >= 0 ? 150 : 300);
+      assertInOrder(loud);
     });
   }
 });
