@@ -262,7 +262,11 @@ export class B2bua {
           return;
         }
         if (kind === 'announcement' && this.deps.announcements) {
-          this.deps.announcements.answerCall(call, destination.number, req.body.length > 0 ? req.body : undefined);
+          this.deps.announcements.answerCall(
+            call,
+            destination.number,
+            req.body.length > 0 ? req.body : undefined,
+          );
           return;
         }
         if (!services || (kind !== 'echo' && kind !== 'milliwatt')) {

@@ -13,7 +13,12 @@ import { startWorker } from '../core/worker.ts';
 import type { CallMediaQuality, MediaHook, MediaParty } from '../call/ports.ts';
 import type { Logger } from '../core/log.ts';
 import type { Counter, MetricsRegistry } from '../core/metrics.ts';
-import { addJitter, emptyJitterTotals, JITTER_COUNTERS, type FrameJitterTotals } from './frame-jitter-totals.ts';
+import {
+  addJitter,
+  emptyJitterTotals,
+  JITTER_COUNTERS,
+  type FrameJitterTotals,
+} from './frame-jitter-totals.ts';
 import { AckWaiters } from './ack-waiters.ts';
 import { FramePlayout, type FramePlayoutDump } from './frame-playout.ts';
 import type { G711Law } from './g711.ts';
@@ -1109,7 +1114,10 @@ export class MediaEngine implements MediaHook {
    * the calls (one pool, no race between two), sockets in a relay worker. Undefined when no port
    * pair is free.
    */
-  openService(callKey: string, kind: 'echo' | 'milliwatt' | 'frames' | 'prompt'): ServiceLegHandle | undefined {
+  openService(
+    callKey: string,
+    kind: 'echo' | 'milliwatt' | 'frames' | 'prompt',
+  ): ServiceLegHandle | undefined {
     return this.openServiceLeg(callKey, kind)?.handle;
   }
 

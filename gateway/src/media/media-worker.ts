@@ -388,7 +388,10 @@ port.on('message', (m: ToWorker) => {
         // small excess is shed in pauses only: a frame dropped from speech or a tone is a click.
         frameLegs.set(
           m.legId,
-          new FrameEndpoint(systemClock, { maxQueuedFrames: 16, jitter: { initialDelayMs: 40, minDelayMs: 40, quietShedFrames: 2 } }),
+          new FrameEndpoint(systemClock, {
+            maxQueuedFrames: 16,
+            jitter: { initialDelayMs: 40, minDelayMs: 40, quietShedFrames: 2 },
+          }),
         );
         frameDtmfOf(m.legId);
       }

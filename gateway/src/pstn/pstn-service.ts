@@ -831,7 +831,8 @@ export class PstnService {
       status: res.status,
       earlyMedia: remote !== undefined,
     });
-    if (answerNow && !port.answer().ok) this.o.logger.warn({ line: port.key }, 'line not answered for ringback');
+    if (answerNow && !port.answer().ok)
+      this.o.logger.warn({ line: port.key }, 'line not answered for ringback');
     if (remote) this.startInboundLeg(call, remote);
   }
 
@@ -870,7 +871,10 @@ export class PstnService {
     }
     if (progress.state !== 'failure-tone') return false;
     call.state = 'tones';
-    this.o.logger.info({ line: port.key, status, tone: progress.dump().tone }, 'failure tone to the PSTN caller');
+    this.o.logger.info(
+      { line: port.key, status, tone: progress.dump().tone },
+      'failure tone to the PSTN caller',
+    );
     return true;
   }
 

@@ -566,7 +566,10 @@ void describe('demo configuration', () => {
       { number: '*46', type: 'monitor', mode: 'whisper' },
       { number: '*47', type: 'monitor', mode: 'barge' },
     ])
-      assert.ok(c.services.some((x) => JSON.stringify(x) === JSON.stringify(s)), s.number);
+      assert.ok(
+        c.services.some((x) => JSON.stringify(x) === JSON.stringify(s)),
+        s.number,
+      );
     assert.deepEqual(
       c.extensions.filter((e) => e.monitor).map((e) => e.number),
       ['1008'],
