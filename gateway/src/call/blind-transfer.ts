@@ -12,22 +12,13 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
 import type { Dialog } from '../sip/dialog/dialog.ts';
 import { Dialog as DialogClass } from '../sip/dialog/dialog.ts';
-import { offerUac, type SessionTimerConfig } from '../sip/dialog/session-timer.ts';
-import {
-  generateCallId,
-  generateTag,
-  getTag,
-  parseCSeq,
-  parseNameAddr,
-  parseUri,
-} from '../sip/message/index.ts';
-import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
+import type { SessionTimerConfig } from '../sip/dialog/session-timer.ts';
+import { getTag, parseCSeq, parseNameAddr, parseUri } from '../sip/message/index.ts';
+import { type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
+import { outboundInviteHeaders } from './outbound-invite.ts';
 import type { SipSenderPort } from './ports.ts';
 import type { CallerIdentity, OutboundLeg, OutboundTarget } from './sip-call.ts';
-
-/** What a leg of ours accepts in a dialog (RFC 3261 §20.5), transfer (RFC 3515) included. */
-export const ALLOWED_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY';
 
 /** What the transferor asked for: the target's Request-URI and the number our routing resolves. */
 export interface ReferTarget {
@@ -259,24 +250,16 @@ export class TransferDial {
   }
 
   private attempt(target: OutboundTarget): void {
-    const sentBy = this.deps.sip.localSentBy(target.dest.transport);
-    const h = new SipHeaders();
-    h.append('via', this.deps.via(target.dest.transport));
-    h.append('max-forwards', '70');
-    const display = this.from.displayName ? `"${this.from.displayName.replace(/["\\]/g, '')}" ` : '';
-    const fromUri = `sip:${this.from.user}@${this.deps.domain}`;
-    h.append('from', `${display}<${fromUri}>;tag=${generateTag()}`);
-    h.append('to', `<${target.requestUri}>`);
-    h.append('call-id', generateCallId(sentBy.host));
-    h.append('cseq', '1 INVITE');
-    h.append(
-      'contact',
-      `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`,
-    );
-    if (this.from.assert) h.append('p-asserted-identity', `${display}<${fromUri}>`);
-    h.append('allow', ALLOWED_METHODS);
-    for (const [name, value] of offerUac(this.deps.sessionTimer)) h.append(name, value);
-    h.append('user-agent', this.deps.userAgent);
+    const h = outboundInviteHeaders({
+      via: this.deps.via(target.dest.transport),
+      maxForwards: 70,
+      caller: this.from,
+      domain: this.deps.domain,
+      target,
+      sentBy: this.deps.sip.localSentBy(target.dest.transport),
+      sessionTimer: this.deps.sessionTimer,
+      userAgent: this.deps.userAgent,
+    });
     h.append('content-type', 'application/sdp');
     this.deps.describe(target);
     const leg: OutboundLeg = {

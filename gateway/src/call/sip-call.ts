@@ -15,20 +15,18 @@ import {
   formatSessionExpires,
   fromUacResponse,
   negotiateUas,
-  offerUac,
   type SessionTimerConfig,
   type SessionTimerParams,
 } from '../sip/dialog/session-timer.ts';
 import {
   createResponse,
   generateBranch,
-  generateCallId,
   generateTag,
   getTag,
   parseCSeq,
   splitTopLevelCommas,
 } from '../sip/message/index.ts';
-import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
+import { type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import type {
   CallMediaQuality,
   ClientTxPort,
@@ -38,16 +36,10 @@ import type {
   SipSenderPort,
 } from './ports.ts';
 import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
+import { ALLOWED_METHODS, outboundInviteHeaders } from './outbound-invite.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
 import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf-info.ts';
-import {
-  ALLOWED_METHODS,
-  buildReferNotify,
-  parseReferTo,
-  reasonOf,
-  referSeqOf,
-  TransferDial,
-} from './blind-transfer.ts';
+import { buildReferNotify, parseReferTo, reasonOf, referSeqOf, TransferDial } from './blind-transfer.ts';
 import { leftOnHold, TransfereeResume, twoWay } from './transfer-resume.ts';
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
@@ -392,27 +384,18 @@ export class SipCall {
   private attempt(target: OutboundTarget): void {
     if (this.state !== 'proceeding' && this.state !== 'early') return;
     const inbound = this.a.invite;
-    const sentBy = this.deps.sip.localSentBy(target.dest.transport);
-    const h = new SipHeaders();
-    h.append('via', viaFor(this.deps.sip, target.dest.transport));
     // RFC 3261 §16.6 step 3 (applied by a B2BUA to avoid loops through it): decrement Max-Forwards.
     const mf = Number(inbound.headers.get('max-forwards') ?? '70');
-    h.append('max-forwards', String(Math.max(0, (Number.isFinite(mf) ? mf : 70) - 1)));
-    const display = this.caller.displayName ? `"${this.caller.displayName.replace(/["\\]/g, '')}" ` : '';
-    const fromUri = `sip:${this.caller.user}@${this.deps.domain}`;
-    h.append('from', `${display}<${fromUri}>;tag=${generateTag()}`);
-    h.append('to', `<${target.requestUri}>`);
-    h.append('call-id', generateCallId(sentBy.host));
-    h.append('cseq', '1 INVITE');
-    h.append(
-      'contact',
-      `<sip:edgeline@${sentBy.host}:${sentBy.port}${target.dest.transport === 'udp' ? '' : `;transport=${target.dest.transport}`}>`,
-    );
-    if (this.caller.assert) h.append('p-asserted-identity', `${display}<${fromUri}>`);
-    h.append('allow', ALLOWED_METHODS);
-    // RFC 4028 §7.1: ask the callee for a session timer so a dead far end cannot hold the call.
-    for (const [name, value] of offerUac(this.deps.sessionTimer)) h.append(name, value);
-    h.append('user-agent', this.deps.userAgent);
+    const h = outboundInviteHeaders({
+      via: viaFor(this.deps.sip, target.dest.transport),
+      maxForwards: Math.max(0, (Number.isFinite(mf) ? mf : 70) - 1),
+      caller: this.caller,
+      domain: this.deps.domain,
+      target,
+      sentBy: this.deps.sip.localSentBy(target.dest.transport),
+      sessionTimer: this.deps.sessionTimer,
+      userAgent: this.deps.userAgent,
+    });
     // The far leg's media policy is the target's (trunk or extension), known before its offer.
     this.deps.media.describe?.(this.callKey, 'b', { kind: target.kind, id: target.peer });
     let body: Buffer = Buffer.alloc(0);
