@@ -7,7 +7,11 @@
  *
  * The condition answers true (done), false (failed: e.g. a bind error or the call is gone) or
  * undefined (not yet).
+ *
+ * Time is injected: the timeouts run on the `Timers` given (the system's unless a test drives a
+ * manual clock).
  */
+import { systemTimers, type TimerHandle, type Timers } from '../core/clock.ts';
 
 export type AckCondition = () => boolean | undefined;
 
@@ -21,13 +25,15 @@ export interface AckWaitersDump {
 interface Waiter {
   check: AckCondition;
   done: (v: boolean) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: TimerHandle | undefined;
 }
 
 export class AckWaiters {
   private readonly byTopic = new Map<string, Set<Waiter>>();
   private resolved = 0;
   private timedOut = 0;
+
+  constructor(private readonly timers: Timers = systemTimers) {}
 
   /** Resolves with `check`'s verdict once it has one, or false after `timeoutMs`. */
   until(topic: string, check: AckCondition, timeoutMs: number): Promise<boolean> {
@@ -41,12 +47,12 @@ export class AckWaiters {
         this.byTopic.set(topic, set);
       }
       set.add(w);
-      w.timer = setTimeout(() => {
+      w.timer = this.timers.start('ack', timeoutMs, () => {
         this.remove(topic, w);
         this.timedOut++;
         // A last look: the acknowledgement may have landed without a notification.
         resolve(check() ?? false);
-      }, timeoutMs);
+      });
     });
   }
 
@@ -80,7 +86,7 @@ export class AckWaiters {
   }
 
   private remove(topic: string, w: Waiter): void {
-    if (w.timer !== undefined) clearTimeout(w.timer);
+    w.timer?.cancel();
     w.timer = undefined;
     const set = this.byTopic.get(topic);
     if (!set) return;

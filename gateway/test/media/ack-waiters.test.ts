@@ -1,6 +1,7 @@
 /** The engine waits for its workers' acknowledgements by notification, never by polling. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ManualClock } from '../../src/core/clock.ts';
 import { AckWaiters } from '../../src/media/ack-waiters.ts';
 
 describe('AckWaiters', () => {
@@ -34,15 +35,22 @@ describe('AckWaiters', () => {
   });
 
   test('MUST resolve false after the timeout, with one last look at the condition', async () => {
-    const w = new AckWaiters();
-    const started = performance.now();
-    assert.equal(await w.until('t', () => undefined, 30), false);
-    assert.ok(performance.now() - started >= 25);
+    const clock = new ManualClock();
+    const w = new AckWaiters(clock);
+    let settled: boolean | undefined;
+    const p1 = w.until('t', () => undefined, 30).then((v) => (settled = v));
+    clock.advance(29);
+    await Promise.resolve();
+    assert.equal(settled, undefined, 'still waiting 1 ms before the timeout');
+    clock.advance(1);
+    assert.equal(await p1, false);
     const ack: { done?: boolean } = {};
-    const p = w.until('t', () => ack.done, 30);
+    const p2 = w.until('t', () => ack.done, 30);
     ack.done = true; // landed without a notification
-    assert.equal(await p, true);
+    clock.advance(30);
+    assert.equal(await p2, true);
     assert.equal(w.dump().timedOut, 2);
+    assert.equal(clock.armed().length, 0, 'no timer left armed');
   });
 
   test('MUST settle every waiter on close', async () => {
