@@ -2,7 +2,7 @@
  * The drivers the gateway can open, by family. Only the simulation is built in so far; `dahdi`
  * and `serial` register here when they exist.
  */
-import type { Result } from '../gateway/src/core/result.ts';
+import type { Result } from '../base/result.ts';
 import { DriverRegistry, type DriverConfig, type DriverDeps } from './api/registry.ts';
 import type { Card, DriverError } from './api/types.ts';
 import { openSimDriver } from './sim/driver.ts';

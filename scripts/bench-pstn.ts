@@ -33,7 +33,7 @@ import { parseArgs } from 'node:util';
 import { isPortFree } from '../gateway/test/peers/free-port.ts';
 import { channelCount, pstnBenchConfig, type CardSize } from './bench/pstn-config.ts';
 import { startFarEnd, type FarEnd, type FarEndCallStats } from './bench/pstn-far-end.ts';
-import type { FrameLegsDump } from '../gateway/src/media/engine.ts';
+import type { FrameLegsDump } from '../gateway/src/media/engine/engine.ts';
 import type { PstnFrameStats } from '../gateway/src/pstn/pstn-service.ts';
 import { clockTicksPerSecond, cpuMs, memory, processTree } from './bench/proc-stats.ts';
 

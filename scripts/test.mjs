@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The whole suite: make sure the Debian peers the tests start are installed, then run every
-// `*.test.ts` under gateway/, drivers/, scripts/ and hw-tests/ with node's own test runner.
+// `*.test.ts` under base/, gateway/, drivers/, scripts/ and hw-tests/ with node's own test runner.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +52,7 @@ function findTests(dir, out) {
 }
 
 const filter = process.argv.slice(2);
-let files = ['gateway', 'drivers', 'scripts', 'hw-tests'].flatMap((d) => findTests(d, []));
+let files = ['base', 'gateway', 'drivers', 'scripts', 'hw-tests'].flatMap((d) => findTests(d, []));
 if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
 files.sort();
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {

@@ -3,8 +3,8 @@
  * opens the configured one and gets its cards. Time is injected here once and passed to every
  * card, so a whole simulated exchange runs on a test's manual clock.
  */
-import type { Clock, Timers } from '../../gateway/src/core/clock.ts';
-import { err, type Result } from '../../gateway/src/core/result.ts';
+import type { Clock, Timers } from '../../base/clock.ts';
+import { err, type Result } from '../../base/result.ts';
 import { DriverErrors, type Card, type DriverError, type DriverFamily } from './types.ts';
 
 export interface DriverDeps {

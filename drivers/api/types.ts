@@ -14,7 +14,7 @@
  * mean. Bad commands (dialling on an idle line, pulse dialling on an E1 timeslot) are answered
  * with a typed error, never a throw.
  */
-import type { Result } from '../../gateway/src/core/result.ts';
+import type { Result } from '../../base/result.ts';
 
 export const FRAME_SAMPLES = 160;
 export const FRAME_MS = 20;

@@ -7,10 +7,10 @@
  * Numbering: analog lines `5550001`, `5550002`, …; E1 span s, bearer channel c: `556` + two digits
  * of s + two digits of c (`5560101` is span 1 channel 1); test numbers `95000`–`95004`.
  */
-import type { Clock, TimerHandle, Timers } from '../../gateway/src/core/clock.ts';
-import { err, ok, type Result } from '../../gateway/src/core/result.ts';
-import { CHINA_TONE_PLAN, type TonePlan } from '../../gateway/src/media/tone-plan.ts';
-import type { CallerIdInfo } from '../../gateway/src/pstn/caller-id.ts';
+import type { Clock, TimerHandle, Timers } from '../../base/clock.ts';
+import { err, ok, type Result } from '../../base/result.ts';
+import { CHINA_TONE_PLAN, type TonePlan } from '../../base/signal/tone-plan.ts';
+import type { CallerIdInfo } from '../../base/signal/caller-id.ts';
 import { FRAME_MS, type AlarmName } from '../api/types.ts';
 import { CoCall } from './co-call.ts';
 import type { CoPort } from './co-ports.ts';
@@ -31,7 +31,7 @@ import {
 } from './co-types.ts';
 import { SimulatedCall, type CallerIdentity, type SimulatedCallSummary } from './simulated-caller.ts';
 import { TEST_NUMBERS, TestService } from './test-numbers.ts';
-import type { DtmfCallerIdVariant } from '../../gateway/src/pstn/caller-id-dtmf.ts';
+import type { DtmfCallerIdVariant } from '../../base/signal/caller-id-dtmf.ts';
 
 export interface CentralOfficeOptions {
   clock: Clock;

@@ -9,13 +9,13 @@
  *     └──call offered──► alerting ──answered──► connected
  *   any state ──on hook / clear-forward──► idle;  E1 clears it started wait in releasing
  */
-import type { TimerHandle } from '../../gateway/src/core/clock.ts';
-import { DtmfDetector } from '../../gateway/src/media/dtmf-detector.ts';
-import { ToneGenerator } from '../../gateway/src/media/tone-generator.ts';
-import type { ToneName } from '../../gateway/src/media/tone-plan.ts';
-import type { CallerIdDate, CallerIdInfo } from '../../gateway/src/pstn/caller-id.ts';
-import { DTMF_CALLER_ID_TIMING, encodeDtmfCallerId } from '../../gateway/src/pstn/caller-id-dtmf.ts';
-import { encodeFskCallerId } from '../../gateway/src/pstn/caller-id-fsk.ts';
+import type { TimerHandle } from '../../base/clock.ts';
+import { DtmfDetector } from '../../base/signal/dtmf-detector.ts';
+import { ToneGenerator } from '../../base/signal/tone-generator.ts';
+import type { ToneName } from '../../base/signal/tone-plan.ts';
+import type { CallerIdDate, CallerIdInfo } from '../../base/signal/caller-id.ts';
+import { DTMF_CALLER_ID_TIMING, encodeDtmfCallerId } from '../../base/signal/caller-id-dtmf.ts';
+import { encodeFskCallerId } from '../../base/signal/caller-id-fsk.ts';
 import { FRAME_SAMPLES, type AlarmName, type CasBits, type ChannelKind } from '../api/types.ts';
 import type {
   CidMode,
@@ -33,7 +33,7 @@ import type {
   PortLink,
 } from './co-types.ts';
 import { NoiseSource, SampleQueue, synthesizeDtmf } from './signals.ts';
-import type { DtmfCallerIdVariant } from '../../gateway/src/pstn/caller-id-dtmf.ts';
+import type { DtmfCallerIdVariant } from '../../base/signal/caller-id-dtmf.ts';
 
 export type PortState =
   'idle' | 'alerting' | 'dial-tone' | 'collecting' | 'calling' | 'connected' | 'clearing' | 'releasing';

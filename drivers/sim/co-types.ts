@@ -2,10 +2,10 @@
  * Shared vocabulary of the simulated central office: calls between parties, the options of a
  * line, and the link between an office port and the card channel wired to it.
  */
-import type { Clock, Timers } from '../../gateway/src/core/clock.ts';
-import type { TonePlan } from '../../gateway/src/media/tone-plan.ts';
-import type { CallerIdInfo } from '../../gateway/src/pstn/caller-id.ts';
-import type { DtmfCallerIdVariant } from '../../gateway/src/pstn/caller-id-dtmf.ts';
+import type { Clock, Timers } from '../../base/clock.ts';
+import type { TonePlan } from '../../base/signal/tone-plan.ts';
+import type { CallerIdInfo } from '../../base/signal/caller-id.ts';
+import type { DtmfCallerIdVariant } from '../../base/signal/caller-id-dtmf.ts';
 import type { AlarmName, CasBits } from '../api/types.ts';
 
 export type CidMode = 'fsk-bell202' | 'fsk-v23' | 'dtmf';

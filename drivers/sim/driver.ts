@@ -2,13 +2,13 @@
  * The `sim` driver family: `{ family: 'sim', fxo?: 4, e1Spans?: 1, tonePlan?: 'cn' }` opens one
  * simulated card wired to a fresh simulated central office (`card.office`).
  */
-import { err, ok, type Result } from '../../gateway/src/core/result.ts';
+import { err, ok, type Result } from '../../base/result.ts';
 import {
   CHINA_TONE_PLAN,
   ETSI_TONE_PLAN,
   NANP_TONE_PLAN,
   type TonePlan,
-} from '../../gateway/src/media/tone-plan.ts';
+} from '../../base/signal/tone-plan.ts';
 import type { DriverConfig, DriverDeps } from '../api/registry.ts';
 import { DriverErrors, type Card, type DriverError } from '../api/types.ts';
 import { createSimulation } from './sim-card.ts';

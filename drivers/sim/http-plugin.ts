@@ -20,7 +20,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { CentralOffice } from './central-office.ts';
 import { LINE_FAULTS } from './co-types.ts';
-import { writeWavHeader } from '../../gateway/src/media/wav.ts';
+import { writeWavHeader } from '../../base/signal/wav.ts';
 
 export interface SimHttpOptions {
   office: CentralOffice;

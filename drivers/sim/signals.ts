@@ -2,9 +2,9 @@
  * Signal sources of the simulated exchange and card: DTMF bursts, queued sample streams (caller
  * ID, prompts, digits), white noise. All deterministic, all written into reused 20 ms frames.
  */
-import { DTMF_COLUMN_HZ, DTMF_ROW_HZ } from '../../gateway/src/media/dtmf-detector.ts';
-import { ToneGenerator } from '../../gateway/src/media/tone-generator.ts';
-import { DBM0_REFERENCE_PEAK } from '../../gateway/src/media/tone-plan.ts';
+import { DTMF_COLUMN_HZ, DTMF_ROW_HZ } from '../../base/signal/dtmf-detector.ts';
+import { ToneGenerator } from '../../base/signal/tone-generator.ts';
+import { DBM0_REFERENCE_PEAK } from '../../base/signal/tone-plan.ts';
 import { SAMPLE_RATE_HZ } from '../api/types.ts';
 
 /** ITU-T Q.23 keypad, by row then column. */

@@ -7,8 +7,8 @@
  * Events raised by a command or by the office are queued and delivered with the next frame (a
  * real card reports them on its next interrupt); a command never calls back into its caller.
  */
-import type { TimerHandle } from '../../gateway/src/core/clock.ts';
-import { err, ok, type Result } from '../../gateway/src/core/result.ts';
+import type { TimerHandle } from '../../base/clock.ts';
+import { err, ok, type Result } from '../../base/result.ts';
 import {
   DriverErrors,
   FRAME_SAMPLES,

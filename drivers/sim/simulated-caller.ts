@@ -4,11 +4,11 @@
  * frames) goes down the line and what the gateway sends back is recorded.
  */
 import { readFile } from 'node:fs/promises';
-import type { Clock } from '../../gateway/src/core/clock.ts';
-import { err, ok, type Result } from '../../gateway/src/core/result.ts';
-import { DtmfDetector } from '../../gateway/src/media/dtmf-detector.ts';
-import { DBM0_REFERENCE_PEAK } from '../../gateway/src/media/tone-plan.ts';
-import { decodeWavToFrames } from '../../gateway/src/media/wav.ts';
+import type { Clock } from '../../base/clock.ts';
+import { err, ok, type Result } from '../../base/result.ts';
+import { DtmfDetector } from '../../base/signal/dtmf-detector.ts';
+import { DBM0_REFERENCE_PEAK } from '../../base/signal/tone-plan.ts';
+import { decodeWavToFrames } from '../../base/signal/wav.ts';
 import { DriverErrors, FRAME_SAMPLES, type DriverError } from '../api/types.ts';
 import type { CallState, ClearCause, CoCallLike, Party } from './co-types.ts';
 import {

@@ -9,8 +9,8 @@
  * | `95003` | rings (ringback) and never answers                                         |
  * | `95004` | answers, then after 5 s hangs up leaving only busy tone: no reversal, no loop drop |
  */
-import type { TimerHandle } from '../../gateway/src/core/clock.ts';
-import { ToneGenerator } from '../../gateway/src/media/tone-generator.ts';
+import type { TimerHandle } from '../../base/clock.ts';
+import { ToneGenerator } from '../../base/signal/tone-generator.ts';
 import { FRAME_SAMPLES } from '../api/types.ts';
 import type { CoCallLike, OfficeContext, Party } from './co-types.ts';
 

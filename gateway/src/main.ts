@@ -5,8 +5,8 @@
  */
 import { EdgeError } from './core/errors.ts';
 import { createLogger } from './core/log.ts';
-import { parseFlags, usage } from './service/flags.ts';
-import { Gateway } from './service/gateway.ts';
+import { parseFlags, usage } from './flags.ts';
+import { Gateway } from './build-gateway.ts';
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));

@@ -5,8 +5,8 @@
 // the dominant frequency over a window (zero crossings), which tells whether each call carries
 // its own caller's tone (PSTN → SIP direction, no crossed streams).
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { decodeG711, type G711Law } from '../../gateway/src/media/g711.ts';
-import { emptyRtpView, parseRtp, rewriteSsrc } from '../../gateway/src/media/rtp-packet.ts';
+import { decodeG711, type G711Law } from '../../base/signal/g711.ts';
+import { emptyRtpView, parseRtp, rewriteSsrc } from '../../gateway/src/media/rtp/rtp-packet.ts';
 import {
   createResponse,
   generateTag,

@@ -3,8 +3,8 @@
 // Everything the bench measures it reads over the HTTP API (`GET /api/status`: the `pstn` dump's
 // card and office frame counters, the media engine's frame legs). Spawned with an 'ipc' stdio slot.
 import { createLogger } from '../../gateway/src/core/log.ts';
-import { parseFlags, usage } from '../../gateway/src/service/flags.ts';
-import { Gateway } from '../../gateway/src/service/gateway.ts';
+import { parseFlags, usage } from '../../gateway/src/flags.ts';
+import { Gateway } from '../../gateway/src/build-gateway.ts';
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));

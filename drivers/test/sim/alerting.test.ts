@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DtmfCallerIdDecoder } from '../../../gateway/src/pstn/caller-id-dtmf.ts';
-import { FskCallerIdDecoder } from '../../../gateway/src/pstn/caller-id-fsk.ts';
-import type { CallerIdInfo } from '../../../gateway/src/pstn/caller-id.ts';
-import type { Result } from '../../../gateway/src/core/result.ts';
+import { DtmfCallerIdDecoder } from '../../../base/signal/caller-id-dtmf.ts';
+import { FskCallerIdDecoder } from '../../../base/signal/caller-id-fsk.ts';
+import type { CallerIdInfo } from '../../../base/signal/caller-id.ts';
+import type { Result } from '../../../base/result.ts';
 import type { CidMode, CidTiming } from '../../sim/co-types.ts';
 import { eventsOf, harness, heard, levelDbm0, onRuns } from './harness.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ManualClock } from '../../../gateway/src/core/clock.ts';
-import { FskCallerIdDecoder } from '../../../gateway/src/pstn/caller-id-fsk.ts';
+import { ManualClock } from '../../../base/clock.ts';
+import { FskCallerIdDecoder } from '../../../base/signal/caller-id-fsk.ts';
 import { DriverErrors } from '../../api/types.ts';
 import { openDriver } from '../../index.ts';
 import { eventsOf, harness, heard, levelDbm0, purity, sendTone } from './harness.ts';

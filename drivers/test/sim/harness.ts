@@ -1,7 +1,7 @@
 /** A simulated card and office on a manual clock, with every channel's events and audio captured. */
-import { ManualClock } from '../../../gateway/src/core/clock.ts';
-import { goertzelCoefficient, goertzelPower } from '../../../gateway/src/media/goertzel.ts';
-import { meanPower, powerToDbm0 } from '../../../gateway/src/pstn/line-audio.ts';
+import { ManualClock } from '../../../base/clock.ts';
+import { goertzelCoefficient, goertzelPower } from '../../../base/signal/goertzel.ts';
+import { meanPower, powerToDbm0 } from '../../../base/signal/line-audio.ts';
 import type { Channel, ChannelEvent } from '../../api/types.ts';
 import type { CentralOfficeOptions } from '../../sim/central-office.ts';
 import { createSimulation, type SimCardOptions, type Simulation } from '../../sim/sim-card.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Fastify from 'fastify';
-import { writeWavHeader } from '../../../gateway/src/media/wav.ts';
+import { writeWavHeader } from '../../../base/signal/wav.ts';
 import { simHttpPlugin } from '../../sim/http-plugin.ts';
 import { eventsOf, harness, heard, purity } from './harness.ts';
 

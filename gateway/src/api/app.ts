@@ -17,7 +17,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../core/log.ts';
 import { ErrorCodes } from '../core/errors.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
-import type { ParseError } from '../core/result.ts';
+import type { ParseError } from '../../../base/result.ts';
 import type { ConfigStore } from '../store/config-store.ts';
 import type { Records } from '../store/records.ts';
 import { maskChanges, maskSecrets, unmaskSecrets } from '../store/secrets.ts';

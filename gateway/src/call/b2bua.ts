@@ -6,16 +6,16 @@
  * other source must authenticate as a local extension (digest, 407 challenge). Nothing from an
  * unknown source is ever served (toll-fraud protection).
  */
-import type { Clock, Timers } from '../core/clock.ts';
+import type { Clock, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
-import type { ServiceAnswerer } from '../media/service-answerer.ts';
-import type { AnnouncementService } from '../media/announcement.ts';
-import { isMixService, type MixAnswerer } from '../media/mix-answerer.ts';
+import type { ServiceAnswerer } from '../services/service-answerer.ts';
+import type { AnnouncementService } from '../services/announcement.ts';
+import { isMixService, type MixAnswerer } from '../services/mix-answerer.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
-import { answerMixCall } from './mix-dispatch.ts';
+import { answerMixCall } from '../services/mix-dispatch.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';

@@ -9,7 +9,7 @@
  * NOTIFYs, and dialling the target (`TransferDial`). `SipCall` owns the REFER and the swap.
  */
 import { randomUUID } from 'node:crypto';
-import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
+import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Dialog } from '../sip/dialog/dialog.ts';
 import { Dialog as DialogClass } from '../sip/dialog/dialog.ts';
 import type { SessionTimerConfig } from '../sip/dialog/session-timer.ts';

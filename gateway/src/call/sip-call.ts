@@ -7,7 +7,7 @@
  * RFC 3261 §6 "Back-to-Back User Agent"); nothing of one dialog's identity leaks to the other.
  */
 import { randomUUID } from 'node:crypto';
-import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
+import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Dialog } from '../sip/dialog/dialog.ts';
 import {
@@ -38,7 +38,7 @@ import type {
 import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
 import { ALLOWED_METHODS, outboundInviteHeaders } from './outbound-invite.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
-import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf-info.ts';
+import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf/dtmf-info.ts';
 import { buildReferNotify, parseReferTo, reasonOf, referSeqOf, TransferDial } from './blind-transfer.ts';
 import { leftOnHold, TransfereeResume, twoWay } from './transfer-resume.ts';
 

@@ -9,7 +9,7 @@
  *
  * This is the sans-I/O part: the re-INVITE's outcome and its retries. `SipCall` sends the requests.
  */
-import type { TimerHandle, Timers } from '../core/clock.ts';
+import type { TimerHandle, Timers } from '../../../base/clock.ts';
 import type { SipResponse } from '../sip/message/types.ts';
 import {
   connectionOf,

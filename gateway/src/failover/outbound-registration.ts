@@ -6,7 +6,7 @@
  * §10.2: "A UA MUST increment the CSeq value by one for each REGISTER request with the same
  * Call-ID" — the shell keeps one Call-ID per registration and takes the CSeq from here.
  */
-import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
+import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Counter, Gauge, MetricsRegistry } from '../core/metrics.ts';
 

@@ -13,7 +13,7 @@
  * Initial state is `up`: members are optimistically usable at boot so the first calls are not
  * refused before the first probe round has completed (Kamailio loads destinations active too).
  */
-import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
+import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Counter, MetricsRegistry } from '../core/metrics.ts';
 import {

@@ -15,16 +15,16 @@
  * is "on" or "off"; runs of frames are the cadence's elements, each matched against its nominal
  * duration ± a ratio (E.180 §2: "a tolerance of ±20 %" is the usual latitude exchanges keep).
  */
-import { err, ok, type ParseError, type Result } from '../core/result.ts';
-import { goertzelCoefficient, goertzelPower } from '../media/goertzel.ts';
+import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
+import { goertzelCoefficient, goertzelPower } from '../../../base/signal/goertzel.ts';
 import {
   CHINA_TONE_PLAN,
   ETSI_TONE_PLAN,
   NANP_TONE_PLAN,
   type TonePlan,
   type TonePlanId,
-} from '../media/tone-plan.ts';
-import { dbm0ToPower, FRAME_MS, meanPower, SAMPLE_RATE_HZ } from './line-audio.ts';
+} from '../../../base/signal/tone-plan.ts';
+import { dbm0ToPower, FRAME_MS, meanPower, SAMPLE_RATE_HZ } from '../../../base/signal/line-audio.ts';
 
 export type CadenceKind = 'busy' | 'congestion';
 

@@ -13,8 +13,8 @@
  * response and there is no early media"; once the far end sends early media (a 183 with SDP), its
  * audio is played instead, and a later 180 does not bring the local ringback back.
  */
-import type { TimerHandle, Timers } from '../core/clock.ts';
-import { ToneGenerator } from '../media/tone-generator.ts';
+import type { TimerHandle, Timers } from '../../../base/clock.ts';
+import { ToneGenerator } from '../../../base/signal/tone-generator.ts';
 import {
   CHINA_TONE_PLAN,
   ETSI_TONE_PLAN,
@@ -22,7 +22,7 @@ import {
   tonePlanForCountry,
   type TonePlan,
   type TonePlanId,
-} from '../media/tone-plan.ts';
+} from '../../../base/signal/tone-plan.ts';
 
 export type ProgressState = 'idle' | 'ringback' | 'early-media' | 'connected' | 'failure-tone' | 'done';
 

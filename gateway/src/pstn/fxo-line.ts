@@ -17,14 +17,14 @@
  * - Supervision: answer by polarity reversal, far-end clear by polarity reversal, loop current
  *   interruption, or busy/congestion tone cadence (E.180 tone plans, `cadence.ts`).
  */
-import type { Clock, TimerHandle, Timers } from '../core/clock.ts';
-import { err, ok, type ParseError, type Result } from '../core/result.ts';
-import type { TonePlan } from '../media/tone-plan.ts';
+import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
+import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
+import type { TonePlan } from '../../../base/signal/tone-plan.ts';
 import { CadenceDetector, disconnectProfiles, SteadyToneDetector, type CadenceProfile } from './cadence.ts';
-import type { CallerIdInfo } from './caller-id.ts';
-import { DtmfCallerIdDecoder } from './caller-id-dtmf.ts';
-import { FskCallerIdDecoder } from './caller-id-fsk.ts';
-import { dbm0ToPower, meanPower } from './line-audio.ts';
+import type { CallerIdInfo } from '../../../base/signal/caller-id.ts';
+import { DtmfCallerIdDecoder } from '../../../base/signal/caller-id-dtmf.ts';
+import { FskCallerIdDecoder } from '../../../base/signal/caller-id-fsk.ts';
+import { dbm0ToPower, meanPower } from '../../../base/signal/line-audio.ts';
 
 const FRAME_MS = 20;
 /** How long a line-timed wait may outlast its delay when no audio arrives at all. */

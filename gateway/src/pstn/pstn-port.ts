@@ -5,11 +5,11 @@
  * agent treats every port alike.
  */
 import type { Channel, ChannelEvent } from '../../../drivers/api/types.ts';
-import type { Clock, Timers } from '../core/clock.ts';
-import { err, ok, type Result } from '../core/result.ts';
-import type { TonePlan } from '../media/tone-plan.ts';
+import type { Clock, Timers } from '../../../base/clock.ts';
+import { err, ok, type Result } from '../../../base/result.ts';
+import type { TonePlan } from '../../../base/signal/tone-plan.ts';
 import type { CadenceProfile } from './cadence.ts';
-import type { CallerIdInfo } from './caller-id.ts';
+import type { CallerIdInfo } from '../../../base/signal/caller-id.ts';
 import { FxoLine, type FxoLineOptions } from './fxo-line.ts';
 
 export type PortEvent =

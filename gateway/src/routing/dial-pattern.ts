@@ -5,7 +5,7 @@
  *   (digits, `*`, `#`, `+`). A pattern that starts with `^` is a regular expression instead.
  * Patterns are compiled once per configuration revision; matching is a plain RegExp test.
  */
-import { err, ok, type Result } from '../core/result.ts';
+import { err, ok, type Result } from '../../../base/result.ts';
 
 export interface DialPattern {
   source: string;

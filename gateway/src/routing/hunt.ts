@@ -4,7 +4,7 @@
  * channels. Pure policy over plain state the line layer keeps (busy channels, usage counts, the
  * round-robin pointer), so the same order comes out in tests and in service.
  */
-import { err, ok, type Result } from '../core/result.ts';
+import { err, ok, type Result } from '../../../base/result.ts';
 
 export type LineDirection = 'both' | 'in' | 'out';
 export type HuntStrategy = 'sequential' | 'round-robin' | 'least-used';

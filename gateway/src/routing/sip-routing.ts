@@ -8,7 +8,7 @@
  * PSTN calls, IVR and queues are routed by `pstn-routing.ts` over the same route data; here a
  * route whose destination this SIP path cannot serve yet answers 503.
  */
-import { systemClock } from '../core/clock.ts';
+import { systemClock } from '../../../base/clock.ts';
 import { compileDialPattern, matchesDialPattern, type DialPattern } from './dial-pattern.ts';
 import { isEmergencyNumber, permits, type PermissionClass } from './permission.ts';
 import { ringGroupStages, type RingGroupSpec, type RingStage } from './ring-group.ts';

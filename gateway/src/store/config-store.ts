@@ -11,9 +11,9 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
-import { systemClock, type Clock } from '../core/clock.ts';
+import { systemClock, type Clock } from '../../../base/clock.ts';
 import { ErrorCodes } from '../core/errors.ts';
-import { err, ok, type ParseError, type Result } from '../core/result.ts';
+import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
 import type { Config } from './config-schema.ts';
 import { validateConfig, type ConfigError } from './config-validate.ts';
 import { diffJson, type JsonChange } from './json-diff.ts';

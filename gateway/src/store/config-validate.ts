@@ -5,7 +5,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import { ErrorCodes } from '../core/errors.ts';
-import { err, ok, type ParseError, type Result } from '../core/result.ts';
+import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
 import { ConfigSchema, type Config } from './config-schema.ts';
 // The routing layer's own compiler, so that a pattern accepted here is one routing can use.
 import { compileDialPattern } from '../routing/dial-pattern.ts';

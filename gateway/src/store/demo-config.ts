@@ -5,7 +5,7 @@
  * room, *45/*46/*47 + extension to listen/whisper/barge, realm edgeline.local, no trunks; a simulated
  * PSTN card whose lines `9` + a number dials out on and whose incoming calls ring 1001.
  */
-import type { Result } from '../core/result.ts';
+import type { Result } from '../../../base/result.ts';
 import type { Config } from './config-schema.ts';
 import type { ConfigError } from './config-validate.ts';
 import { validateConfig } from './config-validate.ts';

@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { ErrorCodes } from '../core/errors.ts';
-import { err, ok, type ParseError, type Result } from '../core/result.ts';
+import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
 
 export interface Migration {
   version: number;

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes } from '../core/errors.ts';
-import { err, ok, type ParseError, type Result } from '../core/result.ts';
+import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
 import { LATEST_VERSION, migrate } from './migrations.ts';
 
 export const RECORDS_FILE = 'records.sqlite';

@@ -5,7 +5,7 @@
  * value sent back means "keep the stored one", so a read-modify-write round trip never erases them.
  */
 import { ErrorCodes } from '../core/errors.ts';
-import { err, ok, type ParseError, type Result } from '../core/result.ts';
+import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
 import type { Config } from './config-schema.ts';
 import type { JsonChange } from './json-diff.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../src/api/app.ts';
-import { ManualClock } from '../../src/core/clock.ts';
+import { ManualClock } from '../../../base/clock.ts';
 import { MetricsRegistry } from '../../src/core/metrics.ts';
 import { ConfigStore } from '../../src/store/config-store.ts';
 import { Records } from '../../src/store/records.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { leftOnHold, TransfereeResume, twoWay } from '../../src/call/transfer-resume.ts';
-import { ManualClock } from '../../src/core/clock.ts';
-import { resumeOfferSdp } from '../../src/media/engine-transfers.ts';
+import { ManualClock } from '../../../base/clock.ts';
+import { resumeOfferSdp } from '../../src/media/engine/engine-transfers.ts';
 import { SipHeaders, type SipResponse } from '../../src/sip/message/types.ts';
 import { parseSdp } from '../../src/sip/sdp/sdp.ts';
 

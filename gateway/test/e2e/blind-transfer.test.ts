@@ -12,8 +12,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ulawToLinear } from '../../src/media/g711.ts';
-import { writeRtpHeader } from '../../src/media/rtp-packet.ts';
+import { ulawToLinear } from '../../../base/signal/g711.ts';
+import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { demoConfig } from '../../src/store/demo-config.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';

@@ -15,8 +15,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { linearToUlaw } from '../../src/media/g711.ts';
-import { parseRtp } from '../../src/media/rtp-packet.ts';
+import { linearToUlaw } from '../../../base/signal/g711.ts';
+import { parseRtp } from '../../src/media/rtp/rtp-packet.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { alawToLinear, linearToAlaw, linearToUlaw, ulawToLinear } from '../../src/media/g711.ts';
-import { parseRtp, writeRtpHeader } from '../../src/media/rtp-packet.ts';
+import { alawToLinear, linearToAlaw, linearToUlaw, ulawToLinear } from '../../../base/signal/g711.ts';
+import { parseRtp, writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { demoConfig } from '../../src/store/demo-config.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
@@ -21,7 +21,7 @@ import {
   type SippResult,
   registerDemoExtension,
 } from '../peers/sipp.ts';
-import { goertzelPower } from '../media/tone-analysis.ts';
+import { goertzelPower } from '../../../base/test/signal/tone-analysis.ts';
 import { freeUdpRange, udpPeer, type UdpPeer } from '../media/udp-helpers.ts';
 
 const skip = sippBinary() === null ? 'sip-tester (SIPp) is not installed' : false;

@@ -10,14 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { encodeG711 } from '../../src/media/g711.ts';
-import { writeRtpHeader } from '../../src/media/rtp-packet.ts';
+import { encodeG711 } from '../../../base/signal/g711.ts';
+import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { metricSum } from '../peers/raw-sip.ts';
 import { sippBinary, startSipp, type SippServer, registerDemoExtension } from '../peers/sipp.ts';
 import { freeUdpRange, udpPeer, waitUntil, type UdpPeer } from '../media/udp-helpers.ts';
-import { rms, zeroCrossingFrequencyHz } from '../media/tone-analysis.ts';
+import { rms, zeroCrossingFrequencyHz } from '../../../base/test/signal/tone-analysis.ts';
 
 const skip = sippBinary() === null ? 'sip-tester (SIPp) is not installed' : false;
 

@@ -11,8 +11,8 @@ import { createSocket } from 'node:dgram';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { freePort } from '../peers/free-port.ts';
 import { describeSippResult, runSipp, sippBinary, startSipp, type SippServer } from '../peers/sipp.ts';
-import { goertzelPower } from '../media/tone-analysis.ts';
-import { linearToUlaw } from '../../src/media/g711.ts';
+import { goertzelPower } from '../../../base/test/signal/tone-analysis.ts';
+import { linearToUlaw } from '../../../base/signal/g711.ts';
 
 const skip = sippBinary() ? false : 'SIPp (Debian package sip-tester) is not installed';
 const FAILURE_TONE_MS = 3000;

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { callIdOf, headerOf, metricSum, openUdp, statusOf } from '../peers/raw-sip.ts';
 
-const corpus = join(process.cwd(), '..', 'shared', 'corpora', 'rfc4475');
+const corpus = join(process.cwd(), 'gateway', 'test', 'fixtures', 'rfc4475');
 
 type Expected = { answer: readonly number[]; header?: [string, RegExp] } | 'silence';
 

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ulawToLinear } from '../../src/media/g711.ts';
-import { parseRtp } from '../../src/media/rtp-packet.ts';
+import { ulawToLinear } from '../../../base/signal/g711.ts';
+import { parseRtp } from '../../src/media/rtp/rtp-packet.ts';
 import { freePort } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { describeSippResult, runSipp, sippBinary, type SippResult } from '../peers/sipp.ts';
-import { levelDbm0, zeroCrossingFrequencyHz } from '../media/tone-analysis.ts';
+import { levelDbm0, zeroCrossingFrequencyHz } from '../../../base/test/signal/tone-analysis.ts';
 import { freeUdpRange, udpPeer, waitUntil, type UdpPeer } from '../media/udp-helpers.ts';
 
 const skip = sippBinary() === null ? 'sip-tester (SIPp) is not installed' : false;

@@ -1,6 +1,6 @@
 /** Reading back the recorder's stereo WAV files in tests. */
 import { readFileSync } from 'node:fs';
-import { parseRecordingHeader } from '../../src/media/wav.ts';
+import { parseRecordingHeader } from '../../../base/signal/wav.ts';
 
 export interface StereoFile {
   left: Int16Array;

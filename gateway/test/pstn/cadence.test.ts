@@ -13,9 +13,16 @@ import {
   ETSI_TONE_PLAN,
   NANP_TONE_PLAN,
   type TonePlanId,
-} from '../../src/media/tone-plan.ts';
-import { toFrames } from '../../src/pstn/line-audio.ts';
-import { addNoise, cadencedTone, concat, silence, speechLike, tone } from './line-signals.ts';
+} from '../../../base/signal/tone-plan.ts';
+import { toFrames } from '../../../base/signal/line-audio.ts';
+import {
+  addNoise,
+  cadencedTone,
+  concat,
+  silence,
+  speechLike,
+  tone,
+} from '../../../base/test/signal/line-signals.ts';
 
 function firstMatch(detector: CadenceDetector, audio: Int16Array): CadenceMatch | undefined {
   for (const frame of toFrames(audio)) {

@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../src/core/clock.ts';
-import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN } from '../../src/media/tone-plan.ts';
+import { ManualClock } from '../../../base/clock.ts';
+import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN } from '../../../base/signal/tone-plan.ts';
 import { CallProgress, failureTone, tonePlanOf, type ProgressInput } from '../../src/pstn/call-progress.ts';
-import { goertzelPower } from '../media/tone-analysis.ts';
+import { goertzelPower } from '../../../base/test/signal/tone-analysis.ts';
 
 function harness(failureToneMs = 8000, plan = CHINA_TONE_PLAN) {
   const clock = new ManualClock();

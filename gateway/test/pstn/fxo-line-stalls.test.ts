@@ -6,8 +6,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock, TimerHandle, Timers } from '../../src/core/clock.ts';
-import { CHINA_TONE_PLAN } from '../../src/media/tone-plan.ts';
+import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
+import { CHINA_TONE_PLAN } from '../../../base/signal/tone-plan.ts';
 import { FxoLine, type FxoLineEvent } from '../../src/pstn/fxo-line.ts';
 import { createSimulation, type Simulation } from '../../../drivers/sim/sim-card.ts';
 import type { Channel } from '../../../drivers/api/types.ts';

@@ -1,14 +1,25 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../src/core/clock.ts';
-import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN } from '../../src/media/tone-plan.ts';
-import { CallerIdErrors } from '../../src/pstn/caller-id.ts';
-import { encodeCallerIdMessage } from '../../src/pstn/caller-id.ts';
-import { encodeDtmfCallerId } from '../../src/pstn/caller-id-dtmf.ts';
-import { encodeFskCallerId, FSK_STANDARDS, fskBitStream, modulateFsk } from '../../src/pstn/caller-id-fsk.ts';
+import { ManualClock } from '../../../base/clock.ts';
+import { CHINA_TONE_PLAN, ETSI_TONE_PLAN, NANP_TONE_PLAN } from '../../../base/signal/tone-plan.ts';
+import { CallerIdErrors } from '../../../base/signal/caller-id.ts';
+import { encodeCallerIdMessage } from '../../../base/signal/caller-id.ts';
+import { encodeDtmfCallerId } from '../../../base/signal/caller-id-dtmf.ts';
+import {
+  encodeFskCallerId,
+  FSK_STANDARDS,
+  fskBitStream,
+  modulateFsk,
+} from '../../../base/signal/caller-id-fsk.ts';
 import { FxoLine, type FxoLineEvent, type FxoLineOptions } from '../../src/pstn/fxo-line.ts';
-import { FRAME_MS, toFrames } from '../../src/pstn/line-audio.ts';
-import { cadencedTone, dtmfAudio, silence, speechLike, tone } from './line-signals.ts';
+import { FRAME_MS, toFrames } from '../../../base/signal/line-audio.ts';
+import {
+  cadencedTone,
+  dtmfAudio,
+  silence,
+  speechLike,
+  tone,
+} from '../../../base/test/signal/line-signals.ts';
 
 type Logged = { atMs: number } & (
   | { kind: 'event'; ev: FxoLineEvent }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock } from '../../src/core/clock.ts';
+import { ManualClock } from '../../../base/clock.ts';
 import { ErrorCodes } from '../../src/core/errors.ts';
 import { ConfigStore, loadConfig } from '../../src/store/config-store.ts';
 import { validateConfig } from '../../src/store/config-validate.ts';

@@ -10,8 +10,8 @@
  */
 import { createHmac, hash as oneShotHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { randomHex, randomInto } from '../../core/random.ts';
-import type { Clock } from '../../core/clock.ts';
-import { err, ok, type Result } from '../../core/result.ts';
+import type { Clock } from '../../../../base/clock.ts';
+import { err, ok, type Result } from '../../../../base/result.ts';
 import { isSipUri, parseAuthHeader, parseUri } from '../message/index.ts';
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5';

@@ -6,8 +6,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { EdgeError, ErrorCodes } from '../../core/errors.ts';
-import { err, ok } from '../../core/result.ts';
-import type { ParseError, Result } from '../../core/result.ts';
+import { err, ok } from '../../../../base/result.ts';
+import type { ParseError, Result } from '../../../../base/result.ts';
 import {
   SipHeaders,
   createResponse,

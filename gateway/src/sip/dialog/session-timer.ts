@@ -2,9 +2,9 @@
  * Session timers (RFC 4028): negotiation of Session-Expires / Min-SE on the INVITE (and its
  * refreshes), and the timer that either sends the refresh or tears the session down.
  */
-import { err, ok } from '../../core/result.ts';
-import type { ParseError, Result } from '../../core/result.ts';
-import type { TimerHandle, Timers } from '../../core/clock.ts';
+import { err, ok } from '../../../../base/result.ts';
+import type { ParseError, Result } from '../../../../base/result.ts';
+import type { TimerHandle, Timers } from '../../../../base/clock.ts';
 import type { SipRequest, SipResponse } from '../message/types.ts';
 
 export type Refresher = 'uac' | 'uas';

@@ -4,8 +4,8 @@
  * `headers.getList(name)` first), tolerates LWS wherever the grammar's SWS/LWS allow it, and
  * returns a Result.
  */
-import { err, ok } from '../../core/result.ts';
-import type { ParseError, Result } from '../../core/result.ts';
+import { err, ok } from '../../../../base/result.ts';
+import type { ParseError, Result } from '../../../../base/result.ts';
 import { SipHeaders } from './headers-store.ts';
 import { formatHost, parseUri } from './uri.ts';
 

@@ -9,8 +9,8 @@
  * fails is dropped (RFC 3261 §18.1.2: a response that fails validation is discarded).
  */
 import { isUtf8 } from 'node:buffer';
-import { err, ok } from '../../core/result.ts';
-import type { ParseError, Result } from '../../core/result.ts';
+import { err, ok } from '../../../../base/result.ts';
+import type { ParseError, Result } from '../../../../base/result.ts';
 import { SipHeaders } from './headers-store.ts';
 import { isToken, isTokenChar } from './headers.ts';
 import type { SipMessage, SipRequest, SipResponse } from './types.ts';

@@ -7,8 +7,8 @@
  * (RFC 3261 §19.1.4: "characters other than those in the reserved set are equivalent to their
  * encoding").
  */
-import { err, ok } from '../../core/result.ts';
-import type { ParseError, Result } from '../../core/result.ts';
+import { err, ok } from '../../../../base/result.ts';
+import type { ParseError, Result } from '../../../../base/result.ts';
 
 export interface SipUri {
   scheme: 'sip' | 'sips';

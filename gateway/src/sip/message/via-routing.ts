@@ -3,7 +3,7 @@
  * (`received`, `rport`), and where the responses to that request go. Pure functions shared by the
  * transport (which stamps on arrival) and the transaction layer (which sends responses).
  */
-import { err, ok, type Result } from '../../core/result.ts';
+import { err, ok, type Result } from '../../../../base/result.ts';
 import { formatVia, parseVia, viaView, type Via, type ViewOf } from './headers.ts';
 import type { SipEndpoint, SipRequest, SipTransportName } from './types.ts';
 

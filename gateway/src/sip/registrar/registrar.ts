@@ -5,7 +5,7 @@
  * Bindings expire on wall time (they must survive a restart, and a monotonic origin does not);
  * a single sweep timer, armed for the next expiry, removes them from memory and the store.
  */
-import type { Clock, TimerHandle, Timers } from '../../core/clock.ts';
+import type { Clock, TimerHandle, Timers } from '../../../../base/clock.ts';
 import type { Logger } from '../../core/log.ts';
 import type { MetricsRegistry } from '../../core/metrics.ts';
 import type { DigestAuthenticator } from '../auth/digest.ts';

@@ -6,8 +6,8 @@
  * reproduces what a phone sent (RFC 8866 §5: the order of lines is fixed; attributes keep the
  * order they came in).
  */
-import { err, ok } from '../../core/result.ts';
-import type { ParseError, Result } from '../../core/result.ts';
+import { err, ok } from '../../../../base/result.ts';
+import type { ParseError, Result } from '../../../../base/result.ts';
 
 export interface SdpOrigin {
   username: string;

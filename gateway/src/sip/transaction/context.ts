@@ -3,7 +3,7 @@
  * and the hooks that keep the layer's tables and counters right. Plain data and functions, so each
  * state machine can be driven alone.
  */
-import type { Clock, Timers } from '../../core/clock.ts';
+import type { Clock, Timers } from '../../../../base/clock.ts';
 import type { SipEndpoint, SipMessage, SipResponse } from '../message/types.ts';
 import type { TimerValues } from './timer-values.ts';
 

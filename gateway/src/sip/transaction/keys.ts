@@ -2,7 +2,7 @@
  * Transaction matching keys: RFC 3261 §17.1.3 (client), §17.2.3 (server, with the RFC 2543
  * fallback for branches without the magic cookie) and §8.2.2.2 (merged requests).
  */
-import { err, ok, type Result } from '../../core/result.ts';
+import { err, ok, type Result } from '../../../../base/result.ts';
 import { getTag, parseCSeq, type Via } from '../message/index.ts';
 import { viaView, type ViewOf } from '../message/headers.ts';
 import type { SipMessage, SipRequest } from '../message/types.ts';

@@ -3,7 +3,7 @@
  * messages to them (§17.1.3, §17.2.3, §9.2, §8.2.2.2) and hands the rest to the transaction user.
  * Sans-I/O: the transport, time and the TU are ports given at construction.
  */
-import type { Clock, Timers } from '../../core/clock.ts';
+import type { Clock, Timers } from '../../../../base/clock.ts';
 import { EdgeError, ErrorCodes } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/log.ts';
 import { MetricsRegistry, type Counter, type CounterHandle } from '../../core/metrics.ts';

@@ -6,7 +6,7 @@
  * J, K, L, M, Trying), so two fixed slots replace a map: at call rate, every live transaction
  * carries one of these for up to 64·T1.
  */
-import type { TimerHandle, Timers } from '../../core/clock.ts';
+import type { TimerHandle, Timers } from '../../../../base/clock.ts';
 
 export class TimerSet {
   private name0: string | undefined;

@@ -4,7 +4,7 @@
  * message and never finish it, are closed so a peer cannot hold sockets and buffers forever.
  */
 import type { Socket } from 'node:net';
-import type { Clock, TimerHandle, Timers } from '../../core/clock.ts';
+import type { Clock, TimerHandle, Timers } from '../../../../base/clock.ts';
 import type { Logger } from '../../core/log.ts';
 import { StreamFramer, type FrameEvent } from './stream-framer.ts';
 

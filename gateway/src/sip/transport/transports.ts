@@ -22,7 +22,7 @@ import { networkInterfaces } from 'node:os';
 import { EdgeError, ErrorCodes } from '../../core/errors.ts';
 import { MetricsRegistry, type Counter, type Gauge } from '../../core/metrics.ts';
 import { silentLogger, type Logger } from '../../core/log.ts';
-import { systemClock, systemTimers, type Clock, type Timers } from '../../core/clock.ts';
+import { systemClock, systemTimers, type Clock, type Timers } from '../../../../base/clock.ts';
 import {
   createErrorResponse,
   createResponse,

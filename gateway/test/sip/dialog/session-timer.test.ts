@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../../src/core/clock.ts';
+import { ManualClock } from '../../../../base/clock.ts';
 import {
   SessionTimer,
   expiryDelayMs,

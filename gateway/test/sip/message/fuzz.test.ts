@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createErrorResponse, parseMessage, serializeMessage } from '../../../src/sip/message/index.ts';
 
-const corpus = new URL('../../../../../shared/corpora/rfc4475/', import.meta.url);
+const corpus = new URL('../../fixtures/rfc4475', import.meta.url);
 const messages = readdirSync(corpus)
   .filter((f) => f.endsWith('.dat'))
   .sort()

@@ -22,7 +22,7 @@ import {
 } from '../../../src/sip/message/index.ts';
 import type { CheckRequestOptions, SipMessage, SipRequest } from '../../../src/sip/message/index.ts';
 
-const corpus = new URL('../../../../../shared/corpora/rfc4475/', import.meta.url);
+const corpus = new URL('../../fixtures/rfc4475', import.meta.url);
 const load = (name: string): Buffer => readFileSync(new URL(`${name}.dat`, corpus));
 
 type Outcome =

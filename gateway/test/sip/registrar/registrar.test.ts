@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../../src/core/clock.ts';
+import { ManualClock } from '../../../../base/clock.ts';
 import { MetricsRegistry } from '../../../src/core/metrics.ts';
 import { DigestAuthenticator, computeDigestAuthorization } from '../../../src/sip/auth/digest.ts';
 import { parseAuthHeader, parseMessage } from '../../../src/sip/message/index.ts';

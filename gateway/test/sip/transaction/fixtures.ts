@@ -1,5 +1,5 @@
 /** Shared builders for the transaction tests: a layer on a manual clock and hand-made messages. */
-import { ManualClock } from '../../../src/core/clock.ts';
+import { ManualClock } from '../../../../base/clock.ts';
 import { MetricsRegistry } from '../../../src/core/metrics.ts';
 import { SipHeaders } from '../../../src/sip/message/headers-store.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipResponse } from '../../../src/sip/message/types.ts';

@@ -8,7 +8,7 @@ import { createResponse, serializeMessage } from '../../../src/sip/message/index
 import type { SipRequest } from '../../../src/sip/message/types.ts';
 import { InviteServerTransaction, NonInviteServerTransaction } from '../../../src/sip/transaction/index.ts';
 import { TimerSet } from '../../../src/sip/transaction/timer-set.ts';
-import { ManualClock } from '../../../src/core/clock.ts';
+import { ManualClock } from '../../../../base/clock.ts';
 import {
   harness,
   recordingUser,
