@@ -55,6 +55,7 @@ import { seedDemoIfFirstStart } from './store/demo-config.ts';
 import { Records } from './store/records.ts';
 import type { GatewayFlags } from './flags.ts';
 import { RequestDispatcher } from './request-dispatcher.ts';
+import { callControlSettings } from './call-control-settings.ts';
 import { TrunkRegistrations } from './failover/trunk-registrations.ts';
 import { CdrWriter } from './store/cdr-writer.ts';
 
@@ -63,9 +64,6 @@ export interface GatewayOptions extends GatewayFlags {
   clock?: Clock;
   timers?: Timers;
 }
-
-const T1_MS = 500;
-const T2_MS = 4000;
 
 export class Gateway {
   private readonly clock: Clock;
@@ -335,10 +333,10 @@ export class Gateway {
         });
         return r.ok ? r.value : undefined;
       },
-      t1Ms: T1_MS,
-      t2Ms: T2_MS,
-      ringTimeoutMs: 180_000,
-      maxCalls: 20_000,
+      t1Ms: callControlSettings.t1Ms,
+      t2Ms: callControlSettings.t2Ms,
+      ringTimeoutMs: callControlSettings.ringTimeoutMs,
+      maxCalls: callControlSettings.maxCalls,
       sessionTimer: () => this.config.get().sip,
       pstnInbound: (line, did, caller) =>
         pstnInboundDestination(this.config.get(), line, did, caller, this.clock.wallNow()),
@@ -352,7 +350,7 @@ export class Gateway {
         return r.ok ? { ok: true } : { ok: false, response: r.response };
       },
       metrics: this.metrics,
-      supportedExtensions: ['timer', 'replaces', 'path', 'outbound'],
+      supportedExtensions: callControlSettings.supportedExtensions,
     });
     this.registrations = new TrunkRegistrations({
       clock: this.clock,
