@@ -34,6 +34,7 @@ import { recordingPath } from './media/record/recording-writer.ts';
 import { ServiceAnswerer } from './services/service-answerer.ts';
 import { PromptLibrary } from './media/play/prompt-library.ts';
 import { AnnouncementService } from './services/announcement.ts';
+import { LocalMedia } from './services/local-media.ts';
 import { MixAnswerer } from './services/mix-answerer.ts';
 import { memberKey, toMemberRef, type MemberRef } from './failover/types.ts';
 import { TrunkMonitor, type ProbeResult } from './failover/trunk-health.ts';
@@ -87,6 +88,7 @@ export class Gateway {
   private services: ServiceAnswerer | undefined;
   private prompts: PromptLibrary | undefined;
   private announcements: AnnouncementService | undefined;
+  private localMedia: LocalMedia | undefined;
   private mixServices: MixAnswerer | undefined;
   private mediaEngine: MediaEngine | undefined;
   private pstn: PstnService | undefined;
@@ -271,7 +273,10 @@ export class Gateway {
         pathOf: (id) => recordingPath(recordingsDir, id),
       },
       shouldRecord: () => this.config.get().media.recording === 'all',
-      onDigit: (e) => this.log.info({ ...e }, 'dtmf digit'),
+      onDigit: (e) => {
+        this.log.info({ ...e }, 'dtmf digit');
+        this.localMedia?.digit(e);
+      },
       metrics: this.metrics,
       logger: this.log,
     });
@@ -291,20 +296,29 @@ export class Gateway {
       metrics: this.metrics,
     });
     const engine = this.mediaEngine;
-    this.announcements = new AnnouncementService({
+    const announcements = new AnnouncementService({
       config: (n) => this.config.get().services.find((x) => x.number === n && x.type === 'announcement'),
       prompts,
+      timers: this.timers,
+      logger: this.log,
+    });
+    this.announcements = announcements;
+    const localMedia = new LocalMedia({
       answerer: this.services,
       engine: {
         play: (key, side, list, o) => engine.play(key, side, list, o),
         stopPlay: (key, side) => engine.stopPlay(key, side),
       },
-      timers: this.timers,
-      logger: this.log,
+      musicOnHold: () => prompts.musicOnHold(),
     });
+    this.localMedia = localMedia;
     this.b2bua = new B2bua({
       services: this.services,
-      announcements: this.announcements,
+      legApps: {
+        media: localMedia,
+        appFor: (service, number) =>
+          service === 'announcement' ? (leg) => announcements.run(leg, number) : undefined,
+      },
       mixServices: this.mixServices,
       sip,
       clock: this.clock,
@@ -422,6 +436,7 @@ export class Gateway {
         media: () => ({
           prompts: this.prompts?.dump(),
           announcements: this.announcements?.dump(),
+          localMedia: this.localMedia?.dump() ?? null,
           ...this.services?.dump(),
           mix: this.mixServices?.dump() ?? null,
           engine: this.mediaEngine?.dump() ?? null,

@@ -10,7 +10,6 @@ import type { Clock, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { ServiceAnswerer } from '../services/service-answerer.ts';
-import type { AnnouncementService } from '../services/announcement.ts';
 import { isMixService, type MixAnswerer } from '../services/mix-answerer.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
@@ -19,6 +18,16 @@ import { answerMixCall } from '../services/mix-dispatch.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
+import { runLegApp, type LegApp } from './leg-app.ts';
+import type { LocalMediaPort } from './leg-media.ts';
+import { InboundSipLeg } from './sip-leg/inbound-sip-leg.ts';
+
+/** Apps that answer service numbers on the Leg interface (they never see the SIP dialog). */
+export interface LegApps {
+  media: LocalMediaPort;
+  /** The app that answers `service` at `number`, or undefined when no leg app runs it. */
+  appFor(service: string, number: string): LegApp | undefined;
+}
 
 export interface ExtensionInfo {
   number: string;
@@ -84,8 +93,8 @@ export interface B2buaDeps {
   maxCalls: number;
   /** Answers service numbers (`*43` echo, `*44` milliwatt) with local media; without it they get 503. */
   services?: ServiceAnswerer;
-  /** Answers `announcement` service numbers: a prompt, then BYE. */
-  announcements?: AnnouncementService;
+  /** Apps on legs (announcements): the caller's leg is handed to the app, which answers it. */
+  legApps?: LegApps;
   /** Answers conference rooms and supervisor monitoring; without it they get 503. */
   mixServices?: MixAnswerer;
   sessionTimer: () => { sessionExpiresS: number; minSeS: number };
@@ -261,12 +270,24 @@ export class B2bua {
           );
           return;
         }
-        if (kind === 'announcement' && this.deps.announcements) {
-          this.deps.announcements.answerCall(
-            call,
-            destination.number,
-            req.body.length > 0 ? req.body : undefined,
-          );
+        const app = this.deps.legApps?.appFor(kind, destination.number);
+        if (app && this.deps.legApps) {
+          const leg = new InboundSipLeg({
+            session: call,
+            media: this.deps.legApps.media,
+            offer: req.body.length > 0 ? req.body : undefined,
+            party: {
+              kind: trunk ? 'trunk' : 'extension',
+              id: callerPeer,
+              number: caller.user,
+              ...(caller.displayName ? { displayName: caller.displayName } : {}),
+            },
+            callId: req.headers.get('call-id') ?? '',
+            clock: this.deps.clock,
+            timers: this.deps.timers,
+            logger: this.deps.logger,
+          });
+          void runLegApp(leg, app, this.deps.logger);
           return;
         }
         if (!services || (kind !== 'echo' && kind !== 'milliwatt')) {

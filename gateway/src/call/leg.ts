@@ -99,7 +99,9 @@ export type PlayOutcome =
   | { outcome: 'interrupted'; positionMs: number; digit: DtmfDigit }
   | { outcome: 'stopped'; positionMs: number }
   /** The leg ended (or was closed) while playing. */
-  | { outcome: 'ended'; positionMs: number };
+  | { outcome: 'ended'; positionMs: number }
+  /** Nothing played: the leg cannot play now (not answered yet, no media). */
+  | { outcome: 'failed'; positionMs: 0; failure: CallFailure };
 
 export interface CollectOptions {
   /** Digits at most; collection ends at once on the max-th digit. */

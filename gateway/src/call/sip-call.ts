@@ -252,6 +252,8 @@ export class SipCall {
   private transferCount = 0;
   /** Dialogs of parties transferred away, until their BYE: key → dialog and next hop. */
   private readonly retired = new Map<string, { dialog: Dialog; dest: SipEndpoint }>();
+  /** Run once when the call ends (`onFinish`). */
+  private readonly finishWatchers: Array<() => void> = [];
 
   constructor(
     private readonly deps: SipCallDeps,
@@ -662,6 +664,30 @@ export class SipCall {
   }
 
   /**
+   * A call the gateway answers itself is ringing (an app asked the caller to hear ringback first):
+   * 180 Ringing on the inbound leg (RFC 3261 §13.3.1.1), and the ring timeout starts. False once a
+   * final response went out.
+   */
+  ringLocally(): boolean {
+    if (this.state !== 'routing' && this.state !== 'proceeding') return false;
+    if (this.state === 'routing') this.transition('proceeding');
+    this.respondA(180, 'Ringing');
+    return true;
+  }
+
+  /**
+   * Run `fn` once when the call ends, however it ends (after its media is released, before its
+   * records are written). A watcher that throws is logged and does not stop the others.
+   */
+  onFinish(fn: () => void): void {
+    if (this.state === 'ended') {
+      fn();
+      return;
+    }
+    this.finishWatchers.push(fn);
+  }
+
+  /**
    * Answer the caller from the gateway itself (a service number): 200 OK carrying `sdp`, a dialog
    * on the inbound leg only, no outbound leg. `onEnd` runs once when the call ends, whichever way
    * (BYE from the caller, no ACK, hangup, drain), before the call's records are written.
@@ -670,16 +696,7 @@ export class SipCall {
    */
   answerLocally(sdp: Buffer, onEnd: () => void): boolean {
     if (this.state !== 'routing' && this.state !== 'proceeding') return false;
-    const deps = this.deps;
-    const ended = deps.onEnded.bind(deps);
-    deps.onEnded = (call: SipCall) => {
-      try {
-        onEnd();
-      } catch (e) {
-        this.log.error({ err: e }, 'closing the local media session failed');
-      }
-      ended(call);
-    };
+    this.onFinish(onEnd);
     if (this.state === 'routing') this.transition('proceeding');
     this.answeredWallMs = this.deps.clock.wallNow();
     this.transition('answered');
@@ -1557,6 +1574,13 @@ export class SipCall {
     this.retired.clear();
     this.mediaQuality = this.deps.media.quality?.(this.callKey);
     this.deps.media.release(this.callKey);
+    for (const fn of this.finishWatchers.splice(0)) {
+      try {
+        fn();
+      } catch (e) {
+        this.log.error({ err: e }, 'a watcher of the call end failed');
+      }
+    }
     this.deps.onEnded(this);
   }
 

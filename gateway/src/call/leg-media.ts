@@ -1,0 +1,44 @@
+/**
+ * What a leg the gateway terminates needs of the media engine: one media-leg handle per leg (its
+ * port pair and worker), on which prompts play and from which digits arrive. Call control states
+ * the need; the engine's adapter (`services/local-media.ts`) fills it, so `call/` never reaches
+ * into workers or sockets.
+ */
+import type { PromptSource } from '../media/play/prompt-library.ts';
+import type { DigitPress } from './leg.ts';
+
+export interface HandlePlayEnded {
+  outcome: 'finished' | 'interrupted' | 'stopped';
+  positionMs: number;
+  /** The digit that interrupted the play (barge-in). */
+  digit?: string;
+}
+
+export interface LegMediaHandle {
+  /** Starts playing; false when the leg has no media any more. `onEnded` is called once. */
+  play(
+    prompts: readonly PromptSource[],
+    opts: { loop: boolean; bargeIn: boolean; onEnded: (e: HandlePlayEnded) => void },
+  ): boolean;
+  /** Stops what plays (its `onEnded` reports `stopped`). */
+  stopPlay(): void;
+  /** Frees the port pair; resolves once it is back in the pool. */
+  close(): Promise<void>;
+}
+
+export type LocalMediaOpen =
+  { ok: true; sdp: Buffer; handle: LegMediaHandle } | { ok: false; status: number; reason: string };
+
+export interface LocalMediaPort {
+  /**
+   * A media leg answering `offer` (or offering, when the request had none: RFC 3261 §13.2.1,
+   * the offer then goes in our 2xx). `onDigit` hears every key press on the leg, however sent.
+   */
+  open(
+    callKey: string,
+    offer: Buffer | undefined,
+    onDigit: (press: DigitPress) => void,
+  ): Promise<LocalMediaOpen>;
+  /** What a caller on hold hears (undefined: music on hold is off). */
+  musicOnHold(): PromptSource | undefined;
+}

@@ -1,0 +1,349 @@
+/**
+ * An inbound SIP call that the gateway itself answers, as a `Leg`: the app that got it (an
+ * announcement, later the IVR) rings, answers, plays, collects and hangs up without seeing a SIP
+ * message. Signalling stays in the call's `SipCall` (the inbound dialog: 180, 200 with our SDP,
+ * BYE, CANCEL); media is one media-leg handle of the engine (one port pair, prompts and digits).
+ *
+ * Ending: however the call ends — the caller's BYE or CANCEL, the app's `hangup`, a drain — the
+ * session reports it once (`onFinish`), and the leg then resolves a play or a collection still
+ * running (`ended`), frees its media handle and emits `ended` with the cause.
+ */
+import type { Clock } from '../../../../base/clock.ts';
+import type { Timers } from '../../../../base/clock.ts';
+import { err, ok, type Result } from '../../../../base/result.ts';
+import type { Logger } from '../../core/log.ts';
+import { TypedEmitter } from '../../core/typed-emitter.ts';
+import type { PromptSource } from '../../media/play/prompt-library.ts';
+import { FRAME_SAMPLES } from '../../../../base/signal/pcm-frame.ts';
+import { DigitCollector } from '../digit-collector.ts';
+import { causeOfSipStatus, sipStatusOfCause, type HangupCause } from '../hangup-cause.ts';
+import type {
+  CallFailure,
+  CallFailureCode,
+  CollectOptions,
+  DigitPress,
+  DigitResult,
+  Leg,
+  LegDump,
+  LegEnd,
+  LegEvents,
+  LegParty,
+  LegState,
+  PlayOptions,
+  PlayOutcome,
+  PromptRef,
+  RecordingHandle,
+} from '../leg.ts';
+import type { HandlePlayEnded, LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
+import { LegStateMachine } from '../leg-state.ts';
+
+/** What the leg needs of the call's inbound dialog (a `SipCall` the gateway answers itself). */
+export interface LocalSipSession {
+  readonly interactionId: string;
+  readonly currentState: string;
+  ringLocally(): boolean;
+  answerLocally(sdp: Buffer, onEnd: () => void): boolean;
+  reject(status: number, reason?: string): void;
+  hangup(cause: string): void;
+  onFinish(fn: () => void): void;
+  summary(): {
+    finalStatus: number | null;
+    hangupBy: 'caller' | 'callee' | 'system' | null;
+    hangupCause: string;
+  };
+}
+
+export interface InboundSipLegOptions {
+  session: LocalSipSession;
+  media: LocalMediaPort;
+  /** The caller's SDP offer (undefined: the INVITE had none, our offer goes in the 200). */
+  offer: Buffer | undefined;
+  party: LegParty;
+  callId: string;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+}
+
+interface ActivePlay {
+  resolve: (o: PlayOutcome) => void;
+  onAbort: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+  startedAtMs: number;
+  /** Music on hold: stopped by `unhold`, not by a new play's caller. */
+  hold: boolean;
+}
+
+const failure = (code: CallFailureCode, cause: HangupCause, message: string): CallFailure => ({
+  code,
+  sipStatus: sipStatusOfCause(cause),
+  cause,
+  message,
+});
+
+/** The RFC 4733 digits an app may see; anything else from the media path is dropped. */
+const DIGITS = new Set('0123456789*#ABCD!');
+
+export class InboundSipLeg implements Leg {
+  readonly id: string;
+  readonly interactionId: string;
+  readonly technology = 'sip' as const;
+  readonly direction = 'inbound' as const;
+  readonly party: LegParty;
+  readonly events: TypedEmitter<LegEvents>;
+  private readonly machine: LegStateMachine;
+  private readonly digits: DigitCollector;
+  private readonly createdAtMs: number;
+  private handle: LegMediaHandle | undefined;
+  private answering: Promise<Result<void, CallFailure>> | undefined;
+  private playing: ActivePlay | undefined;
+  /** The cause the app hung up with (the session's own summary knows only SIP facts). */
+  private localCause: HangupCause | undefined;
+  private endWaiters: Array<() => void> = [];
+  private readonly log: Logger;
+
+  constructor(private readonly o: InboundSipLegOptions) {
+    this.interactionId = o.session.interactionId;
+    this.id = `${o.session.interactionId}:a`;
+    this.party = o.party;
+    this.log = o.logger.child({ legId: this.id });
+    this.events = new TypedEmitter<LegEvents>((event, e) =>
+      this.log.error({ err: e, event }, 'a listener of the leg failed'),
+    );
+    this.machine = new LegStateMachine(this.events, o.clock);
+    this.digits = new DigitCollector(o.timers);
+    this.createdAtMs = o.clock.wallNow();
+    o.session.onFinish(() => this.sessionEnded());
+  }
+
+  get state(): LegState {
+    return this.machine.state;
+  }
+
+  get end(): LegEnd | undefined {
+    return this.machine.end;
+  }
+
+  ring(): Promise<Result<void, CallFailure>> {
+    if (this.state === 'ended')
+      return Promise.resolve(err(failure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')));
+    if (this.state === 'answered' || !this.o.session.ringLocally()) {
+      return Promise.resolve(
+        err(failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', `cannot ring a leg in state ${this.state}`)),
+      );
+    }
+    return Promise.resolve(this.machine.transition('alerting'));
+  }
+
+  answer(): Promise<Result<void, CallFailure>> {
+    if (this.state === 'answered') return Promise.resolve(ok(undefined));
+    if (this.state === 'ended')
+      return Promise.resolve(err(failure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')));
+    this.answering ??= this.doAnswer();
+    return this.answering;
+  }
+
+  private async doAnswer(): Promise<Result<void, CallFailure>> {
+    const opened = await this.o.media.open(this.interactionId, this.o.offer, (press) => this.onDigit(press));
+    if (!opened.ok) {
+      const cause = causeOfSipStatus(opened.status);
+      this.log.warn({ status: opened.status, reason: opened.reason }, 'no media for the answer');
+      if (this.state !== 'ended') this.o.session.reject(opened.status, opened.reason);
+      return err({ code: 'EDGE_ERR_CALL_MEDIA', sipStatus: opened.status, cause, message: opened.reason });
+    }
+    // The caller hung up (CANCEL) while the media was set up: nothing to answer, the port goes back.
+    if (this.state === 'ended' || !this.o.session.answerLocally(opened.sdp, () => undefined)) {
+      await this.closeHandle(opened.handle);
+      return err(
+        failure('EDGE_ERR_CALL_LEG_ENDED', 'originator-cancel', 'the caller left before the answer'),
+      );
+    }
+    this.handle = opened.handle;
+    return this.machine.transition('answered');
+  }
+
+  hangup(cause: HangupCause): Promise<void> {
+    if (this.state === 'ended') return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.endWaiters.push(resolve));
+    this.localCause ??= cause;
+    if (this.state === 'answered') {
+      this.o.session.hangup(cause);
+    } else {
+      // Before answer the call is refused with the cause's status (a success status is no refusal).
+      const status = sipStatusOfCause(cause);
+      this.o.session.reject(status >= 300 ? status : 480);
+    }
+    return done;
+  }
+
+  play(prompts: readonly PromptRef[], opts: PlayOptions = {}): Promise<PlayOutcome> {
+    if (this.state === 'ended') return Promise.resolve({ outcome: 'ended', positionMs: 0 });
+    const handle = this.handle;
+    if (!handle || this.state !== 'answered') {
+      return Promise.resolve({
+        outcome: 'failed',
+        positionMs: 0,
+        failure: failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'play needs an answered leg'),
+      });
+    }
+    return this.startPlay(
+      handle,
+      prompts.map(toSource),
+      opts.loop ?? false,
+      opts.bargeIn ?? true,
+      opts.signal,
+      false,
+    );
+  }
+
+  private startPlay(
+    handle: LegMediaHandle,
+    sources: PromptSource[],
+    loop: boolean,
+    bargeIn: boolean,
+    signal: AbortSignal | undefined,
+    hold: boolean,
+  ): Promise<PlayOutcome> {
+    if (signal?.aborted) return Promise.resolve({ outcome: 'stopped', positionMs: 0 });
+    // One play at a time per leg: a new one stops what plays (its caller sees `stopped`).
+    if (this.playing) handle.stopPlay();
+    return new Promise<PlayOutcome>((resolve) => {
+      const p: ActivePlay = { resolve, onAbort: undefined, signal, startedAtMs: this.o.clock.now(), hold };
+      this.playing = p;
+      if (signal) {
+        p.onAbort = () => {
+          if (this.playing === p) handle.stopPlay();
+        };
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      const started = handle.play(sources, { loop, bargeIn, onEnded: (e) => this.playEnded(p, e) });
+      if (!started) this.finishPlay(p, { outcome: 'ended', positionMs: 0 });
+    });
+  }
+
+  private playEnded(p: ActivePlay, e: HandlePlayEnded): void {
+    if (e.outcome === 'interrupted' && e.digit && DIGITS.has(e.digit)) {
+      this.finishPlay(p, {
+        outcome: 'interrupted',
+        positionMs: e.positionMs,
+        digit: e.digit as DigitPress['digit'],
+      });
+      return;
+    }
+    this.finishPlay(p, {
+      outcome: e.outcome === 'interrupted' ? 'stopped' : e.outcome,
+      positionMs: e.positionMs,
+    });
+  }
+
+  private finishPlay(p: ActivePlay, outcome: PlayOutcome): void {
+    if (this.playing === p) this.playing = undefined;
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    p.resolve(outcome);
+  }
+
+  collectDigits(opts: CollectOptions): Promise<DigitResult> {
+    if (this.state === 'ended') return Promise.resolve({ digits: '', outcome: 'ended' });
+    return this.digits.collect(opts);
+  }
+
+  record(): Result<RecordingHandle, CallFailure> {
+    return err(
+      failure(
+        'EDGE_ERR_CALL_MEDIA',
+        'facility-rejected',
+        'recording is not available on a leg the gateway answers itself',
+      ),
+    );
+  }
+
+  /** The caller on hold hears music on hold (or silence when it is off) until `unhold`. */
+  hold(): Promise<Result<void, CallFailure>> {
+    const handle = this.handle;
+    if (!handle || this.state !== 'answered') {
+      return Promise.resolve(
+        err(failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'hold needs an answered leg')),
+      );
+    }
+    if (this.playing?.hold) return Promise.resolve(ok(undefined));
+    const moh = this.o.media.musicOnHold();
+    if (moh) void this.startPlay(handle, [moh], true, false, undefined, true);
+    else if (this.playing) handle.stopPlay();
+    return Promise.resolve(ok(undefined));
+  }
+
+  unhold(): Promise<Result<void, CallFailure>> {
+    if (this.state !== 'answered') {
+      return Promise.resolve(
+        err(failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'unhold needs an answered leg')),
+      );
+    }
+    if (this.playing?.hold) this.handle?.stopPlay();
+    return Promise.resolve(ok(undefined));
+  }
+
+  private onDigit(press: DigitPress): void {
+    if (this.state === 'ended' || !DIGITS.has(press.digit)) return;
+    this.events.emit('digit', press);
+    this.digits.push(press);
+  }
+
+  /** The session ended (whoever ended it): settle what runs, free the media, tell the listeners. */
+  private sessionEnded(): void {
+    const s = this.o.session.summary();
+    const status = s.finalStatus ?? 500;
+    const wasAnswered = this.state === 'answered';
+    let cause: HangupCause;
+    if (this.localCause) cause = this.localCause;
+    else if (s.hangupBy === 'caller') cause = wasAnswered ? 'normal-clearing' : 'originator-cancel';
+    else cause = wasAnswered ? 'normal-clearing' : causeOfSipStatus(status);
+    const by: LegEnd['by'] = this.localCause ? 'local' : s.hangupBy === 'caller' ? 'remote' : 'system';
+    this.digits.close();
+    if (this.playing)
+      this.finishPlay(this.playing, { outcome: 'ended', positionMs: this.playedMs(this.playing) });
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) void this.closeHandle(handle);
+    this.machine.finish({ cause, by, sipStatus: wasAnswered ? 200 : status, detail: s.hangupCause });
+    for (const w of this.endWaiters.splice(0)) w();
+  }
+
+  private playedMs(p: ActivePlay): number {
+    return Math.max(0, Math.round(this.o.clock.now() - p.startedAtMs));
+  }
+
+  private async closeHandle(handle: LegMediaHandle): Promise<void> {
+    try {
+      await handle.close();
+    } catch (e) {
+      this.log.error({ err: e }, 'freeing the media leg failed');
+    }
+  }
+
+  dump(): LegDump {
+    return {
+      id: this.id,
+      interactionId: this.interactionId,
+      technology: this.technology,
+      direction: this.direction,
+      party: { ...this.party },
+      state: this.state,
+      createdAtMs: this.createdAtMs,
+      answeredAtMs: this.machine.answeredAt,
+      end: this.end ? { ...this.end } : null,
+      bridgedTo: null,
+      detail: { technology: 'sip', callId: this.o.callId, remoteTarget: null, trunkMember: null },
+    };
+  }
+
+  close(): void {
+    if (this.state !== 'ended') void this.hangup('normal-clearing');
+  }
+}
+
+/** A prompt reference as the engine plays it: audio as it is, silence as whole frames of zeros. */
+function toSource(p: PromptRef): PromptSource {
+  if (p.kind === 'audio') return { id: p.id, samples: p.samples };
+  const frames = Math.max(1, Math.ceil(p.durationMs / 20));
+  return { id: `silence:${frames}`, samples: new Int16Array(frames * FRAME_SAMPLES) };
+}

@@ -1,0 +1,80 @@
+/**
+ * The media side of the legs the gateway answers itself (`LocalMediaPort` of `call/leg-media.ts`):
+ * a port pair from the service answerer, prompts played by the engine on that leg's own stream,
+ * and the engine's digit events routed to the leg they were pressed on.
+ *
+ * The engine names a service leg by its call key (the interaction id); digits for keys no leg
+ * listens to (a B2BUA call's digits) are not this adapter's and are ignored here.
+ */
+import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
+import type { DigitPress } from '../call/leg.ts';
+import type { LegMediaHandle, LocalMediaOpen, LocalMediaPort } from '../call/leg-media.ts';
+import type { DigitEvent } from '../media/engine/engine.ts';
+import type { LegPlayOptions } from '../media/engine/engine-players.ts';
+import type { PromptSource } from '../media/play/prompt-library.ts';
+import type { ServiceAnswer } from './service-answerer.ts';
+
+export interface LocalMediaOptions {
+  answerer: { answer(kind: 'prompt', offer: Buffer | undefined, callKey: string): Promise<ServiceAnswer> };
+  engine: {
+    play(callKey: string, side: 'a', prompts: readonly PromptSource[], opts?: LegPlayOptions): boolean;
+    stopPlay(callKey: string, side: 'a'): void;
+  };
+  musicOnHold(): PromptSource | undefined;
+}
+
+const DTMF = /^[0-9*#A-D!]$/;
+
+export class LocalMedia implements LocalMediaPort {
+  private readonly listeners = new Map<string, (press: DigitPress) => void>();
+
+  constructor(private readonly o: LocalMediaOptions) {}
+
+  async open(
+    callKey: string,
+    offer: Buffer | undefined,
+    onDigit: (press: DigitPress) => void,
+  ): Promise<LocalMediaOpen> {
+    const r = await this.o.answerer.answer('prompt', offer, callKey);
+    if (!r.ok) return r;
+    this.listeners.set(callKey, onDigit);
+    const engine = this.o.engine;
+    let closed = false;
+    const handle: LegMediaHandle = {
+      play: (prompts, opts) =>
+        !closed &&
+        engine.play(callKey, 'a', prompts, {
+          loop: opts.loop,
+          bargeIn: opts.bargeIn,
+          onEnded: (e) => opts.onEnded({ outcome: e.outcome, positionMs: e.positionMs, digit: e.digit }),
+        }),
+      stopPlay: () => {
+        if (!closed) engine.stopPlay(callKey, 'a');
+      },
+      close: () => {
+        if (!closed) {
+          closed = true;
+          if (this.listeners.get(callKey) === onDigit) this.listeners.delete(callKey);
+          r.session.close();
+        }
+        return Promise.resolve();
+      },
+    };
+    return { ok: true, sdp: r.sdp, handle };
+  }
+
+  musicOnHold(): PromptSource | undefined {
+    return this.o.musicOnHold();
+  }
+
+  /** Every digit the engine reports; the ones on a local leg go to it. */
+  digit(e: DigitEvent): void {
+    const to = this.listeners.get(e.callKey);
+    if (!to || !DTMF.test(e.digit)) return;
+    to({ digit: e.digit as DtmfDigit, durationMs: e.durationMs, source: e.source, atMs: e.atMs });
+  }
+
+  dump(): { listening: number } {
+    return { listening: this.listeners.size };
+  }
+}
