@@ -17,6 +17,7 @@
  * exchange sends.
  */
 import { err, ok, type Result } from '../result.ts';
+import type { ErrorCode } from '../error-codes.ts';
 import { DtmfDetector, type DtmfDetectorEvent } from './dtmf-detector.ts';
 import { CallerIdErrors, type CallerIdInfo } from './caller-id.ts';
 
@@ -110,7 +111,7 @@ export class DtmfCallerIdCollector {
     return ok({ number: this.digits });
   }
 
-  private fail(code: string, message: string): Result<CallerIdInfo> {
+  private fail(code: ErrorCode, message: string): Result<CallerIdInfo> {
     return err({ code, message });
   }
 

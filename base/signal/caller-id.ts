@@ -18,6 +18,7 @@
  * receiver adds every byte including the checksum and expects 0.
  */
 import { err, ok, type ParseError, type Result } from '../result.ts';
+import type { ErrorCode } from '../error-codes.ts';
 
 export type CallerIdReason = 'private' | 'out-of-area';
 
@@ -57,9 +58,9 @@ export const CallerIdErrors = {
   MALFORMED: 'EDGE_ERR_PSTN_CID_MALFORMED',
   UNSUPPORTED: 'EDGE_ERR_PSTN_CID_UNSUPPORTED',
   FRAMING: 'EDGE_ERR_PSTN_CID_FRAMING',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
-function fail(code: string, message: string, field?: string): { ok: false; error: ParseError } {
+function fail(code: ErrorCode, message: string, field?: string): { ok: false; error: ParseError } {
   return err(field === undefined ? { code, message } : { code, message, field });
 }
 

@@ -10,6 +10,7 @@
  * chunks (`LIST`, `fact`, `cue `...) are skipped.
  */
 import { err, ok, type Result, type ParseError } from '../result.ts';
+import type { ErrorCode } from '../error-codes.ts';
 import { alawToLinear, ulawToLinear } from './g711.ts';
 import { downsample16kTo8k } from './resample.ts';
 import { toFrames } from './pcm-frame.ts';
@@ -36,7 +37,7 @@ export interface WavInfo {
   durationMs: number;
 }
 
-function fail(code: string, message: string, field: string): Result<never> {
+function fail(code: ErrorCode, message: string, field: string): Result<never> {
   return err<ParseError>({ code, message, field });
 }
 
@@ -54,13 +55,14 @@ interface Fmt {
 }
 
 function parseFmt(view: DataView, at: number, size: number): Result<Fmt> {
-  if (size < 16) return fail('wav-fmt-short', `fmt chunk is ${size} bytes, WAVEFORMAT needs 16`, 'fmt.size');
+  if (size < 16)
+    return fail('EDGE_ERR_WAV_FMT_SHORT', `fmt chunk is ${size} bytes, WAVEFORMAT needs 16`, 'fmt.size');
   let formatTag = view.getUint16(at, true);
   if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
     // WAVEFORMATEXTENSIBLE: cbSize(2) validBits(2) channelMask(4) SubFormat GUID(16) after the 16
     // bytes; the GUID's first two bytes are the format tag it stands for.
     if (size < 40)
-      return fail('wav-fmt-short', `extensible fmt chunk is ${size} bytes, needs 40`, 'fmt.size');
+      return fail('EDGE_ERR_WAV_FMT_SHORT', `extensible fmt chunk is ${size} bytes, needs 40`, 'fmt.size');
     formatTag = view.getUint16(at + 24, true);
   }
   return ok({
@@ -91,40 +93,40 @@ function checkFmt(f: Fmt): Result<{ encoding: WavEncoding; bits: 8 | 16; rate: 8
       break;
     default:
       return fail(
-        'wav-format-unsupported',
+        'EDGE_ERR_WAV_FORMAT_UNSUPPORTED',
         `format tag ${f.formatTag} is not PCM (1), A-law (6) or µ-law (7)`,
         'fmt.formatTag',
       );
   }
   if (f.bitsPerSample !== bits)
     return fail(
-      'wav-bits-unsupported',
+      'EDGE_ERR_WAV_BITS_UNSUPPORTED',
       `${encoding} needs ${bits} bits per sample, file says ${f.bitsPerSample}`,
       'fmt.bitsPerSample',
     );
   if (f.channels !== 1)
     return fail(
-      'wav-channels-unsupported',
+      'EDGE_ERR_WAV_CHANNELS_UNSUPPORTED',
       `prompts are mono, file has ${f.channels} channels`,
       'fmt.channels',
     );
   const rates: readonly number[] = encoding === 'pcm16' ? [8000, 16000] : [8000];
   if (!rates.includes(f.sampleRateHz))
     return fail(
-      'wav-rate-unsupported',
+      'EDGE_ERR_WAV_RATE_UNSUPPORTED',
       `${encoding} at ${f.sampleRateHz} Hz is not supported (${rates.join(' or ')} Hz)`,
       'fmt.sampleRate',
     );
   const blockAlign = (f.channels * bits) / 8;
   if (f.blockAlign !== blockAlign)
     return fail(
-      'wav-fmt-inconsistent',
+      'EDGE_ERR_WAV_FMT_INCONSISTENT',
       `block align ${f.blockAlign}, expected ${blockAlign}`,
       'fmt.blockAlign',
     );
   if (f.byteRate !== f.sampleRateHz * blockAlign)
     return fail(
-      'wav-fmt-inconsistent',
+      'EDGE_ERR_WAV_FMT_INCONSISTENT',
       `byte rate ${f.byteRate}, expected ${f.sampleRateHz * blockAlign}`,
       'fmt.byteRate',
     );
@@ -134,17 +136,22 @@ function checkFmt(f: Fmt): Result<{ encoding: WavEncoding; bits: 8 | 16; rate: 8
 /** Parse and validate the header of a prompt file; the sizes are checked against the bytes present. */
 export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
   if (bytes.length < 12)
-    return fail('wav-truncated', `${bytes.length} bytes, a RIFF header needs 12`, 'RIFF');
-  if (tag4(bytes, 0) !== 'RIFF') return fail('wav-not-riff', 'file does not start with "RIFF"', 'RIFF');
+    return fail('EDGE_ERR_WAV_TRUNCATED', `${bytes.length} bytes, a RIFF header needs 12`, 'RIFF');
+  if (tag4(bytes, 0) !== 'RIFF')
+    return fail('EDGE_ERR_WAV_NOT_RIFF', 'file does not start with "RIFF"', 'RIFF');
   if (tag4(bytes, 8) !== 'WAVE')
-    return fail('wav-not-wave', `RIFF form type is "${tag4(bytes, 8)}", not "WAVE"`, 'RIFF.formType');
+    return fail(
+      'EDGE_ERR_WAV_NOT_WAVE',
+      `RIFF form type is "${tag4(bytes, 8)}", not "WAVE"`,
+      'RIFF.formType',
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const riffSize = view.getUint32(4, true);
   // The RIFF size counts everything after the size field itself.
   const riffEnd = 8 + riffSize;
   if (riffEnd > bytes.length)
     return fail(
-      'wav-size-mismatch',
+      'EDGE_ERR_WAV_SIZE_MISMATCH',
       `RIFF size ${riffSize} runs past the end of the ${bytes.length}-byte file`,
       'RIFF.size',
     );
@@ -156,7 +163,7 @@ export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
     const body = at + 8;
     if (body + size > riffEnd)
       return fail(
-        'wav-size-mismatch',
+        'EDGE_ERR_WAV_SIZE_MISMATCH',
         `chunk "${id}" of ${size} bytes runs past the end of the RIFF form`,
         `${id.trim()}.size`,
       );
@@ -165,14 +172,14 @@ export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
       if (!parsed.ok) return parsed;
       fmt = parsed.value;
     } else if (id === 'data') {
-      if (!fmt) return fail('wav-fmt-missing', 'data chunk before fmt chunk', 'fmt');
+      if (!fmt) return fail('EDGE_ERR_WAV_FMT_MISSING', 'data chunk before fmt chunk', 'fmt');
       const checked = checkFmt(fmt);
       if (!checked.ok) return checked;
       const { encoding, bits, rate } = checked.value;
       const blockAlign = bits / 8;
       if (size % blockAlign !== 0)
         return fail(
-          'wav-size-mismatch',
+          'EDGE_ERR_WAV_SIZE_MISMATCH',
           `data size ${size} is not a whole number of ${blockAlign}-byte samples`,
           'data.size',
         );
@@ -193,7 +200,7 @@ export function parseWavHeader(bytes: Uint8Array): Result<WavInfo> {
     at = body + size + (size & 1);
   }
   return fail(
-    fmt ? 'wav-data-missing' : 'wav-fmt-missing',
+    fmt ? 'EDGE_ERR_WAV_DATA_MISSING' : 'EDGE_ERR_WAV_FMT_MISSING',
     fmt ? 'no data chunk' : 'no fmt chunk',
     fmt ? 'data' : 'fmt',
   );
@@ -293,16 +300,16 @@ export function wavSizeFixups(dataBytes: number): { offset: number; bytes: Uint8
  */
 export function parseRecordingHeader(header: Uint8Array): Result<{ channels: number; sampleRateHz: number }> {
   if (header.length < WAV_HEADER_BYTES)
-    return fail('wav-truncated', `${header.length} bytes, header needs 44`, 'RIFF');
+    return fail('EDGE_ERR_WAV_TRUNCATED', `${header.length} bytes, header needs 44`, 'RIFF');
   if (
     tag4(header, 0) !== 'RIFF' ||
     tag4(header, 8) !== 'WAVE' ||
     tag4(header, 12) !== 'fmt ' ||
     tag4(header, 36) !== 'data'
   )
-    return fail('wav-not-canonical', 'not a canonical 44-byte PCM WAV header', 'RIFF');
+    return fail('EDGE_ERR_WAV_NOT_CANONICAL', 'not a canonical 44-byte PCM WAV header', 'RIFF');
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   if (view.getUint16(20, true) !== WAVE_FORMAT_PCM || view.getUint16(34, true) !== 16)
-    return fail('wav-format-unsupported', 'not 16-bit PCM', 'fmt.formatTag');
+    return fail('EDGE_ERR_WAV_FORMAT_UNSUPPORTED', 'not 16-bit PCM', 'fmt.formatTag');
   return ok({ channels: view.getUint16(22, true), sampleRateHz: view.getUint32(24, true) });
 }

@@ -15,6 +15,7 @@
  * with a typed error, never a throw.
  */
 import type { Result } from '../../base/result.ts';
+import type { ErrorCode } from '../../base/error-codes.ts';
 
 export const FRAME_SAMPLES = 160;
 export const FRAME_MS = 20;
@@ -40,7 +41,7 @@ export const DriverErrors = {
   ALARM: 'EDGE_ERR_DRIVER_ALARM',
   BAD_CONFIG: 'EDGE_ERR_DRIVER_BAD_CONFIG',
   UNKNOWN_FAMILY: 'EDGE_ERR_DRIVER_UNKNOWN_FAMILY',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 export type DriverErrorCode = (typeof DriverErrors)[keyof typeof DriverErrors];
 

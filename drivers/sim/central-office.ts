@@ -9,6 +9,7 @@
  */
 import type { Clock, TimerHandle, Timers } from '../../base/clock.ts';
 import { err, ok, type Result } from '../../base/result.ts';
+import type { ErrorCode } from '../../base/error-codes.ts';
 import { CHINA_TONE_PLAN, type TonePlan } from '../../base/signal/tone-plan.ts';
 import type { CallerIdInfo } from '../../base/signal/caller-id.ts';
 import { FRAME_MS, type AlarmName } from '../api/types.ts';
@@ -62,8 +63,7 @@ export const OfficeErrors = {
   NO_SUCH_LINE: 'EDGE_ERR_SIM_NO_SUCH_LINE',
   LINE_BUSY: 'EDGE_ERR_SIM_LINE_BUSY',
   BAD_REQUEST: 'EDGE_ERR_SIM_BAD_REQUEST',
-  NO_SUCH_CALL: 'EDGE_ERR_SIM_NO_SUCH_CALL',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 export interface OfficeDump {
   tonePlan: string;

@@ -21,6 +21,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { CentralOffice } from './central-office.ts';
 import { LINE_FAULTS } from './co-types.ts';
 import { writeWavHeader } from '../../base/signal/wav.ts';
+import type { ErrorCode } from '../../base/error-codes.ts';
 
 export interface SimHttpOptions {
   office: CentralOffice;
@@ -89,12 +90,13 @@ const Codes = {
   BAD_REQUEST: 'EDGE_ERR_API_BAD_REQUEST',
   NOT_FOUND: 'EDGE_ERR_API_NOT_FOUND',
   CONFLICT: 'EDGE_ERR_API_CONFLICT',
-} as const;
+  INTERNAL: 'EDGE_ERR_API_INTERNAL',
+} as const satisfies Record<string, ErrorCode>;
 
 function sendError(
   reply: FastifyReply,
   status: number,
-  code: string,
+  code: ErrorCode,
   message: string,
   field?: string,
 ): FastifyReply {
@@ -127,7 +129,7 @@ export const simHttpPlugin: FastifyPluginAsync<SimHttpOptions> = (app, opts) => 
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) return sendError(reply, status, Codes.BAD_REQUEST, error.message);
-    return sendError(reply, 500, 'EDGE_ERR_API_INTERNAL', 'internal error');
+    return sendError(reply, 500, Codes.INTERNAL, 'internal error');
   });
 
   const findCall = (id: string, reply: FastifyReply) => {

@@ -1,7 +1,12 @@
 /**
- * The gateway's error registry: a few classes with stable codes (`EDGE_ERR_<AREA>_<WHAT>`).
- * Call failures carry the SIP status they map to.
+ * The gateway's error classes. Their codes (`EDGE_ERR_<AREA>_<WHAT>`) come from the registry in
+ * `base/error-codes.ts`; `ErrorCodes` names the ones the gateway raises through these classes and
+ * store results. Call failures carry the SIP status they map to.
  */
+import type { ErrorCode } from '../../../base/error-codes.ts';
+
+export type { ErrorCode } from '../../../base/error-codes.ts';
+
 export const ErrorCodes = {
   CONFIG_INVALID: 'EDGE_ERR_CONFIG_INVALID',
   CONFIG_IO: 'EDGE_ERR_CONFIG_IO',
@@ -19,9 +24,7 @@ export const ErrorCodes = {
   API_CONFLICT: 'EDGE_ERR_API_CONFLICT',
   API_INTERNAL: 'EDGE_ERR_API_INTERNAL',
   SIP_DIALOG_STATE: 'EDGE_ERR_SIP_DIALOG_STATE',
-} as const;
-
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+} as const satisfies Record<string, ErrorCode>;
 
 export class EdgeError extends Error {
   constructor(

@@ -16,6 +16,7 @@
  * duration ± a ratio (E.180 §2: "a tolerance of ±20 %" is the usual latitude exchanges keep).
  */
 import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
+import type { ErrorCode } from '../../../base/error-codes.ts';
 import { goertzelCoefficient, goertzelPower } from '../../../base/signal/goertzel.ts';
 import {
   CHINA_TONE_PLAN,
@@ -240,7 +241,7 @@ export const LearnErrors = {
   NO_TONE: 'EDGE_ERR_PSTN_LEARN_NO_TONE',
   TOO_SHORT: 'EDGE_ERR_PSTN_LEARN_TOO_SHORT',
   IRREGULAR: 'EDGE_ERR_PSTN_LEARN_IRREGULAR',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 export interface CadenceLearnerOptions {
   /** Frames beyond this are ignored (bounded memory). */
@@ -361,7 +362,7 @@ export class CadenceLearner {
   }
 }
 
-function fail(code: string, message: string): ParseError {
+function fail(code: ErrorCode, message: string): ParseError {
   return { code, message };
 }
 

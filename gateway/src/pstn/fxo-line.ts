@@ -19,6 +19,7 @@
  */
 import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
+import type { ErrorCode } from '../../../base/error-codes.ts';
 import type { TonePlan } from '../../../base/signal/tone-plan.ts';
 import { CadenceDetector, disconnectProfiles, SteadyToneDetector, type CadenceProfile } from './cadence.ts';
 import type { CallerIdInfo } from '../../../base/signal/caller-id.ts';
@@ -137,7 +138,7 @@ export const FxoLineErrors = {
   BUSY: 'EDGE_ERR_PSTN_LINE_BUSY',
   BAD_NUMBER: 'EDGE_ERR_PSTN_BAD_NUMBER',
   NOT_RINGING: 'EDGE_ERR_PSTN_NOT_RINGING',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 const EDGES: Readonly<Record<FxoLineState, readonly FxoLineState[]>> = {
   idle: ['ringing', 'seized'],

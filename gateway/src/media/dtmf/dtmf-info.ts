@@ -14,6 +14,7 @@
  * `application/dtmf`: the body is the key alone (`5`), or its event code.
  */
 import { err, ok, type ParseError, type Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 import { digitForEvent, eventForDigit, type DtmfDigit } from '../../../../base/signal/dtmf-digits.ts';
 
 export const DTMF_RELAY_CONTENT_TYPE = 'application/dtmf-relay';
@@ -30,7 +31,7 @@ export interface DtmfInfo {
   durationMs: number | null;
 }
 
-const fail = (code: string, message: string, field: string): { ok: false; error: ParseError } =>
+const fail = (code: ErrorCode, message: string, field: string): { ok: false; error: ParseError } =>
   err({ code, message, field });
 
 /** A key given as a character or as its RFC 4733 event code. */

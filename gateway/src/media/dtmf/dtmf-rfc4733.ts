@@ -17,6 +17,7 @@
  */
 import type { TimerHandle, Timers } from '../../../../base/clock.ts';
 import { err, ok, type ParseError, type Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 import { digitForEvent, eventForDigit, type DtmfDigit } from '../../../../base/signal/dtmf-digits.ts';
 
 export const TELEPHONE_EVENT_BYTES = 4;
@@ -32,7 +33,7 @@ export interface TelephoneEvent {
   duration: number;
 }
 
-const fail = (code: string, message: string, field: string): { ok: false; error: ParseError } =>
+const fail = (code: ErrorCode, message: string, field: string): { ok: false; error: ParseError } =>
   err({ code, message, field });
 
 /**

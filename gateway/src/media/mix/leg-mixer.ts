@@ -76,7 +76,7 @@ export class MixRoom {
   }
 
   add(legId: number, m: MixMemberOptions): Result<void> {
-    if (this.closed) return err({ code: 'room-closed', message: 'room is closed', field: 'roomId' });
+    if (this.closed) return err({ code: 'EDGE_ERR_MIX_CLOSED', message: 'room is closed', field: 'roomId' });
     const key = String(legId);
     const added = this.conference.add(key, {
       role: m.role,
@@ -112,7 +112,7 @@ export class MixRoom {
     const m = this.members.get(legId);
     if (!m)
       return err<ParseError>({
-        code: 'member-unknown',
+        code: 'EDGE_ERR_MIX_MEMBER_UNKNOWN',
         message: `leg ${legId} is not in room`,
         field: 'legId',
       });

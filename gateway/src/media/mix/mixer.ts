@@ -65,12 +65,13 @@ export class Conference {
   }
 
   add(id: string, opts: MemberOptions = {}): Result<void> {
-    if (this.closed) return err({ code: 'conference-closed', message: 'conference is closed', field: 'id' });
+    if (this.closed)
+      return err({ code: 'EDGE_ERR_MIX_CLOSED', message: 'conference is closed', field: 'id' });
     if (this.members.has(id))
-      return err({ code: 'member-exists', message: `${id} is already a member`, field: 'id' });
+      return err({ code: 'EDGE_ERR_MIX_MEMBER_EXISTS', message: `${id} is already a member`, field: 'id' });
     if (this.members.size >= this.maxMembers)
       return err({
-        code: 'conference-full',
+        code: 'EDGE_ERR_MIX_FULL',
         message: `conference holds at most ${this.maxMembers} members`,
         field: 'id',
       });
@@ -98,7 +99,8 @@ export class Conference {
   /** Change a supervisor's mode (listen → whisper → barge) without leaving the conference. */
   setRole(id: string, role: MixRole, whisperTo?: string): Result<void> {
     const m = this.members.get(id);
-    if (!m) return err({ code: 'member-unknown', message: `${id} is not a member`, field: 'id' });
+    if (!m)
+      return err({ code: 'EDGE_ERR_MIX_MEMBER_UNKNOWN', message: `${id} is not a member`, field: 'id' });
     const checked = this.checkWhisper(id, role, whisperTo);
     if (!checked.ok) return checked;
     m.role = role;
@@ -162,7 +164,7 @@ export class Conference {
     const target = whisperTo === undefined ? undefined : this.members.get(whisperTo);
     if (!target || target.id === id || !talks(target.role))
       return err<ParseError>({
-        code: 'whisper-target',
+        code: 'EDGE_ERR_MIX_WHISPER_TARGET',
         message: 'whisper needs a talking member to coach',
         field: 'whisperTo',
       });

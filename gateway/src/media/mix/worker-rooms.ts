@@ -184,6 +184,6 @@ export class WorkerRooms {
 
   private refuse(message: string): Result<void> {
     this.refused++;
-    return err({ code: 'mix-refused', message, field: 'legId' });
+    return err({ code: 'EDGE_ERR_MIX_REFUSED', message, field: 'legId' });
   }
 }

@@ -66,7 +66,7 @@ export class PromptLibrary {
       id = `file:${path}:${st.size}:${Math.round(st.mtimeMs)}`;
     } catch (e) {
       return err<ParseError>({
-        code: 'prompt-file-missing',
+        code: 'EDGE_ERR_PROMPT_FILE_MISSING',
         message: `${path}: ${(e as Error).message}`,
         field: file,
       });
@@ -78,7 +78,7 @@ export class PromptLibrary {
       bytes = await readFile(path);
     } catch (e) {
       return err<ParseError>({
-        code: 'prompt-file-unreadable',
+        code: 'EDGE_ERR_PROMPT_FILE_UNREADABLE',
         message: `${path}: ${(e as Error).message}`,
         field: file,
       });

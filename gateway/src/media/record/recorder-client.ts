@@ -38,7 +38,7 @@ export class RecorderClient {
     this.worker.on('error', (e) => {
       this.errors++;
       for (const l of this.errorListeners)
-        l({ type: 'error', interactionId: '', code: 'EDGE_RECORDING_WORKER', message: e.message });
+        l({ type: 'error', interactionId: '', code: 'EDGE_ERR_RECORDING_WORKER', message: e.message });
     });
     // A thread that died answers nothing more: settle every pending close with the failure.
     this.worker.on('exit', () => {

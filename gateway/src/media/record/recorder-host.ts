@@ -85,7 +85,7 @@ export class RecorderHost {
         this.emit({
           type: 'error',
           interactionId: '',
-          code: 'EDGE_RECORDING_COMMAND',
+          code: 'EDGE_ERR_RECORDING_COMMAND',
           message: `unknown command ${JSON.stringify(never)}`,
         });
       }

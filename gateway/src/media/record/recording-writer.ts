@@ -44,7 +44,7 @@ export interface RecordingWriter {
 
 export interface RecordingWriterError {
   path: string;
-  /** The system error code (`ENOSPC`, `EACCES`...) or a writer code. */
+  /** The system error code (`ENOSPC`, `EACCES`...) or a registered `EDGE_ERR_RECORDING_*` code. */
   code: string;
   message: string;
 }
@@ -100,7 +100,7 @@ export class PlainWavWriter implements RecordingWriter {
     this.pending = new Uint8Array(flushFrames * BYTES_PER_STEREO_FRAME);
     if (!SAFE_ID.test(opts.interactionId)) {
       this.fail({
-        code: 'EDGE_RECORDING_ID',
+        code: 'EDGE_ERR_RECORDING_ID',
         message: `interaction id ${JSON.stringify(opts.interactionId)} is not a safe file name`,
       });
       return;
@@ -204,7 +204,7 @@ export class PlainWavWriter implements RecordingWriter {
       const parsed = parseRecordingHeader(header);
       if (!parsed.ok || parsed.value.channels !== 2 || parsed.value.sampleRateHz !== SAMPLE_RATE_HZ) {
         throw Object.assign(new Error(`${this.path} exists and is not a stereo 8 kHz recording`), {
-          code: 'EDGE_RECORDING_EXISTS',
+          code: 'EDGE_ERR_RECORDING_EXISTS',
         });
       }
       // Continue after the last whole stereo sample actually on disk, whatever the header says.
@@ -223,7 +223,7 @@ export class PlainWavWriter implements RecordingWriter {
       op();
     } catch (e) {
       const ex = e as NodeJS.ErrnoException;
-      this.fail({ code: ex.code ?? 'EDGE_RECORDING_IO', message: ex.message });
+      this.fail({ code: ex.code ?? 'EDGE_ERR_RECORDING_IO', message: ex.message });
     }
   }
 

@@ -7,6 +7,7 @@
  * objects; the writers allocate nothing.
  */
 import { err, ok, type ParseError, type Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 
 /** RFC 3550 §12.1: RTCP packet types. */
 export const RtcpPacketType = { SR: 200, RR: 201, SDES: 202, BYE: 203, APP: 204 } as const;
@@ -83,7 +84,7 @@ export interface RtcpParseOptions {
   allowReducedSize?: boolean;
 }
 
-const fail = (code: string, message: string, field: string): { ok: false; error: ParseError } =>
+const fail = (code: ErrorCode, message: string, field: string): { ok: false; error: ParseError } =>
   err({ code, message, field });
 
 function u32(b: Uint8Array, at: number): number {

@@ -16,6 +16,7 @@
  *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
 import { err, ok, type ParseError, type Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 
 export const RTP_HEADER_BYTES = 12;
 
@@ -59,7 +60,7 @@ export function emptyRtpView(): RtpView {
   };
 }
 
-const fail = (code: string, message: string, field: string): { ok: false; error: ParseError } =>
+const fail = (code: ErrorCode, message: string, field: string): { ok: false; error: ParseError } =>
   err({ code, message, field });
 
 /**

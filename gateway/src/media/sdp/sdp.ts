@@ -8,6 +8,7 @@
  */
 import { err, ok } from '../../../../base/result.ts';
 import type { ParseError, Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 
 export interface SdpOrigin {
   username: string;
@@ -73,7 +74,7 @@ export interface SdpSession {
 export type SdpDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 const directions: readonly SdpDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
 
-const sdpError = (code: string, message: string, field: string): ParseError => ({ code, message, field });
+const sdpError = (code: ErrorCode, message: string, field: string): ParseError => ({ code, message, field });
 
 function splitSpaces(s: string): string[] {
   return s.split(' ').filter((p) => p !== '');

@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { err, ok, type ParseError, type Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 import { isSrtpSuite, SRTP_SUITES, type SrtpSuite } from './srtp.ts';
 
 export interface SdesKeyParam {
@@ -30,7 +31,7 @@ export interface SdesCrypto {
   sessionParams: string[];
 }
 
-const fail = (code: string, message: string): { ok: false; error: ParseError } =>
+const fail = (code: ErrorCode, message: string): { ok: false; error: ParseError } =>
   err({ code, message, field: 'a=crypto' });
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;

@@ -23,6 +23,7 @@
  */
 import { createCipheriv, createHmac, createSecretKey, type Cipher, type KeyObject } from 'node:crypto';
 import { err, type Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 
 export type SrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
 
@@ -58,7 +59,7 @@ export const SrtpLabel = {
 export type SrtpDropReason = 'truncated' | 'auth' | 'replay' | 'replay-old' | 'not-rtp';
 
 export interface SrtpError {
-  code: string;
+  code: ErrorCode;
   message: string;
   reason: SrtpDropReason;
 }
@@ -202,7 +203,7 @@ interface MutableOk {
   value: number;
 }
 
-const failure = (reason: SrtpDropReason, code: string, message: string): { ok: false; error: SrtpError } =>
+const failure = (reason: SrtpDropReason, code: ErrorCode, message: string): { ok: false; error: SrtpError } =>
   Object.freeze(err<SrtpError>(Object.freeze({ code, message, reason })));
 
 const FAIL = {

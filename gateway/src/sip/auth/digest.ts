@@ -414,7 +414,7 @@ export function computeDigestAuthorization(i: DigestClientInput): Result<string>
   if (!parsed.ok) return parsed;
   if (parsed.value.scheme.toLowerCase() !== 'digest') {
     return err({
-      code: 'auth-scheme',
+      code: 'EDGE_ERR_SIP_AUTH_SCHEME',
       message: `unsupported scheme ${parsed.value.scheme}`,
       field: 'scheme',
     });
@@ -423,14 +423,14 @@ export function computeDigestAuthorization(i: DigestClientInput): Result<string>
   const realm = p.get('realm');
   const nonce = p.get('nonce');
   if (realm === undefined)
-    return err({ code: 'auth-param', message: 'challenge has no realm', field: 'realm' });
+    return err({ code: 'EDGE_ERR_SIP_AUTH_PARAM', message: 'challenge has no realm', field: 'realm' });
   if (nonce === undefined)
-    return err({ code: 'auth-param', message: 'challenge has no nonce', field: 'nonce' });
+    return err({ code: 'EDGE_ERR_SIP_AUTH_PARAM', message: 'challenge has no nonce', field: 'nonce' });
   const algorithmToken = p.get('algorithm');
   const algorithm = canonicalAlgorithm(algorithmToken ?? 'MD5');
   if (algorithm === undefined) {
     return err({
-      code: 'auth-algorithm',
+      code: 'EDGE_ERR_SIP_AUTH_ALGORITHM',
       message: `unsupported algorithm ${algorithmToken}`,
       field: 'algorithm',
     });
@@ -441,12 +441,13 @@ export function computeDigestAuthorization(i: DigestClientInput): Result<string>
     // RFC 2617 §3.2.1 qop-options: 'a quoted string of one or more tokens'.
     const options = qopOffered.split(',').map((t) => t.trim().toLowerCase());
     if (!options.includes('auth')) {
-      return err({ code: 'auth-qop', message: `unsupported qop ${qopOffered}`, field: 'qop' });
+      return err({ code: 'EDGE_ERR_SIP_AUTH_QOP', message: `unsupported qop ${qopOffered}`, field: 'qop' });
     }
     qop = 'auth';
   }
   const nc = (i.nc ?? 1).toString(16).padStart(8, '0');
-  if (nc.length !== 8) return err({ code: 'auth-nc', message: 'nonce-count out of range', field: 'nc' });
+  if (nc.length !== 8)
+    return err({ code: 'EDGE_ERR_SIP_AUTH_NC', message: 'nonce-count out of range', field: 'nc' });
   const cnonce = i.cnonce ?? randomHex(8);
   const response = digestResponse({
     algorithm,

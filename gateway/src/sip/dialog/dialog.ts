@@ -8,6 +8,7 @@ import { randomInt } from 'node:crypto';
 import { EdgeError, ErrorCodes } from '../../core/errors.ts';
 import { err, ok } from '../../../../base/result.ts';
 import type { ParseError, Result } from '../../../../base/result.ts';
+import type { RegisteredCode } from '../../../../base/error-codes.ts';
 import {
   SipHeaders,
   createResponse,
@@ -601,7 +602,7 @@ export interface DialogTableOptions {
 }
 
 export type DialogTableError = {
-  code: 'EDGE_ERR_SIP_DIALOG_TABLE_FULL' | 'EDGE_ERR_SIP_DIALOG_DUPLICATE';
+  code: RegisteredCode<'EDGE_ERR_SIP_DIALOG_TABLE_FULL' | 'EDGE_ERR_SIP_DIALOG_DUPLICATE'>;
   message: string;
 };
 

@@ -11,6 +11,7 @@
 import { isUtf8 } from 'node:buffer';
 import { err, ok } from '../../../../base/result.ts';
 import type { ParseError, Result } from '../../../../base/result.ts';
+import type { ErrorCode } from '../../../../base/error-codes.ts';
 import { SipHeaders } from './headers-store.ts';
 import { isToken, isTokenChar } from './headers.ts';
 import type { SipMessage, SipRequest, SipResponse } from './types.ts';
@@ -31,7 +32,7 @@ export const SipParseCodes = {
   empty: 'EDGE_ERR_SIP_PARSE_EMPTY',
   tooLarge: 'EDGE_ERR_SIP_PARSE_TOO_LARGE',
   version: 'EDGE_ERR_SIP_PARSE_VERSION',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 /** Hard limits: a message beyond them is refused before any further work. */
 export const sipParseLimits = {
@@ -51,7 +52,7 @@ type StartLine =
 type StartLineResult =
   { ok: true; value: StartLine } | { ok: false; error: SipParseError; method?: string; uri?: string };
 
-function fail(message: string, field?: string, code: string = SipParseCodes.malformed): SipParseError {
+function fail(message: string, field?: string, code: ErrorCode = SipParseCodes.malformed): SipParseError {
   const e: SipParseError = { code, message };
   if (field !== undefined) e.field = field;
   return e;

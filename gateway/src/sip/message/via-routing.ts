@@ -82,7 +82,8 @@ function viaTransport(via: ViewOf<Via>, fallback: SipTransportName): SipTranspor
  */
 export function responseDestination(req: SipRequest, source: SipEndpoint): Result<SipEndpoint> {
   const top = req.headers.getList('via')[0];
-  if (top === undefined) return err({ code: 'missing-via', message: 'no Via header', field: 'Via' });
+  if (top === undefined)
+    return err({ code: 'EDGE_ERR_SIP_MISSING_VIA', message: 'no Via header', field: 'Via' });
   const via = viaView(top);
   if (!via) return err({ code: 'EDGE_ERR_SIP_PARSE', message: 'malformed top Via', field: 'Via' });
   // A request that arrived over UDP is answered over UDP whatever its Via claims: RFC 3581 §4

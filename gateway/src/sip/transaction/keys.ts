@@ -28,19 +28,23 @@ export interface MessageIdentity {
 
 export function identify(msg: SipMessage): Result<MessageIdentity> {
   const topViaRaw = msg.headers.getList('via')[0];
-  if (topViaRaw === undefined) return err({ code: 'missing-via', message: 'no Via header', field: 'Via' });
+  if (topViaRaw === undefined)
+    return err({ code: 'EDGE_ERR_SIP_MISSING_VIA', message: 'no Via header', field: 'Via' });
   const via = viaView(topViaRaw);
   if (!via) return err({ code: 'EDGE_ERR_SIP_PARSE', message: 'malformed top Via', field: 'Via' });
   const cseqRaw = msg.headers.get('cseq');
-  if (cseqRaw === undefined) return err({ code: 'missing-cseq', message: 'no CSeq header', field: 'CSeq' });
+  if (cseqRaw === undefined)
+    return err({ code: 'EDGE_ERR_SIP_MISSING_CSEQ', message: 'no CSeq header', field: 'CSeq' });
   const cseq = parseCSeq(cseqRaw);
   if (!cseq.ok) return cseq;
   const callId = msg.headers.get('call-id')?.trim();
-  if (!callId) return err({ code: 'missing-call-id', message: 'no Call-ID header', field: 'Call-ID' });
+  if (!callId)
+    return err({ code: 'EDGE_ERR_SIP_MISSING_CALL_ID', message: 'no Call-ID header', field: 'Call-ID' });
   const from = msg.headers.get('from');
-  if (from === undefined) return err({ code: 'missing-from', message: 'no From header', field: 'From' });
+  if (from === undefined)
+    return err({ code: 'EDGE_ERR_SIP_MISSING_FROM', message: 'no From header', field: 'From' });
   const to = msg.headers.get('to');
-  if (to === undefined) return err({ code: 'missing-to', message: 'no To header', field: 'To' });
+  if (to === undefined) return err({ code: 'EDGE_ERR_SIP_MISSING_TO', message: 'no To header', field: 'To' });
   const branchParam = via.params.get('branch');
   const branch = typeof branchParam === 'string' && branchParam !== '' ? branchParam : undefined;
   return ok({

@@ -55,10 +55,10 @@ describe('PromptLibrary (prompt files decoded once on the signalling thread)', (
 
   test('refuses a missing file and a file that is not a supported WAV, naming the file', async () => {
     const missing = await lib.load('nope.wav');
-    assert.equal(!missing.ok && missing.error.code, 'prompt-file-missing');
+    assert.equal(!missing.ok && missing.error.code, 'EDGE_ERR_PROMPT_FILE_MISSING');
     writeFileSync(join(dir, 'bad.wav'), wav(1, 22050, sine(22050, 100)));
     const bad = await lib.load('bad.wav');
-    assert.equal(!bad.ok && bad.error.code, 'wav-rate-unsupported');
+    assert.equal(!bad.ok && bad.error.code, 'EDGE_ERR_WAV_RATE_UNSUPPORTED');
     assert.ok(!bad.ok && bad.error.message.includes('bad.wav'));
   });
 

@@ -128,7 +128,7 @@ describe('PlainWavWriter', () => {
     const w = new PlainWavWriter({ dir, interactionId: 'other', onError: (e) => errors.push(e) });
     w.write(stereoFrames(0, 1));
     w.close();
-    assert.equal(errors[0]?.code, 'EDGE_RECORDING_EXISTS');
+    assert.equal(errors[0]?.code, 'EDGE_ERR_RECORDING_EXISTS');
     assert.deepEqual(fs.readFileSync(join(dir, 'other.wav')), Buffer.alloc(100, 7));
   });
 
@@ -136,7 +136,7 @@ describe('PlainWavWriter', () => {
     test(`an interaction id that is not a safe file name (${JSON.stringify(id)}) is refused`, () => {
       const errors: RecordingWriterError[] = [];
       new PlainWavWriter({ dir, interactionId: id, onError: (e) => errors.push(e) }).close();
-      assert.equal(errors[0]?.code, 'EDGE_RECORDING_ID');
+      assert.equal(errors[0]?.code, 'EDGE_ERR_RECORDING_ID');
     });
   }
 });
