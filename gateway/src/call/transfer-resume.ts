@@ -18,7 +18,7 @@ import {
   serializeSdp,
   withDirection,
   type SdpMedia,
-} from '../sip/sdp/sdp.ts';
+} from '../media/sdp/sdp.ts';
 
 export type ResumeState = 'offering' | 'backoff' | 'done' | 'failed' | 'closed';
 

@@ -29,7 +29,7 @@ import { attemptKey, nextAttempt, nextRoundRobin, parseChannelList } from '../ro
 import { Dialog } from '../sip/dialog/dialog.ts';
 import { createResponse, generateCallId, generateTag, getTag, parseUri } from '../sip/message/index.ts';
 import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
-import { parseSdp, connectionOf } from '../sip/sdp/sdp.ts';
+import { parseSdp, connectionOf } from '../media/sdp/sdp.ts';
 import { TransactionLayer } from '../sip/transaction/index.ts';
 import { SipTransports } from '../sip/transport/index.ts';
 import type { CardConfig, Config, LineConfig } from '../store/config-schema.ts';

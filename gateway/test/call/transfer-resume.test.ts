@@ -4,7 +4,7 @@ import { leftOnHold, TransfereeResume, twoWay } from '../../src/call/transfer-re
 import { ManualClock } from '../../../base/clock.ts';
 import { resumeOfferSdp } from '../../src/media/engine/engine-transfers.ts';
 import { SipHeaders, type SipResponse } from '../../src/sip/message/types.ts';
-import { parseSdp } from '../../src/sip/sdp/sdp.ts';
+import { parseSdp } from '../../src/media/sdp/sdp.ts';
 
 const sdp = (dir: string, addr = '10.0.0.5', version = '7'): Buffer =>
   Buffer.from(

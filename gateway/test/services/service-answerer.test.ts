@@ -6,7 +6,7 @@ import { MetricsRegistry } from '../../src/core/metrics.ts';
 import { MediaEngine } from '../../src/media/engine/engine.ts';
 import { ServiceAnswerer } from '../../src/services/service-answerer.ts';
 import { answerServiceOffer, serviceOffer } from '../../src/media/sdp/service-sdp.ts';
-import { codecsOf, directionOf, parseSdp } from '../../src/sip/sdp/sdp.ts';
+import { codecsOf, directionOf, parseSdp } from '../../src/media/sdp/sdp.ts';
 import { freeUdpRange } from '../media/udp-helpers.ts';
 
 const sdp = (...lines: string[]): Buffer => Buffer.from(lines.join('\r\n') + '\r\n');

@@ -4,7 +4,7 @@
  * hold decided from the SDP that crosses the B2BUA (see `hold-music.ts`).
  */
 import type { Logger } from '../../core/log.ts';
-import { withDirection, type SdpSession } from '../../sip/sdp/sdp.ts';
+import { withDirection, type SdpSession } from '../sdp/sdp.ts';
 import {
   answerDirectionToHeld,
   answerDirectionToHolder,

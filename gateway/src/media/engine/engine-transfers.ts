@@ -15,7 +15,7 @@
  * The interaction's recording tap takes the new leg on the replaced leg's channel (`record-attach`),
  * so the same file goes on with the new party.
  */
-import { bumpSdpVersion, parseSdp, serializeSdp, withDirection } from '../../sip/sdp/sdp.ts';
+import { bumpSdpVersion, parseSdp, serializeSdp, withDirection } from '../sdp/sdp.ts';
 import type { LegSide } from './engine.ts';
 import { audioStream, type StreamInfo } from '../sdp/sdp-anchor.ts';
 import type { ToWorker } from '../worker/worker-protocol.ts';

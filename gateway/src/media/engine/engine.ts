@@ -23,7 +23,7 @@ import { AckWaiters } from './ack-waiters.ts';
 import { FramePlayout, type FramePlayoutDump } from '../jitter/frame-playout.ts';
 import type { G711Law } from '../../../../base/signal/g711.ts';
 import type { RecordingSummary } from '../record/recording-writer.ts';
-import { parseSdp, serializeSdp, type SdpCodec } from '../../sip/sdp/sdp.ts';
+import { parseSdp, serializeSdp, type SdpCodec } from '../sdp/sdp.ts';
 import type { RtpAddress } from '../rtp/rtp-latch.ts';
 import { generateKeySalt } from '../srtp/sdes.ts';
 import {

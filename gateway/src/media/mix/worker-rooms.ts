@@ -14,13 +14,7 @@ import type { LegPayloadMap } from '../codec/leg-codecs.ts';
 import { MixRoom } from './leg-mixer.ts';
 import type { MixRole } from './mixer.ts';
 import type { PacketHook } from '../rtp/relay-leg.ts';
-
-/** Control of the rooms, from the engine (one `ToWorker` message kind). */
-export type MixCommand =
-  | { op: 'join'; roomId: string; legId: number; role: MixRole; whisperTo?: number; maxMembers: number }
-  | { op: 'role'; legId: number; role: MixRole; whisperTo?: number }
-  | { op: 'leave'; legId: number }
-  | { op: 'close'; roomId: string };
+import type { MixCommand } from './mix-command.ts';
 
 /** What a room needs of a relay leg. */
 export interface RoomLeg {

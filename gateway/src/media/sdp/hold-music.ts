@@ -14,7 +14,7 @@
  * holder's leg it answers a=inactive as RFC 3264 §6.1 requires: "If an offered media stream is
  * listed as inactive, it MUST be marked as inactive in the answer."
  */
-import type { SdpDirection } from '../../sip/sdp/sdp.ts';
+import type { SdpDirection } from './sdp.ts';
 import type { LegSide } from '../engine/engine.ts';
 
 /** What the hold decision needs of one description's anchored stream. */

@@ -19,7 +19,7 @@ import {
   type SdpMedia,
   type SdpSession,
   cloneSdp,
-} from '../../sip/sdp/sdp.ts';
+} from './sdp.ts';
 import type { G711Law } from '../../../../base/signal/g711.ts';
 import type { RtpAddress } from '../rtp/rtp-latch.ts';
 import { chooseCrypto, parseCrypto } from '../srtp/sdes.ts';

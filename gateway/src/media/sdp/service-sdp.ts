@@ -16,7 +16,7 @@ import {
   parseSdp,
   serializeSdp,
   type SdpDirection,
-} from '../../sip/sdp/sdp.ts';
+} from './sdp.ts';
 import type { G711Law } from '../../../../base/signal/g711.ts';
 import type { RtpAddress } from '../rtp/rtp-latch.ts';
 

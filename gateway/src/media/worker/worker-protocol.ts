@@ -6,7 +6,7 @@ import type { FrameEndpointDump } from './frame-endpoint.ts';
 import type { G711Law } from '../../../../base/signal/g711.ts';
 import type { RtpAddress } from '../rtp/rtp-latch.ts';
 import type { SrtpDropReason, SrtpSuite } from '../srtp/srtp.ts';
-import type { MixCommand } from '../mix/worker-rooms.ts';
+import type { MixCommand } from '../mix/mix-command.ts';
 
 /**
  * SRTP keys of one leg (RFC 3711, keyed by SDES RFC 4568): `localKey` is the master key || salt

@@ -13,7 +13,7 @@ import type { EndpointMediaPolicy } from '../../../src/media/sdp/sdp-anchor.ts';
 import { audioStream } from '../../../src/media/sdp/sdp-anchor.ts';
 import { generateKeySalt, parseCrypto, splitKeySalt } from '../../../src/media/srtp/sdes.ts';
 import { SrtpContext } from '../../../src/media/srtp/srtp.ts';
-import { parseSdp } from '../../../src/sip/sdp/sdp.ts';
+import { parseSdp } from '../../../src/media/sdp/sdp.ts';
 import { freeUdpRange, udpPeer, waitUntil, type UdpPeer } from '../udp-helpers.ts';
 
 const SUITE = 'AES_CM_128_HMAC_SHA1_80' as const;

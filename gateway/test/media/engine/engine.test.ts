@@ -10,7 +10,7 @@ import { MediaEngine } from '../../../src/media/engine/engine.ts';
 import { alawToLinear, linearToUlaw } from '../../../../base/signal/g711.ts';
 import { writeRtpHeader } from '../../../src/media/rtp/rtp-packet.ts';
 import { audioStream } from '../../../src/media/sdp/sdp-anchor.ts';
-import { parseSdp } from '../../../src/sip/sdp/sdp.ts';
+import { parseSdp } from '../../../src/media/sdp/sdp.ts';
 import { freeUdpRange, udpPeer, waitUntil, type UdpPeer } from '../udp-helpers.ts';
 
 const PORTS = 8; // four RTP/RTCP pairs: two calls

@@ -8,7 +8,7 @@ import {
   offerDirectionToHeld,
   type HoldStream,
 } from '../../../src/media/sdp/hold-music.ts';
-import type { SdpDirection } from '../../../src/sip/sdp/sdp.ts';
+import type { SdpDirection } from '../../../src/media/sdp/sdp.ts';
 
 const at = { address: '192.0.2.10', port: 4000 };
 const s = (direction: SdpDirection): HoldStream => ({ direction, remote: at });

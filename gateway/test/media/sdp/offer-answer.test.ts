@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { OfferAnswer, glareRetryDelayMs, overlapRetryAfterS } from '../../../src/sip/sdp/offer-answer.ts';
-import { bumpSdpVersion, createAudioOffer, withDirection } from '../../../src/sip/sdp/sdp.ts';
+import { OfferAnswer, glareRetryDelayMs, overlapRetryAfterS } from '../../../src/media/sdp/offer-answer.ts';
+import { bumpSdpVersion, createAudioOffer, withDirection } from '../../../src/media/sdp/sdp.ts';
 
 const ours = createAudioOffer({ address: '192.0.2.1', sessId: '100', rtpPort: 20000, codecs: ['PCMU'] });
 const theirs = createAudioOffer({ address: '198.51.100.7', sessId: '900', rtpPort: 4000, codecs: ['PCMU'] });

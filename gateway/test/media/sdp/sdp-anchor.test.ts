@@ -13,7 +13,7 @@ import {
   serializeSdp,
   type SdpCodec,
   type SdpSession,
-} from '../../../src/sip/sdp/sdp.ts';
+} from '../../../src/media/sdp/sdp.ts';
 
 const OFFER = [
   'v=0',

@@ -14,8 +14,8 @@ import {
   ptimeOf,
   serializeSdp,
   withDirection,
-} from '../../../src/sip/sdp/sdp.ts';
-import type { SdpDirection, SdpSession } from '../../../src/sip/sdp/sdp.ts';
+} from '../../../src/media/sdp/sdp.ts';
+import type { SdpDirection, SdpSession } from '../../../src/media/sdp/sdp.ts';
 
 const crlf = (lines: string[]): string => lines.join('\r\n') + '\r\n';
 
