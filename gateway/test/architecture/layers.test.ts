@@ -259,13 +259,14 @@ function importsOf(file: string): {
     ) {
       add(node.argument.literal.text, 'type');
     } else if (
-      // new URL('./worker.ts', import.meta.url): the entry of a worker thread.
+      // new URL('./worker.ts', import.meta.url): the entry of a worker thread. (A URL of data,
+      // such as a folder of prompts, is not an import.)
       ts.isNewExpression(node) &&
       ts.isIdentifier(node.expression) &&
       node.expression.text === 'URL' &&
       node.arguments?.length === 2 &&
       ts.isStringLiteralLike(node.arguments[0]!) &&
-      node.arguments[0].text.startsWith('.') &&
+      /^\..*\.[cm]?[jt]s$/.test(node.arguments[0].text) &&
       node.arguments[1]!.getText(source) === 'import.meta.url'
     ) {
       add(node.arguments[0].text, 'worker');
