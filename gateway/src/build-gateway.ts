@@ -35,6 +35,8 @@ import { ServiceAnswerer } from './services/service-answerer.ts';
 import { PromptLibrary } from './media/play/prompt-library.ts';
 import { AnnouncementService } from './services/announcement.ts';
 import { LocalMedia } from './services/local-media.ts';
+import { ConnectService } from './services/connect.ts';
+import { tonePlanForCountry } from '../../base/signal/tone-plan.ts';
 import { MixAnswerer } from './services/mix-answerer.ts';
 import { memberKey, toMemberRef, type MemberRef } from './failover/types.ts';
 import { TrunkMonitor, type ProbeResult } from './failover/trunk-health.ts';
@@ -53,6 +55,7 @@ import { SipTransports, ensureCertificate } from './sip/transport/index.ts';
 import type { Config, TrunkConfig } from './store/config-schema.ts';
 import { ConfigStore } from './store/config-store.ts';
 import { seedDemoIfFirstStart } from './store/demo-config.ts';
+import { installDemoPrompts } from './store/demo-prompts.ts';
 import { Records } from './store/records.ts';
 import type { GatewayFlags } from './flags.ts';
 import { RequestDispatcher } from './request-dispatcher.ts';
@@ -89,6 +92,7 @@ export class Gateway {
   private prompts: PromptLibrary | undefined;
   private announcements: AnnouncementService | undefined;
   private localMedia: LocalMedia | undefined;
+  private connect: ConnectService | undefined;
   private mixServices: MixAnswerer | undefined;
   private mediaEngine: MediaEngine | undefined;
   private pstn: PstnService | undefined;
@@ -136,6 +140,10 @@ export class Gateway {
       if (!seeded.ok) throw new EdgeError(ErrorCodes.CONFIG_INVALID, seeded.error.message);
       if (seeded.value)
         this.log.info('demo configuration seeded: extensions 1001-1008, *43 echo, *44 milliwatt');
+    }
+    if (this.opts.demo) {
+      const copied = await installDemoPrompts(dataDir);
+      if (copied.length > 0) this.log.info({ copied }, 'demo prompts installed');
     }
     const records = Records.open(dataDir);
     if (!records.ok) throw new EdgeError(ErrorCodes.STORE_MIGRATION, records.error.message);
@@ -303,11 +311,21 @@ export class Gateway {
       logger: this.log,
     });
     this.announcements = announcements;
+    const connect = new ConnectService({
+      config: (n) => this.config.get().services.find((x) => x.number === n && x.type === 'connect'),
+      prompts,
+      tonePlan: () => tonePlanForCountry(this.config.get().system.country),
+      timers: this.timers,
+      logger: this.log,
+    });
+    this.connect = connect;
     const localMedia = new LocalMedia({
       answerer: this.services,
       engine: {
         play: (key, side, list, o) => engine.play(key, side, list, o),
         stopPlay: (key, side) => engine.stopPlay(key, side),
+        bridgeService: (a, b) => engine.bridgeService(a, b),
+        unbridgeService: (id) => engine.unbridgeService(id),
       },
       musicOnHold: () => prompts.musicOnHold(),
     });
@@ -316,8 +334,11 @@ export class Gateway {
       services: this.services,
       legApps: {
         media: localMedia,
-        appFor: (service, number) =>
-          service === 'announcement' ? (leg) => announcements.run(leg, number) : undefined,
+        appFor: (service, number, target) => {
+          if (service === 'announcement') return (leg) => announcements.run(leg, number);
+          if (service === 'connect') return (leg, call) => connect.run(leg, call, number, target);
+          return undefined;
+        },
       },
       mixServices: this.mixServices,
       sip,
@@ -437,6 +458,7 @@ export class Gateway {
           prompts: this.prompts?.dump(),
           announcements: this.announcements?.dump(),
           localMedia: this.localMedia?.dump() ?? null,
+          connect: this.connect?.dump() ?? null,
           ...this.services?.dump(),
           mix: this.mixServices?.dump() ?? null,
           engine: this.mediaEngine?.dump() ?? null,
@@ -501,6 +523,7 @@ export class Gateway {
     this.registrar?.close();
     this.tx?.close();
     this.announcements?.close();
+    this.connect?.close();
     await this.services?.close();
     await this.mixServices?.close();
     await this.pstn?.close().catch(() => undefined);

@@ -13,6 +13,7 @@ import type { ServiceAnswerer } from '../services/service-answerer.ts';
 import { isMixService, type MixAnswerer } from '../services/mix-answerer.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
+import { causeOfSipStatus } from './hangup-cause.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
 import { answerMixCall } from '../services/mix-dispatch.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
@@ -21,12 +22,19 @@ import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts
 import { runLegApp, type LegApp } from './leg-app.ts';
 import type { LocalMediaPort } from './leg-media.ts';
 import { InboundSipLeg } from './sip-leg/inbound-sip-leg.ts';
+import { OutboundSipLeg, type DialogOwner } from './sip-leg/outbound-sip-leg.ts';
+import { Call, type MediaLeg, type OriginateRequest, type Originator } from './call.ts';
+import type { CallFailure } from './leg.ts';
+import { err, ok, type Result } from '../../../base/result.ts';
 
 /** Apps that answer service numbers on the Leg interface (they never see the SIP dialog). */
 export interface LegApps {
   media: LocalMediaPort;
-  /** The app that answers `service` at `number`, or undefined when no leg app runs it. */
-  appFor(service: string, number: string): LegApp | undefined;
+  /**
+   * The app that answers `service` at `number`, or undefined when no leg app runs it. `target`:
+   * what was dialled after the service number (an extension to connect to).
+   */
+  appFor(service: string, number: string, target: string | undefined): LegApp | undefined;
 }
 
 export interface ExtensionInfo {
@@ -102,11 +110,14 @@ export interface B2buaDeps {
   pstnInbound?(line: string, did: string, callerNumber: string): Destination;
 }
 
-export class B2bua {
+export class B2bua implements Originator {
   private readonly calls = new Set<SipCall>();
   /** Calls by the A-leg INVITE's Call-ID + From tag, for CANCEL and retransmission matching. */
   private readonly byInvite = new Map<string, SipCall>();
-  private readonly dialogs = new Map<string, { call: SipCall; side: 'a' | 'b' }>();
+  /** Dialog key → who handles its in-dialog requests: a B2BUA call's side, or an originated leg. */
+  private readonly dialogs = new Map<string, { owner: DialogOwner; side: 'a' | 'b' }>();
+  /** Legs originated for apps (`originate`), until they end. */
+  private readonly originated = new Set<OutboundSipLeg>();
   private draining = false;
   private readonly callsTotal;
   private readonly callsActive;
@@ -194,7 +205,7 @@ export class B2bua {
         ringTimeoutMs: this.deps.ringTimeoutMs,
         sessionTimer: this.deps.sessionTimer(),
         authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
-        bindDialog: (key, c, side) => this.dialogs.set(key, { call: c, side }),
+        bindDialog: (key, c, side) => this.dialogs.set(key, { owner: c, side }),
         unbindDialog: (key) => this.dialogs.delete(key),
         onAttemptResult: (target, result) => {
           if (target.kind === 'trunk' && target.member)
@@ -270,7 +281,7 @@ export class B2bua {
           );
           return;
         }
-        const app = this.deps.legApps?.appFor(kind, destination.number);
+        const app = this.deps.legApps?.appFor(kind, destination.number, destination.target);
         if (app && this.deps.legApps) {
           const leg = new InboundSipLeg({
             session: call,
@@ -287,7 +298,13 @@ export class B2bua {
             timers: this.deps.timers,
             logger: this.deps.logger,
           });
-          void runLegApp(leg, app, this.deps.logger);
+          const appCall = new Call({
+            first: leg,
+            originator: this,
+            media: this.deps.legApps.media,
+            logger: this.deps.logger,
+          });
+          void runLegApp(leg, appCall, app, this.deps.logger);
           return;
         }
         if (!services || (kind !== 'echo' && kind !== 'milliwatt')) {
@@ -437,21 +454,106 @@ export class B2bua {
     call.cancelByCaller(cancelTx);
   }
 
+  /**
+   * The outbound path of apps (`Call.originate`): an extension's registered contacts are rung in
+   * parallel from a leg of our own media, which is opened in the worker of the leg it will be
+   * bridged to. Resolves once a contact answers, or with the failure (480 when the extension has
+   * no contact, the best final status of the forks otherwise).
+   */
+  async originate(req: OriginateRequest): Promise<Result<MediaLeg, CallFailure>> {
+    const failure = (sipStatus: number, message: string): Result<MediaLeg, CallFailure> =>
+      err({ code: 'EDGE_ERR_CALL_ORIGINATE_FAILED', sipStatus, cause: causeOfSipStatus(sipStatus), message });
+    const media = this.deps.legApps?.media;
+    if (!media) return failure(503, 'no media for originated legs');
+    if (this.draining) return failure(503, 'the gateway is shutting down');
+    const number = req.target.number;
+    if (!this.deps.extension(number)) return failure(404, `no extension ${number}`);
+    const contacts = this.deps.contacts(number);
+    if (contacts.length === 0) return failure(480, `extension ${number} has no registered contact`);
+    const caller = req.near?.party;
+    const leg = new OutboundSipLeg({
+      interactionId: req.interactionId,
+      legId: req.legId,
+      targets: contacts.map((c) => ({
+        kind: 'extension' as const,
+        requestUri: c.contact,
+        dest: c.source,
+        peer: number,
+        pinToSource: true,
+      })),
+      ringTimeoutMs: this.deps.ringTimeoutMs,
+      caller: {
+        user: caller?.number ?? 'anonymous',
+        ...(caller?.displayName ? { displayName: caller.displayName } : {}),
+        assert: true,
+      },
+      party: { kind: 'extension', id: number, number },
+      sip: this.deps.sip,
+      media,
+      ...(req.near ? { nearMediaKey: req.near.mediaKey } : {}),
+      domain: this.deps.domain(),
+      userAgent: this.deps.userAgent(),
+      clock: this.deps.clock,
+      timers: this.deps.timers,
+      logger: this.deps.logger,
+      bindDialog: (key, owner) => this.dialogs.set(key, { owner, side: 'b' }),
+      unbindDialog: (key) => this.dialogs.delete(key),
+    });
+    this.originated.add(leg);
+    leg.events.once('ended', () => {
+      this.originated.delete(leg);
+      this.writeOriginatedLeg(leg);
+    });
+    const r = await leg.start();
+    return r.ok ? ok(leg) : r;
+  }
+
+  /** The CDR row of an originated leg, under the interaction id of the call it was placed for. */
+  private writeOriginatedLeg(leg: OutboundSipLeg): void {
+    const d = leg.dump();
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const endedAt = d.end?.atMs ?? this.deps.clock.wallNow();
+    try {
+      this.deps.cdr.leg({
+        legId: d.id,
+        interactionId: d.interactionId,
+        callId: d.detail.technology === 'sip' ? d.detail.callId : '',
+        direction: 'outbound',
+        technology: 'sip',
+        peer: d.party.id,
+        fromUri: '',
+        toUri: d.detail.technology === 'sip' ? (d.detail.remoteTarget ?? '') : '',
+        callerId: d.party.number,
+        startedAt: iso(d.createdAtMs) ?? '',
+        answeredAt: iso(d.answeredAtMs),
+        endedAt: iso(endedAt) ?? '',
+        durationMs: endedAt - d.createdAtMs,
+        billableMs: d.answeredAtMs === null ? 0 : endedAt - d.answeredAtMs,
+        status: d.answeredAtMs === null ? (d.end?.sipStatus ?? 0) : 200,
+        hangupCause: d.end?.cause ?? 'normal-clearing',
+        hangupBy: d.end?.by === 'remote' ? 'callee' : d.end?.by === 'local' ? 'caller' : 'system',
+        trunkMember: null,
+      });
+    } catch (e) {
+      this.deps.logger.error({ err: e, legId: d.id }, 'writing the CDR of an originated leg failed');
+    }
+  }
+
   /** A request with a To tag. Returns false when no dialog matches (the caller answers 481). */
   onInDialogRequest(tx: ServerTxPort): boolean {
     const found = this.findDialog(tx.request);
     if (!found) return false;
-    found.call.onInDialogRequest(found.side, tx);
+    found.owner.onInDialogRequest(found.side, tx);
     return true;
   }
 
   /** ACK for a 2xx, outside any transaction. */
   onAck(ack: SipRequest): void {
     const found = this.findDialog(ack);
-    if (found) found.call.onAck(found.side, ack);
+    if (found) found.owner.onAck(found.side, ack);
   }
 
-  private findDialog(req: SipRequest): { call: SipCall; side: 'a' | 'b' } | undefined {
+  private findDialog(req: SipRequest): { owner: DialogOwner; side: 'a' | 'b' } | undefined {
     const callId = req.headers.get('call-id') ?? '';
     const toTag = getTag(req.headers.get('to') ?? '') ?? '';
     const fromTag = getTag(req.headers.get('from') ?? '') ?? '';

@@ -3,23 +3,28 @@
  * is an async function of a leg (an announcement, the IVR). When it throws, the caller is not left
  * in silence: the leg is hung up with `temporary-failure` (503 before answer) and the error logged.
  * When it returns with the leg still up, the app is done with the caller and the leg is hung up
- * with `normal-clearing` — no leg outlives the app that owns it.
+ * with `normal-clearing` — no leg outlives the app that owns it, nor do the legs it originated.
  */
 import type { TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Leg } from './leg.ts';
+import type { Call } from './call.ts';
 
-export type LegApp = (leg: Leg) => Promise<void>;
+/** An app gets the leg it answers and the call it belongs to (to originate and bridge). */
+export type LegApp = (leg: Leg, call: Call) => Promise<void>;
 
-export async function runLegApp(leg: Leg, app: LegApp, logger: Logger): Promise<void> {
+export async function runLegApp(leg: Leg, call: Call, app: LegApp, logger: Logger): Promise<void> {
   try {
-    await app(leg);
+    await app(leg, call);
   } catch (e) {
     logger.error({ err: e, legId: leg.id }, 'the app on the leg failed');
     if (leg.state !== 'ended') await leg.hangup('temporary-failure');
+    call.close();
     return;
   }
   if (leg.state !== 'ended') await leg.hangup('normal-clearing');
+  // Legs the app originated go with it.
+  call.close();
 }
 
 /** Wait `delayMs` on the injected timers, or less if the leg ends first. */

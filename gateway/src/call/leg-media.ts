@@ -20,6 +20,8 @@ export interface LegMediaHandle {
     prompts: readonly PromptSource[],
     opts: { loop: boolean; bargeIn: boolean; onEnded: (e: HandlePlayEnded) => void },
   ): boolean;
+  /** The far party's answer to our offer (a leg the gateway placed): false when not acceptable. */
+  applyAnswer(sdp: Buffer): boolean;
   /** Stops what plays (its `onEnded` reports `stopped`). */
   stopPlay(): void;
   /** Frees the port pair; resolves once it is back in the pool. */
@@ -38,7 +40,13 @@ export interface LocalMediaPort {
     callKey: string,
     offer: Buffer | undefined,
     onDigit: (press: DigitPress) => void,
+    nearKey?: string,
   ): Promise<LocalMediaOpen>;
+  /**
+   * Join two open media legs (by their keys) so each party hears the other. `nearKey` at `open`
+   * puts a leg in the worker of the one it will be bridged to; legs in two workers cannot be.
+   */
+  bridge(keyA: string, keyB: string): { unbridge(): void } | undefined;
   /** What a caller on hold hears (undefined: music on hold is off). */
   musicOnHold(): PromptSource | undefined;
 }

@@ -98,7 +98,13 @@ function destinationOfDecision(
     case 'trunk':
       return { type: 'trunk', trunks: [d.trunk], number: d.number, routeId: d.routeId };
     case 'service':
-      return { type: 'service', number: d.number, service: d.service, routeId: d.routeId };
+      return {
+        type: 'service',
+        number: d.number,
+        service: d.service,
+        routeId: d.routeId,
+        ...(d.target === undefined ? {} : { target: d.target }),
+      };
     case 'ring-group': {
       // Validation refuses no-answer paths that loop back to a group; the depth bound guards anyway.
       const next =

@@ -45,7 +45,7 @@ export interface PstnRoutingConfig {
     enabled?: boolean;
     displayName?: string;
   }[];
-  services: readonly { number: string; type: string }[];
+  services: readonly { number: string; type: string; extension?: string }[];
   routes: { outbound: readonly PstnOutboundRoute[]; inbound: readonly InboundRoute[] };
   pstn: { lines: readonly PstnLine[]; spans: readonly PstnSpan[]; groups: readonly PortGroup[] };
   ringGroups: readonly RingGroup[];
@@ -191,7 +191,15 @@ export type InboundDecision =
   | { type: 'extension'; number: string; routeId: string; via: TimeConditionStep[] }
   | { type: 'ring-group'; group: RingGroup; routeId: string; via: TimeConditionStep[] }
   | { type: 'trunk'; trunk: string; number: string; routeId: string; via: TimeConditionStep[] }
-  | { type: 'service'; number: string; service: string; routeId: string; via: TimeConditionStep[] }
+  | {
+      type: 'service';
+      number: string;
+      service: string;
+      /** A `connect` service's extension. */
+      target?: string;
+      routeId: string;
+      via: TimeConditionStep[];
+    }
   | { type: 'ivr'; id: string; routeId: string; via: TimeConditionStep[] }
   | { type: 'queue'; id: string; routeId: string; via: TimeConditionStep[] }
   | { type: 'reject'; status: number; reason: string; routeId?: string; via: TimeConditionStep[] };
@@ -234,9 +242,15 @@ export function resolveDestination(
         return { type: 'trunk', trunk: d.target, number: effectiveDid(cfg, call), routeId, via };
       case 'service': {
         const service = cfg.services.find((s) => s.number === d.target);
-        return service
-          ? { type: 'service', number: d.target, service: service.type, routeId, via }
-          : { type: 'reject', status: 404, reason: 'Not Found', routeId, via };
+        if (!service) return { type: 'reject', status: 404, reason: 'Not Found', routeId, via };
+        return {
+          type: 'service',
+          number: d.target,
+          service: service.type,
+          ...(service.extension === undefined ? {} : { target: service.extension }),
+          routeId,
+          via,
+        };
       }
       case 'ivr':
         return { type: 'ivr', id: d.target, routeId, via };

@@ -82,6 +82,8 @@ export interface InboundRoute {
 export interface RoutingService {
   number: string;
   type: string;
+  /** `connect`: the extension it always rings (else dialled after the number). */
+  extension?: string;
 }
 
 export interface RoutingConfig {
@@ -156,9 +158,15 @@ export class RoutingTable {
   /** A call dialled by a local extension. */
   fromExtension(caller: RoutingExtension, dialled: string): Destination {
     const service = this.services.get(dialled);
-    if (service) return { type: 'service', number: dialled, service: service.type };
+    if (service) {
+      return service.extension === undefined
+        ? { type: 'service', number: dialled, service: service.type }
+        : { type: 'service', number: dialled, service: service.type, target: service.extension };
+    }
     const monitor = this.monitorOf(caller, dialled);
     if (monitor) return monitor;
+    const connect = this.connectOf(dialled);
+    if (connect) return connect;
     if (this.extensions.has(dialled)) {
       return this.extension(dialled)
         ? { type: 'extension', number: dialled }
@@ -201,6 +209,21 @@ export class RoutingTable {
     return undefined;
   }
 
+  /**
+   * A `connect` service without a fixed extension is dialled as its number followed by the
+   * extension (`*481002`): the gateway answers, plays its prompt, then rings that extension.
+   */
+  private connectOf(dialled: string): Destination | undefined {
+    for (const s of this.services.values()) {
+      if (s.type !== 'connect' || s.extension !== undefined) continue;
+      if (dialled.length <= s.number.length || !dialled.startsWith(s.number)) continue;
+      const target = dialled.slice(s.number.length);
+      if (!this.extensions.has(target)) return { type: 'reject', status: 404, reason: 'Not Found' };
+      return { type: 'service', number: s.number, service: s.type, target };
+    }
+    return undefined;
+  }
+
   private scheduleActive(route: OutboundRoute): boolean {
     if (!route.schedule) return true;
     const tc = this.cfg.timeConditions?.find((t) => t.id === route.schedule?.timeCondition);
@@ -229,9 +252,10 @@ export class RoutingTable {
         return { type: 'trunk', trunks: [d.target], number: did, routeId };
       case 'service': {
         const service = this.services.get(d.target);
-        return service
+        if (!service) return { type: 'reject', status: 404, reason: 'Not Found' };
+        return service.extension === undefined
           ? { type: 'service', number: d.target, service: service.type, routeId }
-          : { type: 'reject', status: 404, reason: 'Not Found' };
+          : { type: 'service', number: d.target, service: service.type, routeId, target: service.extension };
       }
       case 'time-condition': {
         const tc = this.cfg.timeConditions?.find((t) => t.id === d.target);

@@ -15,8 +15,17 @@ import type { PromptSource } from '../media/play/prompt-library.ts';
 import type { ServiceAnswer } from './service-answerer.ts';
 
 export interface LocalMediaOptions {
-  answerer: { answer(kind: 'prompt', offer: Buffer | undefined, callKey: string): Promise<ServiceAnswer> };
+  answerer: {
+    answer(
+      kind: 'prompt',
+      offer: Buffer | undefined,
+      callKey: string,
+      nearKey?: string,
+    ): Promise<ServiceAnswer>;
+  };
   engine: {
+    bridgeService(keyA: string, keyB: string): string | undefined;
+    unbridgeService(bridgeId: string): void;
     play(callKey: string, side: 'a', prompts: readonly PromptSource[], opts?: LegPlayOptions): boolean;
     stopPlay(callKey: string, side: 'a'): void;
   };
@@ -34,8 +43,9 @@ export class LocalMedia implements LocalMediaPort {
     callKey: string,
     offer: Buffer | undefined,
     onDigit: (press: DigitPress) => void,
+    nearKey?: string,
   ): Promise<LocalMediaOpen> {
-    const r = await this.o.answerer.answer('prompt', offer, callKey);
+    const r = await this.o.answerer.answer('prompt', offer, callKey, nearKey);
     if (!r.ok) return r;
     this.listeners.set(callKey, onDigit);
     const engine = this.o.engine;
@@ -48,6 +58,7 @@ export class LocalMedia implements LocalMediaPort {
           bargeIn: opts.bargeIn,
           onEnded: (e) => opts.onEnded({ outcome: e.outcome, positionMs: e.positionMs, digit: e.digit }),
         }),
+      applyAnswer: (sdp) => !closed && (r.session.applyAnswer?.(sdp) ?? false),
       stopPlay: () => {
         if (!closed) engine.stopPlay(callKey, 'a');
       },
@@ -65,6 +76,19 @@ export class LocalMedia implements LocalMediaPort {
 
   musicOnHold(): PromptSource | undefined {
     return this.o.musicOnHold();
+  }
+
+  bridge(keyA: string, keyB: string): { unbridge(): void } | undefined {
+    const id = this.o.engine.bridgeService(keyA, keyB);
+    if (id === undefined) return undefined;
+    let done = false;
+    return {
+      unbridge: () => {
+        if (done) return;
+        done = true;
+        this.o.engine.unbridgeService(id);
+      },
+    };
   }
 
   /** Every digit the engine reports; the ones on a local leg go to it. */

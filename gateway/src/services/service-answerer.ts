@@ -9,14 +9,20 @@ import type { Clock } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { MediaEngineDump, ServiceLegHandle } from '../media/engine/engine.ts';
-import { answerServiceOffer, serviceOffer, type MediaPlan } from '../media/sdp/service-sdp.ts';
+import {
+  answerServiceOffer,
+  remoteOfServiceAnswer,
+  serviceOffer,
+  type MediaPlan,
+} from '../media/sdp/service-sdp.ts';
 
 /** `prompt`: a leg the gateway plays prompts on (announcements, see `announcement.ts`). */
 export type ServiceKind = 'echo' | 'milliwatt' | 'prompt';
 
 /** What the answerer needs of the media engine. */
 export interface ServiceMediaPort {
-  openService(callKey: string, kind: ServiceKind): ServiceLegHandle | undefined;
+  /** `nearKey`: open in the worker of that call's leg (a leg that will be bridged to it). */
+  openService(callKey: string, kind: ServiceKind, nearKey?: string): ServiceLegHandle | undefined;
   dump(): Pick<MediaEngineDump, 'ports'>;
 }
 
@@ -31,6 +37,8 @@ export interface ServiceAnswererOptions {
 
 export interface ServiceSession {
   close(): void;
+  /** The answer to our offer (a leg the gateway placed): false when it is not acceptable. */
+  applyAnswer?(sdp: Buffer): boolean;
 }
 
 export type ServiceAnswer =
@@ -73,11 +81,16 @@ export class ServiceAnswerer {
    * 503 when no RTP port is free, 488 when the offer has nothing we can use. `callKey` (the
    * interaction id) names the call in the engine's digit events.
    */
-  async answer(service: ServiceKind, offerSdp: Buffer | undefined, callKey?: string): Promise<ServiceAnswer> {
+  async answer(
+    service: ServiceKind,
+    offerSdp: Buffer | undefined,
+    callKey?: string,
+    nearKey?: string,
+  ): Promise<ServiceAnswer> {
     if (this.closed) return { ok: false, status: 503, reason: 'Service Unavailable (shutting down)' };
     const id = this.nextId++;
     const key = callKey ?? `service-${id}`;
-    const leg = this.opts.engine.openService(key, service);
+    const leg = this.opts.engine.openService(key, service, nearKey);
     if (!leg) {
       this.answered?.inc({ service, outcome: '503' });
       this.opts.logger.warn({ service }, 'no RTP port for a service call');
@@ -119,7 +132,16 @@ export class ServiceAnswerer {
       ok: true,
       sdp: negotiated.sdp,
       lateOffer,
-      session: { close: () => void this.end(running) },
+      session: {
+        close: () => void this.end(running),
+        applyAnswer: (sdp) => {
+          const remote = remoteOfServiceAnswer(sdp);
+          if (!remote.ok) return false;
+          running.plan = { ...running.plan, remote: remote.value };
+          leg.setRemote(remote.value);
+          return true;
+        },
+      },
     };
   }
 

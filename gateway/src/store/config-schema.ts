@@ -399,8 +399,12 @@ export const PstnSchema = Strict(
 
 export const ServiceSchema = Strict({
   number: ServiceNumber,
-  type: StringEnum(['echo', 'milliwatt', 'conference', 'monitor', 'announcement'] as const),
-  /** `announcement`: the WAV played (relative to the data directory), then the gateway hangs up. */
+  type: StringEnum(['echo', 'milliwatt', 'conference', 'monitor', 'announcement', 'connect'] as const),
+  /**
+   * `announcement`: the WAV played (relative to the data directory), then the gateway hangs up.
+   * `connect`: the WAV the caller hears before the extension is rung ("please hold while we
+   * connect you"); without it the caller hears ringback only.
+   */
   file: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   /** `announcement`: a DTMF digit stops the prompt (then the gateway hangs up). */
   bargeIn: Type.Optional(Type.Boolean()),
@@ -413,6 +417,11 @@ export const ServiceSchema = Strict({
    * extension with `monitor: true`; the supervisor starts in this mode (digits 4/5/6 switch it).
    */
   mode: Type.Optional(StringEnum(['listen', 'whisper', 'barge'] as const)),
+  /**
+   * `connect`: the gateway answers, plays `file`, then rings this extension and bridges the caller
+   * to it. Without it the service is dialled as its number followed by the extension (`*481002`).
+   */
+  extension: Type.Optional(Type.String({ pattern: '^[0-9]{1,32}$' })),
 });
 
 export const ConfigSchema = Strict({

@@ -116,6 +116,10 @@ function checkSemantics(c: Config): ConfigProblem[] {
   c.services.forEach((s, i) => {
     if (extensions.has(s.number))
       add(pointer('services', i, 'number'), `${s.number} is also an extension number`);
+    if (s.extension !== undefined && s.type !== 'connect')
+      add(pointer('services', i, 'extension'), 'only a connect service names an extension');
+    if (s.type === 'connect' && s.extension !== undefined && !extensions.has(s.extension))
+      add(pointer('services', i, 'extension'), `no extension ${s.extension}`);
   });
   const trunks = unique(
     c.trunks,

@@ -2,7 +2,8 @@
  * The configuration a new appliance starts with, so that two softphones can register and call
  * each other (and the echo test) straight out of the box: extensions 1001-1008 with passwords
  * demo1001-demo1008 (1008 may monitor the others), *43 echo and *44 milliwatt, *50 a conference
- * room, *45/*46/*47 + extension to listen/whisper/barge, realm edgeline.local, no trunks; a simulated
+ * room, *45/*46/*47 + extension to listen/whisper/barge, *48 + extension to be connected after a
+ * "please hold" prompt, realm edgeline.local, no trunks; a simulated
  * PSTN card whose lines `9` + a number dials out on and whose incoming calls ring 1001.
  */
 import type { Result } from '../../../base/result.ts';
@@ -37,6 +38,9 @@ export function demoConfig(): Config {
       { number: '*45', type: 'monitor', mode: 'listen' },
       { number: '*46', type: 'monitor', mode: 'whisper' },
       { number: '*47', type: 'monitor', mode: 'barge' },
+      // Answer first, bridge later: "please hold while we connect you", then the extension dialled
+      // after the code rings (*481002) and is bridged to the caller.
+      { number: '*48', type: 'connect', file: 'prompts/connect-hold.wav' },
     ],
     // The simulated card (4 FXO lines, numbers 5550001-5550004, and one E1 span): `9` + a number
     // goes out over its ports; calls arriving on them ring extension 1001.

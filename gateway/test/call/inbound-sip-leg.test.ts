@@ -11,6 +11,7 @@ import type {
   LocalMediaPort,
 } from '../../src/call/leg-media.ts';
 import { runLegApp, waitOnLeg } from '../../src/call/leg-app.ts';
+import { Call } from '../../src/call/call.ts';
 import { InboundSipLeg, type LocalSipSession } from '../../src/call/sip-leg/inbound-sip-leg.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -94,6 +95,7 @@ class FakeMedia implements LocalMediaPort {
         this.plays.push({ ids: prompts.map((p) => p.id), ...o });
         return true;
       },
+      applyAnswer: () => true,
       stopPlay: () => {
         this.stops++;
         const p = this.plays.at(-1);
@@ -108,6 +110,11 @@ class FakeMedia implements LocalMediaPort {
   }
   musicOnHold() {
     return { id: 'moh', samples: new Int16Array(160) };
+  }
+  bridges: Array<[string, string]> = [];
+  bridge(a: string, b: string) {
+    this.bridges.push([a, b]);
+    return { unbridge: () => this.bridges.splice(0) && undefined };
   }
 }
 
@@ -129,7 +136,13 @@ function setup() {
   leg.events.on('state', (to) => states.push(to));
   const press = (d: string) =>
     media.digit?.({ digit: d as DtmfDigit, durationMs: 80, source: 'rfc4733', atMs: clock.wallNow() });
-  return { clock, session, media, leg, states, press };
+  const call = new Call({
+    first: leg,
+    originator: { originate: () => Promise.reject(new Error('not in these tests')) },
+    media,
+    logger,
+  });
+  return { clock, session, media, leg, states, press, call };
 }
 
 const tone = { kind: 'audio' as const, id: 'welcome', samples: new Int16Array(1600) };
@@ -272,9 +285,10 @@ describe('inbound SIP leg answered by the gateway', () => {
 
 describe('running an app on a leg', () => {
   test('an app that throws: the caller is refused with 503, not left ringing', async () => {
-    const { leg, session } = setup();
+    const { leg, session, call } = setup();
     await runLegApp(
       leg,
+      call,
       () => {
         throw new Error('app bug');
       },
@@ -285,9 +299,10 @@ describe('running an app on a leg', () => {
   });
 
   test('an app that throws after answer: BYE', async () => {
-    const { leg, session } = setup();
+    const { leg, session, call } = setup();
     await runLegApp(
       leg,
+      call,
       async (l) => {
         await l.answer();
         throw new Error('app bug');
@@ -298,8 +313,8 @@ describe('running an app on a leg', () => {
   });
 
   test('an app that returns with the leg up: the leg is hung up (no leg outlives its app)', async () => {
-    const { leg, session } = setup();
-    await runLegApp(leg, async (l) => void (await l.answer()), logger);
+    const { leg, session, call } = setup();
+    await runLegApp(leg, call, async (l) => void (await l.answer()), logger);
     assert.deepEqual(session.sent, ['200', 'BYE']);
     assert.equal(leg.end?.cause, 'normal-clearing');
   });

@@ -12,30 +12,22 @@ import type { Clock } from '../../../../base/clock.ts';
 import type { Timers } from '../../../../base/clock.ts';
 import { err, ok, type Result } from '../../../../base/result.ts';
 import type { Logger } from '../../core/log.ts';
-import { TypedEmitter } from '../../core/typed-emitter.ts';
 import type { PromptSource } from '../../media/play/prompt-library.ts';
 import { FRAME_SAMPLES } from '../../../../base/signal/pcm-frame.ts';
-import { DigitCollector } from '../digit-collector.ts';
 import { causeOfSipStatus, sipStatusOfCause, type HangupCause } from '../hangup-cause.ts';
 import type {
   CallFailure,
-  CallFailureCode,
-  CollectOptions,
-  DigitPress,
-  DigitResult,
-  Leg,
   LegDump,
   LegEnd,
-  LegEvents,
   LegParty,
-  LegState,
   PlayOptions,
   PlayOutcome,
   PromptRef,
   RecordingHandle,
 } from '../leg.ts';
 import type { HandlePlayEnded, LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
-import { LegStateMachine } from '../leg-state.ts';
+import { callFailure, isDigit, LegBase } from '../leg-base.ts';
+import type { MediaLeg } from '../call.ts';
 
 /** What the leg needs of the call's inbound dialog (a `SipCall` the gateway answers itself). */
 export interface LocalSipSession {
@@ -74,62 +66,41 @@ interface ActivePlay {
   hold: boolean;
 }
 
-const failure = (code: CallFailureCode, cause: HangupCause, message: string): CallFailure => ({
-  code,
-  sipStatus: sipStatusOfCause(cause),
-  cause,
-  message,
-});
-
-/** The RFC 4733 digits an app may see; anything else from the media path is dropped. */
-const DIGITS = new Set('0123456789*#ABCD!');
-
-export class InboundSipLeg implements Leg {
-  readonly id: string;
-  readonly interactionId: string;
+export class InboundSipLeg extends LegBase implements MediaLeg {
   readonly technology = 'sip' as const;
   readonly direction = 'inbound' as const;
-  readonly party: LegParty;
-  readonly events: TypedEmitter<LegEvents>;
-  private readonly machine: LegStateMachine;
-  private readonly digits: DigitCollector;
-  private readonly createdAtMs: number;
   private handle: LegMediaHandle | undefined;
   private answering: Promise<Result<void, CallFailure>> | undefined;
   private playing: ActivePlay | undefined;
   /** The cause the app hung up with (the session's own summary knows only SIP facts). */
   private localCause: HangupCause | undefined;
   private endWaiters: Array<() => void> = [];
-  private readonly log: Logger;
 
   constructor(private readonly o: InboundSipLegOptions) {
-    this.interactionId = o.session.interactionId;
-    this.id = `${o.session.interactionId}:a`;
-    this.party = o.party;
-    this.log = o.logger.child({ legId: this.id });
-    this.events = new TypedEmitter<LegEvents>((event, e) =>
-      this.log.error({ err: e, event }, 'a listener of the leg failed'),
-    );
-    this.machine = new LegStateMachine(this.events, o.clock);
-    this.digits = new DigitCollector(o.timers);
-    this.createdAtMs = o.clock.wallNow();
+    super(`${o.session.interactionId}:a`, o.session.interactionId, o.party, o);
     o.session.onFinish(() => this.sessionEnded());
   }
 
-  get state(): LegState {
-    return this.machine.state;
+  /** The key of this leg's media in the engine: the interaction id (as the engine names calls). */
+  get mediaKey(): string {
+    return this.interactionId;
   }
 
-  get end(): LegEnd | undefined {
-    return this.machine.end;
+  /** Stop what plays (hold music included): a bridge takes over the outgoing stream. */
+  stopMedia(): void {
+    if (this.playing) this.handle?.stopPlay();
   }
 
   ring(): Promise<Result<void, CallFailure>> {
     if (this.state === 'ended')
-      return Promise.resolve(err(failure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')));
+      return Promise.resolve(
+        err(callFailure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')),
+      );
     if (this.state === 'answered' || !this.o.session.ringLocally()) {
       return Promise.resolve(
-        err(failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', `cannot ring a leg in state ${this.state}`)),
+        err(
+          callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', `cannot ring a leg in state ${this.state}`),
+        ),
       );
     }
     return Promise.resolve(this.machine.transition('alerting'));
@@ -138,13 +109,15 @@ export class InboundSipLeg implements Leg {
   answer(): Promise<Result<void, CallFailure>> {
     if (this.state === 'answered') return Promise.resolve(ok(undefined));
     if (this.state === 'ended')
-      return Promise.resolve(err(failure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')));
+      return Promise.resolve(
+        err(callFailure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')),
+      );
     this.answering ??= this.doAnswer();
     return this.answering;
   }
 
   private async doAnswer(): Promise<Result<void, CallFailure>> {
-    const opened = await this.o.media.open(this.interactionId, this.o.offer, (press) => this.onDigit(press));
+    const opened = await this.o.media.open(this.interactionId, this.o.offer, (press) => this.pressed(press));
     if (!opened.ok) {
       const cause = causeOfSipStatus(opened.status);
       this.log.warn({ status: opened.status, reason: opened.reason }, 'no media for the answer');
@@ -155,7 +128,7 @@ export class InboundSipLeg implements Leg {
     if (this.state === 'ended' || !this.o.session.answerLocally(opened.sdp, () => undefined)) {
       await this.closeHandle(opened.handle);
       return err(
-        failure('EDGE_ERR_CALL_LEG_ENDED', 'originator-cancel', 'the caller left before the answer'),
+        callFailure('EDGE_ERR_CALL_LEG_ENDED', 'originator-cancel', 'the caller left before the answer'),
       );
     }
     this.handle = opened.handle;
@@ -183,7 +156,7 @@ export class InboundSipLeg implements Leg {
       return Promise.resolve({
         outcome: 'failed',
         positionMs: 0,
-        failure: failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'play needs an answered leg'),
+        failure: callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'play needs an answered leg'),
       });
     }
     return this.startPlay(
@@ -222,11 +195,11 @@ export class InboundSipLeg implements Leg {
   }
 
   private playEnded(p: ActivePlay, e: HandlePlayEnded): void {
-    if (e.outcome === 'interrupted' && e.digit && DIGITS.has(e.digit)) {
+    if (e.outcome === 'interrupted' && e.digit && isDigit(e.digit)) {
       this.finishPlay(p, {
         outcome: 'interrupted',
         positionMs: e.positionMs,
-        digit: e.digit as DigitPress['digit'],
+        digit: e.digit,
       });
       return;
     }
@@ -242,14 +215,9 @@ export class InboundSipLeg implements Leg {
     p.resolve(outcome);
   }
 
-  collectDigits(opts: CollectOptions): Promise<DigitResult> {
-    if (this.state === 'ended') return Promise.resolve({ digits: '', outcome: 'ended' });
-    return this.digits.collect(opts);
-  }
-
   record(): Result<RecordingHandle, CallFailure> {
     return err(
-      failure(
+      callFailure(
         'EDGE_ERR_CALL_MEDIA',
         'facility-rejected',
         'recording is not available on a leg the gateway answers itself',
@@ -262,7 +230,7 @@ export class InboundSipLeg implements Leg {
     const handle = this.handle;
     if (!handle || this.state !== 'answered') {
       return Promise.resolve(
-        err(failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'hold needs an answered leg')),
+        err(callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'hold needs an answered leg')),
       );
     }
     if (this.playing?.hold) return Promise.resolve(ok(undefined));
@@ -275,17 +243,11 @@ export class InboundSipLeg implements Leg {
   unhold(): Promise<Result<void, CallFailure>> {
     if (this.state !== 'answered') {
       return Promise.resolve(
-        err(failure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'unhold needs an answered leg')),
+        err(callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'unhold needs an answered leg')),
       );
     }
     if (this.playing?.hold) this.handle?.stopPlay();
     return Promise.resolve(ok(undefined));
-  }
-
-  private onDigit(press: DigitPress): void {
-    if (this.state === 'ended' || !DIGITS.has(press.digit)) return;
-    this.events.emit('digit', press);
-    this.digits.push(press);
   }
 
   /** The session ended (whoever ended it): settle what runs, free the media, tell the listeners. */
@@ -321,19 +283,12 @@ export class InboundSipLeg implements Leg {
   }
 
   dump(): LegDump {
-    return {
-      id: this.id,
-      interactionId: this.interactionId,
-      technology: this.technology,
-      direction: this.direction,
-      party: { ...this.party },
-      state: this.state,
-      createdAtMs: this.createdAtMs,
-      answeredAtMs: this.machine.answeredAt,
-      end: this.end ? { ...this.end } : null,
-      bridgedTo: null,
-      detail: { technology: 'sip', callId: this.o.callId, remoteTarget: null, trunkMember: null },
-    };
+    return this.dumpAs('sip', 'inbound', {
+      technology: 'sip',
+      callId: this.o.callId,
+      remoteTarget: null,
+      trunkMember: null,
+    });
   }
 
   close(): void {

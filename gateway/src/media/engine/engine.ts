@@ -94,6 +94,8 @@ export interface ServiceLegHandle {
   /** Resolves true once the leg's sockets are bound. */
   opened(timeoutMs?: number): Promise<boolean>;
   start(plan: ServiceLegPlan): void;
+  /** Where the peer receives, learnt after `start` (the answer to our offer). */
+  setRemote(remote: RtpAddress | undefined): void;
   /** Resolves once the sockets are closed and the port pair is back in the pool. */
   close(): Promise<void>;
   /** Latching and counters as of the last statistics from the worker. */
@@ -303,6 +305,8 @@ export interface MediaEngineDump {
   dtmf: { digits: number; bySource: Record<DigitEvent['source'], number>; recent: DigitEvent[] };
   recordings: { active: number; started: number; closed: number; failed: number };
   services: number;
+  /** Bridges between legs the gateway terminates (an app joined its caller to a party it called). */
+  bridges: number;
   /** Legs whose far side is a stream of frames here (PSTN channels). */
   frames: FrameLegsDump;
   /** Conference rooms and monitoring sessions (`mix-rooms.ts`). */
@@ -355,6 +359,8 @@ export class MediaEngine implements MediaHook {
   /** Recordings whose tap was stopped, by id, until the recorder has closed the file. */
   private readonly recordingPaths = new Map<string, string>();
   private readonly serviceLegs = new Map<number, EngineLeg>();
+  /** Bridges between service legs (`bridgeService`): room id → worker. */
+  private readonly bridges = new Map<string, number>();
   private readonly frameSinks = new Map<number, FrameLegSink>();
   private readonly playouts = new Map<number, FramePlayout>();
   /** Open frame legs by RTP port: how an anchored leg's SDP is recognised as naming one. */
@@ -1072,8 +1078,7 @@ export class MediaEngine implements MediaHook {
   private playLeg(callKey: string, side: LegSide): EngineLeg | undefined {
     const call = this.calls.get(callKey);
     if (call) return call[side];
-    for (const l of this.serviceLegs.values()) if (l.callKey === callKey && this.legs.has(l.legId)) return l;
-    return undefined;
+    return this.serviceLegOf(callKey);
   }
 
   /** A digit received in signalling (SIP INFO, RFC 6086) on one leg of a call: same path as RTP digits. */
@@ -1117,8 +1122,48 @@ export class MediaEngine implements MediaHook {
   openService(
     callKey: string,
     kind: 'echo' | 'milliwatt' | 'frames' | 'prompt',
+    nearKey?: string,
   ): ServiceLegHandle | undefined {
-    return this.openServiceLeg(callKey, kind)?.handle;
+    // A leg that will be bridged to another (`bridgeService`) must live in that leg's worker.
+    const near = nearKey === undefined ? undefined : this.serviceLegOf(nearKey);
+    return this.openServiceLeg(callKey, kind, near?.worker)?.handle;
+  }
+
+  /** An open service leg by its call key. */
+  private serviceLegOf(callKey: string): EngineLeg | undefined {
+    for (const l of this.serviceLegs.values()) if (l.callKey === callKey && this.legs.has(l.legId)) return l;
+    return undefined;
+  }
+
+  /**
+   * Bridge two legs the gateway terminates (an app's caller and the party it called): both join a
+   * two-party room of their worker, so each hears the other, decoded and re-encoded in the law each
+   * negotiated, and each outgoing stream (SSRC, sequence, timestamp) goes on from the last frame a
+   * prompt left on it. What plays on either leg must be stopped first: a room member's outgoing
+   * frames are the room's. Returns the bridge id for `unbridgeService`, or undefined when either
+   * leg is gone or the two sit in different workers.
+   */
+  bridgeService(keyA: string, keyB: string): string | undefined {
+    const a = this.serviceLegOf(keyA);
+    const b = this.serviceLegOf(keyB);
+    if (!a || !b || a === b || a.worker !== b.worker) return undefined;
+    const roomId = `bridge:${a.legId}:${b.legId}`;
+    for (const leg of [a, b]) {
+      this.post(a.worker, {
+        t: 'mix',
+        cmd: { op: 'join', roomId, legId: leg.legId, role: 'party', maxMembers: 2 },
+      });
+    }
+    this.bridges.set(roomId, a.worker);
+    return roomId;
+  }
+
+  /** Undo a bridge: both legs leave the room and go back to what they did before (their own stream). */
+  unbridgeService(bridgeId: string): void {
+    const worker = this.bridges.get(bridgeId);
+    if (worker === undefined) return;
+    this.bridges.delete(bridgeId);
+    this.post(worker, { t: 'mix', cmd: { op: 'close', roomId: bridgeId } });
   }
 
   /** A frame leg for a PSTN channel (see `FrameLegHandle`); undefined when no port pair is free. */
@@ -1284,6 +1329,11 @@ export class MediaEngine implements MediaHook {
         this.post(worker, { t: 'codecs', legId: leg.legId, ...pts });
         if (kind !== 'frames') this.post(worker, { t: 'service', legId: leg.legId, kind });
       },
+      setRemote: (remote) => {
+        if (closed || !this.legs.has(leg.legId)) return;
+        leg.remote = remote;
+        this.post(worker, { t: 'remote', legId: leg.legId, rtp: remote ?? null, rtcp: null });
+      },
       close: () => {
         closed ??= new Promise<void>((resolve) => {
           this.digitLog.delete(callKey);
@@ -1413,6 +1463,7 @@ export class MediaEngine implements MediaHook {
         ...this.recordingStats,
       },
       services: this.serviceLegs.size,
+      bridges: this.bridges.size,
       frames: this.frameLegsDump(),
       mix: this.mix.dump(),
     };

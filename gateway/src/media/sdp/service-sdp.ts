@@ -136,6 +136,23 @@ export function serviceOffer(local: LocalMedia): { plan: MediaPlan; sdp: Buffer 
   };
 }
 
+/**
+ * The answer to our offer (`serviceOffer`): where the peer receives. RFC 3264 §6.1: the answerer
+ * "MUST" use only formats of the offer, and ours has one audio codec, so only the address is news.
+ * A rejected stream (port 0) or an answer we cannot read is a failed negotiation (488); a hold
+ * address (0.0.0.0) is an address we do not send to (undefined).
+ */
+export function remoteOfServiceAnswer(answer: Buffer): Result<RtpAddress | undefined, SdpFailure> {
+  const parsed = parseSdp(answer);
+  if (!parsed.ok)
+    return err({ status: 488, reason: `Not Acceptable Here (bad SDP: ${parsed.error.message})` });
+  const media = parsed.value.media.find((m) => m.type === 'audio');
+  if (!media || media.port === 0) return err({ status: 488, reason: 'Not Acceptable Here (audio refused)' });
+  const host = connectionOf(parsed.value, media)?.address.split('/')[0];
+  if (!host) return err({ status: 488, reason: 'Not Acceptable Here (no connection address)' });
+  return ok(host === '0.0.0.0' || host === '::' ? undefined : { address: host, port: media.port });
+}
+
 /** Whether the negotiated direction lets us send, and whether we expect to receive. */
 export function sends(d: SdpDirection): boolean {
   return d === 'sendrecv' || d === 'sendonly';

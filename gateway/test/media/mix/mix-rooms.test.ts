@@ -12,6 +12,7 @@ function engine(workers = 2, call?: MonitoredCall) {
     rtpPort: 0,
     opened: () => Promise.resolve(true),
     start: () => undefined,
+    setRemote: () => undefined,
     close: () => Promise.resolve(),
     dump: () => ({ localPort: 0, latched: false, target: null, counters: {} }),
   });

@@ -1,0 +1,432 @@
+/**
+ * A SIP leg the gateway places for an app (`Call.originate`): we are the UAC of a new dialog whose
+ * media is a media-leg handle of our own (our SDP offer, RFC 3264 §5), so the leg can be bridged to
+ * the app's caller in the engine. The INVITE forks in parallel to every target (the contacts of an
+ * extension): the first 2xx wins and the others are cancelled; all failing gives the best final
+ * status (RFC 3261 §16.7 step 6 as a forking B2BUA applies it); the ring timeout cancels them all.
+ *
+ *   offered ── 180/183 ──► alerting ── 2xx ──► answered ── BYE (either side) ──► ended
+ *      └──────────── every attempt failed, ring timeout, hangup ─────────────────► ended
+ */
+import type { Clock, TimerHandle, Timers } from '../../../../base/clock.ts';
+import { err, ok, type Result } from '../../../../base/result.ts';
+import type { Logger } from '../../core/log.ts';
+import { parseDtmfInfo, DEFAULT_INFO_DURATION_MS } from '../../media/dtmf/dtmf-info.ts';
+import { Dialog } from '../../sip/dialog/dialog.ts';
+import { createResponse } from '../../sip/message/index.ts';
+import type { SipEndpoint, SipRequest, SipResponse } from '../../sip/message/types.ts';
+import { causeOfSipStatus, sipStatusOfCause, type HangupCause } from '../hangup-cause.ts';
+import type { CallFailure, LegDump, LegEnd, LegParty, PlayOutcome, RecordingHandle } from '../leg.ts';
+import type { LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
+import { LegBase } from '../leg-base.ts';
+import type { MediaLeg } from '../call.ts';
+import { ALLOWED_METHODS, outboundInviteHeaders } from '../outbound-invite.ts';
+import type { ClientTxPort, ServerTxPort, SipSenderPort } from '../ports.ts';
+import { chooseFinalResponse } from '../response-policy.ts';
+import { dialogKeyOf, viaFor, type CallerIdentity, type OutboundTarget } from '../sip-call.ts';
+
+/** Who receives in-dialog requests for a dialog the B2BUA does not own itself. */
+export interface DialogOwner {
+  onInDialogRequest(side: 'a' | 'b', tx: ServerTxPort): void;
+  onAck(side: 'a' | 'b', ack: SipRequest): void;
+}
+
+export interface OutboundSipLegOptions {
+  interactionId: string;
+  /** Unique within the interaction (`<interaction>:b1`); also the key of its media leg. */
+  legId: string;
+  targets: readonly OutboundTarget[];
+  ringTimeoutMs: number;
+  caller: CallerIdentity;
+  party: LegParty;
+  sip: SipSenderPort;
+  media: LocalMediaPort;
+  /** The media key of the leg this one will be bridged to: its media opens in the same worker. */
+  nearMediaKey?: string;
+  domain: string;
+  userAgent: string;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  bindDialog(key: string, owner: DialogOwner): void;
+  unbindDialog(key: string): void;
+}
+
+type AttemptState = 'calling' | 'proceeding' | 'early' | 'ended';
+
+interface Attempt {
+  target: OutboundTarget;
+  invite: SipRequest;
+  tx: ClientTxPort | undefined;
+  state: AttemptState;
+  status: number | undefined;
+}
+
+export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
+  readonly technology = 'sip' as const;
+  readonly direction = 'outbound' as const;
+  private readonly attempts: Attempt[] = [];
+  private winner: Attempt | undefined;
+  private dialog: Dialog | undefined;
+  private ack: SipRequest | undefined;
+  private localSdp: Buffer | undefined;
+  private handle: LegMediaHandle | undefined;
+  private ringTimer: TimerHandle | undefined;
+  private settle: ((r: Result<void, CallFailure>) => void) | undefined;
+  private started: Promise<Result<void, CallFailure>> | undefined;
+
+  constructor(private readonly o: OutboundSipLegOptions) {
+    super(o.legId, o.interactionId, o.party, o);
+  }
+
+  /** The media key of this leg in the engine (for bridging). */
+  get mediaKey(): string {
+    return this.o.legId;
+  }
+
+  /** Nothing plays on an originated leg: the gateway speaks to the caller, not to the callee. */
+  stopMedia(): void {}
+
+  /**
+   * Open our media, send the INVITEs; resolves when the far party answers (ok) or the leg fails
+   * (every attempt refused, ring timeout, no media, or `hangup` before answer).
+   */
+  start(): Promise<Result<void, CallFailure>> {
+    this.started ??= new Promise<Result<void, CallFailure>>((resolve) => {
+      this.settle = resolve;
+      void this.dial();
+    });
+    return this.started;
+  }
+
+  private async dial(): Promise<void> {
+    if (this.o.targets.length === 0) return this.fail(480, 'no-user-response', 'no contact to call');
+    const opened = await this.o.media.open(
+      this.mediaKey,
+      undefined,
+      (press) => this.pressed(press),
+      this.o.nearMediaKey,
+    );
+    if (!opened.ok) return this.fail(opened.status, causeOfSipStatus(opened.status), opened.reason);
+    if (this.state === 'ended') {
+      await opened.handle.close();
+      return;
+    }
+    this.handle = opened.handle;
+    this.localSdp = opened.sdp;
+    this.ringTimer = this.o.timers.start('ring', this.o.ringTimeoutMs, () => {
+      this.ringTimer = undefined;
+      this.cancelAttempts();
+      this.fail(480, 'no-answer', 'no answer within the ring timeout');
+    });
+    for (const target of this.o.targets) this.sendInvite(target, opened.sdp);
+  }
+
+  private sendInvite(target: OutboundTarget, sdp: Buffer): void {
+    const h = outboundInviteHeaders({
+      via: viaFor(this.o.sip, target.dest.transport),
+      maxForwards: 70,
+      caller: this.o.caller,
+      domain: this.o.domain,
+      target,
+      sentBy: this.o.sip.localSentBy(target.dest.transport),
+      sessionTimer: { sessionExpiresS: 1800, minSeS: 90 },
+      userAgent: this.o.userAgent,
+    });
+    // No RFC 4028 session timer on this leg: the media engine's dead-media supervision bounds it,
+    // and a refresh we would owe as refresher is not sent by this leg.
+    h.remove('supported').remove('session-expires').remove('min-se');
+    h.append('content-type', 'application/sdp');
+    const invite: SipRequest = {
+      kind: 'request',
+      method: 'INVITE',
+      uri: target.requestUri,
+      version: 'SIP/2.0',
+      headers: h,
+      body: sdp,
+    };
+    const attempt: Attempt = { target, invite, tx: undefined, state: 'calling', status: undefined };
+    this.attempts.push(attempt);
+    attempt.tx = this.o.sip.sendRequest(invite, target.dest, {
+      onResponse: (res) => this.onResponse(attempt, res),
+      onTimeout: () => this.attemptFailed(attempt, 408),
+      onTransportError: () => this.attemptFailed(attempt, 503),
+    });
+  }
+
+  private onResponse(attempt: Attempt, res: SipResponse): void {
+    const status = res.status;
+    if (status >= 200 && status < 300) return this.onAnswer(attempt, res);
+    if (attempt.state === 'ended') return;
+    if (status < 200) {
+      if (status === 100) {
+        if (attempt.state === 'calling') attempt.state = 'proceeding';
+        return;
+      }
+      attempt.state = 'early';
+      // RFC 3261 §13.2.2.1: provisional responses tell the caller the callee is being alerted.
+      if (this.state === 'offered') this.machine.transition('alerting');
+      return;
+    }
+    this.attemptFailed(attempt, status);
+  }
+
+  private onAnswer(attempt: Attempt, res: SipResponse): void {
+    // RFC 3261 §13.2.2.4: every 2xx is ACKed, retransmissions of the winner's with the same ACK.
+    if (attempt === this.winner) {
+      if (this.ack) this.o.sip.sendStateless(this.ack, attempt.target.dest);
+      return;
+    }
+    if (this.winner || this.state === 'ended' || attempt.state === 'ended') {
+      // A second fork answered, or we gave up meanwhile: "the UAC core ... MUST generate an ACK
+      // ... and then a BYE" for a 2xx it does not want (§13.2.2.4).
+      this.ackAndBye(attempt, res);
+      return;
+    }
+    const made = Dialog.fromUacResponse(attempt.invite, res);
+    if (!made.ok) {
+      this.log.warn({ error: made.error.message }, 'unusable 2xx from the callee');
+      this.attemptFailed(attempt, 502);
+      return;
+    }
+    const dialog = made.value;
+    // RFC 3264 §5: the 2xx carries the answer to the offer in our INVITE; without a usable one
+    // there is no session (ACK, then BYE, as for any 2xx we cannot keep).
+    if (!this.handle?.applyAnswer(res.body)) {
+      this.log.warn({ status: res.status }, 'the callee answered without a usable SDP answer');
+      this.ackAndBye(attempt, res);
+      this.attemptFailed(attempt, 488);
+      return;
+    }
+    dialog.receiveResponse(res);
+    const ack = dialog.createAck(attempt.invite);
+    if (!ack.ok) {
+      this.attemptFailed(attempt, 502);
+      return;
+    }
+    ack.value.request.headers.prepend('via', viaFor(this.o.sip, attempt.target.dest.transport));
+    this.o.sip.sendStateless(ack.value.request, attempt.target.dest);
+    this.ack = ack.value.request;
+    this.winner = attempt;
+    this.dialog = dialog;
+    this.o.bindDialog(dialogKeyOf(dialog), this);
+    attempt.state = 'ended';
+    attempt.status = res.status;
+    this.ringTimer?.cancel();
+    this.cancelAttempts();
+    this.machine.transition('answered');
+    this.settle?.(ok(undefined));
+  }
+
+  private ackAndBye(attempt: Attempt, res: SipResponse): void {
+    const made = Dialog.fromUacResponse(attempt.invite, res);
+    if (!made.ok) return;
+    made.value.receiveResponse(res);
+    const ack = made.value.createAck(attempt.invite);
+    if (ack.ok) {
+      ack.value.request.headers.prepend('via', viaFor(this.o.sip, attempt.target.dest.transport));
+      this.o.sip.sendStateless(ack.value.request, attempt.target.dest);
+    }
+    this.sendBye(made.value, attempt.target.dest);
+  }
+
+  private attemptFailed(attempt: Attempt, status: number): void {
+    if (attempt.state === 'ended') return;
+    attempt.state = 'ended';
+    attempt.status = status;
+    if (this.winner || this.state === 'ended') return;
+    if (this.attempts.some((a) => a.state !== 'ended')) return;
+    const final = chooseFinalResponse(
+      this.attempts.map((a) => a.status ?? 480),
+      480,
+    );
+    this.fail(final, causeOfSipStatus(final), `every attempt failed (${final})`);
+  }
+
+  /** RFC 3261 §9.1: CANCEL every attempt still ringing (the transaction defers it until a 1xx). */
+  private cancelAttempts(): void {
+    for (const a of this.attempts) {
+      if (a.state === 'ended') continue;
+      a.state = 'ended';
+      a.status = 487;
+      a.tx?.cancel();
+    }
+  }
+
+  private fail(status: number, cause: HangupCause, message: string): void {
+    if (this.state === 'ended') return;
+    this.finish({ cause, by: 'system', sipStatus: status, detail: message });
+    this.settle?.(err({ code: 'EDGE_ERR_CALL_ORIGINATE_FAILED', sipStatus: status, cause, message }));
+  }
+
+  ring(): Promise<Result<void, CallFailure>> {
+    return Promise.resolve(this.notForOutbound('ring'));
+  }
+
+  answer(): Promise<Result<void, CallFailure>> {
+    return Promise.resolve(this.notForOutbound('answer'));
+  }
+
+  private notForOutbound(op: string): Result<void, CallFailure> {
+    return err({
+      code: 'EDGE_ERR_CALL_LEG_STATE',
+      sipStatus: 500,
+      cause: 'interworking',
+      message: `${op}: an outbound leg is answered by the far party`,
+    });
+  }
+
+  hangup(cause: HangupCause): Promise<void> {
+    if (this.state === 'ended') return Promise.resolve();
+    if (this.state === 'answered' && this.dialog && this.winner) {
+      this.sendBye(this.dialog, this.winner.target.dest);
+      this.finish({ cause, by: 'local', sipStatus: 200 });
+      return Promise.resolve();
+    }
+    this.cancelAttempts();
+    const status = sipStatusOfCause(cause);
+    this.finish({ cause, by: 'local', sipStatus: status >= 300 ? status : 487 });
+    this.settle?.(
+      err({ code: 'EDGE_ERR_CALL_CANCELLED', sipStatus: 487, cause, message: 'hung up before the answer' }),
+    );
+    return Promise.resolve();
+  }
+
+  private sendBye(dialog: Dialog, dest: SipEndpoint): void {
+    if (dialog.state === 'terminated') return;
+    const built = dialog.createRequest('BYE');
+    built.request.headers.prepend('via', viaFor(this.o.sip, dest.transport));
+    this.o.sip.sendRequest(built.request, dest, {
+      // The dialog is over once BYE is sent, whatever the answer (RFC 3261 §15.1.1).
+      onResponse: () => undefined,
+      onTimeout: () => this.log.info('no answer to our BYE'),
+    });
+    dialog.terminate();
+  }
+
+  /** An in-dialog request from the far party (routed here by the B2BUA's dialog table). */
+  onInDialogRequest(_side: 'a' | 'b', tx: ServerTxPort): void {
+    const req = tx.request;
+    const dialog = this.dialog;
+    if (!dialog || this.state === 'ended') {
+      tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      return;
+    }
+    const checked = dialog.receiveRequest(req);
+    if (!checked.ok) {
+      tx.respond(createResponse(req, checked.status, checked.reason));
+      return;
+    }
+    switch (req.method) {
+      case 'BYE':
+        // RFC 3261 §15.1.2: "the UAS MUST ... generate a 2xx response to the BYE".
+        tx.respond(createResponse(req, 200, 'OK'));
+        dialog.terminate();
+        this.finish({ cause: 'normal-clearing', by: 'remote', sipStatus: 200 });
+        return;
+      case 'INVITE':
+      case 'UPDATE':
+        // A session refresh or a re-offer of the same stream: our description is unchanged
+        // (RFC 3264 §8: same version), which keeps the session as it is.
+        tx.respond(
+          createResponse(req, 200, 'OK', {
+            headers: [
+              ['allow', ALLOWED_METHODS],
+              ['contact', this.contact()],
+            ],
+            ...(req.body.length > 0 || req.method === 'INVITE'
+              ? { body: this.localSdp, contentType: 'application/sdp' }
+              : {}),
+          }),
+        );
+        return;
+      case 'INFO': {
+        const relay = parseDtmfInfo(req.headers.get('content-type') ?? '', req.body.toString('utf8'));
+        if (relay.ok) {
+          this.pressed({
+            digit: relay.value.digit,
+            durationMs: relay.value.durationMs ?? DEFAULT_INFO_DURATION_MS,
+            source: 'info',
+            atMs: this.o.clock.wallNow(),
+          });
+        }
+        tx.respond(createResponse(req, relay.ok ? 200 : 415, relay.ok ? 'OK' : 'Unsupported Media Type'));
+        return;
+      }
+      case 'OPTIONS':
+        tx.respond(createResponse(req, 200, 'OK', { headers: [['allow', ALLOWED_METHODS]] }));
+        return;
+      default:
+        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [['allow', ALLOWED_METHODS]] }));
+    }
+  }
+
+  onAck(): void {
+    // We are the UAC of this dialog: no ACK is ours to receive.
+  }
+
+  private contact(): string {
+    const dest = this.winner?.target.dest;
+    const sentBy = this.o.sip.localSentBy(dest?.transport ?? 'udp');
+    return `<sip:edgeline@${sentBy.host}:${sentBy.port}>`;
+  }
+
+  /** Apps play to the caller and collect from it; an originated party only talks once bridged. */
+  play(): Promise<PlayOutcome> {
+    if (this.state === 'ended') return Promise.resolve({ outcome: 'ended', positionMs: 0 });
+    return Promise.resolve({
+      outcome: 'failed',
+      positionMs: 0,
+      failure: {
+        code: 'EDGE_ERR_CALL_LEG_STATE',
+        sipStatus: 500,
+        cause: 'interworking',
+        message: 'prompts are played to the leg that was answered by the gateway',
+      },
+    });
+  }
+
+  record(): Result<RecordingHandle, CallFailure> {
+    return err({
+      code: 'EDGE_ERR_CALL_MEDIA',
+      sipStatus: 501,
+      cause: 'facility-rejected',
+      message: 'recording is not available on an originated leg',
+    });
+  }
+
+  hold(): Promise<Result<void, CallFailure>> {
+    return Promise.resolve(this.notForOutbound('hold'));
+  }
+
+  unhold(): Promise<Result<void, CallFailure>> {
+    return Promise.resolve(this.notForOutbound('unhold'));
+  }
+
+  private finish(end: Omit<LegEnd, 'atMs'>): void {
+    if (this.state === 'ended') return;
+    this.ringTimer?.cancel();
+    this.ringTimer = undefined;
+    if (this.dialog) this.o.unbindDialog(dialogKeyOf(this.dialog));
+    this.digits.close();
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) {
+      handle.close().catch((e: unknown) => this.log.error({ err: e }, 'freeing the media leg failed'));
+    }
+    this.machine.finish(end);
+  }
+
+  dump(): LegDump {
+    return this.dumpAs('sip', 'outbound', {
+      technology: 'sip',
+      callId: this.dialog?.id.callId ?? this.attempts[0]?.invite.headers.get('call-id') ?? '',
+      remoteTarget: this.winner?.target.requestUri ?? null,
+      trunkMember: this.winner?.target.member ?? null,
+    });
+  }
+
+  close(): void {
+    if (this.state !== 'ended') void this.hangup('normal-clearing');
+  }
+}
