@@ -537,15 +537,21 @@ export class Gateway {
   }
 
   private async applyConfig(cfg: Config): Promise<void> {
-    this.routing = new RoutingTable({
-      country: cfg.system.country,
-      extensions: cfg.extensions,
-      // Port groups are reached through the PSTN user agent's internal trunk.
-      outbound: routesWithPstnTrunks(cfg.routes.outbound),
-      inbound: cfg.routes.inbound,
-      services: cfg.services,
-      ringGroups: cfg.ringGroups,
-    });
+    // Time conditions (scheduled outbound routes, inbound routes to a time condition) are read on
+    // the gateway's wall clock, the one tests inject.
+    this.routing = new RoutingTable(
+      {
+        country: cfg.system.country,
+        extensions: cfg.extensions,
+        // Port groups are reached through the PSTN user agent's internal trunk.
+        outbound: routesWithPstnTrunks(cfg.routes.outbound),
+        inbound: cfg.routes.inbound,
+        services: cfg.services,
+        ringGroups: cfg.ringGroups,
+        timeConditions: cfg.timeConditions,
+      },
+      () => this.clock.wallNow(),
+    );
     // Members may be named by host; calls are matched to trunks by source address, so names are
     // resolved once per configuration change, not per call.
     const resolved = new Map<string, string>();
