@@ -1,6 +1,6 @@
 /**
  * The INVITE client transaction: RFC 3261 §17.1.1 as updated by RFC 6026 §7.2 (the Accepted state
- * and Timer M), with the CANCEL helper of §9.1.
+ * and Timer M), with the CANCEL helper of §9.1 and its bound on the wait for a final response.
  */
 import { freezeIdentity, freezeRequest } from '../message/frozen.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../message/types.ts';
@@ -203,7 +203,8 @@ export class InviteClientTransaction {
         return;
       case 'proceeding':
         // §17.1.1.2: in "Proceeding" the request is no longer retransmitted; Timer B only guards
-        // "Calling" (Figure 5), the TU bounds the wait for a final response itself (e.g. CANCEL).
+        // "Calling" (Figure 5). The TU bounds the wait for a final response by cancelling, and the
+        // CANCEL bounds it by 64·T1 (§9.1, `sendPendingCancel`).
         this.timerSet.stop('A');
         this.timerSet.stop('B');
         return;
@@ -249,14 +250,17 @@ export class InviteClientTransaction {
     // 64*T1 seconds".
     this.nextAMs = this.durations.retransmitMs;
     if (this.nextAMs !== undefined) this.armA(this.nextAMs);
-    this.timerSet.start('B', this.durations.transactionMs, () => {
-      // §17.1.1.2: "If the client transaction is still in the "Calling" state when timer B fires,
-      // the client transaction SHOULD inform the TU that a timeout has occurred."
-      const tu = this.tu;
-      this.ctx.timedOut(this.kind, 'B');
-      this.transition('terminated');
-      tu.onTimeout();
-    });
+    // §17.1.1.2: "If the client transaction is still in the "Calling" state when timer B fires,
+    // the client transaction SHOULD inform the TU that a timeout has occurred."
+    this.timerSet.start('B', this.durations.transactionMs, () => this.timeOut('B'));
+  }
+
+  /** A timer bounding the wait for a final response fired: the TU is told, as of a 408 (§8.1.3.1). */
+  private timeOut(timer: string): void {
+    const tu = this.tu;
+    this.ctx.timedOut(this.kind, timer);
+    this.transition('terminated');
+    tu.onTimeout();
   }
 
   private armA(delayMs: number): void {
@@ -275,6 +279,15 @@ export class InviteClientTransaction {
     if (!this.cancelRequested) return;
     this.cancelRequested = false;
     this.startCancel(buildCancel(this.req), this.dest, this.cancelUser ?? noUser);
+    if (this.ended()) return;
+    // §9.1: "If there is no final response for the original request in 64*T1 seconds (T1 is
+    // defined in Section 17.1.1.1), the client SHOULD then consider the original transaction
+    // cancelled and SHOULD destroy the client transaction handling the original request."
+    // "Proceeding" has no other timer, so this is what ends the wait on a callee that rang and
+    // went silent. A final response stops it (Completed and Accepted stop every timer); a later
+    // provisional response does not. RFC 3261 and RFC 6026 give it no letter: it runs 64·T1 on
+    // every transport, like Timer B, from the CANCEL being sent.
+    this.timerSet.start('cancel-giveup', this.durations.transactionMs, () => this.timeOut('cancel-giveup'));
   }
 
   /**

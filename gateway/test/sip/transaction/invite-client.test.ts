@@ -190,6 +190,105 @@ void describe('INVITE client transaction (RFC 3261 §17.1.1, RFC 6026 §7.2)', (
     h.layer.close();
   });
 
+  /** An INVITE that rang, then its CANCEL (§9.1: sent once a provisional response has arrived). */
+  function cancelAfterRinging(
+    h: ReturnType<typeof harness>,
+    dest = udpPeer,
+    transport: 'UDP' | 'TCP' = 'UDP',
+  ) {
+    const started = startInvite(h, dest, transport);
+    h.layer.receive(responseTo(started.req, 180), dest);
+    const cancelUser = recordingUser();
+    assert.equal(started.tx.cancel(cancelUser.user), true);
+    const cancel = sentRequests(h.sent, 'CANCEL')[0]?.msg as SipRequest;
+    assert.ok(cancel, 'the CANCEL went out');
+    return { ...started, cancel, cancelUser };
+  }
+
+  for (const { dest, transport } of [
+    { dest: udpPeer, transport: 'UDP' as const },
+    { dest: tcpPeer, transport: 'TCP' as const },
+  ])
+    void test(`SHOULD destroy a CANCELed INVITE with no final response after 64·T1, telling the TU (§9.1, ${dest.transport})`, () => {
+      const h = harness();
+      const { tx, events } = cancelAfterRinging(h, dest, transport);
+      assert.deepEqual(tx.dump().armed, ['cancel-giveup']);
+      h.clock.advance(31_999);
+      assert.equal(tx.state, 'proceeding');
+      assert.deepEqual(events, ['180']);
+      h.clock.advance(1);
+      assert.equal(tx.state, 'terminated');
+      assert.deepEqual(events, ['180', 'timeout'], 'the TU takes it as a timeout (§8.1.3.1: a 408)');
+      assert.deepEqual(
+        h.layer.dump().clients.filter((c) => c.kind === 'invite_client'),
+        [],
+      );
+      assert.equal(
+        h.metrics.counter('edgeline_sip_transaction_timeouts_total', '').get({ timer: 'cancel-giveup' }),
+        1,
+      );
+      assert.equal(sentRequests(h.sent, 'INVITE').length, 1, 'the INVITE is not sent again');
+      h.layer.close();
+    });
+
+  void test('the 64·T1 after CANCEL runs from the CANCEL being sent: a CANCEL asked for in Calling waits for the provisional response', () => {
+    const h = harness();
+    const { tx, req, events } = startInvite(h);
+    assert.equal(tx.cancel(), true);
+    h.clock.advance(10_000);
+    assert.deepEqual(h.clock.armed().sort(), ['A', 'B'], 'nothing sent, Timer B still guards Calling');
+    h.layer.receive(responseTo(req, 180), udpPeer);
+    assert.equal(sentRequests(h.sent, 'CANCEL')[0]?.atMs, 10_000);
+    h.clock.advance(31_999);
+    assert.equal(tx.state, 'proceeding');
+    h.clock.advance(1);
+    assert.equal(tx.state, 'terminated');
+    assert.deepEqual(events, ['180', 'timeout']);
+    h.layer.close();
+  });
+
+  void test('a provisional response after the CANCEL neither stops nor restarts the 64·T1', () => {
+    const h = harness();
+    const { tx, req, events } = cancelAfterRinging(h);
+    h.clock.advance(20_000);
+    h.layer.receive(responseTo(req, 183), udpPeer);
+    assert.deepEqual(tx.dump().armed, ['cancel-giveup']);
+    h.clock.advance(12_000);
+    assert.equal(tx.state, 'terminated');
+    assert.deepEqual(events, ['180', '183', 'timeout']);
+    h.layer.close();
+  });
+
+  void test('a 200 to the CANCEL does not end the wait: the INVITE is still given up when its 487 never comes', () => {
+    const h = harness();
+    const { tx, cancel, cancelUser, events } = cancelAfterRinging(h);
+    h.layer.receive(responseTo(cancel, 200), udpPeer);
+    assert.deepEqual(cancelUser.events, ['200']);
+    h.clock.advance(32_000);
+    assert.equal(tx.state, 'terminated');
+    assert.deepEqual(events, ['180', 'timeout']);
+    assert.deepEqual(h.layer.dump().clients, []);
+    assert.deepEqual(h.clock.armed(), []);
+  });
+
+  const finalAfterCancel = [
+    { status: 487, state: 'completed' as const, armed: ['D'] },
+    { status: 200, state: 'accepted' as const, armed: ['M'] },
+  ];
+  for (const { status, state, armed } of finalAfterCancel)
+    void test(`a ${status} after the CANCEL stops the 64·T1: ${state} runs its own timer only`, () => {
+      const h = harness();
+      const { tx, req, cancel, events } = cancelAfterRinging(h);
+      h.layer.receive(responseTo(cancel, 200), udpPeer);
+      h.clock.advance(1000);
+      h.layer.receive(responseTo(req, status), udpPeer);
+      assert.equal(tx.state, state);
+      assert.deepEqual(tx.dump().armed, armed);
+      h.clock.advance(31_000);
+      assert.deepEqual(events, ['180', String(status)], 'no timeout reaches the TU');
+      h.layer.close();
+    });
+
   void test('a transport error ends the transaction and tells the TU (§17.1.4)', () => {
     const h = harness({
       send: () => {
