@@ -16,6 +16,7 @@ import type { SessionTimerConfig } from '../sip/dialog/session-timer.ts';
 import { getTag, parseCSeq, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import { type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
+import { ackRetransmission, confirmingAnswer, keepAck, type SentAck } from './outbound-ack.ts';
 import { outboundInviteHeaders } from './outbound-invite.ts';
 import type { SipSenderPort } from './ports.ts';
 import type { CallerIdentity, OutboundLeg, OutboundTarget } from './sip-call.ts';
@@ -316,10 +317,14 @@ export class TransferDial {
       leg.heard = true;
       leg.noAnswerTimer?.cancel();
     }
+    // RFC 3261 §13.2.2.4: "The UAC core MUST generate an ACK request for each 2xx received from
+    // the transaction layer": the target's 2xx again (our ACK was lost) gets the same ACK again.
+    if (ackRetransmission(this.deps.sip, leg.confirmedBy, res)) return;
     const status = res.status;
     if (!isLive(leg) || this.state !== 'dialling') {
-      // RFC 3261 §13.2.2.4: a 2xx to an INVITE we gave up on is ACKed, then the dialog is ended.
-      if (status >= 200 && status < 300 && leg.state !== 'confirmed') this.ackAndBye(leg, res);
+      // §13.2.2.4: a 2xx to an INVITE we gave up on, or another fork's 2xx to the INVITE a target
+      // answered, is ACKed, then its dialog is ended.
+      if (status >= 200 && status < 300) this.ackAndBye(leg, res);
       return;
     }
     if (status < 200) {
@@ -342,7 +347,8 @@ export class TransferDial {
       dialog.value.receiveResponse(res);
       leg.dialog = dialog.value;
       leg.state = 'confirmed';
-      this.ack(dialog.value, leg);
+      leg.confirmedBy = confirmingAnswer(res);
+      keepAck(leg.confirmedBy, this.ack(dialog.value, leg));
       this.cancelLive(487);
       this.transition('answered');
       this.events.answered(leg, res);
@@ -406,11 +412,14 @@ export class TransferDial {
     this.nextGroup();
   }
 
-  private ack(dialog: Dialog, leg: OutboundLeg): void {
+  /** ACK a 2xx (§13.2.2.4), outside any transaction; returns what was sent, and where. */
+  private ack(dialog: Dialog, leg: OutboundLeg): SentAck | undefined {
     const built = dialog.createAck(leg.invite);
-    if (!built.ok) return;
-    built.value.request.headers.prepend('via', this.deps.via(leg.target.dest.transport));
-    this.deps.sip.sendStateless(built.value.request, leg.target.dest);
+    if (!built.ok) return undefined;
+    const request = built.value.request;
+    request.headers.prepend('via', this.deps.via(leg.target.dest.transport));
+    this.deps.sip.sendStateless(request, leg.target.dest);
+    return { request, dest: leg.target.dest };
   }
 
   private ackAndBye(leg: OutboundLeg, res: SipResponse): void {

@@ -41,6 +41,13 @@ import { shouldFailover } from '../failover/member-selection.ts';
 import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf/dtmf-info.ts';
 import { buildReferNotify, parseReferTo, reasonOf, referSeqOf, TransferDial } from './blind-transfer.ts';
 import { leftOnHold, TransfereeResume, twoWay } from './transfer-resume.ts';
+import {
+  ackRetransmission,
+  confirmingAnswer,
+  keepAck,
+  type ConfirmingAnswer,
+  type SentAck,
+} from './outbound-ack.ts';
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
 
@@ -142,6 +149,8 @@ export interface OutboundLeg {
   authTried: boolean;
   finalStatus: number | undefined;
   startedAtMs: number;
+  /** The 2xx that confirmed the leg and its ACK, sent again for each retransmission of it. */
+  confirmedBy?: ConfirmingAnswer;
   /** A leg answered after the call was (a transfer target), or one transferred away: its own times. */
   answeredWallMs?: number;
   endedWallMs?: number;
@@ -210,8 +219,11 @@ export class SipCall {
   private readonly finals: number[] = [];
   private ringTimer: TimerHandle | undefined;
   private relay: PendingRelay | undefined;
-  /** The far-side 2xx ACK deferred until the near ACK brings the answer (late offer). */
-  private deferredAck: { side: 'a' | 'b'; farInvite: SipRequest } | undefined;
+  /**
+   * The far-side 2xx ACK deferred until the near ACK brings the answer (late offer); `keep` is
+   * the confirming answer of an outbound leg, which keeps that ACK for the 2xx's retransmissions.
+   */
+  private deferredAck: { side: 'a' | 'b'; farInvite: SipRequest; keep?: ConfirmingAnswer } | undefined;
   readonly startedAtMs: number;
   readonly startedWallMs: number;
   answeredWallMs: number | null = null;
@@ -476,6 +488,9 @@ export class SipCall {
       leg.heard = true;
       leg.noAnswerTimer?.cancel();
     }
+    // RFC 3261 §13.2.2.4: the confirming 2xx again (our ACK was lost or is still on its way) is
+    // ACKed again and is nothing more, whatever became of the call since.
+    if (ackRetransmission(this.deps.sip, leg.confirmedBy, res)) return;
     const status = res.status;
     if (leg.state === 'abandoned' || leg.state === 'failed' || leg.state === 'ended') {
       // A late 2xx from an attempt we gave up on: RFC 3261 §13.2.2.4 — ACK it, then BYE it.
@@ -541,7 +556,8 @@ export class SipCall {
 
   private onOutboundAnswer(leg: OutboundLeg, res: SipResponse): void {
     if (this.winner || this.state === 'ending' || this.state === 'ended') {
-      // Another fork answered first, or the caller left: this answer is surplus.
+      // Another fork answered first (a retransmission of the winner's 2xx never gets here), or
+      // the caller left: this answer is surplus.
       this.ackAndBye(leg, res);
       return;
     }
@@ -560,6 +576,7 @@ export class SipCall {
     dialog.receiveResponse(res);
     leg.dialog = dialog;
     leg.state = 'confirmed';
+    leg.confirmedBy = confirmingAnswer(res);
     this.winner = leg;
     this.deps.onAttemptResult(leg.target, 'ok');
     this.deps.bindDialog(dialogKeyOf(dialog), this, 'b');
@@ -577,8 +594,8 @@ export class SipCall {
     this.queue.length = 0;
     // ACK now when the INVITE carried the offer; otherwise the answer is in the caller's ACK.
     const lateOffer = this.a.invite.body.length === 0 && res.body.length > 0;
-    if (lateOffer) this.deferredAck = { side: 'b', farInvite: leg.invite };
-    else this.sendAck(dialog, leg.invite, leg.target);
+    if (lateOffer) this.deferredAck = { side: 'b', farInvite: leg.invite, keep: leg.confirmedBy };
+    else keepAck(leg.confirmedBy, this.sendAck(dialog, leg.invite, leg.target));
     let body: Buffer | undefined;
     if (res.body.length > 0) {
       const relayed = this.relaySdp('b', res.body);
@@ -832,8 +849,10 @@ export class SipCall {
         if (Buffer.isBuffer(relayed)) body = relayed;
       }
       const target = deferred.side === 'b' ? this.winner?.target : undefined;
-      if (farDialog)
-        this.sendAck(farDialog, deferred.farInvite, target, body, ack.headers.get('content-type'));
+      const sent = farDialog
+        ? this.sendAck(farDialog, deferred.farInvite, target, body, ack.headers.get('content-type'))
+        : undefined;
+      if (deferred.keep) keepAck(deferred.keep, sent);
     }
   }
 
@@ -1356,18 +1375,19 @@ export class SipCall {
     dialog.terminate();
   }
 
+  /** ACK a 2xx (§13.2.2.4), outside any transaction; returns what was sent, and where. */
   private sendAck(
     dialog: Dialog,
     invite: SipRequest,
     target: OutboundTarget | undefined,
     body?: Buffer,
     contentType?: string,
-  ): void {
+  ): SentAck | undefined {
     const built = dialog.createAck(
       invite,
       body ? { body, contentType: contentType ?? 'application/sdp' } : undefined,
     );
-    if (!built.ok) return;
+    if (!built.ok) return undefined;
     const ack = built.value;
     const side = dialog === this.a.dialog ? 'a' : 'b';
     const dest =
@@ -1378,6 +1398,7 @@ export class SipCall {
           : this.resolveHop(ack.nextHop, target?.dest ?? this.a.source);
     this.stampVia(ack.request, dest);
     this.deps.sip.sendStateless(ack.request, dest);
+    return { request: ack.request, dest };
   }
 
   /** RFC 3261 §8.1.1.7: each request we send gets our Via on top, with a fresh branch. */
