@@ -114,7 +114,8 @@ export class Gateway {
       await gw.open();
       return gw;
     } catch (e) {
-      await gw.close().catch(() => undefined);
+      // The start failure is the error to report; a failure while undoing it is logged by close().
+      await gw.close();
       throw e;
     }
   }
@@ -515,9 +516,20 @@ export class Gateway {
     await this.close();
   }
 
+  /**
+   * Close every part, in dependency order. A part that fails to close is logged and the rest still
+   * close: shutdown never stops half-way, and never hides what failed.
+   */
   private async close(): Promise<void> {
     this.closing = true;
-    await this.http?.close().catch(() => undefined);
+    const step = async (part: string, close: () => Promise<unknown> | undefined): Promise<void> => {
+      try {
+        await close();
+      } catch (e) {
+        this.log.error({ err: e, part }, 'closing a part of the gateway failed');
+      }
+    };
+    await step('http', () => this.http?.close());
     this.monitor?.close();
     this.registrations?.close();
     this.registrar?.close();
@@ -526,14 +538,14 @@ export class Gateway {
     this.connect?.close();
     await this.services?.close();
     await this.mixServices?.close();
-    await this.pstn?.close().catch(() => undefined);
-    await this.mediaEngine?.close().catch(() => undefined);
-    await this.recorder?.stop().catch(() => undefined);
-    await this.transports?.close().catch(() => undefined);
+    await step('pstn', () => this.pstn?.close());
+    await step('media engine', () => this.mediaEngine?.close());
+    await step('recorder', () => this.recorder?.stop());
+    await step('transports', () => this.transports?.close());
     this.auth?.close();
     await this.cdr?.close();
     this.records?.close();
-    await this.config?.close().catch(() => undefined);
+    await step('config', () => this.config?.close());
   }
 
   private async applyConfig(cfg: Config): Promise<void> {
