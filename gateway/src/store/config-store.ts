@@ -38,6 +38,20 @@ export interface RevisionRecord extends RevisionInfo {
   config: Config;
 }
 
+export interface ConfigStoreDump {
+  dataDir: string;
+  /** The active revision; 0 before any configuration was saved. */
+  revision: number;
+  /** Revisions kept in the history. */
+  revisions: number;
+  firstStart: boolean;
+  extensions: number;
+  trunks: number;
+  /** Revision files that could not be read, left on disk. */
+  badRevisionFiles: string[];
+  closed: boolean;
+}
+
 export type ConfigListener = (config: Config, revision: number) => void;
 
 export interface ConfigStoreOptions {
@@ -79,7 +93,8 @@ export class ConfigStore {
   private current: Config;
   private readonly history = new Map<number, RevisionRecord>();
   private readonly listeners = new Set<ConfigListener>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The change in progress, settled: never rejects (see `settled`). */
+  private queue: Promise<void> = Promise.resolve();
   private closed = false;
 
   private constructor(
@@ -219,10 +234,11 @@ export class ConfigStore {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
-    await this.queue.catch(() => undefined);
+    // The change's result or error went to its own caller; here only its end matters.
+    await this.queue;
   }
 
-  dump(): Record<string, unknown> {
+  dump(): ConfigStoreDump {
     return {
       dataDir: this.dataDir,
       revision: this.currentRevision(),
@@ -243,7 +259,7 @@ export class ConfigStore {
 
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
+    this.queue = settled(run);
     return run;
   }
 
@@ -315,10 +331,34 @@ async function writeFileAtomic(file: string, text: string): Promise<void> {
   try {
     await rename(tmp, file);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
+    const left = await removeTemporary(tmp);
+    if (left === undefined) throw e;
+    // The rename's failure is the one reported; a temporary file that stays is named in it.
+    throw new Error(`${(e as Error).message}; ${tmp} is left behind (${left})`, { cause: e });
   }
   await fsyncDir(join(file, '..'));
+}
+
+/** Remove a temporary file; when it is still there afterwards, why. */
+async function removeTemporary(tmp: string): Promise<string | undefined> {
+  try {
+    await unlink(tmp);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : (e as Error).message;
+  }
+}
+
+/**
+ * `p` once it has settled, its value or error dropped. Only for the write queue: the caller of
+ * each change holds `p` itself and receives its result or error from it, while the queue needs
+ * only to know that the change is over before the next one starts.
+ */
+function settled(p: Promise<unknown>): Promise<void> {
+  return p.then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 async function fsyncFile(file: string): Promise<void> {
