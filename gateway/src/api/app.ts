@@ -18,8 +18,8 @@ import type { Logger } from '../core/log.ts';
 import { ErrorCodes } from '../core/errors.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { ParseError } from '../../../base/result.ts';
-import type { ConfigStore } from '../store/config-store.ts';
-import type { Records } from '../store/records.ts';
+import type { ConfigStore, ConfigStoreDump } from '../store/config-store.ts';
+import type { Records, RecordsDump } from '../store/records.ts';
 import { maskChanges, maskSecrets, unmaskSecrets } from '../store/secrets.ts';
 
 export interface ApiDeps {
@@ -32,6 +32,16 @@ export interface ApiDeps {
   logger?: Logger;
   /** Further route plugins mounted on the same app (the PSTN routes, the simulated office). */
   extraRoutes?: ReadonlyArray<(app: FastifyInstance) => Promise<void>>;
+}
+
+/**
+ * GET /api/status: the stores' dumps, then each of `ApiDeps.dumps` under its name (as the owner
+ * types it, or `{ error }` when it threw).
+ */
+export interface StatusBody {
+  config: ConfigStoreDump;
+  records: RecordsDump;
+  [name: string]: unknown;
 }
 
 export interface ApiErrorBody {
@@ -223,7 +233,7 @@ export const apiRoutes: FastifyPluginAsync<ApiDeps> = (app, deps) => {
   );
 
   app.get('/api/status', () => {
-    const out: Record<string, unknown> = { config: config.dump(), records: records.dump() };
+    const out: StatusBody = { config: config.dump(), records: records.dump() };
     for (const [name, dump] of Object.entries(deps.dumps ?? {})) {
       try {
         out[name] = dump();

@@ -10,6 +10,7 @@ import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import {
   OutboundRegistration,
+  type OutboundRegistrationDump,
   type RegisterReply,
   type RegisterReplyHeaders,
   type RegisterRequest,
@@ -39,6 +40,9 @@ export interface TrunkRegistrationDeps {
   resolve(host: string): string;
   userAgent(): string;
 }
+
+/** Each registering trunk's registration, by trunk id. */
+export type TrunkRegistrationsDump = Record<string, OutboundRegistrationDump>;
 
 interface Entry {
   signature: string;
@@ -143,7 +147,7 @@ export class TrunkRegistrations {
     );
   }
 
-  dump(): Record<string, unknown> {
+  dump(): TrunkRegistrationsDump {
     return Object.fromEntries([...this.entries].map(([id, e]) => [id, e.registration.dump()]));
   }
 

@@ -10,7 +10,7 @@ import { err, ok, type Result } from '../../../base/result.ts';
 import type { TonePlan } from '../../../base/signal/tone-plan.ts';
 import type { CadenceProfile } from './cadence.ts';
 import type { CallerIdInfo } from '../../../base/signal/caller-id.ts';
-import { FxoLine, type FxoLineOptions } from './fxo-line.ts';
+import { FxoLine, type FxoLineDump, type FxoLineOptions } from './fxo-line.ts';
 
 export type PortEvent =
   | { type: 'incoming'; callerNumber: string; callerName: string | null; did: string | null }
@@ -23,6 +23,13 @@ export type PortEvent =
 /** The state shown by `GET /api/pstn/lines` and the `edgeline_pstn_line_state` gauge. */
 export type PortState = 'idle' | 'ringing' | 'seized' | 'connected' | 'fault';
 export const PORT_STATES: readonly PortState[] = ['idle', 'ringing', 'seized', 'connected', 'fault'];
+
+/** An FXO port's dump: its line state machine's, tagged. */
+export interface FxoPortDump extends FxoLineDump {
+  kind: 'fxo';
+}
+
+export type PstnPortDump = FxoPortDump | E1PortDump;
 
 export interface PstnPort {
   /** Hunt key: the line id (`fxo1`) or `span/timeslot` (`e1-1/5`). */
@@ -43,7 +50,7 @@ export interface PstnPort {
   /** The call sent audio to the line (keeps stuck-line detection quiet). */
   noteActivity(): void;
   close(): void;
-  dump(): Record<string, unknown>;
+  dump(): PstnPortDump;
 }
 
 function callerNumberOf(cid: CallerIdInfo | null): { number: string; name: string | null } {
@@ -191,12 +198,19 @@ export class FxoPort implements PstnPort {
     this.line.close();
   }
 
-  dump(): Record<string, unknown> {
+  dump(): FxoPortDump {
     return { kind: 'fxo', ...this.line.dump() };
   }
 }
 
-type E1State = 'idle' | 'incoming' | 'seizing' | 'proceeding' | 'connected' | 'clearing';
+export type E1State = 'idle' | 'incoming' | 'seizing' | 'proceeding' | 'connected' | 'clearing';
+
+export interface E1PortDump {
+  kind: 'e1';
+  state: E1State;
+  /** The timeslot's simple CAS state, as the channel reports it. */
+  cas: string | null;
+}
 
 /**
  * An E1 bearer with the simulation's channel-associated signalling (ITU-T Q.421 a/b line signals):
@@ -352,7 +366,7 @@ export class E1Port implements PstnPort {
     for (const off of this.offs) off();
   }
 
-  dump(): Record<string, unknown> {
+  dump(): E1PortDump {
     return { kind: 'e1', state: this.s, cas: this.channel.status().cas };
   }
 }

@@ -58,6 +58,23 @@ interface Running {
   closing: boolean;
 }
 
+/** A session with the counters of its leg (`ServiceLegHandle.dump`) spread in. */
+export interface MixSessionDump extends ReturnType<MixLegHandle['dump']> {
+  callKey: string;
+  service: string;
+  number: string;
+  /** For monitor: the extension whose call is monitored. */
+  monitoredExtension: string | null;
+  closing: boolean;
+  ageMs: number;
+  plan: MediaPlan;
+}
+
+export interface MixAnswererDump {
+  /** At most 200 listed. */
+  sessions: MixSessionDump[];
+}
+
 export function isMixService(type: string): type is 'conference' | 'monitor' {
   return type === 'conference' || type === 'monitor';
 }
@@ -139,7 +156,7 @@ export class MixAnswerer {
     });
   }
 
-  dump(): { sessions: Array<Record<string, unknown>> } {
+  dump(): MixAnswererDump {
     const now = this.opts.clock.now();
     return {
       sessions: [...this.sessions.values()].slice(0, 200).map((s) => ({

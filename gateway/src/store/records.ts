@@ -178,6 +178,21 @@ function withoutNulls<T extends object>(row: T): T {
   return out as T;
 }
 
+/** The database as `GET /api/status` shows it; once closed, only `path` and `closed`. */
+export interface RecordsDump {
+  path: string;
+  schemaVersion?: number;
+  /** SQLite's `journal_mode` pragma (`wal`). */
+  journalMode?: string;
+  /** SQLite's `synchronous` pragma (2: FULL). */
+  synchronous?: number;
+  legCdrs?: number;
+  interactionCdrs?: number;
+  /** Registration bindings kept for the registrar. */
+  bindings?: number;
+  closed: boolean;
+}
+
 export class Records {
   readonly bindings: BindingStore;
   private readonly stmts;
@@ -303,14 +318,14 @@ export class Records {
     this.db.close();
   }
 
-  dump(): Record<string, unknown> {
+  dump(): RecordsDump {
     if (this.closed) return { path: this.path, closed: true };
     const count = (t: string) => (this.stmts.count(t).get() as { n: number }).n;
     return {
       path: this.path,
       schemaVersion: LATEST_VERSION,
-      journalMode: this.db.pragma('journal_mode', { simple: true }),
-      synchronous: this.db.pragma('synchronous', { simple: true }),
+      journalMode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
       legCdrs: count('cdr_legs'),
       interactionCdrs: count('cdr_interactions'),
       bindings: count('registrations'),

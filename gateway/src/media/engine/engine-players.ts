@@ -57,6 +57,24 @@ export interface EnginePlayersOptions {
   logger: () => Logger;
 }
 
+export interface EnginePlayersDump {
+  /** The plays running (at most 200 listed). */
+  playing: Array<{ callKey: string; side: PlaySide; promptIds: string[]; musicOnHold: boolean }>;
+  /** Calls with a party held to music. */
+  onHold: number;
+  totals: {
+    plays: number;
+    finished: number;
+    interrupted: number;
+    stopped: number;
+    promptsShipped: number;
+    holds: number;
+    resumes: number;
+  };
+  /** Prompts cached in each relay worker (index = worker). */
+  promptsPerWorker: number[];
+}
+
 interface ActivePlay {
   playId: number;
   leg: PlayLeg;
@@ -235,7 +253,7 @@ export class EnginePlayers {
     for (const id of legIds) this.active.delete(id);
   }
 
-  dump(): Record<string, unknown> {
+  dump(): EnginePlayersDump {
     return {
       playing: [...this.active.values()].slice(0, 200).map((a) => ({
         callKey: a.leg.callKey,

@@ -80,6 +80,16 @@ export interface JitterBufferStats {
   invalid: number;
 }
 
+export interface JitterBufferDump {
+  state: JitterBufferState;
+  /** The stream's SSRC, once a packet gave one. */
+  ssrc: number | undefined;
+  targetDelayMs: number;
+  jitterMs: number;
+  depthFrames: number;
+  stats: JitterBufferStats;
+}
+
 const CAPACITY = 128; // slots; must exceed the reset distance in frames plus the maximum delay
 const BUCKETS = 5;
 const BUCKET_MS = 1000;
@@ -335,7 +345,7 @@ export class JitterBuffer {
     this.slotIndex.fill(-Infinity);
   }
 
-  dump(): Record<string, unknown> {
+  dump(): JitterBufferDump {
     return {
       state: this._state,
       ssrc: this.ssrc,

@@ -10,9 +10,9 @@
  */
 import type { Clock } from '../../../../base/clock.ts';
 import { err, ok, type ParseError, type Result } from '../../../../base/result.ts';
-import { JitterBuffer, type JitterBufferOptions } from '../jitter/jitter-buffer.ts';
+import { JitterBuffer, type JitterBufferDump, type JitterBufferOptions } from '../jitter/jitter-buffer.ts';
 import { decodeInto, payloadKind, type LegPayloadMap } from '../codec/leg-codecs.ts';
-import { Conference, type MixRole } from './mixer.ts';
+import { Conference, type ConferenceDump, type MixRole } from './mixer.ts';
 import { FRAME_SAMPLES } from '../../../../base/signal/pcm-frame.ts';
 import type { RtpView } from '../rtp/rtp-packet.ts';
 
@@ -29,6 +29,18 @@ export interface MixRoomOptions {
   clock: Clock;
   maxMembers: number;
   jitter?: JitterBufferOptions;
+}
+
+export interface MixRoomDump {
+  id: string;
+  ticks: number;
+  mixer: ConferenceDump;
+  members: Array<{
+    legId: number;
+    /** Packets not mixed: not whole 20 ms G.711 frames. */
+    ignored: number;
+    jitter: JitterBufferDump;
+  }>;
 }
 
 interface RoomMember {
@@ -173,7 +185,7 @@ export class MixRoom {
     this.conference.close();
   }
 
-  dump(): Record<string, unknown> {
+  dump(): MixRoomDump {
     return {
       id: this.id,
       ticks: this.ticks,

@@ -60,6 +60,29 @@ interface MonitorSession {
   onMonitoredEnd: () => void;
 }
 
+/**
+ * A type rather than an interface so that it stays assignable to the engine dump's
+ * `mix?: Record<string, unknown>`.
+ */
+export type MixRoomsDump = {
+  counters: {
+    joined: number;
+    refusedFull: number;
+    monitors: number;
+    modeChanges: number;
+    monitoredEnded: number;
+  };
+  conferences: Array<{ roomId: string; worker: number | null; maxParties: number; members: string[] }>;
+  monitors: Array<{
+    /** The supervisor's call. */
+    callKey: string;
+    /** The call monitored. */
+    monitored: string;
+    worker: number;
+    mode: MonitorMode;
+  }>;
+};
+
 const DIGIT_MODES: Record<string, MonitorMode> = { '4': 'listen', '5': 'whisper', '6': 'barge' };
 
 export class MixRooms {
@@ -203,7 +226,7 @@ export class MixRooms {
     return true;
   }
 
-  dump(): Record<string, unknown> {
+  dump(): MixRoomsDump {
     return {
       counters: { ...this.counters },
       conferences: [...this.conferences.values()].map((r) => ({

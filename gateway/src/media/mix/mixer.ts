@@ -32,6 +32,11 @@ interface Member {
 
 export const MAX_CONFERENCE_MEMBERS = 8;
 
+export interface ConferenceDump {
+  ticks: number;
+  members: Array<{ id: string; role: MixRole; whisperTo: string | undefined }>;
+}
+
 function talks(role: MixRole): boolean {
   switch (role) {
     case 'party':
@@ -152,7 +157,7 @@ export class Conference {
     this.outputs.clear();
   }
 
-  dump(): Record<string, unknown> {
+  dump(): ConferenceDump {
     return {
       ticks: this.ticks,
       members: [...this.members.values()].map((m) => ({ id: m.id, role: m.role, whisperTo: m.whisperTo })),

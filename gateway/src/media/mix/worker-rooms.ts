@@ -11,7 +11,7 @@
 import type { Clock } from '../../../../base/clock.ts';
 import { err, ok, type Result } from '../../../../base/result.ts';
 import type { LegPayloadMap } from '../codec/leg-codecs.ts';
-import { MixRoom } from './leg-mixer.ts';
+import { MixRoom, type MixRoomDump } from './leg-mixer.ts';
 import type { MixRole } from './mixer.ts';
 import type { PacketHook } from '../rtp/relay-leg.ts';
 import type { MixCommand } from './mix-command.ts';
@@ -33,6 +33,11 @@ export interface WorkerRoomsOptions {
   payloadMapOf(legId: number): LegPayloadMap;
   addTicker(t: FrameTickerPort): void;
   removeTicker(t: FrameTickerPort): void;
+}
+
+export interface WorkerRoomsDump {
+  refused: number;
+  rooms: MixRoomDump[];
 }
 
 interface Plugged {
@@ -115,7 +120,7 @@ export class WorkerRooms {
     for (const id of [...this.rooms.keys()]) this.closeRoom(id);
   }
 
-  dump(): Record<string, unknown> {
+  dump(): WorkerRoomsDump {
     return { refused: this.refused, rooms: [...this.rooms.values()].map((r) => r.dump()) };
   }
 

@@ -9,7 +9,7 @@
  * music. The leg's own processing (digits, recording feed) still sees those packets.
  */
 import { FRAME_MS, FRAME_SAMPLES } from '../../../../base/signal/pcm-frame.ts';
-import { Player, type Prompt, type PlayerEvent } from './player.ts';
+import { Player, type Prompt, type PlayerDump, type PlayerEvent } from './player.ts';
 import type { PacketHook } from '../rtp/relay-leg.ts';
 import type { LegPlayRequest, PlayOutcome } from '../worker/worker-protocol.ts';
 
@@ -38,6 +38,20 @@ export interface LegPlayersOptions {
   addTicker(t: FrameTicker): void;
   removeTicker(t: FrameTicker): void;
   onEnded(e: PlayEnded): void;
+}
+
+export interface LegPlayingDump extends PlayerDump {
+  legId: number;
+  framesSent: number;
+  /** Frames the leg could not send. */
+  framesSkipped: number;
+}
+
+export interface LegPlayersDump {
+  /** The prompts cached in this worker. */
+  prompts: Array<{ id: string; frames: number }>;
+  playing: LegPlayingDump[];
+  totals: { plays: number; finished: number; interrupted: number; stopped: number; refused: number };
 }
 
 interface Playing {
@@ -138,7 +152,7 @@ export class LegPlayers {
     this.end(legId);
   }
 
-  dump(): Record<string, unknown> {
+  dump(): LegPlayersDump {
     return {
       prompts: [...this.prompts].map(([id, frames]) => ({ id, frames: frames.length })),
       playing: [...this.playing].map(([legId, p]) => ({

@@ -42,6 +42,12 @@ export type PlayerEvent =
 
 export type PlayerState = 'idle' | 'playing' | 'finished' | 'interrupted' | 'stopped' | 'closed';
 
+export interface PlayerDump extends PlayPosition {
+  state: PlayerState;
+  loop: boolean;
+  prompts: Array<{ id: string; frames: number; interruptible: boolean }>;
+}
+
 const EDGES: Record<PlayerState, readonly PlayerState[]> = {
   idle: ['playing', 'closed'],
   playing: ['playing', 'finished', 'interrupted', 'stopped', 'closed'],
@@ -164,7 +170,7 @@ export class Player {
     this.playlist = [];
   }
 
-  dump(): Record<string, unknown> {
+  dump(): PlayerDump {
     return {
       state: this._state,
       loop: this.loop,

@@ -40,6 +40,17 @@ export interface PromptLibraryOptions {
   logger: Logger;
 }
 
+export interface PromptLibraryDump {
+  musicOnHold: {
+    source: 'builtin' | 'file' | 'off';
+    id: string | null;
+    durationMs: number;
+    /** Why the configured file was refused. */
+    error: string | null;
+  };
+  cached: Array<{ id: string; frames: number }>;
+}
+
 /** Files kept decoded; the oldest goes first beyond this. */
 const MAX_CACHED = 32;
 
@@ -131,7 +142,7 @@ export class PromptLibrary {
     this.mohSource = 'builtin';
   }
 
-  dump(): Record<string, unknown> {
+  dump(): PromptLibraryDump {
     return {
       musicOnHold: {
         source: this.mohSource,

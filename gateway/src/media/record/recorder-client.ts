@@ -15,6 +15,16 @@ export interface RecorderClientOptions {
   fsync?: boolean;
 }
 
+export interface RecorderClientDump {
+  stopped: boolean;
+  batchesSent: number;
+  /** Closes (and a shutdown) still waiting for the recorder thread's answer. */
+  pendingRequests: number;
+  errors: number;
+  /** Ports handed to relay workers (`channel`). */
+  channels: number;
+}
+
 export type RecorderErrorEvent = Extract<RecorderEvent, { type: 'error' }>;
 
 export class RecorderClient {
@@ -112,7 +122,7 @@ export class RecorderClient {
     return summaries;
   }
 
-  dump(): Record<string, unknown> {
+  dump(): RecorderClientDump {
     return {
       stopped: this.stopped,
       batchesSent: this.batchesSent,

@@ -24,6 +24,12 @@ export type RecorderEvent =
   | { type: 'closed'; interactionId: string; requestId: number; summary: RecordingSummary }
   | { type: 'shutdown-done'; requestId: number; summaries: Record<string, RecordingSummary> };
 
+export interface RecorderHostDump {
+  /** Interaction ids with a writer open. */
+  recordings: string[];
+  framesWritten: number;
+}
+
 export type WriterFactory = (
   interactionId: string,
   onError: (e: RecordingWriterError) => void,
@@ -92,7 +98,7 @@ export class RecorderHost {
     }
   }
 
-  dump(): Record<string, unknown> {
+  dump(): RecorderHostDump {
     return { recordings: [...this.writers.keys()], framesWritten: this.framesWritten };
   }
 

@@ -90,6 +90,15 @@ export interface RecorderTapStats {
   driftDropped: number;
 }
 
+export interface RecorderTapDump {
+  interactionId: string;
+  closed: boolean;
+  /** The legs attached now, with the frames each has queued. */
+  legs: Array<{ id: string; side: TapSide; queued: number }>;
+  stats: RecorderTapStats;
+  durationMs: number;
+}
+
 export class RecorderTap {
   readonly interactionId: string;
   private readonly sink: RecorderTapOptions['sink'];
@@ -306,7 +315,7 @@ export class RecorderTap {
     return { frames: this.stats.frames, durationMs: this.durationMs };
   }
 
-  dump(): Record<string, unknown> {
+  dump(): RecorderTapDump {
     return {
       interactionId: this.interactionId,
       closed: this.closed,

@@ -68,6 +68,19 @@ export interface PlainWavWriterOptions {
   fs?: FileOps;
 }
 
+export interface PlainWavWriterDump {
+  path: string;
+  /** Audio bytes in the file (the header not counted). */
+  dataBytes: number;
+  /** Audio bytes waiting for the next flush. */
+  pendingBytes: number;
+  /** Audio bytes discarded: written after a failure or after close. */
+  droppedBytes: number;
+  closed: boolean;
+  /** The code of the first failure. */
+  error: string | undefined;
+}
+
 const BYTES_PER_STEREO_FRAME = STEREO_FRAME_SAMPLES * 2;
 const BYTES_PER_MS = (SAMPLE_RATE_HZ * 4) / 1000;
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -172,7 +185,7 @@ export class PlainWavWriter implements RecordingWriter {
     return summary;
   }
 
-  dump(): Record<string, unknown> {
+  dump(): PlainWavWriterDump {
     return {
       path: this.path,
       dataBytes: this.dataBytes,

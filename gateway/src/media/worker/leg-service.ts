@@ -35,6 +35,15 @@ export class EchoSsrc {
   }
 }
 
+export interface MilliwattPacketsDump {
+  ssrc: number;
+  sent: number;
+  /** Ticks with nowhere to send. */
+  skipped: number;
+  /** Send buffers allocated (reused once the socket is done with them). */
+  buffers: number;
+}
+
 /** A send buffer the socket may still hold: never rewritten until its send completes. */
 interface SendSlot {
   buf: Buffer;
@@ -110,7 +119,7 @@ export class MilliwattPackets {
     return slot;
   }
 
-  dump(): Record<string, unknown> {
+  dump(): MilliwattPacketsDump {
     return { ssrc: this.ssrc, sent: this.sent, skipped: this.skipped, buffers: this.slots.length };
   }
 }

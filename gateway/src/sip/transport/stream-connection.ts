@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { Clock, TimerHandle, Timers } from '../../../../base/clock.ts';
 import type { Logger } from '../../core/log.ts';
-import { StreamFramer, type FrameEvent } from './stream-framer.ts';
+import { StreamFramer, type FrameEvent, type StreamFramerDump } from './stream-framer.ts';
 
 export type StreamTransportName = 'tcp' | 'tls';
 export type FrameError = Extract<FrameEvent, { type: 'error' }>;
@@ -39,6 +39,19 @@ export interface StreamConnectionOptions {
 }
 
 export type StreamConnectionState = 'connecting' | 'open' | 'closed';
+
+export interface StreamConnectionDump {
+  id: string;
+  transport: StreamTransportName;
+  direction: 'inbound' | 'outbound';
+  state: StreamConnectionState;
+  /** `address:port` of the peer. */
+  remote: string;
+  ageMs: number;
+  messagesIn: number;
+  bytesOut: number;
+  framer: StreamFramerDump;
+}
 
 const pong = Buffer.from('\r\n', 'latin1');
 
@@ -118,7 +131,7 @@ export class StreamConnection {
     this.transition('closed');
   }
 
-  dump(): Record<string, unknown> {
+  dump(): StreamConnectionDump {
     return {
       id: this.id,
       transport: this.transport,

@@ -29,6 +29,13 @@ export type FrameEvent =
    */
   | { type: 'error'; reason: FrameErrorReason; status: number; headerBytes: Buffer };
 
+export interface StreamFramerDump {
+  bufferedBytes: number;
+  /** A message was started and is not complete yet. */
+  midMessage: boolean;
+  failed: boolean;
+}
+
 const CR = 0x0d;
 const LF = 0x0a;
 const headerEnd = Buffer.from('\r\n\r\n', 'latin1');
@@ -69,7 +76,7 @@ export class StreamFramer {
     return events;
   }
 
-  dump(): { bufferedBytes: number; midMessage: boolean; failed: boolean } {
+  dump(): StreamFramerDump {
     return { bufferedBytes: this.buf.length, midMessage: this.midMessage, failed: this.failed };
   }
 

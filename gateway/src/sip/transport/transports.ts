@@ -31,7 +31,12 @@ import {
   serializeMessage,
 } from '../message/index.ts';
 import type { SipEndpoint, SipMessage, SipRequest, SipTransportName } from '../message/types.ts';
-import { StreamConnection, type FrameError, type StreamTransportName } from './stream-connection.ts';
+import {
+  StreamConnection,
+  type FrameError,
+  type StreamConnectionDump,
+  type StreamTransportName,
+} from './stream-connection.ts';
 import { plainAddress, stampReceived } from '../message/via-routing.ts';
 
 export interface SipTransportOptions {
@@ -64,6 +69,22 @@ export interface SipTransportOptions {
 interface Listener {
   host: string;
   port: number;
+}
+
+export interface SipTransportsDump {
+  closed: boolean;
+  /** The bound address of each transport that listens. */
+  listening: Partial<Record<SipTransportName, { host: string; port: number }>>;
+  advertisedHost: string;
+  limits: {
+    maxMessageBytes: number;
+    maxConnections: number;
+    idleTimeoutMs: number;
+    partialMessageTimeoutMs: number;
+  };
+  /** TLS sockets still in their handshake. */
+  handshaking: number;
+  connections: StreamConnectionDump[];
 }
 
 interface TransportMetrics {
@@ -192,7 +213,7 @@ export class SipTransports {
     else this.sendFailed(dest, 'connection not writable');
   }
 
-  dump(): Record<string, unknown> {
+  dump(): SipTransportsDump {
     return {
       closed: this.closed,
       listening: { ...this.listeners },
