@@ -10,14 +10,23 @@
  * trunk health probing (every configured member counts as up), the PSTN user agent and the HTTP
  * API. None of them decides anything call control's signalling tests look at.
  *
+ * Apps on legs (`legApps`): the B2BUA hands a call to a service number to the app the test
+ * registered for it (`serve`, or `serveConnect` for the real connect service), with a
+ * `FakeLocalMedia` as the media of the legs the gateway terminates. Apps are async: `flow(ms)`
+ * lets time pass with their continuations run between the clock's steps.
+ *
  * `assertNothingLeftBehind()` is the end of every test: every dialog any phone had is probed on
  * the wire (481 expected), every phone unregisters, time runs past the last transaction timer,
- * and then no call, transaction, dialog, media session or armed timer may remain.
+ * and then no call, transaction, dialog, media session or armed timer may remain — nor an app on
+ * a leg still running, a local media leg not freed or a media bridge not ended.
  */
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../../base/clock.ts';
 import { callControlSettings } from '../../src/call-control-settings.ts';
 import { B2bua, type ExtensionInfo, type TrunkInfo, type TrunkMemberInfo } from '../../src/call/b2bua.ts';
+import type { Call } from '../../src/call/call.ts';
+import type { Leg } from '../../src/call/leg.ts';
+import type { LegApp } from '../../src/call/leg-app.ts';
 import type {
   CdrSink,
   InteractionRecord,
@@ -45,6 +54,10 @@ import { Registrar, type Binding, type BindingStore } from '../../src/sip/regist
 import { TransactionLayer, defaultTimerValues } from '../../src/sip/transaction/index.ts';
 import type { Config } from '../../src/store/config-schema.ts';
 import { validateConfig } from '../../src/store/config-validate.ts';
+import { ConnectService, type ConnectOptions } from '../../src/services/connect.ts';
+import { tonePlanForCountry } from '../../../base/signal/tone-plan.ts';
+import { ok } from '../../../base/result.ts';
+import { FakeLocalMedia } from './fake-local-media.ts';
 import { MemoryNetwork, MemoryTransport } from './memory-sip-net.ts';
 import { TestUa, type TestUaOptions } from './test-ua.ts';
 
@@ -61,7 +74,19 @@ export interface InProcessGatewayOptions {
   latencyMs?: number;
   /** The media hook; by default `PassThroughMedia`. */
   media?: MediaHook;
+  /**
+   * Apps on legs by service number (the number must be a service of `config`): with it the B2BUA
+   * gets `legApps` over `localMedia`. More can be added with `serve`. Without it there are none.
+   */
+  legApps?: Record<string, TestLegApp>;
 }
+
+/** An app on the leg of a call to a service number: what was dialled is in `service`. */
+export type TestLegApp = (
+  leg: Leg,
+  call: Call,
+  service: { number: string; target: string | undefined },
+) => Promise<void>;
 
 /** A CDR sink that keeps the rows. */
 export class CdrLog implements CdrSink {
@@ -147,7 +172,13 @@ export class InProcessGateway {
   readonly metrics = new MetricsRegistry();
   /** Calls of `reportMember` (trunk member outcomes), in order. */
   readonly memberReports: Array<{ trunkId: string; member: string; result: 'ok' | 'timeout' | number }> = [];
+  /** The media of the legs the gateway terminates (apps on legs and the legs they originate). */
+  readonly localMedia: FakeLocalMedia;
+  /** The SIP port call control sends through (for a leg a test builds itself). */
+  readonly sip: SipSenderPort;
   private readonly uas: TestUa[] = [];
+  private readonly apps = new Map<string, TestLegApp>();
+  private appsRunning = 0;
   private readonly auth: DigestAuthenticator;
   private readonly routing: RoutingTable;
 
@@ -160,6 +191,8 @@ export class InProcessGateway {
     this.net = new MemoryNetwork(this.clock, opts.latencyMs ?? 0);
     this.transport = new MemoryTransport(this.net, GATEWAY_ADDRESS, 5060);
     const clock = this.clock;
+    this.localMedia = new FakeLocalMedia(clock, GATEWAY_ADDRESS);
+    for (const [number, app] of Object.entries(opts.legApps ?? {})) this.apps.set(number, app);
 
     this.auth = new DigestAuthenticator({
       realm: config.system.domain,
@@ -218,11 +251,11 @@ export class InProcessGateway {
       logger: silentLogger,
     });
 
-    const sip: SipSenderPort = {
+    const sip: SipSenderPort = (this.sip = {
       sendRequest: (req, dest, tu) => this.tx.sendRequest(req, dest, tu),
       sendStateless: (msg, dest) => this.transport.send(msg, dest),
       localSentBy: (t) => this.transport.localSentBy(t),
-    };
+    });
     this.b2bua = new B2bua({
       sip,
       clock,
@@ -257,6 +290,9 @@ export class InProcessGateway {
       ringTimeoutMs: callControlSettings.ringTimeoutMs,
       maxCalls: callControlSettings.maxCalls,
       sessionTimer: () => config.sip,
+      ...(opts.legApps
+        ? { legApps: { media: this.localMedia, appFor: (_s, number, target) => this.appFor(number, target) } }
+        : {}),
     });
     dispatcher.current = new RequestDispatcher({
       b2bua: this.b2bua,
@@ -313,6 +349,57 @@ export class InProcessGateway {
   }
 
   /**
+   * Let `ms` pass in steps of `stepMs`, running what apps do between the steps: their awaits
+   * resume in microtasks, which a synchronous `run` never yields to.
+   */
+  async flow(ms = 0, stepMs = 10): Promise<void> {
+    const end = this.clock.now() + ms;
+    for (;;) {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        this.clock.advance(0);
+      }
+      const left = end - this.clock.now();
+      if (left <= 0) return;
+      this.clock.advance(Math.min(stepMs, left));
+    }
+  }
+
+  /** `flow` until `done()` holds, `maxMs` at most; whether it came to hold. */
+  async flowUntil(done: () => boolean, maxMs = 10_000, stepMs = 10): Promise<boolean> {
+    const end = this.clock.now() + maxMs;
+    await this.flow();
+    while (!done() && this.clock.now() < end) await this.flow(stepMs, stepMs);
+    return done();
+  }
+
+  /** Serve a service number of the configuration with `app` (the B2BUA needs `legApps` given). */
+  serve(number: string, app: TestLegApp): void {
+    this.apps.set(number, app);
+  }
+
+  /**
+   * Serve `number` with the connect service the gateway runs (`services/connect.ts`), on the
+   * manual clock, the configuration's tone plan and a prompt loader that has every file (a second
+   * of silence).
+   */
+  serveConnect(
+    number: string,
+    o: Partial<Pick<ConnectOptions, 'startDelayMs' | 'failureToneMs'>> = {},
+  ): ConnectService {
+    const connect = new ConnectService({
+      config: (n) => this.config.services.find((s) => s.number === n && s.type === 'connect'),
+      prompts: { load: (file) => Promise.resolve(ok({ id: `file:${file}`, samples: new Int16Array(8000) })) },
+      tonePlan: () => tonePlanForCountry(this.config.system.country),
+      timers: this.clock,
+      logger: silentLogger,
+      ...o,
+    });
+    this.serve(number, (leg, call, s) => connect.run(leg, call, s.number, s.target));
+    return connect;
+  }
+
+  /**
    * Nothing is left behind: no dialog answers on the wire (every dialog any UA had gets 481),
    * and once every phone has unregistered and every transaction has run its course there is no
    * call in the B2BUA's dump, no transaction in any stack, no live dialog in any UA, no media
@@ -320,6 +407,7 @@ export class InProcessGateway {
    */
   assertNothingLeftBehind(): void {
     this.run();
+    assert.equal(this.appsRunning, 0, 'every app on a leg has returned');
     const probes = this.uas.flatMap((ua) => ua.dialogs.map((d) => ({ ua, d, ex: ua.probe(d) })));
     this.run();
     for (const { ua, d, ex } of probes)
@@ -341,6 +429,8 @@ export class InProcessGateway {
       assert.deepEqual(ua.dump(), { transactions: 0, liveDialogs: 0 }, `${ua.user}@${ua.address}`);
     if (this.media instanceof PassThroughMedia)
       assert.deepEqual(this.media.unreleased(), [], 'every media session released');
+    assert.deepEqual(this.localMedia.unreleased(), [], 'the media of every local leg freed');
+    assert.deepEqual(this.localMedia.joined(), [], 'no media bridge left');
     assert.deepEqual(this.registrar.dump().bindings, [], 'no binding');
     assert.deepEqual(this.clock.armed(), [], 'no armed timer');
   }
@@ -352,6 +442,20 @@ export class InProcessGateway {
     this.tx.close();
     this.transport.close();
     this.auth.close();
+  }
+
+  /** The app registered for `number`, run as the B2BUA runs it, counted while it runs. */
+  private appFor(number: string, target: string | undefined): LegApp | undefined {
+    const app = this.apps.get(number);
+    if (!app) return undefined;
+    return async (leg, call) => {
+      this.appsRunning++;
+      try {
+        await app(leg, call, { number, target });
+      } finally {
+        this.appsRunning--;
+      }
+    };
   }
 
   private lookupUser(user: string): { password: string } | undefined {

@@ -1,0 +1,207 @@
+/**
+ * The media engine as call control sees it (`LocalMediaPort`), faked for the in-process tests of
+ * apps on legs: it records what call control asks of it — opens (with the description it gave
+ * back), plays (ended by the test, or by themselves after their length on the manual clock),
+ * answers applied, bridges and closes — and decides only whether a far party's SDP is usable. The
+ * engine, its sockets and workers are left out: media has tests of its own, and call control's
+ * tests look at its decisions, not at RTP.
+ */
+import type { ManualClock, TimerHandle } from '../../../base/clock.ts';
+import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
+import type { DigitPress } from '../../src/call/leg.ts';
+import type { HandlePlayEnded, LocalMediaOpen, LocalMediaPort } from '../../src/call/leg-media.ts';
+import type { PromptSource } from '../../src/media/play/prompt-library.ts';
+import { parseSdp } from '../../src/media/sdp/sdp.ts';
+
+/** 8 kHz: samples per millisecond of a prompt. */
+const SAMPLES_PER_MS = 8;
+
+export interface MediaOpen {
+  key: string;
+  /** The far party's offer, or undefined: the gateway offers (an originated leg, a late offer). */
+  offer: string | undefined;
+  nearKey: string | undefined;
+  /** What the engine gave back: the answer to `offer`, or our offer. */
+  sdp: string;
+  closed: boolean;
+}
+
+export interface MediaPlay {
+  key: string;
+  ids: string[];
+  loop: boolean;
+  bargeIn: boolean;
+  /** How it ended, once it has (`closed`: the leg's media was freed while it played). */
+  outcome: HandlePlayEnded['outcome'] | 'closed' | undefined;
+}
+
+export interface MediaBridge {
+  a: string;
+  b: string;
+  unbridged: boolean;
+}
+
+interface LivePlay {
+  play: MediaPlay;
+  onEnded: (e: HandlePlayEnded) => void;
+  startedAtMs: number;
+  timer: TimerHandle | undefined;
+}
+
+/** An SDP a far party may answer with: it parses and has an audio stream on a port. */
+export function usableAudio(sdp: Buffer): boolean {
+  const parsed = parseSdp(sdp);
+  return parsed.ok && parsed.value.media.some((m) => m.type === 'audio' && m.port > 0);
+}
+
+export class FakeLocalMedia implements LocalMediaPort {
+  readonly opens: MediaOpen[] = [];
+  readonly plays: MediaPlay[] = [];
+  /** Every `applyAnswer`: the far party's SDP and whether it was taken. */
+  readonly answers: Array<{ key: string; sdp: string; accepted: boolean }> = [];
+  readonly bridges: MediaBridge[] = [];
+  /** Keys in the order their media was freed. */
+  readonly closes: string[] = [];
+  /** Which opens are refused, and how (no media port, an offer we cannot answer); by default none. */
+  refuse: (key: string) => { status: number; reason: string } | undefined = () => undefined;
+  /** A prompt played once ends by itself when it has played out; off, only `endPlay` ends it. */
+  playsEndByThemselves = true;
+  /** Whether an answer from a far party is usable. */
+  acceptAnswer: (sdp: Buffer) => boolean = usableAudio;
+  private readonly live = new Map<string, LivePlay[]>();
+  private readonly digitSinks = new Map<string, (press: DigitPress) => void>();
+
+  constructor(
+    private readonly clock: ManualClock,
+    private readonly address: string,
+  ) {}
+
+  open(
+    key: string,
+    offer: Buffer | undefined,
+    onDigit: (press: DigitPress) => void,
+    nearKey?: string,
+  ): Promise<LocalMediaOpen> {
+    const refused = this.refuse(key);
+    if (refused) return Promise.resolve({ ok: false, ...refused });
+    const n = this.opens.length;
+    const sdp =
+      `v=0\r\no=edgeline ${1000 + n} 1 IN IP4 ${this.address}\r\ns=${key}\r\nc=IN IP4 ${this.address}\r\n` +
+      `t=0 0\r\nm=audio ${30000 + 2 * n} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n` +
+      `a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n`;
+    const opened: MediaOpen = { key, offer: offer?.toString(), nearKey, sdp, closed: false };
+    this.opens.push(opened);
+    this.digitSinks.set(key, onDigit);
+    return Promise.resolve({
+      ok: true,
+      sdp: Buffer.from(sdp),
+      handle: {
+        play: (prompts, o) => !opened.closed && this.startPlay(key, prompts, o),
+        applyAnswer: (answer) => {
+          const accepted = !opened.closed && this.acceptAnswer(answer);
+          this.answers.push({ key, sdp: answer.toString(), accepted });
+          return accepted;
+        },
+        stopPlay: () => this.endPlays(key, 'stopped'),
+        close: () => {
+          if (!opened.closed) {
+            opened.closed = true;
+            this.endPlays(key, 'closed');
+            if (this.digitSinks.get(key) === onDigit) this.digitSinks.delete(key);
+            this.closes.push(key);
+          }
+          return Promise.resolve();
+        },
+      },
+    });
+  }
+
+  bridge(keyA: string, keyB: string): { unbridge(): void } | undefined {
+    const open = (k: string) => this.opens.some((o) => o.key === k && !o.closed);
+    if (!open(keyA) || !open(keyB)) return undefined;
+    const b: MediaBridge = { a: keyA, b: keyB, unbridged: false };
+    this.bridges.push(b);
+    return {
+      unbridge: () => {
+        b.unbridged = true;
+      },
+    };
+  }
+
+  musicOnHold(): PromptSource | undefined {
+    return undefined;
+  }
+
+  /** The play running on `key` (the last one started and not ended). */
+  playing(key: string): MediaPlay | undefined {
+    return this.live.get(key)?.at(-1)?.play;
+  }
+
+  /** End what plays on `key` as the engine would report it (a prompt played out, a barge-in digit). */
+  endPlay(key: string, outcome: 'finished' | 'interrupted', digit?: DtmfDigit): void {
+    this.endPlays(key, outcome, digit);
+  }
+
+  /** A key press in the media of `key` (RFC 4733). */
+  press(key: string, digit: DtmfDigit): void {
+    this.digitSinks.get(key)?.({ digit, durationMs: 100, source: 'rfc4733', atMs: this.clock.wallNow() });
+  }
+
+  /** Keys whose media was opened and never freed. */
+  unreleased(): string[] {
+    return this.opens.filter((o) => !o.closed).map((o) => o.key);
+  }
+
+  /** Bridges never ended. */
+  joined(): MediaBridge[] {
+    return this.bridges.filter((b) => !b.unbridged);
+  }
+
+  private startPlay(
+    key: string,
+    prompts: readonly PromptSource[],
+    o: { loop: boolean; bargeIn: boolean; onEnded: (e: HandlePlayEnded) => void },
+  ): boolean {
+    const play: MediaPlay = {
+      key,
+      ids: prompts.map((p) => p.id),
+      loop: o.loop,
+      bargeIn: o.bargeIn,
+      outcome: undefined,
+    };
+    this.plays.push(play);
+    const live: LivePlay = { play, onEnded: o.onEnded, startedAtMs: this.clock.now(), timer: undefined };
+    const plays = this.live.get(key) ?? [];
+    plays.push(live);
+    this.live.set(key, plays);
+    // A prompt played once ends by itself when it has played out; a loop runs until stopped.
+    if (!o.loop && this.playsEndByThemselves) {
+      const lengthMs = prompts.reduce((ms, p) => ms + p.samples.length / SAMPLES_PER_MS, 0);
+      live.timer = this.clock.start('fake-play', lengthMs, () => this.finishLive(key, live, 'finished'));
+    }
+    return true;
+  }
+
+  private endPlays(key: string, outcome: MediaPlay['outcome'] & string, digit?: DtmfDigit): void {
+    for (const live of [...(this.live.get(key) ?? [])]) this.finishLive(key, live, outcome, digit);
+  }
+
+  private finishLive(
+    key: string,
+    live: LivePlay,
+    outcome: MediaPlay['outcome'] & string,
+    digit?: string,
+  ): void {
+    const plays = this.live.get(key) ?? [];
+    const i = plays.indexOf(live);
+    if (i < 0) return;
+    plays.splice(i, 1);
+    if (plays.length === 0) this.live.delete(key);
+    live.timer?.cancel();
+    live.play.outcome = outcome;
+    // Freed media reports nothing: the leg settles its own play when its media goes.
+    if (outcome === 'closed') return;
+    const positionMs = Math.round(this.clock.now() - live.startedAtMs);
+    live.onEnded({ outcome, positionMs, ...(digit === undefined ? {} : { digit }) });
+  }
+}
