@@ -4,13 +4,14 @@
  * through the one outbound path (`Originator`: routing, forking to the contacts of an extension,
  * ring timeout), and bridges two answered legs in the media engine.
  *
- * Ownership is a tree (DESIGN §5.4): closing the call hangs up its legs; a bridge ends when either
- * of its legs ends, and then hangs up the other, so no party is left connected to nobody.
+ * Ownership is a tree (DESIGN §5.4): closing the call hangs up its legs and calls off the legs
+ * still being originated; a bridge ends when either of its legs ends, and then hangs up the other,
+ * so no party is left connected to nobody.
  */
 import type { Result } from '../../../base/result.ts';
 import { err, ok } from '../../../base/result.ts';
 import type { Logger } from '../core/log.ts';
-import type { CallFailure, Leg, LegDump } from './leg.ts';
+import type { CallFailure, CallFailureCode, Leg, LegDump } from './leg.ts';
 import type { LocalMediaPort } from './leg-media.ts';
 
 /** Where an app asks a new leg to go. */
@@ -29,6 +30,11 @@ export interface OriginateRequest {
   target: RouteTarget;
   /** The leg the new one will be bridged to: its media opens in the same worker. */
   near: MediaLeg | undefined;
+  /**
+   * Aborted when the new leg is no longer wanted (the caller left, the call was closed): the
+   * originator then cancels every attempt still ringing and resolves with its failure.
+   */
+  signal?: AbortSignal;
 }
 
 /** The one outbound path of call control: routing and dialling for every originated leg. */
@@ -68,6 +74,8 @@ export class Call {
   readonly interactionId: string;
   private readonly members: MediaLeg[];
   private readonly bridges = new Set<ActiveBridge>();
+  /** One per originate under way, aborted by `close`. */
+  private readonly originating = new Set<AbortController>();
   private originated = 0;
   private closed = false;
 
@@ -83,33 +91,45 @@ export class Call {
   /**
    * A new leg to `target`, resolved once it answers. On failure the app gets the reason and keeps
    * its caller. A caller who hangs up while the new leg rings cancels it: no one is called for a
-   * caller who left.
+   * caller who left. The app hears of it at once, and a leg that answers all the same is hung up.
    */
   async originate(target: RouteTarget): Promise<Result<Leg, CallFailure>> {
     const near = this.members[0];
-    if (this.closed || !near || near.state === 'ended') {
-      return err({
-        code: 'EDGE_ERR_CALL_LEG_ENDED',
-        sipStatus: 487,
-        cause: 'originator-cancel',
-        message: 'the caller has left',
-      });
-    }
+    if (this.closed || !near || near.state === 'ended')
+      return err(callerGone('EDGE_ERR_CALL_LEG_ENDED', 'the caller has left'));
     const legId = `${this.interactionId}:b${++this.originated}`;
-    const r = await this.o.originator.originate({ interactionId: this.interactionId, legId, target, near });
-    if (!r.ok) return r;
-    const leg = r.value;
-    if (hasEnded(near) || this.closed) {
-      await leg.hangup('originator-cancel');
-      return err({
-        code: 'EDGE_ERR_CALL_CANCELLED',
-        sipStatus: 487,
-        cause: 'originator-cancel',
-        message: 'the caller left while the party was called',
-      });
+    const wanted = new AbortController();
+    this.originating.add(wanted);
+    const offNear = near.events.once('ended', () => wanted.abort());
+    const gone = new Promise<'gone'>((resolve) =>
+      wanted.signal.addEventListener('abort', () => resolve('gone'), { once: true }),
+    );
+    const placing = this.o.originator.originate({
+      interactionId: this.interactionId,
+      legId,
+      target,
+      near,
+      signal: wanted.signal,
+    });
+    let r: Awaited<typeof placing> | 'gone';
+    try {
+      r = await Promise.race([placing, gone]);
+    } finally {
+      offNear();
+      this.originating.delete(wanted);
     }
-    this.members.push(leg);
-    return ok(leg);
+    if (r === 'gone' || hasEnded(near) || this.closed) {
+      wanted.abort();
+      // Whenever the originator settles: a leg that answered after all is not left talking to nobody.
+      placing.then(
+        (late) => (late.ok ? late.value.hangup('originator-cancel') : undefined),
+        (e: unknown) => this.o.logger.error({ err: e, legId }, 'originating a leg failed'),
+      );
+      return err(callerGone('EDGE_ERR_CALL_CANCELLED', 'the caller left while the party was called'));
+    }
+    if (!r.ok) return r;
+    this.members.push(r.value);
+    return ok(r.value);
   }
 
   /** The leg the Call originated (or the first one) by id, as a bridgeable leg. */
@@ -126,6 +146,7 @@ export class Call {
     const mb = this.member(b);
     const fail = (message: string): Result<Bridge, CallFailure> =>
       err({ code: 'EDGE_ERR_CALL_BRIDGE', sipStatus: 500, cause: 'interworking', message });
+    if (this.closed) return fail('the call is closed');
     if (!ma || !mb || ma === mb) return fail('bridge needs two legs of this call');
     if (ma.state !== 'answered' || mb.state !== 'answered') return fail('bridge needs two answered legs');
     ma.stopMedia();
@@ -176,9 +197,14 @@ export class Call {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const wanted of [...this.originating]) wanted.abort();
     for (const b of [...this.bridges]) b.unbridge();
     for (const leg of this.members) if (leg.state !== 'ended') void leg.hangup('normal-clearing');
   }
+}
+
+function callerGone(code: CallFailureCode, message: string): CallFailure {
+  return { code, sipStatus: 487, cause: 'originator-cancel', message };
 }
 
 /** Read through a function: a leg's state changes across an await, which narrowing cannot see. */

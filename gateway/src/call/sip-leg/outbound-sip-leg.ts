@@ -3,7 +3,12 @@
  * media is a media-leg handle of our own (our SDP offer, RFC 3264 §5), so the leg can be bridged to
  * the app's caller in the engine. The INVITE forks in parallel to every target (the contacts of an
  * extension): the first 2xx wins and the others are cancelled; all failing gives the best final
- * status (RFC 3261 §16.7 step 6 as a forking B2BUA applies it); the ring timeout cancels them all.
+ * status (RFC 3261 §16.7 step 6 as a forking B2BUA applies it); the ring timeout cancels them all,
+ * and so does the originator's `signal` (the caller left).
+ *
+ * Every 2xx is ACKed, each retransmission of it again (RFC 3261 §13.2.2.4); a 2xx we do not keep
+ * (a second fork, an answer without a usable SDP, an answer after we gave up) is then ended with
+ * one BYE, however often it is retransmitted.
  *
  *   offered ── 180/183 ──► alerting ── 2xx ──► answered ── BYE (either side) ──► ended
  *      └──────────── every attempt failed, ring timeout, hangup ─────────────────► ended
@@ -13,17 +18,26 @@ import { err, ok, type Result } from '../../../../base/result.ts';
 import type { Logger } from '../../core/log.ts';
 import { parseDtmfInfo, DEFAULT_INFO_DURATION_MS } from '../../media/dtmf/dtmf-info.ts';
 import { Dialog } from '../../sip/dialog/dialog.ts';
-import { createResponse } from '../../sip/message/index.ts';
+import { createResponse, parseCSeq } from '../../sip/message/index.ts';
+import { defaultTimerValues } from '../../sip/transaction/index.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../../sip/message/types.ts';
 import { causeOfSipStatus, sipStatusOfCause, type HangupCause } from '../hangup-cause.ts';
 import type { CallFailure, LegDump, LegEnd, LegParty, PlayOutcome, RecordingHandle } from '../leg.ts';
-import type { LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
+import type { LegMediaHandle, LocalMediaOpen, LocalMediaPort } from '../leg-media.ts';
 import { LegBase } from '../leg-base.ts';
 import type { MediaLeg } from '../call.ts';
-import { ALLOWED_METHODS, outboundInviteHeaders } from '../outbound-invite.ts';
+import { ackRetransmission, confirmingAnswer, keepAck, type ConfirmingAnswer } from '../outbound-ack.ts';
+import { outboundInviteHeaders } from '../outbound-invite.ts';
 import type { ClientTxPort, ServerTxPort, SipSenderPort } from '../ports.ts';
 import { chooseFinalResponse } from '../response-policy.ts';
 import { dialogKeyOf, viaFor, type CallerIdentity, type OutboundTarget } from '../sip-call.ts';
+
+/**
+ * What this leg answers within its dialog. RFC 3261 §20.5: "The Allow header field lists the set of
+ * methods supported by the UA generating the message" — no REFER or NOTIFY: a transfer asked by
+ * the callee is refused here (405), so it must not be advertised.
+ */
+const LEG_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
 
 /** Who receives in-dialog requests for a dialog the B2BUA does not own itself. */
 export interface DialogOwner {
@@ -37,6 +51,11 @@ export interface OutboundSipLegOptions {
   legId: string;
   targets: readonly OutboundTarget[];
   ringTimeoutMs: number;
+  /**
+   * Aborted when the leg is no longer wanted before it answers (the caller left, the call closed):
+   * every attempt is CANCELed and `start` resolves with the failure.
+   */
+  signal?: AbortSignal;
   caller: CallerIdentity;
   party: LegParty;
   sip: SipSenderPort;
@@ -48,6 +67,9 @@ export interface OutboundSipLegOptions {
   clock: Clock;
   timers: Timers;
   logger: Logger;
+  /** RFC 3261 §17.1.1.1 T1 and T2, for the 2xx we retransmit to a re-INVITE (default 500 ms, 4 s). */
+  t1Ms?: number;
+  t2Ms?: number;
   bindDialog(key: string, owner: DialogOwner): void;
   unbindDialog(key: string): void;
 }
@@ -62,18 +84,30 @@ interface Attempt {
   status: number | undefined;
 }
 
+/** Our 2xx to a re-INVITE, resent until its ACK (RFC 3261 §13.3.1.4). */
+interface PendingReinvite2xx {
+  seq: number;
+  /** The 2xx carried our offer (the re-INVITE had none): the ACK carries the answer. */
+  offered: boolean;
+  retransmit: TimerHandle;
+  giveUp: TimerHandle;
+}
+
 export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   readonly technology = 'sip' as const;
   readonly direction = 'outbound' as const;
   private readonly attempts: Attempt[] = [];
   private winner: Attempt | undefined;
   private dialog: Dialog | undefined;
-  private ack: SipRequest | undefined;
   private localSdp: Buffer | undefined;
   private handle: LegMediaHandle | undefined;
   private ringTimer: TimerHandle | undefined;
   private settle: ((r: Result<void, CallFailure>) => void) | undefined;
   private started: Promise<Result<void, CallFailure>> | undefined;
+  private reinvite2xx: PendingReinvite2xx | undefined;
+  /** Every 2xx we ACKed (the winner's, and those we ended with BYE), for their retransmissions. */
+  private readonly acked: ConfirmingAnswer[] = [];
+  private readonly onAbort = (): void => void this.hangup('originator-cancel');
 
   constructor(private readonly o: OutboundSipLegOptions) {
     super(o.legId, o.interactionId, o.party, o);
@@ -94,6 +128,12 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   start(): Promise<Result<void, CallFailure>> {
     this.started ??= new Promise<Result<void, CallFailure>>((resolve) => {
       this.settle = resolve;
+      const signal = this.o.signal;
+      if (signal?.aborted) {
+        this.onAbort();
+        return;
+      }
+      signal?.addEventListener('abort', this.onAbort, { once: true });
       void this.dial();
     });
     return this.started;
@@ -101,12 +141,18 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
 
   private async dial(): Promise<void> {
     if (this.o.targets.length === 0) return this.fail(480, 'no-user-response', 'no contact to call');
-    const opened = await this.o.media.open(
-      this.mediaKey,
-      undefined,
-      (press) => this.pressed(press),
-      this.o.nearMediaKey,
-    );
+    let opened: LocalMediaOpen;
+    try {
+      opened = await this.o.media.open(
+        this.mediaKey,
+        undefined,
+        (press) => this.pressed(press),
+        this.o.nearMediaKey,
+      );
+    } catch (e) {
+      this.log.error({ err: e }, 'opening the media leg failed');
+      return this.fail(503, 'temporary-failure', 'no media for the leg');
+    }
     if (!opened.ok) return this.fail(opened.status, causeOfSipStatus(opened.status), opened.reason);
     if (this.state === 'ended') {
       await opened.handle.close();
@@ -136,6 +182,7 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
     // No RFC 4028 session timer on this leg: the media engine's dead-media supervision bounds it,
     // and a refresh we would owe as refresher is not sent by this leg.
     h.remove('supported').remove('session-expires').remove('min-se');
+    h.set('allow', LEG_METHODS);
     h.append('content-type', 'application/sdp');
     const invite: SipRequest = {
       kind: 'request',
@@ -145,7 +192,13 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
       headers: h,
       body: sdp,
     };
-    const attempt: Attempt = { target, invite, tx: undefined, state: 'calling', status: undefined };
+    const attempt: Attempt = {
+      target,
+      invite,
+      tx: undefined,
+      state: 'calling',
+      status: undefined,
+    };
     this.attempts.push(attempt);
     attempt.tx = this.o.sip.sendRequest(invite, target.dest, {
       onResponse: (res) => this.onResponse(attempt, res),
@@ -172,62 +225,64 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   }
 
   private onAnswer(attempt: Attempt, res: SipResponse): void {
-    // RFC 3261 §13.2.2.4: every 2xx is ACKed, retransmissions of the winner's with the same ACK.
-    if (attempt === this.winner) {
-      if (this.ack) this.o.sip.sendStateless(this.ack, attempt.target.dest);
-      return;
-    }
+    // RFC 3261 §13.2.2.4: "The UAC core MUST generate an ACK request for each 2xx received from
+    // the transaction layer" — a retransmission of a 2xx already ACKed (the winner's, or one we
+    // ended) gets the same ACK again, and nothing else: it is no new answer.
+    if (this.acked.some((answer) => ackRetransmission(this.o.sip, answer, res))) return;
     if (this.winner || this.state === 'ended' || attempt.state === 'ended') {
       // A second fork answered, or we gave up meanwhile: "the UAC core ... MUST generate an ACK
       // ... and then a BYE" for a 2xx it does not want (§13.2.2.4).
       this.ackAndBye(attempt, res);
       return;
     }
-    const made = Dialog.fromUacResponse(attempt.invite, res);
-    if (!made.ok) {
-      this.log.warn({ error: made.error.message }, 'unusable 2xx from the callee');
+    const confirmed = this.confirm(attempt, res);
+    if (!confirmed) {
+      this.log.warn('a 2xx from the callee that establishes no dialog');
       this.attemptFailed(attempt, 502);
       return;
     }
-    const dialog = made.value;
-    // RFC 3264 §5: the 2xx carries the answer to the offer in our INVITE; without a usable one
-    // there is no session (ACK, then BYE, as for any 2xx we cannot keep).
-    if (!this.handle?.applyAnswer(res.body)) {
+    // RFC 3261 §13.2.1: "If the initial offer is in an INVITE, the answer MUST be in a reliable
+    // non-failure message from UAS back to UAC which is correlated to that INVITE" — the 2xx here
+    // (no reliable provisional responses on this leg). Without a usable one there is no session:
+    // the dialog just ACKed is ended with BYE, as any 2xx we cannot keep (RFC 3264 §5).
+    if (res.body.length === 0 || !this.handle?.applyAnswer(res.body)) {
       this.log.warn({ status: res.status }, 'the callee answered without a usable SDP answer');
-      this.ackAndBye(attempt, res);
+      this.sendBye(confirmed, attempt.target.dest);
       this.attemptFailed(attempt, 488);
       return;
     }
-    dialog.receiveResponse(res);
-    const ack = dialog.createAck(attempt.invite);
-    if (!ack.ok) {
-      this.attemptFailed(attempt, 502);
-      return;
-    }
-    ack.value.request.headers.prepend('via', viaFor(this.o.sip, attempt.target.dest.transport));
-    this.o.sip.sendStateless(ack.value.request, attempt.target.dest);
-    this.ack = ack.value.request;
     this.winner = attempt;
-    this.dialog = dialog;
-    this.o.bindDialog(dialogKeyOf(dialog), this);
+    this.dialog = confirmed;
+    this.o.bindDialog(dialogKeyOf(confirmed), this);
     attempt.state = 'ended';
     attempt.status = res.status;
     this.ringTimer?.cancel();
     this.cancelAttempts();
+    this.o.signal?.removeEventListener('abort', this.onAbort);
     this.machine.transition('answered');
     this.settle?.(ok(undefined));
   }
 
-  private ackAndBye(attempt: Attempt, res: SipResponse): void {
+  /** The dialog of a 2xx, confirmed and ACKed (the ACK kept for its retransmissions). */
+  private confirm(attempt: Attempt, res: SipResponse): Dialog | undefined {
     const made = Dialog.fromUacResponse(attempt.invite, res);
-    if (!made.ok) return;
-    made.value.receiveResponse(res);
-    const ack = made.value.createAck(attempt.invite);
-    if (ack.ok) {
-      ack.value.request.headers.prepend('via', viaFor(this.o.sip, attempt.target.dest.transport));
-      this.o.sip.sendStateless(ack.value.request, attempt.target.dest);
-    }
-    this.sendBye(made.value, attempt.target.dest);
+    if (!made.ok) return undefined;
+    const dialog = made.value;
+    dialog.receiveResponse(res);
+    const ack = dialog.createAck(attempt.invite);
+    if (!ack.ok) return undefined;
+    const request = ack.value.request;
+    request.headers.prepend('via', viaFor(this.o.sip, attempt.target.dest.transport));
+    this.o.sip.sendStateless(request, attempt.target.dest);
+    const answer = confirmingAnswer(res);
+    keepAck(answer, { request, dest: attempt.target.dest });
+    this.acked.push(answer);
+    return dialog;
+  }
+
+  private ackAndBye(attempt: Attempt, res: SipResponse): void {
+    const dialog = this.confirm(attempt, res);
+    if (dialog) this.sendBye(dialog, attempt.target.dest);
   }
 
   private attemptFailed(attempt: Attempt, status: number): void {
@@ -278,6 +333,7 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
 
   hangup(cause: HangupCause): Promise<void> {
     if (this.state === 'ended') return Promise.resolve();
+    this.o.signal?.removeEventListener('abort', this.onAbort);
     if (this.state === 'answered' && this.dialog && this.winner) {
       this.sendBye(this.dialog, this.winner.target.dest);
       this.finish({ cause, by: 'local', sipStatus: 200 });
@@ -324,21 +380,18 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
         dialog.terminate();
         this.finish({ cause: 'normal-clearing', by: 'remote', sipStatus: 200 });
         return;
-      case 'INVITE':
+      case 'INVITE': {
+        // A session refresh, or a re-offer of the same stream: our description is unchanged (RFC
+        // 3264 §8: the version stays the same), which keeps the session as it is. A re-INVITE
+        // without an offer gets ours in the 2xx, and the answer comes in the ACK (RFC 3264 §4).
+        const res = this.sessionResponse(dialog, req, true);
+        tx.respond(res);
+        this.retransmitUntilAck(tx, res, req.body.length === 0);
+        return;
+      }
       case 'UPDATE':
-        // A session refresh or a re-offer of the same stream: our description is unchanged
-        // (RFC 3264 §8: same version), which keeps the session as it is.
-        tx.respond(
-          createResponse(req, 200, 'OK', {
-            headers: [
-              ['allow', ALLOWED_METHODS],
-              ['contact', this.contact()],
-            ],
-            ...(req.body.length > 0 || req.method === 'INVITE'
-              ? { body: this.localSdp, contentType: 'application/sdp' }
-              : {}),
-          }),
-        );
+        // RFC 3311 §5.2: an UPDATE with an offer is answered in its 2xx; one without carries none.
+        tx.respond(this.sessionResponse(dialog, req, req.body.length > 0));
         return;
       case 'INFO': {
         const relay = parseDtmfInfo(req.headers.get('content-type') ?? '', req.body.toString('utf8'));
@@ -354,21 +407,69 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
         return;
       }
       case 'OPTIONS':
-        tx.respond(createResponse(req, 200, 'OK', { headers: [['allow', ALLOWED_METHODS]] }));
+        tx.respond(createResponse(req, 200, 'OK', { headers: [['allow', LEG_METHODS]] }));
         return;
       default:
-        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [['allow', ALLOWED_METHODS]] }));
+        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [['allow', LEG_METHODS]] }));
     }
   }
 
-  onAck(): void {
-    // We are the UAC of this dialog: no ACK is ours to receive.
+  /** 200 to a re-INVITE or UPDATE: our Contact (a target refresh, RFC 3261 §12.2.2), our SDP if due. */
+  private sessionResponse(dialog: Dialog, req: SipRequest, withSdp: boolean): SipResponse {
+    return dialog.createResponse(req, 200, 'OK', {
+      headers: [['allow', LEG_METHODS]],
+      ...(withSdp ? { body: this.localSdp, contentType: 'application/sdp' } : {}),
+    });
   }
 
-  private contact(): string {
-    const dest = this.winner?.target.dest;
-    const sentBy = this.o.sip.localSentBy(dest?.transport ?? 'udp');
-    return `<sip:edgeline@${sentBy.host}:${sentBy.port}>`;
+  /**
+   * RFC 3261 §13.3.1.4: "the 2xx response is passed to the transport with an interval that starts
+   * at T1 seconds and doubles for each retransmission until it reaches T2 seconds ... The response
+   * retransmissions cease when an ACK request for the response is received. This is independent of
+   * whatever transport protocols are used to send the response. ... If the server retransmits the
+   * 2xx response for 64*T1 seconds without receiving an ACK, the dialog is confirmed, but the
+   * session SHOULD be terminated. This is accomplished with a BYE". The INVITE server transaction,
+   * in its Accepted state, passes each one to the transport (RFC 6026 §8.7).
+   */
+  private retransmitUntilAck(tx: ServerTxPort, res: SipResponse, offered: boolean): void {
+    this.stopReinvite2xx();
+    const t1Ms = this.o.t1Ms ?? defaultTimerValues.T1;
+    const t2Ms = this.o.t2Ms ?? defaultTimerValues.T2;
+    let intervalMs = t1Ms;
+    const tick = (): void => {
+      if (this.reinvite2xx !== pending) return;
+      tx.respond(res);
+      intervalMs = Math.min(2 * intervalMs, t2Ms);
+      pending.retransmit = this.o.timers.start('2xx-retransmit', intervalMs, tick);
+    };
+    const pending: PendingReinvite2xx = {
+      seq: cseqOf(res),
+      offered,
+      retransmit: this.o.timers.start('2xx-retransmit', intervalMs, tick),
+      giveUp: this.o.timers.start('2xx-no-ack', 64 * t1Ms, () => {
+        this.stopReinvite2xx();
+        this.log.warn('no ACK for our 2xx to a re-INVITE, ending the leg');
+        void this.hangup('recovery-on-timer-expiry');
+      }),
+    };
+    this.reinvite2xx = pending;
+  }
+
+  private stopReinvite2xx(): void {
+    this.reinvite2xx?.retransmit.cancel();
+    this.reinvite2xx?.giveUp.cancel();
+    this.reinvite2xx = undefined;
+  }
+
+  /** The ACK of our 2xx to the far party's re-INVITE (the B2BUA routes it here by dialog). */
+  onAck(_side: 'a' | 'b', ack: SipRequest): void {
+    const pending = this.reinvite2xx;
+    if (!pending || cseqOf(ack) !== pending.seq) return;
+    this.stopReinvite2xx();
+    // RFC 3264 §4: the re-INVITE had no offer, ours went in the 2xx: the ACK carries the answer.
+    if (pending.offered && ack.body.length > 0 && !this.handle?.applyAnswer(ack.body)) {
+      this.log.warn('unusable SDP answer in the ACK of a re-INVITE; the media stays as it was');
+    }
   }
 
   /** Apps play to the caller and collect from it; an originated party only talks once bridged. */
@@ -407,6 +508,8 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
     if (this.state === 'ended') return;
     this.ringTimer?.cancel();
     this.ringTimer = undefined;
+    this.stopReinvite2xx();
+    this.o.signal?.removeEventListener('abort', this.onAbort);
     if (this.dialog) this.o.unbindDialog(dialogKeyOf(this.dialog));
     this.digits.close();
     const handle = this.handle;
@@ -429,4 +532,9 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   close(): void {
     if (this.state !== 'ended') void this.hangup('normal-clearing');
   }
+}
+
+function cseqOf(msg: SipRequest | SipResponse): number {
+  const c = parseCSeq(msg.headers.get('cseq') ?? '');
+  return c.ok ? c.value.seq : -1;
 }
