@@ -118,6 +118,8 @@ export class B2bua implements Originator {
   private readonly dialogs = new Map<string, { owner: DialogOwner; side: 'a' | 'b' }>();
   /** Legs originated for apps (`originate`), until they end. */
   private readonly originated = new Set<OutboundSipLeg>();
+  /** Per interaction with an app: the legs it placed and who answered, for its record. */
+  private readonly placedFor = new Map<string, { legs: number; answered: string | undefined }>();
   private draining = false;
   private readonly callsTotal;
   private readonly callsActive;
@@ -491,6 +493,8 @@ export class B2bua implements Originator {
       sip: this.deps.sip,
       media,
       ...(req.near ? { nearMediaKey: req.near.mediaKey } : {}),
+      // RFC 3261 §9.1: the caller leaving (or the app giving up) CANCELs every fork at once.
+      ...(req.signal ? { signal: req.signal } : {}),
       domain: this.deps.domain(),
       userAgent: this.deps.userAgent(),
       clock: this.deps.clock,
@@ -500,16 +504,23 @@ export class B2bua implements Originator {
       unbindDialog: (key) => this.dialogs.delete(key),
     });
     this.originated.add(leg);
+    // The interaction's record counts the legs its app placed and names the party that answered.
+    const placed = this.placedFor.get(req.interactionId) ?? { legs: 0, answered: undefined };
+    this.placedFor.set(req.interactionId, placed);
+    placed.legs++;
     leg.events.once('ended', () => {
       this.originated.delete(leg);
-      this.writeOriginatedLeg(leg);
+      this.writeOriginatedLeg(leg, caller?.number ?? 'anonymous');
+    });
+    leg.events.on('state', (to) => {
+      if (to === 'answered') placed.answered = number;
     });
     const r = await leg.start();
     return r.ok ? ok(leg) : r;
   }
 
   /** The CDR row of an originated leg, under the interaction id of the call it was placed for. */
-  private writeOriginatedLeg(leg: OutboundSipLeg): void {
+  private writeOriginatedLeg(leg: OutboundSipLeg, callerId: string): void {
     const d = leg.dump();
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     const endedAt = d.end?.atMs ?? this.deps.clock.wallNow();
@@ -521,9 +532,9 @@ export class B2bua implements Originator {
         direction: 'outbound',
         technology: 'sip',
         peer: d.party.id,
-        fromUri: '',
+        fromUri: leg.fromHeader,
         toUri: d.detail.technology === 'sip' ? (d.detail.remoteTarget ?? '') : '',
-        callerId: d.party.number,
+        callerId,
         startedAt: iso(d.createdAtMs) ?? '',
         answeredAt: iso(d.answeredAtMs),
         endedAt: iso(endedAt) ?? '',
@@ -656,10 +667,16 @@ export class B2bua implements Originator {
           ...legExtra(undefined, answered ? call.mediaQuality?.b : null),
         });
       }
+      const placed = this.placedFor.get(call.interactionId);
+      this.placedFor.delete(call.interactionId);
       this.deps.cdr.interaction({
         interactionId: call.interactionId,
         caller: call.caller.user,
-        callee: call.answeredLeg?.target.peer ?? call.outboundLegs[0]?.target.peer ?? call.dialled,
+        callee:
+          call.answeredLeg?.target.peer ??
+          placed?.answered ??
+          call.outboundLegs[0]?.target.peer ??
+          call.dialled,
         dialled: call.dialled,
         route: s.routeId,
         startedAt: iso(s.startedAtMs) ?? '',
@@ -668,7 +685,7 @@ export class B2bua implements Originator {
         durationMs,
         outcome: outcomeOf(s.finalStatus),
         status: s.finalStatus ?? 0,
-        legs: 1 + call.outboundLegs.length,
+        legs: 1 + call.outboundLegs.length + (placed?.legs ?? 0),
       });
     } catch (e) {
       this.deps.logger.error({ err: e, interactionId: call.interactionId }, 'writing CDR failed');

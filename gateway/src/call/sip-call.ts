@@ -39,6 +39,7 @@ import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
 import { ALLOWED_METHODS, outboundInviteHeaders } from './outbound-invite.ts';
 import { shouldFailover } from '../failover/member-selection.ts';
 import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf/dtmf-info.ts';
+import { reanswerServiceOffer } from '../media/sdp/service-sdp.ts';
 import { buildReferNotify, parseReferTo, reasonOf, referSeqOf, TransferDial } from './blind-transfer.ts';
 import { leftOnHold, TransfereeResume, twoWay } from './transfer-resume.ts';
 import {
@@ -264,6 +265,8 @@ export class SipCall {
   private transferCount = 0;
   /** Dialogs of parties transferred away, until their BYE: key → dialog and next hop. */
   private readonly retired = new Map<string, { dialog: Dialog; dest: SipEndpoint }>();
+  /** Our description, when the gateway answered the call itself (`answerLocally`). */
+  private localSdp: Buffer | undefined;
   /** Run once when the call ends (`onFinish`). */
   private readonly finishWatchers: Array<() => void> = [];
 
@@ -713,6 +716,7 @@ export class SipCall {
    */
   answerLocally(sdp: Buffer, onEnd: () => void): boolean {
     if (this.state !== 'routing' && this.state !== 'proceeding') return false;
+    this.localSdp = sdp;
     this.onFinish(onEnd);
     if (this.state === 'routing') this.transition('proceeding');
     this.answeredWallMs = this.deps.clock.wallNow();
@@ -757,6 +761,17 @@ export class SipCall {
       return;
     }
     if (side === 'a') this.refreshInboundSource(tx.source);
+    if (
+      side === 'a' &&
+      this.localSdp &&
+      !this.winner &&
+      (req.method === 'INVITE' || req.method === 'UPDATE')
+    ) {
+      // The gateway is the caller's only peer: its re-offer (hold, resume, a refresh) is ours to
+      // answer, there is no far leg to relay it to.
+      this.answerLocalReoffer(tx);
+      return;
+    }
     switch (req.method) {
       case 'BYE':
         tx.respond(createResponse(req, 200, 'OK'));
@@ -1474,11 +1489,19 @@ export class SipCall {
       contentType,
     );
     if (!res) return;
+    this.retransmitUntilAck(res);
+  }
+
+  /**
+   * RFC 3261 §13.3.1.4: "the 2xx response is passed to the transport with an interval that starts
+   * at T1 seconds and doubles for each retransmission until it reaches T2 seconds ... If the
+   * server retransmits the 2xx response for 64*T1 seconds without receiving an ACK, the dialog is
+   * confirmed, but the session SHOULD be terminated." Over TCP/TLS the transport is reliable.
+   */
+  private retransmitUntilAck(res: SipResponse): void {
     if (this.a.source.transport !== 'udp') return;
-    // RFC 3261 §13.3.1.4: "the 2xx response is passed to the transport with an interval that
-    // starts at T1 seconds and doubles for each retransmission until it reaches T2 seconds ...
-    // If the server retransmits the 2xx response for 64*T1 seconds without receiving an ACK,
-    // the dialog is confirmed, but the session SHOULD be terminated."
+    this.a.okRetransmit?.cancel();
+    this.a.okGiveUp?.cancel();
     this.a.okResponse = res;
     let interval = this.deps.t1Ms;
     const tick = (): void => {
@@ -1554,6 +1577,51 @@ export class SipCall {
   }
 
   /** A refresh UPDATE without a body: answered on its own leg, and the leg's timer restarts. */
+  /**
+   * A re-INVITE or UPDATE from the caller of a call the gateway answered itself. With an offer,
+   * our answer keeps the stream and follows the offered direction (`reanswerServiceOffer`); a
+   * re-INVITE without one gets our description as the offer, answered in the ACK (RFC 3261
+   * §14.2, §13.2.1); an UPDATE without one is a session refresh (RFC 4028). The 2xx to a
+   * re-INVITE is retransmitted until its ACK like the first one.
+   */
+  private answerLocalReoffer(tx: ServerTxPort): void {
+    const req = tx.request;
+    const local = this.localSdp;
+    if (!local) return;
+    if (req.method === 'UPDATE' && req.body.length === 0) {
+      this.answerRefresh('a', tx);
+      return;
+    }
+    let body = local;
+    if (req.body.length > 0) {
+      const answered = reanswerServiceOffer(local, req.body);
+      if (!answered.ok) {
+        // RFC 3261 §14.2: a refused re-offer leaves the session as it was.
+        tx.respond(createResponse(req, answered.error.status, answered.error.reason));
+        return;
+      }
+      body = answered.value;
+      this.localSdp = body;
+    }
+    const headers: Array<[string, string]> = [
+      ['contact', this.contactFor('a')],
+      ['allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE'],
+    ];
+    if (this.aSession) {
+      const n = negotiateUas(req, this.deps.sessionTimer);
+      if (!n.ok) {
+        tx.respond(createResponse(req, n.status, n.reason, { headers: n.headers }));
+        return;
+      }
+      headers.push(...n.headers);
+      this.aSession.timer?.refreshed();
+    }
+    const res = createResponse(req, 200, 'OK', { headers, body, contentType: 'application/sdp' });
+    this.a.dialog?.responseSent(res);
+    tx.respond(res);
+    if (req.method === 'INVITE') this.retransmitUntilAck(res);
+  }
+
   private answerRefresh(side: 'a' | 'b', tx: ServerTxPort): void {
     const headers: Array<[string, string]> = [['contact', this.contactFor(side)]];
     if (side === 'a' && this.aSession) {

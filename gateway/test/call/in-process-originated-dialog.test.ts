@@ -137,21 +137,15 @@ void describe('in the dialog of an originated leg', () => {
 });
 
 void describe('in the caller’s dialog, while the gateway bridges it', () => {
-  void test(
-    'a session-refresh re-INVITE from the caller is answered 200 with the gateway’s SDP (RFC 3261 §14.2), and the call stays up',
-    {
-      todo: 'SipCall.onInDialogRequest (sip-call.ts) relays a re-INVITE on a call the gateway answered itself to a far leg it does not have: relayToOther answers 481, and a phone that gets 481 ends the dialog (RFC 3261 §12.2.1.2); the in-dialog offers of such a call are not answered with the InboundSipLeg’s SDP',
-    },
-    async () => {
-      const { h, a, d } = await bridged();
-      const refresh = a.reinvite(a.ua.offer());
-      await h.flow();
-      assert.equal(refresh.attempts[0]?.status, 200);
-      assert.equal(refresh.attempts[0]?.final?.body.toString(), h.localMedia.opens[0]?.sdp);
-      assert.ok(!a.ended && !d.ended);
-      a.bye();
-      await h.flow();
-      h.assertNothingLeftBehind();
-    },
-  );
+  void test('a session-refresh re-INVITE from the caller is answered 200 with the gateway’s SDP (RFC 3261 §14.2), and the call stays up', async () => {
+    const { h, a, d } = await bridged();
+    const refresh = a.reinvite(a.ua.offer());
+    await h.flow();
+    assert.equal(refresh.attempts[0]?.status, 200);
+    assert.equal(refresh.attempts[0]?.final?.body.toString(), h.localMedia.opens[0]?.sdp);
+    assert.ok(!a.ended && !d.ended);
+    a.bye();
+    await h.flow();
+    h.assertNothingLeftBehind();
+  });
 });

@@ -113,6 +113,11 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
     super(o.legId, o.interactionId, o.party, o);
   }
 
+  /** The From header the far party saw (the answering fork's INVITE, else the first one sent). */
+  get fromHeader(): string {
+    return (this.winner ?? this.attempts[0])?.invite.headers.get('from') ?? '';
+  }
+
   /** The media key of this leg in the engine (for bridging). */
   get mediaKey(): string {
     return this.o.legId;

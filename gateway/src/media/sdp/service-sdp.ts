@@ -7,6 +7,7 @@ import type { Result } from '../../../../base/result.ts';
 import { err, ok } from '../../../../base/result.ts';
 import {
   answerDirection,
+  bumpVersion,
   buildSdp,
   codecsOf,
   connectionOf,
@@ -15,6 +16,7 @@ import {
   negotiateCodecs,
   parseSdp,
   serializeSdp,
+  withDirection,
   type SdpDirection,
 } from './sdp.ts';
 import type { G711Law } from '../../../../base/signal/g711.ts';
@@ -151,6 +153,28 @@ export function remoteOfServiceAnswer(answer: Buffer): Result<RtpAddress | undef
   const host = connectionOf(parsed.value, media)?.address.split('/')[0];
   if (!host) return err({ status: 488, reason: 'Not Acceptable Here (no connection address)' });
   return ok(host === '0.0.0.0' || host === '::' ? undefined : { address: host, port: media.port });
+}
+
+/**
+ * Our answer to a new offer in the dialog of a leg the gateway terminates (a re-INVITE or UPDATE:
+ * a session refresh, or the caller putting us on hold and back). The stream stays what it is —
+ * same port, same codec — and only the direction follows the offer (RFC 3264 §6.1: sendonly is
+ * answered recvonly, inactive inactive). RFC 3264 §8: an unchanged description keeps its o=
+ * version; a changed one is the previous o= line with the version incremented by one.
+ */
+export function reanswerServiceOffer(previous: Buffer, offer: Buffer): Result<Buffer, SdpFailure> {
+  const prev = parseSdp(previous);
+  const off = parseSdp(offer);
+  if (!prev.ok) return err({ status: 500, reason: 'Server Internal Error (our description)' });
+  if (!off.ok) return err({ status: 488, reason: `Not Acceptable Here (bad SDP: ${off.error.message})` });
+  const offered = off.value.media.find((m) => m.type === 'audio' && m.port !== 0);
+  const ours = prev.value.media[0];
+  if (!offered || !ours) return err({ status: 488, reason: 'Not Acceptable Here (no audio stream)' });
+  const want = answerDirection(directionOf(offered, off.value));
+  if (directionOf(ours, prev.value) === want) return ok(previous);
+  const changed = withDirection(prev.value, want, 0);
+  changed.origin = bumpVersion(prev.value.origin);
+  return ok(Buffer.from(serializeSdp(changed)));
 }
 
 /** Whether the negotiated direction lets us send, and whether we expect to receive. */
