@@ -154,17 +154,10 @@ const layers = ['base', 'drivers', ...Object.keys(gatewayRanks)].map((layer) => 
  */
 export const layerExceptions = [
   {
-    // The B2BUA answers service numbers with the services' answerers (service-answerer,
-    // mix-answerer, mix-dispatch) and reads routing's Destination/RoutingTable types. Removed when
-    // the services run as apps on legs (DESIGN §1), handed to call/ by the wiring, and the route
-    // result types are call/'s own (routing produces them, call/ consumes them).
+    // The B2BUA reads routing's Destination/RoutingTable types. Removed when the route result
+    // types are call/'s own (routing produces them, call/ consumes them).
     file: 'gateway/src/call/b2bua.ts',
-    targets: [
-      'gateway/src/routing/sip-routing.ts',
-      'gateway/src/services/mix-answerer.ts',
-      'gateway/src/services/mix-dispatch.ts',
-      'gateway/src/services/service-answerer.ts',
-    ],
+    targets: ['gateway/src/routing/sip-routing.ts'],
   },
   {
     // Call control asks failover's `shouldFailover` whether a response moves a transfer's INVITE

@@ -37,7 +37,8 @@ import { AnnouncementService } from './services/announcement.ts';
 import { LocalMedia } from './services/local-media.ts';
 import { ConnectService } from './services/connect.ts';
 import { tonePlanForCountry } from '../../base/signal/tone-plan.ts';
-import { MixAnswerer } from './services/mix-answerer.ts';
+import { MediaServices } from './services/media-services.ts';
+import { MonitorService } from './services/monitor.ts';
 import { memberKey, toMemberRef, type MemberRef } from './failover/types.ts';
 import { TrunkMonitor, type ProbeResult } from './failover/trunk-health.ts';
 import { RoutingTable } from './routing/sip-routing.ts';
@@ -93,7 +94,7 @@ export class Gateway {
   private announcements: AnnouncementService | undefined;
   private localMedia: LocalMedia | undefined;
   private connect: ConnectService | undefined;
-  private mixServices: MixAnswerer | undefined;
+  private monitorService: MonitorService | undefined;
   private mediaEngine: MediaEngine | undefined;
   private pstn: PstnService | undefined;
   private recorder: RecorderClient | undefined;
@@ -296,24 +297,24 @@ export class Gateway {
       logger: this.log,
       metrics: this.metrics,
     });
-    this.mixServices = new MixAnswerer({
-      host: this.opts.host,
-      rooms: this.mediaEngine.mix,
-      services: () => this.config.get().services,
-      clock: this.clock,
-      logger: this.log,
-      metrics: this.metrics,
-    });
     const engine = this.mediaEngine;
+    const serviceAt = (n: string, type: string) =>
+      this.config.get().services.find((x) => x.number === n && x.type === type);
+    const mediaServices = new MediaServices({
+      conference: (n) => serviceAt(n, 'conference'),
+      logger: this.log,
+    });
+    const monitorService = new MonitorService({ config: (n) => serviceAt(n, 'monitor'), logger: this.log });
+    this.monitorService = monitorService;
     const announcements = new AnnouncementService({
-      config: (n) => this.config.get().services.find((x) => x.number === n && x.type === 'announcement'),
+      config: (n) => serviceAt(n, 'announcement'),
       prompts,
       timers: this.timers,
       logger: this.log,
     });
     this.announcements = announcements;
     const connect = new ConnectService({
-      config: (n) => this.config.get().services.find((x) => x.number === n && x.type === 'connect'),
+      config: (n) => serviceAt(n, 'connect'),
       prompts,
       tonePlan: () => tonePlanForCountry(this.config.get().system.country),
       timers: this.timers,
@@ -332,16 +333,26 @@ export class Gateway {
     });
     this.localMedia = localMedia;
     this.b2bua = new B2bua({
-      services: this.services,
       legApps: {
         media: localMedia,
         appFor: (service, number, target) => {
-          if (service === 'announcement') return (leg) => announcements.run(leg, number);
-          if (service === 'connect') return (leg, call) => connect.run(leg, call, number, target);
-          return undefined;
+          switch (service) {
+            case 'echo':
+            case 'milliwatt':
+              return (leg) => mediaServices.lineTest(leg, service);
+            case 'conference':
+              return (leg) => mediaServices.conference(leg, number);
+            case 'monitor':
+              return (leg) => monitorService.run(leg, number, target);
+            case 'announcement':
+              return (leg) => announcements.run(leg, number);
+            case 'connect':
+              return (leg, call) => connect.run(leg, call, number, target);
+            default:
+              return undefined;
+          }
         },
       },
-      mixServices: this.mixServices,
       sip,
       clock: this.clock,
       timers: this.timers,
@@ -460,8 +471,8 @@ export class Gateway {
           announcements: this.announcements?.dump(),
           localMedia: this.localMedia?.dump() ?? null,
           connect: this.connect?.dump() ?? null,
+          monitor: this.monitorService?.dump() ?? null,
           ...this.services?.dump(),
-          mix: this.mixServices?.dump() ?? null,
           engine: this.mediaEngine?.dump() ?? null,
         }),
         pstn: () => this.pstn?.dump() ?? null,
@@ -537,7 +548,6 @@ export class Gateway {
     this.announcements?.close();
     this.connect?.close();
     await this.services?.close();
-    await this.mixServices?.close();
     await step('pstn', () => this.pstn?.close());
     await step('media engine', () => this.mediaEngine?.close());
     await step('recorder', () => this.recorder?.stop());

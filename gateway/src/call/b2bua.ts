@@ -9,13 +9,10 @@
 import type { Clock, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
-import type { ServiceAnswerer } from '../services/service-answerer.ts';
-import { isMixService, type MixAnswerer } from '../services/mix-answerer.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import { causeOfSipStatus } from './hangup-cause.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
-import { answerMixCall } from '../services/mix-dispatch.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
@@ -99,12 +96,11 @@ export interface B2buaDeps {
   t2Ms: number;
   ringTimeoutMs: number;
   maxCalls: number;
-  /** Answers service numbers (`*43` echo, `*44` milliwatt) with local media; without it they get 503. */
-  services?: ServiceAnswerer;
-  /** Apps on legs (announcements): the caller's leg is handed to the app, which answers it. */
+  /**
+   * Apps on legs (echo, milliwatt, announcements, conferences, monitoring, connect): the caller's
+   * leg is handed to the app of its service number, which answers it. Without one the call gets 503.
+   */
   legApps?: LegApps;
-  /** Answers conference rooms and supervisor monitoring; without it they get 503. */
-  mixServices?: MixAnswerer;
   sessionTimer: () => { sessionExpiresS: number; minSeS: number };
   /** Inbound routing of a call from a PSTN line (by line, DID and caller, time conditions). */
   pstnInbound?(line: string, did: string, callerNumber: string): Destination;
@@ -270,65 +266,37 @@ export class B2bua implements Originator {
         return;
       }
       case 'service': {
-        // Service numbers are answered by the gateway itself: a dialog on the inbound leg only.
-        const services = this.deps.services;
-        const kind = destination.service;
-        if (isMixService(kind)) {
-          answerMixCall(
-            call,
-            this.deps.mixServices,
-            destination,
-            req.body.length > 0 ? req.body : undefined,
-            this.deps.logger,
-          );
-          return;
-        }
-        const app = this.deps.legApps?.appFor(kind, destination.number, destination.target);
-        if (app && this.deps.legApps) {
-          const leg = new InboundSipLeg({
-            session: call,
-            media: this.deps.legApps.media,
-            offer: req.body.length > 0 ? req.body : undefined,
-            party: {
-              kind: trunk ? 'trunk' : 'extension',
-              id: callerPeer,
-              number: caller.user,
-              ...(caller.displayName ? { displayName: caller.displayName } : {}),
-            },
-            callId: req.headers.get('call-id') ?? '',
-            clock: this.deps.clock,
-            timers: this.deps.timers,
-            logger: this.deps.logger,
-          });
-          const appCall = new Call({
-            first: leg,
-            originator: this,
-            media: this.deps.legApps.media,
-            logger: this.deps.logger,
-          });
-          void runLegApp(leg, appCall, app, this.deps.logger);
-          return;
-        }
-        if (!services || (kind !== 'echo' && kind !== 'milliwatt')) {
+        // Service numbers are answered by the gateway itself, by the app of the service: a dialog
+        // on the inbound leg only.
+        const legApps = this.deps.legApps;
+        const app = legApps?.appFor(destination.service, destination.number, destination.target);
+        if (!app || !legApps) {
           call.reject(503, 'Service Unavailable (media service not running)');
           return;
         }
-        // An INVITE without a body gets our offer in the 200 (RFC 3261 §13.2.1).
-        const offer = req.body.length > 0 ? req.body : undefined;
-        services.answer(kind, offer, call.interactionId).then(
-          (r) => {
-            if (!r.ok) {
-              if (call.currentState === 'routing') call.reject(r.status, r.reason);
-              return;
-            }
-            // Cancelled or drained while the media was set up: nothing to answer, free the ports.
-            if (!call.answerLocally(r.sdp, () => r.session.close())) r.session.close();
+        const leg = new InboundSipLeg({
+          session: call,
+          media: legApps.media,
+          // An INVITE without a body gets our offer in the 200 (RFC 3261 §13.2.1).
+          offer: req.body.length > 0 ? req.body : undefined,
+          party: {
+            kind: trunk ? 'trunk' : 'extension',
+            id: callerPeer,
+            number: caller.user,
+            ...(caller.displayName ? { displayName: caller.displayName } : {}),
           },
-          (e: unknown) => {
-            this.deps.logger.error({ err: e, service: kind }, 'service answer failed');
-            if (call.currentState === 'routing') call.reject(500, 'Server Internal Error');
-          },
-        );
+          callId: req.headers.get('call-id') ?? '',
+          clock: this.deps.clock,
+          timers: this.deps.timers,
+          logger: this.deps.logger,
+        });
+        const appCall = new Call({
+          first: leg,
+          originator: this,
+          media: legApps.media,
+          logger: this.deps.logger,
+        });
+        void runLegApp(leg, appCall, app, this.deps.logger);
         return;
       }
       default: {

@@ -1,11 +1,12 @@
 /**
  * What a leg the gateway terminates needs of the media engine: one media-leg handle per leg (its
- * port pair and worker), on which prompts play and from which digits arrive. Call control states
- * the need; the engine's adapter (`services/local-media.ts`) fills it, so `call/` never reaches
- * into workers or sockets.
+ * port pair and worker), on which prompts play and from which digits arrive, of the kind the app
+ * answered it into (`AnswerMedia`: prompts, an echo, the milliwatt, a conference room, a
+ * supervisor's place in a call). Call control states the need; the engine's adapter
+ * (`services/local-media.ts`) fills it, so `call/` never reaches into workers or sockets.
  */
 import type { PromptSource } from '../media/play/prompt-library.ts';
-import type { DigitPress } from './leg.ts';
+import type { AnswerMedia, DigitPress } from './leg.ts';
 
 export interface HandlePlayEnded {
   outcome: 'finished' | 'interrupted' | 'stopped';
@@ -31,16 +32,26 @@ export interface LegMediaHandle {
 export type LocalMediaOpen =
   { ok: true; sdp: Buffer; handle: LegMediaHandle } | { ok: false; status: number; reason: string };
 
+/** What a leg wants of its media beyond prompts and digits. */
+export interface LocalMediaWant {
+  /** The kind of media; `prompt` when not given. */
+  media?: AnswerMedia;
+  /** The media ended by itself, the leg still up (a monitored call released); called at most once. */
+  onEnded?: (detail: string) => void;
+}
+
 export interface LocalMediaPort {
   /**
    * A media leg answering `offer` (or offering, when the request had none: RFC 3261 §13.2.1,
    * the offer then goes in our 2xx). `onDigit` hears every key press on the leg, however sent.
+   * A kind that cannot be had is refused (`ok: false`) with its status, no port kept.
    */
   open(
     callKey: string,
     offer: Buffer | undefined,
     onDigit: (press: DigitPress) => void,
     nearKey?: string,
+    want?: LocalMediaWant,
   ): Promise<LocalMediaOpen>;
   /**
    * Join two open media legs (by their keys) so each party hears the other. `nearKey` at `open`

@@ -20,6 +20,7 @@
 import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
 import type { Result } from '../../../base/result.ts';
 import type { TypedEmitter } from '../core/typed-emitter.ts';
+import type { MonitorMode } from '../media/mix/mix-rooms.ts';
 import type { HangupCause } from './hangup-cause.ts';
 
 export type LegTechnology = 'sip' | 'fxo' | 'e1' | 'local';
@@ -62,6 +63,11 @@ export type LegEvents = {
   state: [to: LegState, from: LegState];
   digit: [DigitPress];
   ended: [LegEnd];
+  /**
+   * The media the leg was answered into ended by itself while the leg is up (the call a monitoring
+   * leg listened to was released). The leg stays up: what follows is the app's to decide.
+   */
+  mediaEnded: [detail: string];
 };
 
 /** Why an operation on a leg or call failed: a stable code, the SIP status it maps to, a cause. */
@@ -137,6 +143,27 @@ export interface RecordingHandle {
   stop(): void;
 }
 
+/**
+ * What the gateway connects a leg it answers itself to, whatever carries the leg: `prompt` (the
+ * default) plays prompts and hears digits; `echo` returns what it hears; `milliwatt` sends the
+ * digital milliwatt (1004 Hz at 0 dBm0, ITU-T O.6); `conference` joins a mixing room (named by
+ * the app, at most `maxParties`); `monitor` joins the answered call `extension` is in, as a
+ * supervisor starting in `mode`. A kind that cannot be had refuses the answer with the status of
+ * its reason — a full room 486, a call not found 404, no media port 503 — before anything is
+ * answered.
+ */
+export type AnswerMedia =
+  | { kind: 'prompt' }
+  | { kind: 'echo' }
+  | { kind: 'milliwatt' }
+  | { kind: 'conference'; room: string; maxParties?: number }
+  | { kind: 'monitor'; extension: string; mode: MonitorMode };
+
+export interface AnswerOptions {
+  /** The media the leg is answered into; `prompt` when not given. */
+  media?: AnswerMedia;
+}
+
 /** The plain-data picture of a leg: for the admin UI, the tests and the CDR. */
 export interface LegDump {
   id: string;
@@ -173,8 +200,11 @@ export interface Leg {
 
   /** Inbound: tell the caller it rings (180 / ringback). Refused after answer. */
   ring(): Promise<Result<void, CallFailure>>;
-  /** Inbound: answer (200 OK / off-hook). Idempotent once answered. */
-  answer(): Promise<Result<void, CallFailure>>;
+  /**
+   * Inbound: answer (200 OK / off-hook) into the media asked for. Idempotent once answered (or
+   * while answering): the media of the first call is the leg's.
+   */
+  answer(opts?: AnswerOptions): Promise<Result<void, CallFailure>>;
   /** End the leg with a cause: CANCEL, a final error, BYE or on-hook as its state requires. */
   hangup(cause: HangupCause): Promise<void>;
 

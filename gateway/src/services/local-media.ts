@@ -1,28 +1,22 @@
 /**
  * The media side of the legs the gateway answers itself (`LocalMediaPort` of `call/leg-media.ts`):
- * a port pair from the service answerer, prompts played by the engine on that leg's own stream,
- * and the engine's digit events routed to the leg they were pressed on.
+ * a port pair from the service answerer, of the kind the leg was answered into (prompts, echo,
+ * milliwatt, a mixing room), prompts played by the engine on that leg's own stream, and the
+ * engine's digit events routed to the leg they were pressed on.
  *
  * The engine names a service leg by its call key (the interaction id); digits for keys no leg
  * listens to (a B2BUA call's digits) are not this adapter's and are ignored here.
  */
 import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
 import type { DigitPress } from '../call/leg.ts';
-import type { LegMediaHandle, LocalMediaOpen, LocalMediaPort } from '../call/leg-media.ts';
+import type { LegMediaHandle, LocalMediaOpen, LocalMediaPort, LocalMediaWant } from '../call/leg-media.ts';
 import type { DigitEvent } from '../media/engine/engine.ts';
 import type { LegPlayOptions } from '../media/engine/engine-players.ts';
 import type { PromptSource } from '../media/play/prompt-library.ts';
-import type { ServiceAnswer } from './service-answerer.ts';
+import type { ServiceAnswer, ServiceAnswerer } from './service-answerer.ts';
 
 export interface LocalMediaOptions {
-  answerer: {
-    answer(
-      kind: 'prompt',
-      offer: Buffer | undefined,
-      callKey: string,
-      nearKey?: string,
-    ): Promise<ServiceAnswer>;
-  };
+  answerer: { answer(...a: Parameters<ServiceAnswerer['answer']>): Promise<ServiceAnswer> };
   engine: {
     bridgeService(keyA: string, keyB: string): string | undefined;
     unbridgeService(bridgeId: string): void;
@@ -44,8 +38,12 @@ export class LocalMedia implements LocalMediaPort {
     offer: Buffer | undefined,
     onDigit: (press: DigitPress) => void,
     nearKey?: string,
+    want: LocalMediaWant = {},
   ): Promise<LocalMediaOpen> {
-    const r = await this.o.answerer.answer('prompt', offer, callKey, nearKey);
+    const r = await this.o.answerer.answer(want.media ?? { kind: 'prompt' }, offer, callKey, {
+      nearKey,
+      onEnded: want.onEnded,
+    });
     if (!r.ok) return r;
     this.listeners.set(callKey, onDigit);
     const engine = this.o.engine;

@@ -36,12 +36,8 @@ const sourceRoots = ['base', 'gateway/src', 'drivers'];
  * lists the same edges (`layerExceptions`).
  */
 const knownLayerViolations: readonly (readonly [from: string, to: string])[] = [
-  // The B2BUA answers service numbers with the services' answerers and reads routing's result
-  // types: the services become apps on legs (DESIGN §1), the route types call/'s own.
+  // The B2BUA reads routing's result types, which become call/'s own.
   ['gateway/src/call/b2bua.ts', 'gateway/src/routing/sip-routing.ts'],
-  ['gateway/src/call/b2bua.ts', 'gateway/src/services/mix-answerer.ts'],
-  ['gateway/src/call/b2bua.ts', 'gateway/src/services/mix-dispatch.ts'],
-  ['gateway/src/call/b2bua.ts', 'gateway/src/services/service-answerer.ts'],
   // Call control asks failover's shouldFailover directly; it becomes an injected port.
   ['gateway/src/call/blind-transfer.ts', 'gateway/src/failover/member-selection.ts'],
   ['gateway/src/call/sip-call.ts', 'gateway/src/failover/member-selection.ts'],

@@ -143,12 +143,12 @@ describe('ServiceAnswerer', () => {
     'a=rtpmap:101 telephone-event/8000',
   );
 
-  const start = async (lo: number) => {
+  const start = async (lo: number, pairs = 1) => {
     const clock = new ManualClock();
     const metrics = new MetricsRegistry();
     const engine = await MediaEngine.start({
       host: '127.0.0.1',
-      rtpPorts: { lo, hi: lo + 1 },
+      rtpPorts: { lo, hi: lo + 2 * pairs - 1 },
       codecs: ['PCMU', 'PCMA', 'telephone-event'],
       deadMediaTimeoutS: 0,
       workers: 1,
@@ -162,11 +162,11 @@ describe('ServiceAnswerer', () => {
     const lo = await freeUdpRange(2);
     const { engine, answerer, metrics } = await start(lo);
     try {
-      const a = await answerer.answer('echo', offer);
+      const a = await answerer.answer({ kind: 'echo' }, offer);
       assert.ok(a.ok);
       assert.equal(a.lateOffer, false);
       assert.match(a.sdp.toString(), new RegExp(`m=audio ${lo} RTP/AVP 0 101`));
-      const b = await answerer.answer('milliwatt', offer);
+      const b = await answerer.answer({ kind: 'milliwatt' }, offer);
       assert.equal(b.ok, false);
       if (!b.ok) assert.equal(b.status, 503);
       assert.deepEqual(answerer.dump().ports.inUse, [lo]);
@@ -178,7 +178,7 @@ describe('ServiceAnswerer', () => {
       await new Promise((r) => setImmediate(r));
       assert.deepEqual(answerer.dump().ports.inUse, []);
       assert.equal(answerer.dump().sessions.length, 0);
-      const c = await answerer.answer('milliwatt', undefined);
+      const c = await answerer.answer({ kind: 'milliwatt' }, undefined);
       assert.ok(c.ok);
       assert.equal(c.lateOffer, true);
       assert.match(
@@ -192,11 +192,52 @@ describe('ServiceAnswerer', () => {
     assert.deepEqual(answerer.dump().sessions, [], 'close() ends every session');
   });
 
+  test('a conference beyond its maxParties is refused 486 before a port is taken; monitoring an extension in no call 404; mix sessions are listed apart', async () => {
+    const lo = await freeUdpRange(6);
+    const { engine, answerer, metrics } = await start(lo, 3);
+    const room = { kind: 'conference', room: '*51', maxParties: 2 } as const;
+    try {
+      const a = await answerer.answer(room, offer, 'ix-a');
+      const b = await answerer.answer(room, undefined, 'ix-b');
+      assert.ok(a.ok && b.ok);
+      const c = await answerer.answer(room, offer, 'ix-c');
+      assert.deepEqual(c.ok ? null : [c.status, c.reason], [486, 'Busy Here (conference full: 2 parties)']);
+      assert.equal(answerer.dump().ports.inUse.length, 2, 'no port spent on the refused caller');
+      const m = await answerer.answer({ kind: 'monitor', extension: '1002', mode: 'listen' }, offer, 'ix-m');
+      assert.deepEqual(m.ok ? null : m.status, 404);
+      assert.equal(answerer.dump().ports.inUse.length, 2);
+      const d = answerer.dump();
+      assert.deepEqual(d.sessions, []);
+      assert.deepEqual(
+        d.mix.sessions.map((s) => [s.callKey, s.service, s.number, s.monitoredExtension, s.plan.law]),
+        [
+          ['ix-a', 'conference', '*51', null, 'pcmu'],
+          ['ix-b', 'conference', '*51', null, 'pcmu'],
+        ],
+      );
+      assert.match(
+        metrics.render(),
+        /edgeline_media_mix_answers_total\{service="conference",outcome="486"\} 1/,
+      );
+      assert.match(metrics.render(), /edgeline_media_mix_answers_total\{service="monitor",outcome="404"\} 1/);
+      a.session.close();
+      b.session.close();
+      assert.ok(await engine.settled());
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(answerer.dump().ports.inUse, []);
+      assert.deepEqual(answerer.dump().mix.sessions, []);
+      assert.deepEqual(engine.dump().mix?.conferences, [], 'the last one out closed the room');
+    } finally {
+      await answerer.close();
+      await engine.close();
+    }
+  });
+
   test('MUST answer 488 without keeping a port when nothing in the offer is usable', async () => {
     const lo = await freeUdpRange(2);
     const { engine, answerer } = await start(lo);
     try {
-      const r = await answerer.answer('echo', sdp(...head, 'm=audio 4012 RTP/AVP 18'));
+      const r = await answerer.answer({ kind: 'echo' }, sdp(...head, 'm=audio 4012 RTP/AVP 18'));
       assert.equal(r.ok, false);
       if (!r.ok) assert.equal(r.status, 488);
       assert.ok(await engine.settled());

@@ -1,15 +1,22 @@
 /**
  * The media engine as call control sees it (`LocalMediaPort`), faked for the in-process tests of
- * apps on legs: it records what call control asks of it — opens (with the description it gave
- * back), plays (ended by the test, or by themselves after their length on the manual clock),
- * answers applied, bridges and closes — and decides only whether a far party's SDP is usable. The
+ * apps on legs: it records what call control asks of it — opens (with the kind of media asked for
+ * and the description it gave back), plays (ended by the test, or by themselves after their
+ * length on the manual clock), answers applied, bridges and closes — and decides only whether a
+ * far party's SDP is usable. A test refuses opens (a full room, no port), holds them (`gate`) and
+ * ends a leg's media by itself (`endMedia`: the monitored call was released). The
  * engine, its sockets and workers are left out: media has tests of its own, and call control's
  * tests look at its decisions, not at RTP.
  */
 import type { ManualClock, TimerHandle } from '../../../base/clock.ts';
 import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
-import type { DigitPress } from '../../src/call/leg.ts';
-import type { HandlePlayEnded, LocalMediaOpen, LocalMediaPort } from '../../src/call/leg-media.ts';
+import type { AnswerMedia, DigitPress } from '../../src/call/leg.ts';
+import type {
+  HandlePlayEnded,
+  LocalMediaOpen,
+  LocalMediaPort,
+  LocalMediaWant,
+} from '../../src/call/leg-media.ts';
 import type { PromptSource } from '../../src/media/play/prompt-library.ts';
 import { parseSdp } from '../../src/media/sdp/sdp.ts';
 
@@ -21,6 +28,8 @@ export interface MediaOpen {
   /** The far party's offer, or undefined: the gateway offers (an originated leg, a late offer). */
   offer: string | undefined;
   nearKey: string | undefined;
+  /** The kind of media asked for (`prompt` when the leg asked for none). */
+  media: AnswerMedia;
   /** What the engine gave back: the answer to `offer`, or our offer. */
   sdp: string;
   closed: boolean;
@@ -62,37 +71,54 @@ export class FakeLocalMedia implements LocalMediaPort {
   readonly bridges: MediaBridge[] = [];
   /** Keys in the order their media was freed. */
   readonly closes: string[] = [];
-  /** Which opens are refused, and how (no media port, an offer we cannot answer); by default none. */
-  refuse: (key: string) => { status: number; reason: string } | undefined = () => undefined;
+  /**
+   * Which opens are refused, and how (no media port, an offer we cannot answer, a full room, no
+   * call to monitor); by default none. A refused open is not listed in `opens`: no port was taken.
+   */
+  refuse: (key: string, media: AnswerMedia) => { status: number; reason: string } | undefined = () =>
+    undefined;
+  /** Set to hold every `open` until the test resolves it. */
+  gate: Promise<void> | undefined;
   /** A prompt played once ends by itself when it has played out; off, only `endPlay` ends it. */
   playsEndByThemselves = true;
   /** Whether an answer from a far party is usable. */
   acceptAnswer: (sdp: Buffer) => boolean = usableAudio;
   private readonly live = new Map<string, LivePlay[]>();
   private readonly digitSinks = new Map<string, (press: DigitPress) => void>();
+  private readonly endSinks = new Map<string, (detail: string) => void>();
+  /** Ends asked for while the open was held: delivered as soon as the media is open. */
+  private readonly endsPending = new Map<string, string>();
 
   constructor(
     private readonly clock: ManualClock,
     private readonly address: string,
   ) {}
 
-  open(
+  async open(
     key: string,
     offer: Buffer | undefined,
     onDigit: (press: DigitPress) => void,
     nearKey?: string,
+    want: LocalMediaWant = {},
   ): Promise<LocalMediaOpen> {
-    const refused = this.refuse(key);
-    if (refused) return Promise.resolve({ ok: false, ...refused });
+    const media = want.media ?? { kind: 'prompt' };
+    if (this.gate) await this.gate;
+    const refused = this.refuse(key, media);
+    if (refused) return { ok: false, ...refused };
     const n = this.opens.length;
     const sdp =
       `v=0\r\no=edgeline ${1000 + n} 1 IN IP4 ${this.address}\r\ns=${key}\r\nc=IN IP4 ${this.address}\r\n` +
       `t=0 0\r\nm=audio ${30000 + 2 * n} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n` +
       `a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n`;
-    const opened: MediaOpen = { key, offer: offer?.toString(), nearKey, sdp, closed: false };
+    const opened: MediaOpen = { key, offer: offer?.toString(), nearKey, media, sdp, closed: false };
     this.opens.push(opened);
     this.digitSinks.set(key, onDigit);
-    return Promise.resolve({
+    const onEnded = want.onEnded;
+    if (onEnded) this.endSinks.set(key, onEnded);
+    const pending = this.endsPending.get(key);
+    this.endsPending.delete(key);
+    if (pending !== undefined) this.endMedia(key, pending);
+    return {
       ok: true,
       sdp: Buffer.from(sdp),
       handle: {
@@ -108,12 +134,13 @@ export class FakeLocalMedia implements LocalMediaPort {
             opened.closed = true;
             this.endPlays(key, 'closed');
             if (this.digitSinks.get(key) === onDigit) this.digitSinks.delete(key);
+            if (onEnded && this.endSinks.get(key) === onEnded) this.endSinks.delete(key);
             this.closes.push(key);
           }
           return Promise.resolve();
         },
       },
-    });
+    };
   }
 
   bridge(keyA: string, keyB: string): { unbridge(): void } | undefined {
@@ -145,6 +172,22 @@ export class FakeLocalMedia implements LocalMediaPort {
   /** A key press in the media of `key` (RFC 4733). */
   press(key: string, digit: DtmfDigit): void {
     this.digitSinks.get(key)?.({ digit, durationMs: 100, source: 'rfc4733', atMs: this.clock.wallNow() });
+  }
+
+  /**
+   * The media of `key` ends by itself, as the engine reports a monitored call released: once. An
+   * open still held (`gate`) gets it as soon as its media is open, before the leg has answered.
+   */
+  endMedia(key: string, detail = 'the monitored call ended'): void {
+    const to = this.endSinks.get(key);
+    this.endSinks.delete(key);
+    if (to) to(detail);
+    else if (!this.opens.some((o) => o.key === key)) this.endsPending.set(key, detail);
+  }
+
+  /** The open of `key` (the last one). */
+  openOf(key: string): MediaOpen | undefined {
+    return this.opens.findLast((o) => o.key === key);
   }
 
   /** Keys whose media was opened and never freed. */

@@ -11,7 +11,8 @@
  * API. None of them decides anything call control's signalling tests look at.
  *
  * Apps on legs (`legApps`): the B2BUA hands a call to a service number to the app the test
- * registered for it (`serve`, or `serveConnect` for the real connect service), with a
+ * registered for it (`serve`, or `serveConnect` / `serveMediaServices` for the real connect,
+ * echo, milliwatt, conference and monitor services), with a
  * `FakeLocalMedia` as the media of the legs the gateway terminates. Apps are async: `flow(ms)`
  * lets time pass with their continuations run between the clock's steps.
  *
@@ -55,6 +56,8 @@ import { TransactionLayer, defaultTimerValues } from '../../src/sip/transaction/
 import type { Config } from '../../src/store/config-schema.ts';
 import { validateConfig } from '../../src/store/config-validate.ts';
 import { ConnectService, type ConnectOptions } from '../../src/services/connect.ts';
+import { MediaServices } from '../../src/services/media-services.ts';
+import { MonitorService } from '../../src/services/monitor.ts';
 import { tonePlanForCountry } from '../../../base/signal/tone-plan.ts';
 import { ok } from '../../../base/result.ts';
 import { FakeLocalMedia } from './fake-local-media.ts';
@@ -397,6 +400,23 @@ export class InProcessGateway {
     });
     this.serve(number, (leg, call, s) => connect.run(leg, call, s.number, s.target));
     return connect;
+  }
+
+  /**
+   * Serve every echo, milliwatt, conference and monitor number of the configuration with the apps
+   * the gateway runs (`services/media-services.ts`, `services/monitor.ts`).
+   */
+  serveMediaServices(): { media: MediaServices; monitor: MonitorService } {
+    const at = (n: string, type: string) =>
+      this.config.services.find((s) => s.number === n && s.type === type);
+    const media = new MediaServices({ conference: (n) => at(n, 'conference'), logger: silentLogger });
+    const monitor = new MonitorService({ config: (n) => at(n, 'monitor'), logger: silentLogger });
+    for (const { number, type } of this.config.services) {
+      if (type === 'echo' || type === 'milliwatt') this.serve(number, (leg) => media.lineTest(leg, type));
+      else if (type === 'conference') this.serve(number, (leg) => media.conference(leg, number));
+      else if (type === 'monitor') this.serve(number, (leg, _call, s) => monitor.run(leg, number, s.target));
+    }
+    return { media, monitor };
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
  * An inbound SIP call that the gateway itself answers, as a `Leg`: the app that got it (an
- * announcement, later the IVR) rings, answers, plays, collects and hangs up without seeing a SIP
- * message. Signalling stays in the call's `SipCall` (the inbound dialog: 180, 200 with our SDP,
- * BYE, CANCEL); media is one media-leg handle of the engine (one port pair, prompts and digits).
+ * announcement, a conference, later the IVR) rings, answers, plays, collects and hangs up without
+ * seeing a SIP message. Signalling stays in the call's `SipCall` (the inbound dialog: 180, 200 with
+ * our SDP, BYE, CANCEL); media is one media-leg handle of the engine (one port pair, prompts and
+ * digits), of the kind the app answered into (`answer({ media })`). A kind the engine refuses (a
+ * full room, no port) refuses the call with that status, before any 200.
  *
  * Ending: however the call ends — the caller's BYE or CANCEL, the app's `hangup`, a drain — the
  * session reports it once (`onFinish`), and the leg then resolves a play or a collection still
@@ -16,6 +18,7 @@ import type { PromptSource } from '../../media/play/prompt-library.ts';
 import { FRAME_SAMPLES } from '../../../../base/signal/pcm-frame.ts';
 import { causeOfSipStatus, sipStatusOfCause, type HangupCause } from '../hangup-cause.ts';
 import type {
+  AnswerOptions,
   CallFailure,
   LegDump,
   LegEnd,
@@ -75,6 +78,8 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
   /** The cause the app hung up with (the session's own summary knows only SIP facts). */
   private localCause: HangupCause | undefined;
   private endWaiters: Array<() => void> = [];
+  /** The media ended by itself before the answer was done: reported once answered. */
+  private mediaEndedEarly: string | undefined;
 
   constructor(private readonly o: InboundSipLegOptions) {
     super(`${o.session.interactionId}:a`, o.session.interactionId, o.party, o);
@@ -106,18 +111,24 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
     return Promise.resolve(this.machine.transition('alerting'));
   }
 
-  answer(): Promise<Result<void, CallFailure>> {
+  answer(opts: AnswerOptions = {}): Promise<Result<void, CallFailure>> {
     if (this.state === 'answered') return Promise.resolve(ok(undefined));
     if (this.state === 'ended')
       return Promise.resolve(
         err(callFailure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')),
       );
-    this.answering ??= this.doAnswer();
+    this.answering ??= this.doAnswer(opts);
     return this.answering;
   }
 
-  private async doAnswer(): Promise<Result<void, CallFailure>> {
-    const opened = await this.o.media.open(this.interactionId, this.o.offer, (press) => this.pressed(press));
+  private async doAnswer(opts: AnswerOptions): Promise<Result<void, CallFailure>> {
+    const opened = await this.o.media.open(
+      this.interactionId,
+      this.o.offer,
+      (press) => this.pressed(press),
+      undefined,
+      { media: opts.media, onEnded: (detail) => this.mediaEnded(detail) },
+    );
     if (!opened.ok) {
       const cause = causeOfSipStatus(opened.status);
       this.log.warn({ status: opened.status, reason: opened.reason }, 'no media for the answer');
@@ -132,7 +143,18 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
       );
     }
     this.handle = opened.handle;
-    return this.machine.transition('answered');
+    const answered = this.machine.transition('answered');
+    const early = this.mediaEndedEarly;
+    this.mediaEndedEarly = undefined;
+    if (answered.ok && early !== undefined) this.events.emit('mediaEnded', early);
+    return answered;
+  }
+
+  /** The media ended by itself: the app hears of it once the leg is answered (and not at all after the end). */
+  private mediaEnded(detail: string): void {
+    if (this.state === 'ended') return;
+    if (this.state === 'answered' && this.handle) this.events.emit('mediaEnded', detail);
+    else this.mediaEndedEarly = detail;
   }
 
   hangup(cause: HangupCause): Promise<void> {
