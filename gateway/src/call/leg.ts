@@ -146,7 +146,7 @@ export interface RecordingHandle {
 /**
  * What the gateway connects a leg it answers itself to, whatever carries the leg: `prompt` (the
  * default) plays prompts and hears digits; `echo` returns what it hears; `milliwatt` sends the
- * digital milliwatt (1004 Hz at 0 dBm0, ITU-T O.6); `conference` joins a mixing room (named by
+ * digital milliwatt (a 1004 Hz tone at 0 dBm0); `conference` joins a mixing room (named by
  * the app, at most `maxParties`); `monitor` joins the answered call `extension` is in, as a
  * supervisor starting in `mode`. A kind that cannot be had refuses the answer with the status of
  * its reason — a full room 486, a call not found 404, no media port 503 — before anything is

@@ -13,10 +13,10 @@ import type { LegMediaHandle, LocalMediaOpen, LocalMediaPort, LocalMediaWant } f
 import type { DigitEvent } from '../media/engine/engine.ts';
 import type { LegPlayOptions } from '../media/engine/engine-players.ts';
 import type { PromptSource } from '../media/play/prompt-library.ts';
-import type { ServiceAnswer, ServiceAnswerer } from './service-answerer.ts';
+import type { ServiceAnswerer } from './service-answerer.ts';
 
 export interface LocalMediaOptions {
-  answerer: { answer(...a: Parameters<ServiceAnswerer['answer']>): Promise<ServiceAnswer> };
+  answerer: Pick<ServiceAnswerer, 'answer'>;
   engine: {
     bridgeService(keyA: string, keyB: string): string | undefined;
     unbridgeService(bridgeId: string): void;

@@ -150,7 +150,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
     return answered;
   }
 
-  /** The media ended by itself: the app hears of it once the leg is answered (and not at all after the end). */
+  /** The media ended by itself: the app hears of it once the leg is answered, never after its end. */
   private mediaEnded(detail: string): void {
     if (this.state === 'ended') return;
     if (this.state === 'answered' && this.handle) this.events.emit('mediaEnded', detail);
