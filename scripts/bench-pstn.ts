@@ -22,6 +22,7 @@
 //
 // Usage: node --import tsx scripts/bench-pstn.ts [--configs small,large] [--runs 3]
 //          [--duration 30] [--settle 3] [--fxo-cid after-first-ring|before-ring] [--json-out FILE]
+//          [--cpu-prof DIR]   (V8 CPU profiles of the gateway's threads, written to DIR at its exit)
 //   small = 4 FXO + 1 E1 span (34 channels), large = 8 E1 spans (240 channels); or FXO+SPANS,
 //   e.g. 0+4.
 import { fork, type ChildProcess } from 'node:child_process';
@@ -52,6 +53,7 @@ interface Options {
   durationS: number;
   settleS: number;
   jsonOut: string | null;
+  cpuProfDir: string | null;
   fxoCidTiming: 'before-ring' | 'after-first-ring';
 }
 
@@ -72,6 +74,7 @@ function parseOptions(): Options {
       duration: { type: 'string', default: '30' },
       settle: { type: 'string', default: '3' },
       'json-out': { type: 'string' },
+      'cpu-prof': { type: 'string' },
       'fxo-cid': { type: 'string', default: 'after-first-ring' },
     },
   });
@@ -86,6 +89,7 @@ function parseOptions(): Options {
     durationS: num(values.duration, 'duration'),
     settleS: num(values.settle, 'settle'),
     jsonOut: values['json-out'] ?? null,
+    cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : null,
     fxoCidTiming: values['fxo-cid'] === 'before-ring' ? 'before-ring' : 'after-first-ring',
   };
 }
@@ -126,14 +130,19 @@ async function rtpRange(width: number): Promise<{ lo: number; hi: number }> {
   throw new Error('no free RTP port range');
 }
 
-async function startGatewayChild(dataDir: string, channels: number): Promise<GatewayChild> {
+async function startGatewayChild(
+  dataDir: string,
+  channels: number,
+  cpuProfDir: string | null,
+): Promise<GatewayChild> {
   // Three port pairs per call (the frame leg, the B2BUA's two anchored legs), with room to spare.
   const rtp = await rtpRange(Math.max(1000, channels * 8));
   const args = ['--data-dir', dataDir, '--sip-port', '0', '--http-port', '0'];
   args.push('--rtp-ports', `${rtp.lo}-${rtp.hi}`);
   const child: ChildProcess = fork(join(projectRoot, 'scripts/bench/pstn-gateway.ts'), args, {
     cwd: projectRoot,
-    execArgv: ['--import', 'tsx'],
+    // --cpu-prof profiles every thread of the gateway (main and each worker, a file each).
+    execArgv: ['--import', 'tsx', ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [])],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { NODE_ENV: 'production', EDGELINE_LOG_LEVEL: 'warn', ...process.env },
   });
@@ -515,7 +524,7 @@ async function benchConfig(name: string, size: CardSize, opts: Options): Promise
   const farEnd = await startFarEnd();
   // A configuration written into a fresh data directory is taken as revision 1 at start.
   writeFileSync(join(dataDir, 'config.json'), JSON.stringify(pstnBenchConfig(size, farEnd.sipPort), null, 2));
-  const gw = await startGatewayChild(dataDir, channels);
+  const gw = await startGatewayChild(dataDir, channels, opts.cpuProfDir);
   try {
     const lines = (await gw.api<{ lines: SimLine[] }>('GET', '/api/sim/lines')).body.lines;
     const ports = (await gw.api<{ lines: PstnLine[] }>('GET', '/api/pstn/lines')).body.lines;

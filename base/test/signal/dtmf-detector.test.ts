@@ -282,6 +282,8 @@ describe('in-band DTMF detection (ITU-T Q.24 tolerances)', () => {
       digit: '6',
       samples: 800,
       digits: 1,
+      windowsAnalysed: 17,
+      windowsPassedOver: 0,
     });
     det.close();
     assert.deepEqual(
@@ -289,5 +291,59 @@ describe('in-band DTMF detection (ITU-T Q.24 tolerances)', () => {
       ['begin', 'end'],
     );
     assert.equal(det.dump().state, 'closed');
+  });
+
+  test('coarse stepping while idle gives exactly the events of analysing every window, and skips most windows of non-DTMF audio', () => {
+    const r = rng(7);
+    const keys = '0123456789*#ABCD';
+    const bursts: Burst[] = [];
+    for (let i = 0; i < 400; i++) {
+      // Tones of 20–90 ms (both sides of the 40 ms minimum), pauses of 5–80 ms (both sides of 40),
+      // single tones and chords in between, at varied levels and slight frequency errors.
+      const kind = r();
+      if (kind < 0.55) {
+        bursts.push({
+          key: keys[Math.floor(r() * keys.length)] ?? '5',
+          ms: 20 + Math.floor(r() * 70),
+          deviation: (r() - 0.5) * 0.03,
+          rowDbm0: -5 - r() * 25,
+          colDbm0: -5 - r() * 25,
+        });
+      } else if (kind < 0.8) bursts.push({ ms: 5 + Math.floor(r() * 75) });
+      else
+        bursts.push({
+          ms: 20 + Math.floor(r() * 200),
+          freqsHz: [300 + r() * 2700, ...(r() < 0.5 ? [300 + r() * 2700] : [])],
+        });
+    }
+    const signal = synth(bursts, { noiseSnrDb: 30, seed: 11 });
+    const events = (everyWindow: boolean) => {
+      const out: DtmfDetectorEvent[] = [];
+      const det = new DtmfDetector((ev) => out.push(ev), { everyWindow });
+      // Frames of the engine's size, and of odd sizes: the grid must not depend on framing.
+      for (let at = 0; at < signal.length;) {
+        const n = everyWindow ? 160 : 37 + Math.floor(r() * 300);
+        det.process(signal.subarray(at, at + n));
+        at += n;
+      }
+      det.close();
+      return { out, dump: det.dump() };
+    };
+    const full = events(true);
+    const coarse = events(false);
+    assert.ok(full.out.length > 100, `the sequence holds digits (${full.out.length} events)`);
+    assert.deepEqual(coarse.out, full.out);
+    const silentish = synth([
+      { ms: 2000, freqsHz: [1004] },
+      { ms: 2000, freqsHz: [440, 1200] },
+      { ms: 1000 },
+    ]);
+    const det = new DtmfDetector(() => assert.fail('no digit in a test tone'));
+    det.process(silentish);
+    const d = det.dump();
+    assert.ok(
+      d.windowsPassedOver >= 2 * d.windowsAnalysed,
+      `analysed ${d.windowsAnalysed}, passed over ${d.windowsPassedOver}`,
+    );
   });
 });
