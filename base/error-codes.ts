@@ -182,7 +182,6 @@ export const ERROR_CODES = {
   EDGE_ERR_PSTN_NOT_RINGING:
     'An answer on a line or timeslot with no incoming call, or a reject of an alerting FXO line',
   EDGE_ERR_PSTN_BAD_NUMBER: 'A number (or post-dial digits) the FXO line cannot dial in its dial mode',
-  EDGE_ERR_PSTN_DRIVER: 'A driver command failure the PSTN service reports for a line',
   EDGE_ERR_PSTN_LEARN_FAILED:
     'Learning the busy tone of a line failed (the reason of the learner is in the message)',
   EDGE_ERR_PSTN_LEARN_NO_TONE:
@@ -228,8 +227,6 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export const RESERVED_CODES: Readonly<Partial<Record<ErrorCode, string>>> = {
   EDGE_ERR_SIP_TRANSACTION_TIMEOUT:
     'Public in ErrorCodes; a timeout reaches the TU as onTimeout() (a 408, RFC 3261 §8.1.3.1), not as an error',
-  EDGE_ERR_PSTN_DRIVER:
-    'Declared in PstnErrors (gateway/src/pstn/pstn-service.ts) for driver failures, not raised yet',
 };
 
 /** A union of codes checked against the registry: `RegisteredCode<'EDGE_ERR_A' | 'EDGE_ERR_B'>`. */

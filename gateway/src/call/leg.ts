@@ -17,6 +17,7 @@
  * cadence). `early`: media flows before answer (SIP 183 with SDP, RFC 3960). `answered`: the
  * 2xx/ACK exchange or off-hook answer is done. `ended`: final, with its `LegEnd`.
  */
+import type { RegisteredCode } from '../../../base/error-codes.ts';
 import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
 import type { Result } from '../../../base/result.ts';
 import type { TypedEmitter } from '../core/typed-emitter.ts';
@@ -78,14 +79,16 @@ export interface CallFailure {
   message: string;
 }
 
-export type CallFailureCode =
+/** Checked against the one registry (`base/error-codes.ts`): an unregistered code does not compile. */
+export type CallFailureCode = RegisteredCode<
   | 'EDGE_ERR_CALL_LEG_STATE'
   | 'EDGE_ERR_CALL_LEG_ENDED'
   | 'EDGE_ERR_CALL_NO_ROUTE'
   | 'EDGE_ERR_CALL_ORIGINATE_FAILED'
   | 'EDGE_ERR_CALL_BRIDGE'
   | 'EDGE_ERR_CALL_MEDIA'
-  | 'EDGE_ERR_CALL_CANCELLED';
+  | 'EDGE_ERR_CALL_CANCELLED'
+>;
 
 /** A prompt to play: decoded audio (the prompt library's), silence, or a call-progress tone. */
 export type PromptRef =

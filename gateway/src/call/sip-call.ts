@@ -708,16 +708,14 @@ export class SipCall {
   }
 
   /**
-   * Answer the caller from the gateway itself (a service number): 200 OK carrying `sdp`, a dialog
-   * on the inbound leg only, no outbound leg. `onEnd` runs once when the call ends, whichever way
-   * (BYE from the caller, no ACK, hangup, drain), before the call's records are written.
-   * Returns false, without answering, when the call already ended (cancelled while the media was
-   * being set up): the caller then closes its session itself.
+   * Answer the caller from the gateway itself (an app's leg): 200 OK carrying `sdp`, a dialog on
+   * the inbound leg only, no outbound leg; `onFinish` tells when the call ends. Returns false,
+   * without answering, when the call already ended (cancelled while the media was being set up):
+   * the caller then closes its media itself.
    */
-  answerLocally(sdp: Buffer, onEnd: () => void): boolean {
+  answerLocally(sdp: Buffer): boolean {
     if (this.state !== 'routing' && this.state !== 'proceeding') return false;
     this.localSdp = sdp;
-    this.onFinish(onEnd);
     if (this.state === 'routing') this.transition('proceeding');
     this.answeredWallMs = this.deps.clock.wallNow();
     this.transition('answered');

@@ -20,6 +20,7 @@ import { viaFor } from '../call/sip-call.ts';
 import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
+import type { ErrorCode } from '../../../base/error-codes.ts';
 import { err, type Result } from '../../../base/result.ts';
 import type { FrameLegHandle, FrameLegSink } from '../media/engine/engine.ts';
 import type { RtpAddress } from '../media/rtp/rtp-latch.ts';
@@ -89,8 +90,7 @@ export const PstnErrors = {
   NO_SUCH_LINE: 'EDGE_ERR_PSTN_NO_SUCH_LINE',
   LINE_BUSY: 'EDGE_ERR_PSTN_LINE_BUSY',
   LEARN_FAILED: 'EDGE_ERR_PSTN_LEARN_FAILED',
-  DRIVER: 'EDGE_ERR_PSTN_DRIVER',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 /** `tones`: an incoming call failed on the SIP side; its line plays busy or congestion, then is released. */
 type CallState = 'hunting' | 'alerting' | 'connected' | 'tones' | 'ended';

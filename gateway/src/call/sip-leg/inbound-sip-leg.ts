@@ -37,7 +37,7 @@ export interface LocalSipSession {
   readonly interactionId: string;
   readonly currentState: string;
   ringLocally(): boolean;
-  answerLocally(sdp: Buffer, onEnd: () => void): boolean;
+  answerLocally(sdp: Buffer): boolean;
   reject(status: number, reason?: string): void;
   hangup(cause: string): void;
   onFinish(fn: () => void): void;
@@ -136,7 +136,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
       return err({ code: 'EDGE_ERR_CALL_MEDIA', sipStatus: opened.status, cause, message: opened.reason });
     }
     // The caller hung up (CANCEL) while the media was set up: nothing to answer, the port goes back.
-    if (this.state === 'ended' || !this.o.session.answerLocally(opened.sdp, () => undefined)) {
+    if (this.state === 'ended' || !this.o.session.answerLocally(opened.sdp)) {
       await this.closeHandle(opened.handle);
       return err(
         callFailure('EDGE_ERR_CALL_LEG_ENDED', 'originator-cancel', 'the caller left before the answer'),
