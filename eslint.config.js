@@ -160,17 +160,6 @@ export const layerExceptions = [
     targets: ['gateway/src/routing/sip-routing.ts'],
   },
   {
-    // Call control asks failover's `shouldFailover` whether a response moves a transfer's INVITE
-    // to the next trunk member. Removed when that policy reaches call/ as an injected port.
-    file: 'gateway/src/call/blind-transfer.ts',
-    targets: ['gateway/src/failover/member-selection.ts'],
-  },
-  {
-    // As blind-transfer.ts, for the outbound leg of a call: `shouldFailover`.
-    file: 'gateway/src/call/sip-call.ts',
-    targets: ['gateway/src/failover/member-selection.ts'],
-  },
-  {
     // Ring-group attempts are built from routing's Destination/RingGroupPlan types. Removed with
     // the b2bua.ts entry: the route result types become call/'s own.
     file: 'gateway/src/call/ring-group-targets.ts',

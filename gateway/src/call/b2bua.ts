@@ -15,6 +15,7 @@ import { causeOfSipStatus } from './hangup-cause.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
+import { splitTargets } from './attempt-plan.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
 import { runLegApp, type LegApp } from './leg-app.ts';
 import type { LocalMediaPort } from './leg-media.ts';
@@ -228,41 +229,17 @@ export class B2bua implements Originator {
       case 'reject':
         call.reject(destination.status, destination.reason);
         return;
-      case 'extension': {
-        const contacts = this.deps.contacts(destination.number);
-        if (contacts.length === 0) {
-          call.reject(480, 'Temporarily Unavailable');
-          return;
-        }
-        const targets: OutboundTarget[] = contacts.map((c) => ({
-          kind: 'extension',
-          requestUri: c.contact,
-          dest: c.source,
-          peer: destination.number,
-          pinToSource: true,
-        }));
-        call.start(targets);
-        return;
-      }
-      case 'trunk': {
-        const targets = this.trunkTargets(destination.trunks, destination.number, trunk?.id);
-        if (targets.length === 0) {
-          call.reject(503, 'Service Unavailable (no trunk member up)');
-          return;
-        }
-        call.start([], targets);
-        return;
-      }
+      case 'extension':
+      case 'trunk':
       case 'ring-group': {
-        const targets = ringGroupTargets(destination.group, {
-          contacts: (n) => this.deps.contacts(n),
-          trunkTargets: (ids, number) => this.trunkTargets(ids, number, trunk?.id),
-        });
+        const targets = this.targetsOf(destination, trunk?.id);
         if (targets.length === 0) {
-          call.reject(480, 'Temporarily Unavailable');
+          if (destination.type === 'trunk') call.reject(503, 'Service Unavailable (no trunk member up)');
+          else call.reject(480, 'Temporarily Unavailable');
           return;
         }
-        call.start([], targets);
+        const split = splitTargets(targets);
+        call.start(split.parallel, split.sequential);
         return;
       }
       case 'service': {
@@ -321,32 +298,38 @@ export class B2bua implements Originator {
       if (!ext) return { ok: false, status: 403, reason: 'Forbidden' };
       destination = this.deps.routing().fromExtension(ext, number);
     } else destination = this.deps.routing().fromTrunk(referrer.id, number);
+    if (destination.type === 'reject')
+      return { ok: false, status: destination.status, reason: destination.reason };
+    if (destination.type === 'service')
+      return { ok: false, status: 603, reason: 'Decline (transfer to a service number)' };
+    return { ok: true, targets: this.targetsOf(destination, undefined) };
+  }
+
+  /**
+   * The outbound attempts of a routed destination, in ring order (`AttemptPlan` runs them): an
+   * extension's registered contacts, a trunk's usable members in failover order, a ring group's
+   * stages and its no-answer destination. `fromTrunk`: a call never hairpins into its own trunk.
+   */
+  private targetsOf(
+    destination: Exclude<Destination, { type: 'reject' } | { type: 'service' }>,
+    fromTrunk: string | undefined,
+  ): OutboundTarget[] {
     switch (destination.type) {
-      case 'reject':
-        return { ok: false, status: destination.status, reason: destination.reason };
       case 'extension':
-        return {
-          ok: true,
-          targets: this.deps.contacts(destination.number).map((c) => ({
-            kind: 'extension',
-            requestUri: c.contact,
-            dest: c.source,
-            peer: destination.number,
-            pinToSource: true,
-          })),
-        };
+        return this.deps.contacts(destination.number).map((c) => ({
+          kind: 'extension' as const,
+          requestUri: c.contact,
+          dest: c.source,
+          peer: destination.number,
+          pinToSource: true,
+        }));
       case 'trunk':
-        return { ok: true, targets: this.trunkTargets(destination.trunks, destination.number, undefined) };
+        return this.trunkTargets(destination.trunks, destination.number, fromTrunk);
       case 'ring-group':
-        return {
-          ok: true,
-          targets: ringGroupTargets(destination.group, {
-            contacts: (n) => this.deps.contacts(n),
-            trunkTargets: (ids, n) => this.trunkTargets(ids, n, undefined),
-          }),
-        };
-      case 'service':
-        return { ok: false, status: 603, reason: 'Decline (transfer to a service number)' };
+        return ringGroupTargets(destination.group, {
+          contacts: (n) => this.deps.contacts(n),
+          trunkTargets: (ids, n) => this.trunkTargets(ids, n, fromTrunk),
+        });
       default: {
         const never: never = destination;
         throw new Error(`unknown destination ${JSON.stringify(never)}`);
@@ -452,6 +435,11 @@ export class B2bua implements Originator {
         pinToSource: true,
       })),
       ringTimeoutMs: this.deps.ringTimeoutMs,
+      authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
+      onAttemptResult: (target, result) => {
+        if (target.kind === 'trunk' && target.member)
+          this.deps.reportMember(target.peer, target.member, result);
+      },
       caller: {
         user: caller?.number ?? 'anonymous',
         ...(caller?.displayName ? { displayName: caller.displayName } : {}),

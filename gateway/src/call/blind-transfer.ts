@@ -15,9 +15,9 @@ import { Dialog as DialogClass } from '../sip/dialog/dialog.ts';
 import type { SessionTimerConfig } from '../sip/dialog/session-timer.ts';
 import { getTag, parseCSeq, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import { type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
-import { shouldFailover } from '../failover/member-selection.ts';
+import { AttemptPlan, splitTargets, type AttemptStep } from './attempt-plan.ts';
 import { ackRetransmission, confirmingAnswer, keepAck, type SentAck } from './outbound-ack.ts';
-import { outboundInviteHeaders } from './outbound-invite.ts';
+import { inviteWithCredentials, outboundInviteHeaders } from './outbound-invite.ts';
 import type { SipSenderPort } from './ports.ts';
 import type { CallerIdentity, OutboundLeg, OutboundTarget } from './sip-call.ts';
 
@@ -100,31 +100,6 @@ export function referSeqOf(req: SipRequest): number {
   return c.ok ? c.value.seq : 0;
 }
 
-/**
- * Targets in the order they ring: a group rings together (an extension's contacts, one stage of
- * a ring group), the next group only when every attempt of the previous one failed. Trunk members
- * without a stage are one group each (failover).
- */
-export function groupTargets(targets: readonly OutboundTarget[]): OutboundTarget[][] {
-  const groups: OutboundTarget[][] = [];
-  let stage: number | undefined;
-  for (const t of targets) {
-    const last = groups[groups.length - 1];
-    if (last && t.stage !== undefined && t.stage === stage) last.push(t);
-    else if (
-      last &&
-      t.stage === undefined &&
-      t.kind === 'extension' &&
-      last[0]?.kind === 'extension' &&
-      stage === undefined
-    )
-      last.push(t);
-    else groups.push([t]);
-    stage = t.stage;
-  }
-  return groups;
-}
-
 export interface TransferDialDeps {
   sip: SipSenderPort;
   clock: Clock;
@@ -163,8 +138,8 @@ type DialState = 'dialling' | 'answered' | 'failed' | 'cancelled';
 export class TransferDial {
   readonly legs: OutboundLeg[] = [];
   private state: DialState = 'dialling';
-  private readonly groups: OutboundTarget[][];
-  private readonly finals: number[] = [];
+  private readonly plan: AttemptPlan;
+  private readonly first: OutboundTarget[];
   private ringTimer: TimerHandle | undefined;
   private progressed = false;
 
@@ -175,7 +150,9 @@ export class TransferDial {
     targets: readonly OutboundTarget[],
     private readonly events: TransferDialEvents,
   ) {
-    this.groups = groupTargets(targets);
+    const split = splitTargets(targets);
+    this.plan = new AttemptPlan(split.sequential);
+    this.first = split.parallel;
   }
 
   get currentState(): DialState {
@@ -186,16 +163,18 @@ export class TransferDial {
     this.ringTimer = this.deps.timers.start('transfer-ring', this.deps.ringTimeoutMs, () => {
       if (this.state !== 'dialling') return;
       this.cancelLive(408);
+      this.plan.stop();
       this.transition('failed');
       this.events.failed(480, 'Temporarily Unavailable');
     });
-    this.nextGroup();
+    this.follow(this.plan.begin(this.first));
   }
 
   /** The call ended or the transfer was abandoned: cancel what still rings. */
   cancel(): void {
     if (this.state !== 'dialling') return;
     this.cancelLive(487);
+    this.plan.stop();
     this.transition('cancelled');
   }
 
@@ -238,16 +217,16 @@ export class TransferDial {
       }
   }
 
-  private nextGroup(): void {
+  /** Carry out a step of the plan (attempt-plan.ts): the same forking and failover as any call. */
+  private follow(step: AttemptStep): void {
     if (this.state !== 'dialling') return;
-    const group = this.groups.shift();
-    if (!group) {
-      const status = pickFinal(this.finals);
-      this.transition('failed');
-      this.events.failed(status.status, status.reason);
-      return;
-    }
-    for (const t of group) this.attempt(t);
+    if (step.cancelOthers)
+      for (const leg of this.legs) if (leg.state === 'proceeding' || leg.state === 'early') leg.tx?.cancel();
+    for (const t of step.start) this.attempt(t);
+    if (!step.exhausted) return;
+    const status = pickFinal(this.plan.finals);
+    this.transition('failed');
+    this.events.failed(status.status, status.reason);
   }
 
   private attempt(target: OutboundTarget): void {
@@ -291,7 +270,7 @@ export class TransferDial {
         leg.state = 'ended';
         leg.finalStatus = 480;
         leg.tx?.cancel();
-        this.failedOne(leg, 480);
+        this.follow(this.plan.abandoned(480));
       });
   }
 
@@ -307,7 +286,7 @@ export class TransferDial {
         if (leg.heard || leg.state !== 'calling') return;
         leg.state = 'abandoned';
         leg.finalStatus = 408;
-        this.failedOne(leg, 408);
+        this.follow(this.plan.abandoned(408));
       });
     }
   }
@@ -350,6 +329,7 @@ export class TransferDial {
       leg.confirmedBy = confirmingAnswer(res);
       keepAck(leg.confirmedBy, this.ack(dialog.value, leg));
       this.cancelLive(487);
+      this.plan.answered();
       this.transition('answered');
       this.events.answered(leg, res);
       return;
@@ -366,20 +346,16 @@ export class TransferDial {
 
   /** RFC 3261 §22.2: the same INVITE with credentials, CSeq + 1, a new branch. */
   private retryWithAuth(leg: OutboundLeg, res: SipResponse): boolean {
-    const creds = leg.target.credentials;
-    const isProxy = res.status === 407;
-    const challenge = res.headers.get(isProxy ? 'proxy-authenticate' : 'www-authenticate');
-    if (!creds || !challenge) return false;
-    const authorization = this.deps.authorize(challenge, 'INVITE', leg.invite.uri, creds);
-    if (!authorization) return false;
+    const again = inviteWithCredentials(
+      leg.invite,
+      res,
+      leg.target.credentials,
+      (c, m, u, creds) => this.deps.authorize(c, m, u, creds),
+      this.deps.via(leg.target.dest.transport),
+    );
+    if (!again) return false;
     leg.authTried = true;
-    const h = leg.invite.headers.clone();
-    const cseq = parseCSeq(h.get('cseq') ?? '');
-    h.set('cseq', `${(cseq.ok ? cseq.value.seq : 1) + 1} INVITE`);
-    h.removeFirst('via');
-    h.prepend('via', this.deps.via(leg.target.dest.transport));
-    h.set(isProxy ? 'proxy-authorization' : 'authorization', authorization);
-    leg.invite = { ...leg.invite, headers: h };
+    leg.invite = again;
     leg.state = 'calling';
     this.send(leg);
     return true;
@@ -392,24 +368,7 @@ export class TransferDial {
     const wasRinging = leg.state === 'early';
     leg.state = 'failed';
     leg.finalStatus = status;
-    // A final answer of the far end (busy, declined, not found) ends the search, as for a call.
-    const moveOn =
-      leg.target.failoverOn !== undefined &&
-      !wasRinging &&
-      shouldFailover(
-        cause === 'timeout' || cause === 'transport-error' ? cause : status,
-        leg.target.failoverOn,
-      );
-    if (leg.target.kind === 'trunk' && !moveOn) this.groups.length = 0;
-    if (status >= 600) this.groups.length = 0;
-    this.failedOne(leg, status);
-  }
-
-  private failedOne(_leg: OutboundLeg, status: number): void {
-    this.finals.push(status);
-    if (this.state !== 'dialling') return;
-    if (this.legs.some(isLive)) return;
-    this.nextGroup();
+    this.follow(this.plan.failed(leg.target, { status, cause, rang: wasRinging }));
   }
 
   /** ACK a 2xx (§13.2.2.4), outside any transaction; returns what was sent, and where. */

@@ -23,7 +23,6 @@ import {
   generateBranch,
   generateTag,
   getTag,
-  parseCSeq,
   splitTopLevelCommas,
 } from '../sip/message/index.ts';
 import { type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
@@ -35,9 +34,9 @@ import type {
   ServerTxPort,
   SipSenderPort,
 } from './ports.ts';
-import { chooseFinalResponse, mapFinalStatus } from './response-policy.ts';
-import { ALLOWED_METHODS, outboundInviteHeaders } from './outbound-invite.ts';
-import { shouldFailover } from '../failover/member-selection.ts';
+import { mapFinalStatus } from './response-policy.ts';
+import { AttemptPlan, type AttemptStep } from './attempt-plan.ts';
+import { ALLOWED_METHODS, inviteWithCredentials, outboundInviteHeaders } from './outbound-invite.ts';
 import { DEFAULT_INFO_DURATION_MS, parseDtmfInfo } from '../media/dtmf/dtmf-info.ts';
 import { reanswerServiceOffer } from '../media/sdp/service-sdp.ts';
 import { buildReferNotify, parseReferTo, reasonOf, referSeqOf, TransferDial } from './blind-transfer.ts';
@@ -52,32 +51,8 @@ import {
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'ending' | 'ended';
 
-/** Where an outbound attempt goes and how it presents the caller. */
-export interface OutboundTarget {
-  kind: 'extension' | 'trunk';
-  /** Request-URI of the outbound INVITE. */
-  requestUri: string;
-  /** Next hop: the contact's signalling source for extensions (NAT), the member for trunks. */
-  dest: SipEndpoint;
-  /** Extension number or trunk id (CDR `peer`). */
-  peer: string;
-  /** `host:port/transport` of the trunk member (CDR `trunk_member`). */
-  member?: string;
-  /** Give up on this target when nothing at all answered within this time (trunk failover). */
-  noAnswerTimeoutMs?: number;
-  /** Status codes that move on to the next target (sequential failover). */
-  failoverOn?: readonly number[];
-  credentials?: { username: string; password: string };
-  /** Peer is an extension: in-dialog requests go to where its requests come from (NAT). */
-  pinToSource: boolean;
-  /**
-   * Ring-group stage: queued targets of one stage ring together, and the next stage starts only
-   * when every attempt of the current one has ended.
-   */
-  stage?: number;
-  /** Cancel this attempt when it has not answered within this time (a ring group member's turn). */
-  ringTimeoutMs?: number;
-}
+import type { OutboundTarget } from './outbound-target.ts';
+export type { OutboundTarget } from './outbound-target.ts';
 
 export interface CallerIdentity {
   user: string;
@@ -216,8 +191,8 @@ export class SipCall {
   private readonly a: InboundLeg;
   private readonly attempts: OutboundLeg[] = [];
   private winner: OutboundLeg | undefined;
-  private readonly queue: OutboundTarget[] = [];
-  private readonly finals: number[] = [];
+  /** Which targets ring when (forks, stages, failover): the one policy of every outbound path. */
+  private plan = new AttemptPlan();
   private ringTimer: TimerHandle | undefined;
   private relay: PendingRelay | undefined;
   /**
@@ -371,31 +346,18 @@ export class SipCall {
    */
   start(parallel: readonly OutboundTarget[], sequential: readonly OutboundTarget[] = []): void {
     this.transition('proceeding');
-    this.queue.push(...sequential);
-    for (const t of parallel) this.attempt(t);
-    if (parallel.length === 0) this.next();
+    this.plan = new AttemptPlan(sequential);
+    this.follow(this.plan.begin(parallel));
   }
 
-  private next(): void {
-    const stage = this.queue[0]?.stage;
-    if (stage !== undefined) {
-      if (this.liveAttempts() > 0) return;
-      while (this.queue[0]?.stage === stage) {
-        const t = this.queue.shift();
-        if (t) this.attempt(t);
-      }
-      if (this.liveAttempts() === 0) this.next();
-      return;
+  /** Carry out a step of the plan: start its targets, cancel what it calls off, or give up. */
+  private follow(step: AttemptStep): void {
+    if (step.cancelOthers) {
+      for (const other of this.attempts)
+        if (other.state === 'proceeding' || other.state === 'early') other.tx?.cancel();
     }
-    const t = this.queue.shift();
-    if (t) this.attempt(t);
-    else if (this.liveAttempts() === 0) this.allFailed();
-  }
-
-  private liveAttempts(): number {
-    return this.attempts.filter(
-      (l) => l.state === 'calling' || l.state === 'proceeding' || l.state === 'early',
-    ).length;
+    for (const t of step.start) this.attempt(t);
+    if (step.exhausted) this.allFailed();
   }
 
   private attempt(target: OutboundTarget): void {
@@ -419,8 +381,8 @@ export class SipCall {
     if (inbound.body.length > 0) {
       const relayed = this.relaySdp('a', inbound.body);
       if (!Buffer.isBuffer(relayed)) {
-        this.finals.push(relayed.rejectStatus);
-        this.next();
+        // Never started: the plan did count it, so it comes back as a failure of its own.
+        this.follow(this.plan.abandoned(relayed.rejectStatus));
         return;
       }
       body = relayed;
@@ -460,8 +422,8 @@ export class SipCall {
       leg.state = 'ended';
       leg.finalStatus = 480;
       leg.tx?.cancel();
-      this.finals.push(480);
-      if (this.state === 'proceeding' || this.state === 'early') this.next();
+      const step = this.plan.abandoned(480);
+      if (this.state === 'proceeding' || this.state === 'early') this.follow(step);
     });
   }
 
@@ -480,8 +442,7 @@ export class SipCall {
         this.log.warn({ member: leg.target.member }, 'trunk member silent, failing over');
         leg.state = 'abandoned';
         this.deps.onAttemptResult(leg.target, 'timeout');
-        this.finals.push(408);
-        this.next();
+        this.follow(this.plan.abandoned(408));
       });
     }
   }
@@ -520,21 +481,16 @@ export class SipCall {
 
   /** RFC 3261 §22.2: resend the request with credentials, same Call-ID and tags, CSeq + 1. */
   private retryWithAuth(leg: OutboundLeg, res: SipResponse): boolean {
-    const creds = leg.target.credentials;
-    if (!creds) return false;
-    const isProxy = res.status === 407;
-    const challenge = res.headers.get(isProxy ? 'proxy-authenticate' : 'www-authenticate');
-    if (!challenge) return false;
-    const authorization = this.deps.authorize(challenge, 'INVITE', leg.invite.uri, creds);
-    if (!authorization) return false;
+    const again = inviteWithCredentials(
+      leg.invite,
+      res,
+      leg.target.credentials,
+      (c, m, u, creds) => this.deps.authorize(c, m, u, creds),
+      viaFor(this.deps.sip, leg.target.dest.transport),
+    );
+    if (!again) return false;
     leg.authTried = true;
-    const h = leg.invite.headers.clone();
-    const cseq = parseCSeq(h.get('cseq') ?? '');
-    h.set('cseq', `${(cseq.ok ? cseq.value.seq : 1) + 1} INVITE`);
-    h.removeFirst('via');
-    h.prepend('via', viaFor(this.deps.sip, leg.target.dest.transport));
-    h.set(isProxy ? 'proxy-authorization' : 'authorization', authorization);
-    leg.invite = { ...leg.invite, headers: h };
+    leg.invite = again;
     leg.state = 'calling';
     this.sendInvite(leg);
     return true;
@@ -594,7 +550,7 @@ export class SipCall {
         other.tx?.cancel();
       }
     }
-    this.queue.length = 0;
+    this.plan.answered();
     // ACK now when the INVITE carried the offer; otherwise the answer is in the caller's ACK.
     const lateOffer = this.a.invite.body.length === 0 && res.body.length > 0;
     if (lateOffer) this.deferredAck = { side: 'b', farInvite: leg.invite, keep: leg.confirmedBy };
@@ -628,40 +584,23 @@ export class SipCall {
     const wasRinging = leg.state === 'early';
     leg.state = 'failed';
     leg.finalStatus = status;
-    this.finals.push(status);
     this.deps.onAttemptResult(
       leg.target,
       cause === 'transport-error' ? 'timeout' : cause === 'timeout' ? 'timeout' : status,
     );
-    if (this.state === 'ending' || this.state === 'ended') return;
     // Once the far end has rung the callee (18x) the call is the callee's: no failover.
-    const moveOn =
-      leg.target.failoverOn !== undefined &&
-      !wasRinging &&
-      shouldFailover(
-        cause === 'timeout' || cause === 'transport-error' ? cause : status,
-        leg.target.failoverOn,
-      );
-    if (!moveOn && leg.target.kind === 'trunk') {
-      // A final answer from the far end (busy, declined, not found) ends the search.
-      this.queue.length = 0;
-    }
-    if (status >= 600) {
-      // RFC 3261 §16.7 step 5: a 6xx ends all pending branches.
-      this.queue.length = 0;
-      for (const other of this.attempts)
-        if (other !== leg && (other.state === 'proceeding' || other.state === 'early')) other.tx?.cancel();
-    }
-    this.next();
+    const step = this.plan.failed(leg.target, { status, cause, rang: wasRinging });
+    if (this.state === 'ending' || this.state === 'ended') return;
+    this.follow(step);
   }
 
   private allFailed(): void {
     if (this.state === 'ending' || this.state === 'ended' || this.winner) return;
     const trunkOnly = this.attempts.length > 0 && this.attempts.every((l) => l.target.kind === 'trunk');
-    const chosen = chooseFinalResponse(this.finals, trunkOnly ? 503 : 480);
+    const chosen = this.plan.finalStatus(trunkOnly ? 503 : 480);
     const status = mapFinalStatus(chosen);
     this.finalStatus = status;
-    this.hangupCause = `no outbound attempt succeeded (${this.finals.join(',') || 'none'})`;
+    this.hangupCause = `no outbound attempt succeeded (${this.plan.finals.join(',') || 'none'})`;
     this.hangupBy = 'callee';
     this.respondA(status);
     this.finish();
@@ -669,6 +608,7 @@ export class SipCall {
 
   private onRingTimeout(): void {
     if (this.state !== 'proceeding' && this.state !== 'early') return;
+    this.plan.stop();
     for (const leg of this.attempts) {
       if (leg.state === 'calling' || leg.state === 'proceeding' || leg.state === 'early') {
         leg.state = 'ended';
@@ -736,7 +676,7 @@ export class SipCall {
         leg.tx?.cancel();
       }
     }
-    this.queue.length = 0;
+    this.plan.stop();
     this.finalStatus = 487;
     this.hangupBy = 'caller';
     this.hangupCause = 'cancelled by caller';

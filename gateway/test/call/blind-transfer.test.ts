@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { groupTargets, parseReferTo, sipfrag } from '../../src/call/blind-transfer.ts';
-import type { OutboundTarget } from '../../src/call/sip-call.ts';
+import { parseReferTo, sipfrag } from '../../src/call/blind-transfer.ts';
 
 describe('Refer-To of a blind transfer (RFC 3515 §2.1, §2.4.1)', () => {
   const cases: Array<{ name: string; values: string[]; status?: number; user?: string }> = [
@@ -34,22 +33,4 @@ describe('Refer-To of a blind transfer (RFC 3515 §2.1, §2.4.1)', () => {
 
 test('MUST carry the status line as message/sipfrag (RFC 3420, RFC 3515 §2.4.5)', () => {
   assert.equal(sipfrag(100, 'Trying').toString(), 'SIP/2.0 100 Trying\r\n');
-});
-
-test('targets ring by group: contacts together, trunk members one after another, ring-group stages', () => {
-  const t = (kind: 'extension' | 'trunk', peer: string, stage?: number): OutboundTarget => ({
-    kind,
-    peer,
-    requestUri: `sip:${peer}@h`,
-    dest: { transport: 'udp', address: '127.0.0.1', port: 5060 },
-    pinToSource: kind === 'extension',
-    ...(stage !== undefined ? { stage } : {}),
-  });
-  const peers = (g: OutboundTarget[][]) => g.map((x) => x.map((y) => y.peer));
-  assert.deepEqual(peers(groupTargets([t('extension', 'c1'), t('extension', 'c2')])), [['c1', 'c2']]);
-  assert.deepEqual(peers(groupTargets([t('trunk', 'm1'), t('trunk', 'm2')])), [['m1'], ['m2']]);
-  assert.deepEqual(
-    peers(groupTargets([t('extension', 'a', 0), t('extension', 'b', 0), t('extension', 'c', 1)])),
-    [['a', 'b'], ['c']],
-  );
 });

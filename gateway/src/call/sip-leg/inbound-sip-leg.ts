@@ -14,8 +14,6 @@ import type { Clock } from '../../../../base/clock.ts';
 import type { Timers } from '../../../../base/clock.ts';
 import { err, ok, type Result } from '../../../../base/result.ts';
 import type { Logger } from '../../core/log.ts';
-import type { PromptSource } from '../../media/play/prompt-library.ts';
-import { FRAME_SAMPLES } from '../../../../base/signal/pcm-frame.ts';
 import { causeOfSipStatus, sipStatusOfCause, type HangupCause } from '../hangup-cause.ts';
 import type {
   AnswerOptions,
@@ -28,8 +26,9 @@ import type {
   PromptRef,
   RecordingHandle,
 } from '../leg.ts';
-import type { HandlePlayEnded, LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
-import { callFailure, isDigit, LegBase } from '../leg-base.ts';
+import type { LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
+import { callFailure, LegBase } from '../leg-base.ts';
+import { LocalPlayback } from '../local-playback.ts';
 import type { MediaLeg } from '../call.ts';
 
 /** What the leg needs of the call's inbound dialog (a `SipCall` the gateway answers itself). */
@@ -60,21 +59,12 @@ export interface InboundSipLegOptions {
   logger: Logger;
 }
 
-interface ActivePlay {
-  resolve: (o: PlayOutcome) => void;
-  onAbort: (() => void) | undefined;
-  signal: AbortSignal | undefined;
-  startedAtMs: number;
-  /** Music on hold: stopped by `unhold`, not by a new play's caller. */
-  hold: boolean;
-}
-
 export class InboundSipLeg extends LegBase implements MediaLeg {
   readonly technology = 'sip' as const;
   readonly direction = 'inbound' as const;
   private handle: LegMediaHandle | undefined;
   private answering: Promise<Result<void, CallFailure>> | undefined;
-  private playing: ActivePlay | undefined;
+  private readonly playback: LocalPlayback;
   /** The cause the app hung up with (the session's own summary knows only SIP facts). */
   private localCause: HangupCause | undefined;
   private endWaiters: Array<() => void> = [];
@@ -83,6 +73,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
 
   constructor(private readonly o: InboundSipLegOptions) {
     super(`${o.session.interactionId}:a`, o.session.interactionId, o.party, o);
+    this.playback = new LocalPlayback(o.clock);
     o.session.onFinish(() => this.sessionEnded());
   }
 
@@ -93,7 +84,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
 
   /** Stop what plays (hold music included): a bridge takes over the outgoing stream. */
   stopMedia(): void {
-    if (this.playing) this.handle?.stopPlay();
+    this.playback.stop(this.handle);
   }
 
   ring(): Promise<Result<void, CallFailure>> {
@@ -181,60 +172,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
         failure: callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'play needs an answered leg'),
       });
     }
-    return this.startPlay(
-      handle,
-      prompts.map(toSource),
-      opts.loop ?? false,
-      opts.bargeIn ?? true,
-      opts.signal,
-      false,
-    );
-  }
-
-  private startPlay(
-    handle: LegMediaHandle,
-    sources: PromptSource[],
-    loop: boolean,
-    bargeIn: boolean,
-    signal: AbortSignal | undefined,
-    hold: boolean,
-  ): Promise<PlayOutcome> {
-    if (signal?.aborted) return Promise.resolve({ outcome: 'stopped', positionMs: 0 });
-    // One play at a time per leg: a new one stops what plays (its caller sees `stopped`).
-    if (this.playing) handle.stopPlay();
-    return new Promise<PlayOutcome>((resolve) => {
-      const p: ActivePlay = { resolve, onAbort: undefined, signal, startedAtMs: this.o.clock.now(), hold };
-      this.playing = p;
-      if (signal) {
-        p.onAbort = () => {
-          if (this.playing === p) handle.stopPlay();
-        };
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      const started = handle.play(sources, { loop, bargeIn, onEnded: (e) => this.playEnded(p, e) });
-      if (!started) this.finishPlay(p, { outcome: 'ended', positionMs: 0 });
-    });
-  }
-
-  private playEnded(p: ActivePlay, e: HandlePlayEnded): void {
-    if (e.outcome === 'interrupted' && e.digit && isDigit(e.digit)) {
-      this.finishPlay(p, {
-        outcome: 'interrupted',
-        positionMs: e.positionMs,
-        digit: e.digit,
-      });
-      return;
-    }
-    this.finishPlay(p, {
-      outcome: e.outcome === 'interrupted' ? 'stopped' : e.outcome,
-      positionMs: e.positionMs,
-    });
-  }
-
-  private finishPlay(p: ActivePlay, outcome: PlayOutcome): void {
-    if (this.playing === p) this.playing = undefined;
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
-    p.resolve(outcome);
+    return this.playback.play(handle, prompts, opts);
   }
 
   record(): Result<RecordingHandle, CallFailure> {
@@ -255,10 +193,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
         err(callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'hold needs an answered leg')),
       );
     }
-    if (this.playing?.hold) return Promise.resolve(ok(undefined));
-    const moh = this.o.media.musicOnHold();
-    if (moh) void this.startPlay(handle, [moh], true, false, undefined, true);
-    else if (this.playing) handle.stopPlay();
+    this.playback.hold(handle, this.o.media.musicOnHold());
     return Promise.resolve(ok(undefined));
   }
 
@@ -268,7 +203,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
         err(callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'unhold needs an answered leg')),
       );
     }
-    if (this.playing?.hold) this.handle?.stopPlay();
+    this.playback.unhold(this.handle);
     return Promise.resolve(ok(undefined));
   }
 
@@ -283,17 +218,12 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
     else cause = wasAnswered ? 'normal-clearing' : causeOfSipStatus(status);
     const by: LegEnd['by'] = this.localCause ? 'local' : s.hangupBy === 'caller' ? 'remote' : 'system';
     this.digits.close();
-    if (this.playing)
-      this.finishPlay(this.playing, { outcome: 'ended', positionMs: this.playedMs(this.playing) });
+    this.playback.ended();
     const handle = this.handle;
     this.handle = undefined;
     if (handle) void this.closeHandle(handle);
     this.machine.finish({ cause, by, sipStatus: wasAnswered ? 200 : status, detail: s.hangupCause });
     for (const w of this.endWaiters.splice(0)) w();
-  }
-
-  private playedMs(p: ActivePlay): number {
-    return Math.max(0, Math.round(this.o.clock.now() - p.startedAtMs));
   }
 
   private async closeHandle(handle: LegMediaHandle): Promise<void> {
@@ -316,11 +246,4 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
   close(): void {
     if (this.state !== 'ended') void this.hangup('normal-clearing');
   }
-}
-
-/** A prompt reference as the engine plays it: audio as it is, silence as whole frames of zeros. */
-function toSource(p: PromptRef): PromptSource {
-  if (p.kind === 'audio') return { id: p.id, samples: p.samples };
-  const frames = Math.max(1, Math.ceil(p.durationMs / 20));
-  return { id: `silence:${frames}`, samples: new Int16Array(frames * FRAME_SAMPLES) };
 }

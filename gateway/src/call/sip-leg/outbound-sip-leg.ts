@@ -1,10 +1,12 @@
 /**
  * A SIP leg the gateway places for an app (`Call.originate`): we are the UAC of a new dialog whose
  * media is a media-leg handle of our own (our SDP offer, RFC 3264 §5), so the leg can be bridged to
- * the app's caller in the engine. The INVITE forks in parallel to every target (the contacts of an
- * extension): the first 2xx wins and the others are cancelled; all failing gives the best final
- * status (RFC 3261 §16.7 step 6 as a forking B2BUA applies it); the ring timeout cancels them all,
- * and so does the originator's `signal` (the caller left).
+ * the app's caller in the engine. Its targets ring in the order of the one attempt plan
+ * (`attempt-plan.ts`): an extension's contacts in parallel, trunk members one after another by the
+ * trunk's failover rules, ring-group stages in turn. The first 2xx wins and the others are
+ * cancelled; all failing gives the best final status (RFC 3261 §16.7 step 6 as a forking B2BUA
+ * applies it); the ring timeout cancels them all, and so does the originator's `signal` (the
+ * caller left).
  *
  * Every 2xx is ACKed, each retransmission of it again (RFC 3261 §13.2.2.4); a 2xx we do not keep
  * (a second fork, an answer without a usable SDP, an answer after we gave up) is then ended with
@@ -27,9 +29,10 @@ import type { LegMediaHandle, LocalMediaOpen, LocalMediaPort } from '../leg-medi
 import { LegBase } from '../leg-base.ts';
 import type { MediaLeg } from '../call.ts';
 import { ackRetransmission, confirmingAnswer, keepAck, type ConfirmingAnswer } from '../outbound-ack.ts';
-import { outboundInviteHeaders } from '../outbound-invite.ts';
+import { inviteWithCredentials, outboundInviteHeaders, type Authorize } from '../outbound-invite.ts';
 import type { ClientTxPort, ServerTxPort, SipSenderPort } from '../ports.ts';
-import { chooseFinalResponse } from '../response-policy.ts';
+import { mapFinalStatus } from '../response-policy.ts';
+import { AttemptPlan, splitTargets, type AttemptStep } from '../attempt-plan.ts';
 import { dialogKeyOf, viaFor, type CallerIdentity, type OutboundTarget } from '../sip-call.ts';
 
 /**
@@ -49,8 +52,13 @@ export interface OutboundSipLegOptions {
   interactionId: string;
   /** Unique within the interaction (`<interaction>:b1`); also the key of its media leg. */
   legId: string;
+  /** In routing order: leading extension contacts ring together, the rest follow (`splitTargets`). */
   targets: readonly OutboundTarget[];
   ringTimeoutMs: number;
+  /** An Authorization header value for a trunk's challenge (RFC 3261 §22.2); without it none is answered. */
+  authorize?: Authorize;
+  /** Each attempt's outcome, for the passive health of trunk members. */
+  onAttemptResult?(target: OutboundTarget, result: 'ok' | 'timeout' | number): void;
   /**
    * Aborted when the leg is no longer wanted before it answers (the caller left, the call closed):
    * every attempt is CANCELed and `start` resolves with the failure.
@@ -82,6 +90,11 @@ interface Attempt {
   tx: ClientTxPort | undefined;
   state: AttemptState;
   status: number | undefined;
+  /** Any response (even 100 Trying) arrived: the target is alive, no fast failover on silence. */
+  heard: boolean;
+  authTried: boolean;
+  noAnswerTimer: TimerHandle | undefined;
+  ringLimitTimer: TimerHandle | undefined;
 }
 
 /** Our 2xx to a re-INVITE, resent until its ACK (RFC 3261 §13.3.1.4). */
@@ -97,6 +110,7 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   readonly technology = 'sip' as const;
   readonly direction = 'outbound' as const;
   private readonly attempts: Attempt[] = [];
+  private plan = new AttemptPlan();
   private winner: Attempt | undefined;
   private dialog: Dialog | undefined;
   private localSdp: Buffer | undefined;
@@ -170,7 +184,21 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
       this.cancelAttempts();
       this.fail(480, 'no-answer', 'no answer within the ring timeout');
     });
-    for (const target of this.o.targets) this.sendInvite(target, opened.sdp);
+    const split = splitTargets(this.o.targets);
+    this.plan = new AttemptPlan(split.sequential);
+    this.follow(this.plan.begin(split.parallel));
+  }
+
+  /** Carry out a step of the plan: start its targets, cancel what it calls off, or fail. */
+  private follow(step: AttemptStep): void {
+    if (this.winner || this.state === 'ended') return;
+    if (step.cancelOthers) this.cancelAttempts();
+    const sdp = this.localSdp;
+    if (sdp) for (const t of step.start) this.sendInvite(t, sdp);
+    if (!step.exhausted) return;
+    const trunkOnly = this.attempts.length > 0 && this.attempts.every((a) => a.target.kind === 'trunk');
+    const final = mapFinalStatus(this.plan.finalStatus(trunkOnly ? 503 : 480));
+    this.fail(final, causeOfSipStatus(final), `every attempt failed (${this.plan.finals.join(',')})`);
   }
 
   private sendInvite(target: OutboundTarget, sdp: Buffer): void {
@@ -203,19 +231,61 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
       tx: undefined,
       state: 'calling',
       status: undefined,
+      heard: false,
+      authTried: false,
+      noAnswerTimer: undefined,
+      ringLimitTimer: undefined,
     };
     this.attempts.push(attempt);
-    attempt.tx = this.o.sip.sendRequest(invite, target.dest, {
+    this.send(attempt);
+    if (target.ringTimeoutMs !== undefined) {
+      // A ring group member's turn is over: cancel it (RFC 3261 §9.1) and move on.
+      attempt.ringLimitTimer = this.o.timers.start('member-ring', target.ringTimeoutMs, () => {
+        if (attempt.state === 'ended') return;
+        this.endAttempt(attempt, 480);
+        attempt.tx?.cancel();
+        this.follow(this.plan.abandoned(480));
+      });
+    }
+  }
+
+  private send(attempt: Attempt): void {
+    const target = attempt.target;
+    attempt.tx = this.o.sip.sendRequest(attempt.invite, target.dest, {
       onResponse: (res) => this.onResponse(attempt, res),
-      onTimeout: () => this.attemptFailed(attempt, 408),
-      onTransportError: () => this.attemptFailed(attempt, 503),
+      onTimeout: () => this.attemptFailed(attempt, 408, 'timeout'),
+      onTransportError: () => this.attemptFailed(attempt, 503, 'transport-error'),
     });
+    if (target.noAnswerTimeoutMs !== undefined && !attempt.heard) {
+      attempt.noAnswerTimer?.cancel();
+      // Fail over without waiting for Timer B (32 s): a member that has not even sent 100 Trying
+      // within the configured time is treated as down for this call.
+      attempt.noAnswerTimer = this.o.timers.start('no-answer', target.noAnswerTimeoutMs, () => {
+        if (attempt.heard || attempt.state !== 'calling') return;
+        this.log.warn({ member: target.member }, 'trunk member silent, failing over');
+        this.endAttempt(attempt, 408);
+        this.o.onAttemptResult?.(target, 'timeout');
+        this.follow(this.plan.abandoned(408));
+      });
+    }
+  }
+
+  private endAttempt(attempt: Attempt, status: number): void {
+    attempt.state = 'ended';
+    attempt.status = status;
+    attempt.noAnswerTimer?.cancel();
+    attempt.ringLimitTimer?.cancel();
   }
 
   private onResponse(attempt: Attempt, res: SipResponse): void {
     const status = res.status;
+    if (!attempt.heard) {
+      attempt.heard = true;
+      attempt.noAnswerTimer?.cancel();
+    }
     if (status >= 200 && status < 300) return this.onAnswer(attempt, res);
     if (attempt.state === 'ended') return;
+    if ((status === 401 || status === 407) && this.retryWithAuth(attempt, res)) return;
     if (status < 200) {
       if (status === 100) {
         if (attempt.state === 'calling') attempt.state = 'proceeding';
@@ -259,8 +329,9 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
     this.winner = attempt;
     this.dialog = confirmed;
     this.o.bindDialog(dialogKeyOf(confirmed), this);
-    attempt.state = 'ended';
-    attempt.status = res.status;
+    this.endAttempt(attempt, res.status);
+    this.plan.answered();
+    this.o.onAttemptResult?.(attempt.target, 'ok');
     this.ringTimer?.cancel();
     this.cancelAttempts();
     this.o.signal?.removeEventListener('abort', this.onAbort);
@@ -290,25 +361,42 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
     if (dialog) this.sendBye(dialog, attempt.target.dest);
   }
 
-  private attemptFailed(attempt: Attempt, status: number): void {
+  private attemptFailed(
+    attempt: Attempt,
+    status: number,
+    cause: 'timeout' | 'transport-error' | number = status,
+  ): void {
     if (attempt.state === 'ended') return;
-    attempt.state = 'ended';
-    attempt.status = status;
-    if (this.winner || this.state === 'ended') return;
-    if (this.attempts.some((a) => a.state !== 'ended')) return;
-    const final = chooseFinalResponse(
-      this.attempts.map((a) => a.status ?? 480),
-      480,
+    const rang = attempt.state === 'early';
+    this.endAttempt(attempt, status);
+    this.o.onAttemptResult?.(attempt.target, typeof cause === 'number' ? cause : 'timeout');
+    this.follow(this.plan.failed(attempt.target, { status, cause, rang }));
+  }
+
+  /** RFC 3261 §22.2: the same INVITE with credentials, CSeq + 1, a new branch; once per attempt. */
+  private retryWithAuth(attempt: Attempt, res: SipResponse): boolean {
+    if (attempt.authTried) return false;
+    const again = inviteWithCredentials(
+      attempt.invite,
+      res,
+      attempt.target.credentials,
+      this.o.authorize,
+      viaFor(this.o.sip, attempt.target.dest.transport),
     );
-    this.fail(final, causeOfSipStatus(final), `every attempt failed (${final})`);
+    if (!again) return false;
+    attempt.authTried = true;
+    attempt.invite = again;
+    attempt.state = 'calling';
+    this.send(attempt);
+    return true;
   }
 
   /** RFC 3261 §9.1: CANCEL every attempt still ringing (the transaction defers it until a 1xx). */
   private cancelAttempts(): void {
+    this.plan.stop();
     for (const a of this.attempts) {
       if (a.state === 'ended') continue;
-      a.state = 'ended';
-      a.status = 487;
+      this.endAttempt(a, 487);
       a.tx?.cancel();
     }
   }
