@@ -12,6 +12,7 @@ import type { MetricsRegistry } from '../core/metrics.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import { causeOfSipStatus } from './hangup-cause.ts';
+import { checkDialString } from './dial-string.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
@@ -119,10 +120,15 @@ export class B2bua implements Originator {
   private readonly placedFor = new Map<string, { legs: number; answered: string | undefined }>();
   private draining = false;
   private readonly callsTotal;
+  private readonly dialRefused;
   private readonly callsActive;
 
   constructor(private readonly deps: B2buaDeps) {
     this.callsTotal = deps.metrics.counter('edgeline_calls_total', 'Calls by outcome');
+    this.dialRefused = deps.metrics.counter(
+      'edgeline_dial_refused_total',
+      'INVITEs refused before routing because the Request-URI user part is no dial string, by reason',
+    );
     this.callsActive = deps.metrics
       .gauge('edgeline_calls_active', 'Calls in progress')
       .collect(() => [{ value: this.calls.size }]);
@@ -149,17 +155,36 @@ export class B2bua implements Originator {
 
     const ruri = parseUri(req.uri);
     if (!ruri.ok) return respond(400, 'Bad Request-URI');
-    const dialled =
+    const requestUser =
       ruri.value.scheme === 'tel'
         ? (ruri.value as { number: string }).number
         : 'user' in ruri.value
           ? (ruri.value.user ?? '')
           : '';
-    if (!dialled) return respond(404, 'Not Found');
+    if (!requestUser) return respond(404, 'Not Found');
+    const trunk = this.deps.trunkBySource(tx.source);
+    // The gateway's own PSTN user agent names a line's call without a DID `s` (it is routed by line).
+    const dial = trunk?.pstn
+      ? { ok: true as const, number: requestUser }
+      : checkDialString(requestUser, ruri.value.scheme);
+    if (!dial.ok) {
+      // One parsable line per refusal, at warn: an injection attempt is a security event.
+      this.deps.logger.warn(
+        {
+          event: 'dial-refused',
+          reason: dial.reason,
+          source: `${tx.source.address}:${tx.source.port}`,
+          user: requestUser.slice(0, 64),
+        },
+        'security: Request-URI user part refused',
+      );
+      this.dialRefused.inc({ reason: dial.reason });
+      return respond(dial.status, dial.phrase);
+    }
+    const dialled = dial.number;
     const fromHeader = parseNameAddr(req.headers.get('from') ?? '');
     if (!fromHeader.ok) return respond(400, 'Bad From');
 
-    const trunk = this.deps.trunkBySource(tx.source);
     let caller: CallerIdentity;
     let callerPeer: string;
     let destination: Destination;

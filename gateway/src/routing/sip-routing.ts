@@ -36,6 +36,8 @@ export interface OutboundRoute {
   trunks: readonly string[];
   targets?: readonly RouteTarget[];
   permission: PermissionClass;
+  /** The most digits of the number sent on; E.164's 15 when not given. */
+  maxDigits?: number;
   /** Used only while the named time condition is in this state. */
   schedule?: { timeCondition: string; active: 'open' | 'closed' };
 }
@@ -120,6 +122,9 @@ interface CompiledRoute<R> {
  * A routing table compiled from one configuration revision. Patterns that fail to compile were
  * already refused by config validation; here they are skipped defensively.
  */
+/** ITU-T E.164 §6: the most digits a public number has, the country code included. */
+export const E164_MAX_DIGITS = 15;
+
 export class RoutingTable {
   private readonly outbound: CompiledRoute<OutboundRoute>[];
   private readonly inbound: Array<CompiledRoute<InboundRoute>>;
@@ -177,6 +182,11 @@ export class RoutingTable {
     for (const { route, pattern } of this.outbound) {
       if (!matchesDialPattern(pattern, dialled) || !this.scheduleActive(route)) continue;
       const number = route.prefix + dialled.slice(route.strip);
+      // ITU-T E.164 §6: an international number has at most 15 digits (country code included);
+      // a longer one reaches nobody and must not seize a line or a trunk channel for it.
+      const maxDigits = route.maxDigits ?? E164_MAX_DIGITS;
+      if (number.replace(/^\+/, '').length > maxDigits)
+        return { type: 'reject', status: 404, reason: `Not Found (more than ${maxDigits} digits)` };
       if (!permits(caller.permission, route.permission) && !isEmergencyNumber(number, this.cfg.country)) {
         // RFC 3261 §21.4.4: 403 when the server understood the request but will not fulfil it.
         return { type: 'reject', status: 403, reason: 'Forbidden (permission class)' };

@@ -211,6 +211,12 @@ export const OutboundRouteSchema = Strict({
   pattern: Type.String({ minLength: 1, maxLength: 128 }),
   strip: Type.Integer({ minimum: 0, maximum: 32, default: 0 }),
   prefix: Type.String({ pattern: '^[0-9*#+]*$', maxLength: 32, default: '' }),
+  /**
+   * The most digits the number sent on (after strip and prefix, without a leading +) may have;
+   * longer dial strings are refused with 404 before any line or trunk is tried. E.164's 15 when
+   * not given; a route to a private network with longer numbers raises it.
+   */
+  maxDigits: Type.Optional(Type.Integer({ minimum: 1, maximum: 32 })),
   /** The original form: SIP trunks only, tried in order. Give either `trunks` or `targets`. */
   trunks: Type.Array(Identifier, { uniqueItems: true, default: [] }),
   /** Trunks and PSTN port groups, tried in order; a group is left when all its channels are busy. */
