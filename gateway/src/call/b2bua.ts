@@ -163,11 +163,14 @@ export class B2bua implements Originator {
           : '';
     if (!requestUser) return respond(404, 'Not Found');
     const trunk = this.deps.trunkBySource(tx.source);
-    // The gateway's own PSTN user agent names a line's call without a DID `s` (it is routed by line).
-    const dial = trunk?.pstn
-      ? { ok: true as const, number: requestUser }
-      : checkDialString(requestUser, ruri.value.scheme);
-    if (!dial.ok) {
+    const fromHeader = parseNameAddr(req.headers.get('from') ?? '');
+    if (!fromHeader.ok) return respond(400, 'Bad From');
+
+    // Checked once the caller is known (an unauthenticated request is challenged first, and
+    // learns nothing of the dial plan): the dialled number, or undefined when refused.
+    const dialString = (): string | undefined => {
+      const dial = checkDialString(requestUser, ruri.value.scheme);
+      if (dial.ok) return dial.number;
       // One parsable line per refusal, at warn: an injection attempt is a security event.
       this.deps.logger.warn(
         {
@@ -179,16 +182,18 @@ export class B2bua implements Originator {
         'security: Request-URI user part refused',
       );
       this.dialRefused.inc({ reason: dial.reason });
-      return respond(dial.status, dial.phrase);
-    }
-    const dialled = dial.number;
-    const fromHeader = parseNameAddr(req.headers.get('from') ?? '');
-    if (!fromHeader.ok) return respond(400, 'Bad From');
-
+      respond(dial.status, dial.phrase);
+      return undefined;
+    };
+    let dialled: string;
     let caller: CallerIdentity;
     let callerPeer: string;
     let destination: Destination;
     if (trunk) {
+      // The gateway's own PSTN user agent names a line's call without a DID `s` (routed by line).
+      const checked = trunk.pstn ? requestUser : dialString();
+      if (checked === undefined) return;
+      dialled = checked;
       caller = this.trunkCallerIdentity(trunk, req, fromHeader.value);
       callerPeer = trunk.id;
       // X-Edgeline-Line is believed only from the gateway's own PSTN user agent.
@@ -210,6 +215,9 @@ export class B2bua implements Originator {
       if (fromUri.ok && 'user' in fromUri.value && fromUri.value.user && fromUri.value.user !== ext.number) {
         return respond(403, 'Forbidden (From does not match credentials)');
       }
+      const checked = dialString();
+      if (checked === undefined) return;
+      dialled = checked;
       caller = { user: ext.number, displayName: ext.displayName, assert: true };
       callerPeer = ext.number;
       destination = this.deps.routing().fromExtension(ext, dialled);
