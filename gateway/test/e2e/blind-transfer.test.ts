@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { ulawToLinear } from '../../../base/signal/g711.ts';
 import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { demoConfig } from '../../src/store/demo-config.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {
   describeSippResult,
@@ -152,7 +152,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
       localPort: targetPort,
       timeoutS: 120,
       keys: { rtp_port: String(peers.target.port) },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     busy = await startSipp({ scenario: 'uas-486.xml', localPort: busyPort, timeoutS: 120 });
     // The ringing target shares the target's media socket: one target answers per test.
@@ -162,7 +162,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
       timeoutS: 120,
       holdMs: RING_MS,
       keys: { rtp_port: String(peers.target.port) },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
   });
 
@@ -206,7 +206,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
       holdMs: referAfterMs,
       cleanup: 'never',
       keys: { rtp_port: String(peers.transferor.port), refer_to: referTo },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     // The caller's first packets go where the gateway's 200 said: until the gateway has sent it
     // anything, the port is read from the engine's dump.
@@ -231,7 +231,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
         rtp_proto: 'RTP/AVP',
         sdp_attr: 'label:1',
       },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 40,
     });
     let interactionId: string | undefined;
@@ -447,7 +447,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
       timeoutS: 60,
       holdMs: 6000,
       keys: { rtp_port: String(peers.transferor.port) },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     let callerGatewayPort: number | undefined;
     const talking = [
@@ -472,7 +472,7 @@ describe('blind transfer by the B2BUA (SIPp parties, test-owned RTP peers)', { s
         sdp_attr: 'label:1',
         refer_to: '1003',
       },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 40,
     });
     let interactionId: string | undefined;

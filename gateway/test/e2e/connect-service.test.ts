@@ -18,7 +18,7 @@ import { goertzelPower } from '../../../base/test/signal/tone-analysis.ts';
 import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { chirp, crossCorrelate, readWav, writeWav, type PcmAudio } from '../peers/audio.ts';
 import { baresipAvailable, startBaresip, type Baresip } from '../peers/baresip.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {
   describeSippResult,
@@ -175,7 +175,7 @@ describe('answer first, bridge later: the *48 connect service (SIPp + RTP peers)
       scenario: 'uas.xml',
       localPort: calleePort,
       timeoutS: 60,
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     // The caller's SDP names peer A: the prompt goes there from its first frame.
     const a = await udpPeer();
@@ -195,7 +195,7 @@ describe('answer first, bridge later: the *48 connect service (SIPp + RTP peers)
         rtp_proto: 'RTP/AVP',
         sdp_attr: 'label:1',
       },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 40,
     });
 

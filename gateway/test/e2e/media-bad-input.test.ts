@@ -16,7 +16,7 @@ import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { generateKeySalt, splitKeySalt } from '../../src/media/srtp/sdes.ts';
 import { SrtpContext } from '../../src/media/srtp/srtp.ts';
 import { demoConfig } from '../../src/store/demo-config.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { metricSum } from '../peers/raw-sip.ts';
 import {
@@ -119,7 +119,7 @@ describe(
         localPort: calleePort,
         timeoutS: 120,
         keys: { rtp_port: String(b.port) },
-        extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+        extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       });
     });
 
@@ -275,7 +275,7 @@ describe(
         service: '1002',
         auth: { username: '1001', password: 'demo1001' },
         keys: { caller: '1001', caller_domain: 'edgeline.local' },
-        extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+        extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
         timeoutS: 15,
       });
       assert.equal(r.exitCode, 0, `488 expected: ${describeSippResult(r)}`);

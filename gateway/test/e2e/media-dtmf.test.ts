@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { linearToUlaw } from '../../../base/signal/g711.ts';
 import { parseRtp } from '../../src/media/rtp/rtp-packet.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {
   describeSippResult,
@@ -276,7 +276,7 @@ describe('DTMF through the media engine (SIPp, pcap, loopback capture)', { skip 
       scenario: 'uas-hold.xml',
       localPort: uasPort,
       timeoutS: 30,
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     const before = (await engine()).dtmf.bySource.info ?? 0;
     try {
@@ -289,7 +289,7 @@ describe('DTMF through the media engine (SIPp, pcap, loopback capture)', { skip 
         holdMs: 300,
         auth: { username: '1001', password: 'demo1001' },
         keys: { caller: '1001', caller_domain: 'edgeline.local' },
-        extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+        extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
         timeoutS: 15,
       });
       assert.equal(r.exitCode, 0, describeSippResult(r));

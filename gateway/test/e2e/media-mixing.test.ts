@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { alawToLinear, linearToAlaw, linearToUlaw, ulawToLinear } from '../../../base/signal/g711.ts';
 import { parseRtp, writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { demoConfig } from '../../src/store/demo-config.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {
   describeSippResult,
@@ -182,7 +182,7 @@ describe('conference rooms and supervisor monitoring (SIPp + RTP peers)', { skip
       holdMs,
       auth: { username: user, password: `demo${user}` },
       keys: { caller: user, caller_domain: 'edgeline.local' },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 30,
     });
     return { done };
@@ -286,7 +286,7 @@ describe('conference rooms and supervisor monitoring (SIPp + RTP peers)', { skip
       holdMs: 4000,
       auth: { username: '1004', password: 'demo1004' },
       keys: { caller: '1004', caller_domain: 'edgeline.local' },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 30,
     });
     assert.ok(
@@ -316,7 +316,7 @@ describe('conference rooms and supervisor monitoring (SIPp + RTP peers)', { skip
       scenario: 'uas.xml',
       localPort: calleePort,
       timeoutS: 60,
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     const parties: Party[] = [];
     try {

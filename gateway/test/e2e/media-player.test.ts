@@ -23,7 +23,7 @@ import { linearToUlaw, ulawToLinear } from '../../../base/signal/g711.ts';
 import { builtInMusicOnHold } from '../../src/media/play/moh-music.ts';
 import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { canSynthesizeSpeech, crossCorrelate, readWav, type PcmAudio } from '../peers/audio.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {
   describeSippResult,
@@ -203,7 +203,7 @@ describe('the player in real calls (SIPp + RTP peers)', { skip }, () => {
       scenario: 'uas-hold-moh.xml',
       localPort: calleePort,
       timeoutS: 40,
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     const done = runSipp({
       scenario: 'uac-auth-hold-moh.xml',
@@ -213,7 +213,7 @@ describe('the player in real calls (SIPp + RTP peers)', { skip }, () => {
       service: '1002',
       auth: { username: '1001', password: 'demo1001' },
       keys: { caller: '1001', caller_domain: 'edgeline.local' },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 30,
     });
     let ended: SippResult | undefined;
@@ -288,7 +288,7 @@ describe('the player in real calls (SIPp + RTP peers)', { skip }, () => {
         rtp_proto: 'RTP/AVP',
         sdp_attr: 'label:1',
       },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 30,
     });
     return { done };

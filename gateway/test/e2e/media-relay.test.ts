@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {
   describeSippResult,
@@ -71,7 +71,7 @@ describe('RTP relayed through the gateway between two SIP legs (SIPp + RTP peers
       scenario: 'uas.xml',
       localPort: calleePort,
       timeoutS: 60,
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
     });
     const done = runSipp({
       scenario: 'uac-auth.xml',
@@ -82,7 +82,7 @@ describe('RTP relayed through the gateway between two SIP legs (SIPp + RTP peers
       holdMs: 3000,
       auth: { username: '1001', password: 'demo1001' },
       keys: { caller: '1001', caller_domain: 'edgeline.local' },
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 20,
     });
     let call: EngineDump['calls'][number] | undefined;

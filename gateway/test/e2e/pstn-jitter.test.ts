@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { encodeG711 } from '../../../base/signal/g711.ts';
 import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { metricSum } from '../peers/raw-sip.ts';
 import { sippBinary, startSipp, type SippServer, registerDemoExtension } from '../peers/sipp.ts';
@@ -195,7 +195,7 @@ describe(
         localPort: calleePort,
         timeoutS: 120,
         keys: { rtp_port: String(media.port) },
-        extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+        extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       });
     });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ulawToLinear } from '../../../base/signal/g711.ts';
 import { parseRtp } from '../../src/media/rtp/rtp-packet.ts';
-import { freePort } from '../peers/free-port.ts';
+import { freePort, freeUdpBlock } from '../peers/free-port.ts';
 import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { describeSippResult, runSipp, sippBinary, type SippResult } from '../peers/sipp.ts';
 import { levelDbm0, zeroCrossingFrequencyHz } from '../../../base/test/signal/tone-analysis.ts';
@@ -62,7 +62,7 @@ describe('service numbers answered by the gateway (SIPp + RTP peer)', { skip }, 
       auth: { username: '1001', password: 'demo1001' },
       keys: { caller: '1001', caller_domain: 'edgeline.local' },
       // SIPp's own media socket (named in its SDP) on a port of our choosing, so parallel runs do not collide.
-      extraArgs: ['-mp', String(await freePort('udp')), '-mi', '127.0.0.1'],
+      extraArgs: ['-mp', String(await freeUdpBlock(4)), '-mi', '127.0.0.1'],
       timeoutS: 12,
     });
     // Wrapped: awaiting call() must not wait for the call to end.

@@ -62,3 +62,20 @@ export async function freePort(kind: PortKind = 'udp', options: { both?: boolean
   }
   throw new Error(`no free ${kind} port on 127.0.0.1 after 200 attempts`);
 }
+
+/**
+ * The first of `span` consecutive loopback UDP ports, all free and none handed out before: SIPp
+ * binds its RTP echo sockets at `-mp` and the ports above it (audio, video, each with its RTCP),
+ * so a single free port is not enough.
+ */
+export async function freeUdpBlock(span: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = PEER_PORTS_LO + 2 * Math.floor((Math.random() * (PEER_PORTS_HI - PEER_PORTS_LO - span)) / 2);
+    let free = true;
+    for (let p = base; p < base + span && free; p++) free = !handedOut.has(p) && (await isPortFree('udp', p));
+    if (!free) continue;
+    for (let p = base; p < base + span; p++) handedOut.add(p);
+    return base;
+  }
+  throw new Error(`no ${span} consecutive free udp ports on 127.0.0.1 after 200 attempts`);
+}

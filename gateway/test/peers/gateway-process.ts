@@ -21,15 +21,22 @@ export interface GatewayProcess {
 }
 
 /** A port free on 127.0.0.1 for both UDP and TCP (and, with `span`, the following ports too: TLS is SIP + 1). */
+const gatewayPorts = new Set<number>();
+
 export async function freeSipPort(span = 2): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     // Above the default RTP range (20000-29999) so a test gateway never collides with its own media
     // ports, and below the kernel's ephemeral range (32768+) that outgoing connections draw from.
     const base = 30000 + Math.floor(Math.random() * 1350) * 2;
+    // Never twice in one test process: a gateway started earlier may not have bound it yet.
+    if (gatewayPorts.has(base)) continue;
     let okAll = true;
     for (let p = base; p < base + span && okAll; p++)
       okAll = (await isPortFree('tcp', p)) && (await isPortFree('udp', p));
-    if (okAll) return base;
+    if (okAll) {
+      gatewayPorts.add(base);
+      return base;
+    }
   }
   throw new Error('no free port found');
 }

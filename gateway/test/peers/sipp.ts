@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, isPortFree } from './free-port.ts';
+import { freePort, freeUdpBlock, isPortFree } from './free-port.ts';
 
 /** Folder of the XML scenarios shipped with the tests. */
 export const SCENARIO_DIR = join(dirname(fileURLToPath(import.meta.url)), 'scenarios');
@@ -333,6 +333,9 @@ async function launch(opts: SippOptions, server: boolean): Promise<Launched> {
   const workDir = mkdtempSync(join(tmpdir(), 'edgeline-sipp-'));
   const controlPort = await freePort('udp');
   const args = buildArgs(opts, workDir, controlPort, server);
+  // Its RTP echo sockets at a block checked free (SIPp's default 6000 upwards is shared by every
+  // SIPp at once, and a socket it cannot bind there is fatal): unless the test chose -mp itself.
+  if (!args.includes('-mp')) args.push('-mp', String(await freeUdpBlock(4)));
   const started = Date.now();
   const child = spawn(binary, args, { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
