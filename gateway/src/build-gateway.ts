@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './core/log.ts';
 import { MetricsRegistry } from './core/metrics.ts';
 import { MediaEngine } from './media/engine/engine.ts';
 import { PstnService } from './pstn/pstn-service.ts';
+import { tonePlanOf } from './pstn/call-progress.ts';
 import {
   isPstnSource,
   pstnApiRoutes,
@@ -387,6 +388,16 @@ export class Gateway {
       sessionTimer: () => this.config.get().sip,
       pstnInbound: (line, did, caller) =>
         pstnInboundDestination(this.config.get(), line, did, caller, this.clock.wallNow()),
+      pstn: {
+        frames: this.mediaEngine,
+        host: this.opts.host,
+        progress: () => {
+          const c = this.config.get();
+          return c.pstn.callProgress.answer === 'early'
+            ? { plan: tonePlanOf(c.system), failureToneMs: c.pstn.callProgress.failureToneMs }
+            : undefined;
+        },
+      },
     });
     this.dispatcherInstance = new RequestDispatcher({
       b2bua: this.b2bua,
@@ -438,6 +449,7 @@ export class Gateway {
         port: this.sipPort,
       }),
       userAgent: () => this.config.get().sip.userAgent,
+      calls: () => this.b2bua,
     });
     const office = this.pstn.office;
 

@@ -21,10 +21,14 @@ import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts
 import { runLegApp, type LegApp } from './leg-app.ts';
 import type { LocalMediaPort } from './leg-media.ts';
 import { InboundSipLeg } from './sip-leg/inbound-sip-leg.ts';
-import { OutboundSipLeg, type DialogOwner } from './sip-leg/outbound-sip-leg.ts';
+import { OutboundSipLeg, type DialogOwner, type OutboundSipLegOptions } from './sip-leg/outbound-sip-leg.ts';
 import { Call, type MediaLeg, type OriginateRequest, type Originator } from './call.ts';
 import type { CallFailure } from './leg.ts';
 import { err, ok, type Result } from '../../../base/result.ts';
+import { randomUUID } from 'node:crypto';
+import type { TonePlan } from '../../../base/signal/tone-plan.ts';
+import type { PstnCallControl, PstnCallSink, PstnIncoming } from '../pstn/pstn-incoming.ts';
+import { PstnLeg, type PstnFramePort } from './pstn-leg/pstn-leg.ts';
 
 /** Apps that answer service numbers on the Leg interface (they never see the SIP dialog). */
 export interface LegApps {
@@ -106,9 +110,16 @@ export interface B2buaDeps {
   sessionTimer: () => { sessionExpiresS: number; minSeS: number };
   /** Inbound routing of a call from a PSTN line (by line, DID and caller, time conditions). */
   pstnInbound?(line: string, did: string, callerNumber: string): Destination;
+  /** The media of PSTN legs: their frame legs, the address our SDP names, the call-progress mode. */
+  pstn?: {
+    frames: PstnFramePort;
+    host: string;
+    /** Early answer with ringback and failure tones; undefined: late answer. */
+    progress(): { plan: TonePlan; failureToneMs: number } | undefined;
+  };
 }
 
-export class B2bua implements Originator {
+export class B2bua implements Originator, PstnCallControl {
   private readonly calls = new Set<SipCall>();
   /** Calls by the A-leg INVITE's Call-ID + From tag, for CANCEL and retransmission matching. */
   private readonly byInvite = new Map<string, SipCall>();
@@ -118,6 +129,8 @@ export class B2bua implements Originator {
   private readonly originated = new Set<OutboundSipLeg>();
   /** Per interaction with an app: the legs it placed and who answered, for its record. */
   private readonly placedFor = new Map<string, { legs: number; answered: string | undefined }>();
+  /** Calls that rang on PSTN ports, by their leg, until the leg ends. */
+  private readonly pstnCalls = new Set<PstnLeg>();
   private draining = false;
   private readonly callsTotal;
   private readonly dialRefused;
@@ -131,11 +144,11 @@ export class B2bua implements Originator {
     );
     this.callsActive = deps.metrics
       .gauge('edgeline_calls_active', 'Calls in progress')
-      .collect(() => [{ value: this.calls.size }]);
+      .collect(() => [{ value: this.activeCalls }]);
   }
 
   get activeCalls(): number {
-    return this.calls.size;
+    return this.calls.size + this.pstnCalls.size;
   }
 
   /** A new INVITE (no To tag) handed over by its server transaction. */
@@ -190,18 +203,12 @@ export class B2bua implements Originator {
     let callerPeer: string;
     let destination: Destination;
     if (trunk) {
-      // The gateway's own PSTN user agent names a line's call without a DID `s` (routed by line).
-      const checked = trunk.pstn ? requestUser : dialString();
+      const checked = dialString();
       if (checked === undefined) return;
       dialled = checked;
       caller = this.trunkCallerIdentity(trunk, req, fromHeader.value);
       callerPeer = trunk.id;
-      // X-Edgeline-Line is believed only from the gateway's own PSTN user agent.
-      const line = trunk.pstn ? req.headers.get('x-edgeline-line') : undefined;
-      destination =
-        line && this.deps.pstnInbound
-          ? this.deps.pstnInbound(line, dialled, caller.user === 'anonymous' ? '' : caller.user)
-          : this.deps.routing().fromTrunk(trunk.id, dialled);
+      destination = this.deps.routing().fromTrunk(trunk.id, dialled);
     } else {
       const auth = this.deps.authenticate(req);
       if (!auth.ok) {
@@ -239,10 +246,7 @@ export class B2bua implements Originator {
         authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
         bindDialog: (key, c, side) => this.dialogs.set(key, { owner: c, side }),
         unbindDialog: (key) => this.dialogs.delete(key),
-        onAttemptResult: (target, result) => {
-          if (target.kind === 'trunk' && target.member)
-            this.deps.reportMember(target.peer, target.member, result);
-        },
+        onAttemptResult: (target, result) => this.reportAttempt(target, result),
         onEnded: (c) => this.onCallEnded(c),
         transferTargets: (referrer, number) => this.transferTargets(referrer, number),
       },
@@ -441,6 +445,230 @@ export class B2bua implements Originator {
   }
 
   /**
+   * A call rang on a PSTN port: it becomes a PSTN leg of its own interaction and is routed by its
+   * line, DID and caller (`pstnInbound`). A service number hands the leg to its app; an extension,
+   * trunk or ring group is called on the leg's behalf with the leg's own media as the offer, so
+   * the two parties talk through one port pair; a refusal ends the leg with its cause (busy or
+   * congestion tone to the caller when the line answers early). Declined (undefined) while
+   * draining or without media: the line then rings on unanswered.
+   */
+  incoming(call: PstnIncoming): PstnCallSink | undefined {
+    const pstn = this.deps.pstn;
+    const media = this.deps.legApps?.media;
+    if (this.draining || !pstn || !media || !this.deps.pstnInbound) return undefined;
+    if (this.activeCalls >= this.deps.maxCalls) return undefined;
+    const interactionId = randomUUID();
+    const leg = PstnLeg.open({
+      incoming: call,
+      interactionId,
+      frames: pstn.frames,
+      media,
+      host: pstn.host,
+      progress: pstn.progress(),
+      clock: this.deps.clock,
+      timers: this.deps.timers,
+      logger: this.deps.logger,
+    });
+    if (!leg) {
+      this.deps.logger.warn({ line: call.portKey }, 'no media port for an incoming PSTN call');
+      return undefined;
+    }
+    const destination = this.deps.pstnInbound(call.lineId, call.called, call.callerNumber);
+    const routeId = destination.type === 'reject' ? null : (destination.routeId ?? null);
+    const startedAtMs = this.deps.clock.wallNow();
+    this.pstnCalls.add(leg);
+    leg.events.once('ended', () => {
+      this.pstnCalls.delete(leg);
+      this.writePstnInteraction(leg, call, routeId, startedAtMs);
+    });
+    switch (destination.type) {
+      case 'reject':
+        void leg.hangup(causeOfSipStatus(destination.status));
+        break;
+      case 'service': {
+        const app = this.deps.legApps?.appFor(destination.service, destination.number, destination.target);
+        if (!app) {
+          void leg.hangup('service-unavailable');
+          break;
+        }
+        const appCall = new Call({ first: leg, originator: this, media, logger: this.deps.logger });
+        void runLegApp(leg, appCall, app, this.deps.logger);
+        break;
+      }
+      case 'extension':
+      case 'trunk':
+      case 'ring-group': {
+        const targets = this.targetsOf(destination, undefined);
+        if (targets.length === 0) {
+          void leg.hangup(
+            destination.type === 'trunk' ? 'switching-equipment-congestion' : 'no-user-response',
+          );
+          break;
+        }
+        void this.connectPstn(leg, call, destination, targets);
+        break;
+      }
+      default: {
+        const never: never = destination;
+        throw new Error(`unknown destination ${JSON.stringify(never)}`);
+      }
+    }
+    return leg;
+  }
+
+  /**
+   * Call the PSTN caller's destination with the line's own media (`PstnLeg.face`): the line hears
+   * ringback while it rings (early answer), the failure's tone if it fails, and the party once it
+   * answers. Whoever hangs up first ends the other.
+   */
+  private async connectPstn(
+    leg: PstnLeg,
+    call: PstnIncoming,
+    destination: Exclude<Destination, { type: 'reject' } | { type: 'service' }>,
+    targets: OutboundTarget[],
+  ): Promise<void> {
+    const wanted = new AbortController();
+    const offCaller = leg.events.once('ended', () => wanted.abort());
+    const number = destination.type === 'ring-group' ? call.called : destination.number;
+    const out = new OutboundSipLeg({
+      interactionId: leg.interactionId,
+      legId: `${leg.interactionId}:b1`,
+      targets,
+      ringTimeoutMs: this.deps.ringTimeoutMs,
+      // The line's caller ID is asserted: the PSTN is inside the trust domain (RFC 3325 §2.3).
+      caller: {
+        user: call.callerNumber || 'anonymous',
+        ...(call.callerName ? { displayName: call.callerName } : {}),
+        assert: true,
+      },
+      party:
+        destination.type === 'trunk'
+          ? { kind: 'trunk', id: destination.trunks[0] ?? '', number }
+          : {
+              kind: 'extension',
+              id: destination.type === 'ring-group' ? destination.group.id : number,
+              number,
+            },
+      sip: this.deps.sip,
+      media: leg.face(),
+      signal: wanted.signal,
+      ...this.outboundLegDeps(),
+    });
+    this.originated.add(out);
+    const placed = { legs: 1, answered: undefined as string | undefined };
+    this.placedFor.set(leg.interactionId, placed);
+    out.events.on('state', (to) => {
+      // RFC 3960 §2.1: the far end rings, the caller hears ringback (from the line's tone plan).
+      if (to === 'alerting') void leg.ring();
+      else if (to === 'early') leg.earlyMedia();
+    });
+    out.events.once('ended', () => {
+      this.originated.delete(out);
+      this.writeOriginatedLeg(out, call.callerNumber || 'anonymous');
+      // Once connected, the party hanging up ends the caller's leg (before, the failure does).
+      if (leg.state === 'answered') void leg.hangup('normal-clearing');
+    });
+    const r = await out.start();
+    offCaller();
+    if (!r.ok) {
+      if (leg.state !== 'ended') await leg.hangup(r.error.cause);
+      return;
+    }
+    placed.answered = out.answeredPeer;
+    const joined = leg.connect();
+    if (!joined.ok) await out.hangup('normal-clearing');
+    else leg.events.once('ended', () => void out.hangup('normal-clearing'));
+  }
+
+  /** Passive health of trunk members: each attempt's outcome on the member it went to. */
+  private reportAttempt(target: OutboundTarget, result: 'ok' | 'timeout' | number): void {
+    if (target.kind === 'trunk' && target.member) this.deps.reportMember(target.peer, target.member, result);
+  }
+
+  /** What every SIP leg the B2BUA places shares: identity, time, the dialog table, trunk health. */
+  private outboundLegDeps(): Pick<
+    OutboundSipLegOptions,
+    | 'domain'
+    | 'userAgent'
+    | 'clock'
+    | 'timers'
+    | 'logger'
+    | 'bindDialog'
+    | 'unbindDialog'
+    | 'authorize'
+    | 'onAttemptResult'
+  > {
+    return {
+      domain: this.deps.domain(),
+      userAgent: this.deps.userAgent(),
+      clock: this.deps.clock,
+      timers: this.deps.timers,
+      logger: this.deps.logger,
+      bindDialog: (key, owner) => this.dialogs.set(key, { owner, side: 'b' }),
+      unbindDialog: (key) => this.dialogs.delete(key),
+      authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
+      onAttemptResult: (target, result) => this.reportAttempt(target, result),
+    };
+  }
+
+  /** The PSTN leg's CDR row and its interaction's, once the leg has ended. */
+  private writePstnInteraction(
+    leg: PstnLeg,
+    call: PstnIncoming,
+    route: string | null,
+    startedAtMs: number,
+  ): void {
+    const d = leg.dump();
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const endedAt = d.end?.atMs ?? this.deps.clock.wallNow();
+    const status = d.answeredAtMs === null ? (d.end?.sipStatus ?? 0) : 200;
+    const placed = this.placedFor.get(leg.interactionId);
+    this.placedFor.delete(leg.interactionId);
+    try {
+      this.deps.cdr.leg({
+        legId: d.id,
+        interactionId: d.interactionId,
+        callId: '',
+        direction: 'inbound',
+        technology: 'pstn',
+        peer: call.lineId,
+        fromUri: call.callerNumber,
+        toUri: call.called,
+        callerId: call.callerNumber,
+        startedAt: iso(startedAtMs) ?? '',
+        answeredAt: iso(d.answeredAtMs),
+        endedAt: iso(endedAt) ?? '',
+        durationMs: endedAt - startedAtMs,
+        billableMs: d.answeredAtMs === null ? 0 : endedAt - d.answeredAtMs,
+        status,
+        hangupCause: d.end?.cause ?? 'normal-clearing',
+        hangupBy: d.end?.by === 'remote' ? 'caller' : d.end?.by === 'local' ? 'callee' : 'system',
+        trunkMember: null,
+        extra: { port: call.portKey, channel: call.channel },
+      });
+      this.deps.cdr.interaction({
+        interactionId: d.interactionId,
+        caller: call.callerNumber,
+        callee: placed?.answered ?? call.called,
+        dialled: call.called,
+        route,
+        startedAt: iso(startedAtMs) ?? '',
+        answeredAt: iso(d.answeredAtMs),
+        endedAt: iso(endedAt) ?? '',
+        durationMs: endedAt - startedAtMs,
+        outcome: outcomeOf(status),
+        status,
+        legs: 1 + (placed?.legs ?? 0),
+      });
+    } catch (e) {
+      this.deps.logger.error(
+        { err: e, interactionId: d.interactionId },
+        'writing the CDR of a PSTN call failed',
+      );
+    }
+  }
+
+  /**
    * The outbound path of apps (`Call.originate`): an extension's registered contacts are rung in
    * parallel from a leg of our own media, which is opened in the worker of the leg it will be
    * bridged to. Resolves once a contact answers, or with the failure (480 when the extension has
@@ -468,11 +696,6 @@ export class B2bua implements Originator {
         pinToSource: true,
       })),
       ringTimeoutMs: this.deps.ringTimeoutMs,
-      authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
-      onAttemptResult: (target, result) => {
-        if (target.kind === 'trunk' && target.member)
-          this.deps.reportMember(target.peer, target.member, result);
-      },
       caller: {
         user: caller?.number ?? 'anonymous',
         ...(caller?.displayName ? { displayName: caller.displayName } : {}),
@@ -484,13 +707,7 @@ export class B2bua implements Originator {
       ...(req.near ? { nearMediaKey: req.near.mediaKey } : {}),
       // RFC 3261 §9.1: the caller leaving (or the app giving up) CANCELs every fork at once.
       ...(req.signal ? { signal: req.signal } : {}),
-      domain: this.deps.domain(),
-      userAgent: this.deps.userAgent(),
-      clock: this.deps.clock,
-      timers: this.deps.timers,
-      logger: this.deps.logger,
-      bindDialog: (key, owner) => this.dialogs.set(key, { owner, side: 'b' }),
-      unbindDialog: (key) => this.dialogs.delete(key),
+      ...this.outboundLegDeps(),
     });
     this.originated.add(leg);
     // The interaction's record counts the legs its app placed and names the party that answered.
@@ -574,16 +791,14 @@ export class B2bua implements Originator {
     const inbound = call.inboundLeg.invite;
     // One recording per interaction, named on the caller's leg.
     const recording = this.deps.media.recordingOf?.(call.interactionId);
-    // Legs to and from the PSTN user agent are PSTN legs: their peer is the line that carried them.
-    const callerPstn = this.deps.trunk(call.callerPeer)?.pstn === true;
     try {
       this.deps.cdr.leg({
         legId: `${call.interactionId}:a`,
         interactionId: call.interactionId,
         callId: inbound.headers.get('call-id') ?? '',
         direction: 'inbound',
-        technology: callerPstn ? 'pstn' : 'sip',
-        peer: callerPstn ? (inbound.headers.get('x-edgeline-line') ?? call.callerPeer) : call.callerPeer,
+        technology: 'sip',
+        peer: call.callerPeer,
         fromUri: inbound.headers.get('from') ?? '',
         toUri: inbound.headers.get('to') ?? '',
         callerId: call.caller.user,
@@ -688,9 +903,10 @@ export class B2bua implements Originator {
   async drain(graceMs: number, waitMs: (ms: number) => Promise<void>): Promise<number> {
     this.draining = true;
     const deadline = this.deps.clock.now() + graceMs;
-    while (this.calls.size > 0 && this.deps.clock.now() < deadline) await waitMs(100);
-    const left = this.calls.size;
+    while (this.activeCalls > 0 && this.deps.clock.now() < deadline) await waitMs(100);
+    const left = this.activeCalls;
     for (const call of [...this.calls]) call.hangup('shutdown');
+    for (const leg of [...this.pstnCalls]) void leg.hangup('normal-clearing');
     return left;
   }
 
@@ -714,6 +930,7 @@ export class B2bua implements Originator {
 
   close(): void {
     for (const call of [...this.calls]) call.hangup('shutdown');
+    for (const leg of [...this.pstnCalls]) void leg.hangup('normal-clearing');
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Clock, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
+import { err, ok, type Result } from '../../../base/result.ts';
 import { TypedEmitter } from '../core/typed-emitter.ts';
 import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
 import { DigitCollector } from './digit-collector.ts';
@@ -72,6 +73,22 @@ export abstract class LegBase {
   get end(): LegEnd | undefined {
     return this.machine.end;
   }
+
+  /**
+   * `answer` as every leg does it: idempotent once answered, refused once ended, and one answer
+   * under way at a time (the media of the first call is the leg's).
+   */
+  protected answerOnce(run: () => Promise<Result<void, CallFailure>>): Promise<Result<void, CallFailure>> {
+    if (this.state === 'answered') return Promise.resolve(ok(undefined));
+    if (this.state === 'ended')
+      return Promise.resolve(
+        err(callFailure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')),
+      );
+    this.answering ??= run();
+    return this.answering;
+  }
+
+  private answering: Promise<Result<void, CallFailure>> | undefined;
 
   collectDigits(opts: CollectOptions): Promise<DigitResult> {
     if (this.state === 'ended') return Promise.resolve({ digits: '', outcome: 'ended' });

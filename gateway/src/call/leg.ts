@@ -187,7 +187,7 @@ export interface LegDump {
 
 export type LegDetail =
   | { technology: 'sip'; callId: string; remoteTarget: string | null; trunkMember: string | null }
-  | { technology: 'fxo' | 'e1'; portId: string; channel: number }
+  | { technology: 'fxo' | 'e1'; portId: string; lineId: string; channel: string }
   | { technology: 'local'; service: string };
 
 export interface Leg {

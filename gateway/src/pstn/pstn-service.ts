@@ -1,19 +1,17 @@
 /**
- * The PSTN user agent: owns the telephony cards and presents their ports to call control as an
- * internal SIP trunk, so a PSTN call is a leg in call control like any SIP leg (one call-control
- * path, one interaction id, CDRs from the B2BUA).
+ * The PSTN service: owns the telephony cards and their ports.
  *
- * It runs its own SIP stack (transports, transactions, dialogs) on a loopback port. The B2BUA
- * knows that address as the trusted trunk `pstn`:
- *   outbound  B2BUA ──INVITE sip:<digits>@127.0.0.1:P;group=<id>──► hunt a free port of the
- *             group, seize, wait for dial tone, dial; 180 while the far end rings; 200 on answer
- *             supervision; 486 busy; 503 when every port of the group is busy or faulty;
- *   inbound   a line rings, caller ID decoded ──INVITE (From/P-Asserted-Identity: the caller,
- *             X-Edgeline-Line: the line)──► B2BUA inbound routing; its 200 answers the line.
+ *   inbound   a line rings, caller ID decoded ──► call control (`PstnCallControl.incoming`) gets
+ *             the port's facts and a control of it, and makes the call a PSTN leg of its own: no
+ *             SIP in between. The port then plays what the leg's sink gives it, tick by tick.
+ *   outbound  for now still an internal SIP trunk on loopback: B2BUA ──INVITE
+ *             sip:<digits>@127.0.0.1:P;group=<id>──► hunt a free port of the group, seize, wait
+ *             for dial tone, dial; 180 while the far end rings; 200 on answer supervision; 486
+ *             busy; 503 when every port of the group is busy or faulty.
  * Each call's audio runs through a frame leg of the media engine: the channel's 20 ms frames
  * cross to and from a relay worker in one batch per tick for all channels.
  */
-import { FRAME_SAMPLES, type Card, type Channel } from '../../../drivers/api/types.ts';
+import type { Card, Channel } from '../../../drivers/api/types.ts';
 import { openDriver } from '../../../drivers/index.ts';
 import type { CentralOffice } from '../../../drivers/sim/central-office.ts';
 import { viaFor } from '../call/sip-call.ts';
@@ -24,19 +22,20 @@ import type { ErrorCode } from '../../../base/error-codes.ts';
 import { err, type Result } from '../../../base/result.ts';
 import type { FrameLegHandle, FrameLegSink } from '../media/engine/engine.ts';
 import type { RtpAddress } from '../media/rtp/rtp-latch.ts';
-import { answerServiceOffer, serviceOffer, type MediaPlan } from '../media/sdp/service-sdp.ts';
+import { answerServiceOffer, type MediaPlan } from '../media/sdp/service-sdp.ts';
 import { ETSI_TONE_PLAN, NANP_TONE_PLAN, type TonePlan } from '../../../base/signal/tone-plan.ts';
 import { attemptKey, nextAttempt, nextRoundRobin, parseChannelList } from '../routing/hunt.ts';
 import { Dialog } from '../sip/dialog/dialog.ts';
-import { createResponse, generateCallId, generateTag, getTag, parseUri } from '../sip/message/index.ts';
-import { SipHeaders, type SipEndpoint, type SipRequest, type SipResponse } from '../sip/message/types.ts';
+import { createResponse, generateTag, getTag, parseUri } from '../sip/message/index.ts';
+import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
 import { parseSdp, connectionOf } from '../media/sdp/sdp.ts';
 import { TransactionLayer } from '../sip/transaction/index.ts';
 import { SipTransports } from '../sip/transport/index.ts';
 import type { CardConfig, Config, LineConfig } from '../store/config-schema.ts';
-import { CallProgress, tonePlanOf } from './call-progress.ts';
+import { tonePlanOf } from './call-progress.ts';
 import { CadenceLearner, disconnectProfiles, type CadenceProfile } from './cadence.ts';
 import { E1Port, FxoPort, PORT_STATES, type PortEvent, type PstnPort } from './pstn-port.ts';
+import type { PstnCallControl, PstnCallSink, PstnIncoming } from './pstn-incoming.ts';
 
 /** What the service needs of the media engine. */
 export interface PstnMediaPort {
@@ -68,6 +67,8 @@ export interface PstnServiceOptions {
   media: PstnMediaPort | undefined;
   /** Where the B2BUA receives SIP over UDP. */
   b2bua: () => SipEndpoint;
+  /** Call control: takes the calls that ring on the ports. Without it every line rings unanswered. */
+  calls: () => PstnCallControl | undefined;
   userAgent: () => string;
 }
 
@@ -92,12 +93,12 @@ export const PstnErrors = {
   LEARN_FAILED: 'EDGE_ERR_PSTN_LEARN_FAILED',
 } as const satisfies Record<string, ErrorCode>;
 
-/** `tones`: an incoming call failed on the SIP side; its line plays busy or congestion, then is released. */
-type CallState = 'hunting' | 'alerting' | 'connected' | 'tones' | 'ended';
+type CallState = 'hunting' | 'alerting' | 'connected' | 'ended';
 
+/** An outgoing call of the internal trunk (we are the UAS of the B2BUA's INVITE). */
 interface UaCall {
   id: number;
-  direction: 'in' | 'out';
+  direction: 'out';
   state: CallState;
   callId: string;
   number: string;
@@ -107,24 +108,25 @@ interface UaCall {
   localSdp: Buffer | undefined;
   dialog: Dialog | undefined;
   startedMs: number;
-  // Outbound (we are the UAS of the B2BUA's INVITE).
   invite?: SipRequest;
   respond?: (res: SipResponse) => void;
   toTag?: string;
   group?: string;
   tried: Set<string>;
   ringingSent: boolean;
-  // Inbound (we are the UAC).
-  cancelled?: boolean;
-  /** Ringback, early media and failure tones to the caller (`pstn.callProgress.answer: early`). */
-  progress?: CallProgress;
-  toneFrame?: Int16Array;
-  legStarted?: boolean;
+}
+
+/** A call that rang on the port, now call control's. */
+interface InboundCall {
+  sink: PstnCallSink;
+  number: string;
+  startedMs: number;
 }
 
 interface PortSlot {
   port: PstnPort;
   call: UaCall | undefined;
+  inbound: InboundCall | undefined;
   lastFault: { reason: string; atMs: number } | null;
   faults: number;
   calls: number;
@@ -254,9 +256,11 @@ export class PstnService {
         office.onTick(() => {
           this.o.media?.flushFrames();
           for (const slot of slots) {
-            const call = slot.call;
-            if (!call) continue;
-            const frame = call.state === 'connected' ? call.leg?.pull() : this.progressFrame(call);
+            const frame = slot.inbound
+              ? slot.inbound.sink.frame()
+              : slot.call?.state === 'connected'
+                ? slot.call.leg?.pull()
+                : undefined;
             if (!frame) continue;
             void slot.port.channel.sendAudio(frame);
             slot.port.noteActivity();
@@ -353,6 +357,7 @@ export class PstnService {
       lastFault: null,
       faults: 0,
       calls: 0,
+      inbound: undefined,
       declined: false,
       learner: undefined,
       learnedKey: '',
@@ -362,6 +367,7 @@ export class PstnService {
       ch.onAudio((frame) => {
         port.audio(frame);
         slot.learner?.push(frame);
+        slot.inbound?.sink.audio(frame);
         const call = slot.call;
         if (call?.state === 'connected') call.leg?.send(frame);
         else if (call && !call.ringingSent) this.ringingIfProgressed(call);
@@ -376,15 +382,23 @@ export class PstnService {
     const slot = this.slots.get(key);
     if (!slot) return;
     const call = slot.call;
+    if (ev.type === 'far-end-disconnect' || ev.type === 'released') slot.declined = false;
+    if (ev.type === 'fault') {
+      slot.lastFault = { reason: ev.reason, atMs: this.o.clock.wallNow() };
+      slot.faults++;
+      this.faultsTotal.inc({ line: key, reason: ev.reason });
+      this.o.logger.warn({ line: key, reason: ev.reason }, 'PSTN line fault');
+    }
+    // A call that rang on the port is call control's: so are the port's events while it lasts.
+    if (slot.inbound && ev.type !== 'incoming') {
+      slot.inbound.sink.portEvent(ev);
+      return;
+    }
     switch (ev.type) {
       case 'fault':
-        slot.lastFault = { reason: ev.reason, atMs: this.o.clock.wallNow() };
-        slot.faults++;
-        this.faultsTotal.inc({ line: key, reason: ev.reason });
-        this.o.logger.warn({ line: key, reason: ev.reason }, 'PSTN line fault');
         return;
       case 'incoming':
-        if (call || slot.declined || this.closed) return;
+        if (call || slot.inbound || slot.declined || slot.learner || this.closed) return;
         this.startInbound(slot, ev.callerNumber, ev.callerName, ev.did);
         return;
       case 'answered':
@@ -412,14 +426,10 @@ export class PstnService {
             return;
         }
       case 'far-end-disconnect':
-        slot.declined = false;
         if (!call) return;
         this.farEndGone(call, ev.reason);
         return;
       case 'released':
-        slot.declined = false;
-        if (call && call.direction === 'in' && (call.state === 'alerting' || call.state === 'tones'))
-          this.farEndGone(call, 'released');
         return;
       default: {
         const never: never = ev;
@@ -438,7 +448,8 @@ export class PstnService {
 
   private busyKeys(): Set<string> {
     const busy = new Set<string>();
-    for (const [key, s] of this.slots) if (s.call || s.learner || !s.port.available) busy.add(key);
+    for (const [key, s] of this.slots)
+      if (s.call || s.inbound || s.learner || !s.port.available) busy.add(key);
     return busy;
   }
 
@@ -673,6 +684,7 @@ export class PstnService {
   // ---------------------------------------------------------------------------------------------
   // Inbound: a line rang.
 
+  /** Hand the call to call control; a line nobody takes rings on unanswered (an E1 call is cleared). */
   private startInbound(
     slot: PortSlot,
     callerNumber: string,
@@ -685,212 +697,47 @@ export class PstnService {
       cfg.pstn.lines.find((l) => l.id === port.lineId)?.number ??
       cfg.pstn.spans.find((s) => s.id === port.lineId)?.number ??
       '';
-    const called = did ?? lineNumber ?? '';
-    const dest = this.o.b2bua();
-    const callId = generateCallId(LOOPBACK);
-    const call: UaCall = {
-      id: this.nextId++,
-      direction: 'in',
-      state: 'alerting',
-      callId,
-      number: callerNumber,
-      port,
-      leg: undefined,
-      plan: undefined,
-      localSdp: undefined,
-      dialog: undefined,
-      startedMs: this.o.clock.now(),
-      tried: new Set(),
-      ringingSent: false,
+    const incoming: PstnIncoming = {
+      portKey: port.key,
+      lineId: port.lineId,
+      kind: port.channel.kind === 'e1' ? 'e1' : 'fxo',
+      channel: port.channel.id,
+      callerNumber,
+      callerName,
+      called: did ?? lineNumber,
+      control: {
+        answer: () => {
+          this.syncLearned(slot);
+          return port.answer();
+        },
+        release: (answered) => {
+          if (!slot.inbound) return;
+          slot.inbound = undefined;
+          // An analog line cannot refuse a call: it rings until the caller gives up, unanswered.
+          if (!answered && port.channel.kind === 'fxo') {
+            if (port.state === 'ringing') slot.declined = true;
+            return;
+          }
+          port.hangup();
+        },
+        sendDigit: (digit, durationMs) =>
+          void port.channel.dialDtmf(digit, { toneMs: Math.max(60, Math.min(durationMs, 200)), gapMs: 60 }),
+      },
     };
-    const leg = this.openLeg(call);
-    if (!leg) {
-      this.o.logger.warn({ line: port.key }, 'no media port for an incoming PSTN call');
+    this.o.logger.info(
+      { line: port.key, caller: callerNumber, called: incoming.called },
+      'incoming PSTN call',
+    );
+    const sink = this.o.calls()?.incoming(incoming);
+    if (!sink) {
       slot.declined = true;
       if (port.channel.kind === 'e1') port.hangup();
+      this.callsTotal.inc({ direction: 'in', outcome: 'declined' });
       return;
     }
-    call.leg = leg;
-    const progress = cfg.pstn.callProgress;
-    if (progress.answer === 'early') {
-      call.progress = new CallProgress(
-        { plan: this.tonePlan(), failureToneMs: progress.failureToneMs },
-        this.o.timers,
-        () => this.endCall(call, 'failure tone played'),
-      );
-      call.toneFrame = new Int16Array(FRAME_SAMPLES);
-    }
-    const offer = serviceOffer({ address: LOOPBACK, rtpPort: leg.rtpPort });
-    call.plan = offer.plan;
-    call.localSdp = offer.sdp;
-    slot.call = call;
+    slot.inbound = { sink, number: callerNumber, startedMs: this.o.clock.now() };
     slot.calls++;
-    this.calls.set(callId, call);
-
-    const host = dest.address.includes(':') ? `[${dest.address}]` : dest.address;
-    const user = called || 's';
-    const identity = callerNumber
-      ? `${callerName ? `"${callerName.replace(/["\\]/g, '')}" ` : ''}<sip:${callerNumber}@pstn>`
-      : '"Anonymous" <sip:anonymous@anonymous.invalid>';
-    const h = new SipHeaders();
-    h.append('via', viaFor({ localSentBy: (t) => this.transports.localSentBy(t) }, 'udp'));
-    h.append('max-forwards', '70');
-    h.append('from', `${identity};tag=${generateTag()}`);
-    h.append('to', `<sip:${user}@${host}:${dest.port}>`);
-    h.append('call-id', callId);
-    h.append('cseq', '1 INVITE');
-    h.append('contact', this.contact(port.key));
-    // RFC 3325 §9.1: the network-asserted identity of the caller, believed only inside the trust domain.
-    if (callerNumber) h.append('p-asserted-identity', identity);
-    h.append('x-edgeline-line', port.lineId);
-    h.append('user-agent', this.o.userAgent());
-    h.append('content-type', 'application/sdp');
-    const invite: SipRequest = {
-      kind: 'request',
-      method: 'INVITE',
-      uri: `sip:${user}@${host}:${dest.port}`,
-      version: 'SIP/2.0',
-      headers: h,
-      body: offer.sdp,
-    };
-    call.invite = invite;
-    this.o.logger.info({ line: port.key, caller: callerNumber, called }, 'incoming PSTN call');
-    this.tx.sendRequest(invite, dest, {
-      onResponse: (res) => this.inboundResponse(call, res),
-      onTimeout: () => this.inboundFailed(call, 408),
-      onTransportError: () => this.inboundFailed(call, 503),
-    });
-  }
-
-  private inboundResponse(call: UaCall, res: SipResponse): void {
-    if (res.status < 200) {
-      if (res.status > 100) this.inboundProgress(call, res);
-      return;
-    }
-    const invite = call.invite;
-    if (!invite) return;
-    if (res.status >= 300) return this.inboundFailed(call, res.status);
-    const d = Dialog.fromUacResponse(invite, res);
-    if (!d.ok) return this.inboundFailed(call, 502);
-    const dialog = d.value;
-    // RFC 3261 §13.2.2.4: the UAC acknowledges every 2xx, even one it no longer wants.
-    const ack = dialog.createAck(invite);
-    if (ack.ok) {
-      ack.value.request.headers.prepend(
-        'via',
-        viaFor({ localSentBy: (t) => this.transports.localSentBy(t) }, 'udp'),
-      );
-      this.transports.send(ack.value.request, this.o.b2bua());
-    }
-    if (call.dialog) return; // a retransmitted 2xx
-    call.dialog = dialog;
-    if (call.state === 'ended' || call.state === 'tones' || call.cancelled || !call.port) {
-      this.sendBye(call);
-      return;
-    }
-    const inSlot = this.slots.get(call.port.key);
-    if (inSlot) this.syncLearned(inSlot);
-    // The line may already be off hook, answered early to carry ringback or early media.
-    const answered = call.progress?.lineAnswered ? { ok: true as const } : call.port.answer();
-    if (!answered.ok) {
-      this.sendBye(call);
-      this.endCall(call, 'line gone before answer');
-      return;
-    }
-    call.progress?.input({ type: 'answered' });
-    this.startInboundLeg(call, remoteOf(res.body));
-    call.state = 'connected';
-    this.callsTotal.inc({ direction: 'in', outcome: 'answered' });
-  }
-
-  private inboundFailed(call: UaCall, status: number): void {
-    if (call.state === 'ended' || call.state === 'tones') return;
-    this.callsTotal.inc({ direction: 'in', outcome: String(status) });
-    const port = call.port;
-    if (port && call.progress && call.state === 'alerting' && this.failureTone(call, status)) return;
-    if (port) {
-      const slot = this.slots.get(port.key);
-      // An analog line cannot refuse a call: it rings on until the caller gives up, unanswered.
-      if (slot && port.channel.kind === 'fxo' && port.state === 'ringing') slot.declined = true;
-      if (port.channel.kind === 'e1') port.hangup();
-    }
-    this.unbind(call);
-    this.endCall(call, `status ${status}`);
-  }
-
-  /**
-   * An 18x from call control: answer the line (once) so that the caller hears ringback from the
-   * plan, or the callee's early media when the 18x carries SDP (RFC 3960 §2.1).
-   */
-  private inboundProgress(call: UaCall, res: SipResponse): void {
-    const port = call.port;
-    if (!call.progress || !port || call.state !== 'alerting') return;
-    const remote = remoteOf(res.body);
-    const answerNow = call.progress.input({
-      type: 'provisional',
-      status: res.status,
-      earlyMedia: remote !== undefined,
-    });
-    if (answerNow && !port.answer().ok)
-      this.o.logger.warn({ line: port.key }, 'line not answered for ringback');
-    if (remote) this.startInboundLeg(call, remote);
-  }
-
-  /** Start the call's media leg towards `remote`, or only move it there when it already runs. */
-  private startInboundLeg(call: UaCall, remote: RtpAddress | undefined): void {
-    const leg = call.leg;
-    if (!leg || !call.plan) return;
-    if (call.legStarted) {
-      if (remote) leg.setRemote(remote);
-      return;
-    }
-    call.legStarted = true;
-    void leg.opened().then((bound) => {
-      if (call.state === 'ended') return;
-      if (!bound) {
-        this.sendBye(call);
-        this.endCall(call, 'media port');
-        return;
-      }
-      leg.start({ ...call.plan, remote } as MediaPlan);
-    });
-  }
-
-  /**
-   * The failed call's tone to the caller (busy for 486/600, congestion otherwise), answering the
-   * line first when it still rings. False when the line cannot carry it (released at once).
-   */
-  private failureTone(call: UaCall, status: number): boolean {
-    const progress = call.progress;
-    const port = call.port;
-    if (!progress || !port || this.o.config().pstn.callProgress.failureToneMs === 0) return false;
-    const answerNow = progress.input({ type: 'failed', status });
-    if (answerNow && !port.answer().ok) {
-      progress.close();
-      return false;
-    }
-    if (progress.state !== 'failure-tone') return false;
-    call.state = 'tones';
-    this.o.logger.info(
-      { line: port.key, status, tone: progress.dump().tone },
-      'failure tone to the PSTN caller',
-    );
-    return true;
-  }
-
-  /** This tick's frame for a call not yet connected: a tone, the early media, or nothing. */
-  private progressFrame(call: UaCall): Int16Array | undefined {
-    const progress = call.progress;
-    const frame = call.toneFrame;
-    if (!progress || !frame || (call.state !== 'alerting' && call.state !== 'tones')) return undefined;
-    switch (progress.frame(frame)) {
-      case 'tone':
-        return frame;
-      case 'media':
-        return call.leg?.pull();
-      case 'none':
-        return undefined;
-    }
+    this.callsTotal.inc({ direction: 'in', outcome: 'offered' });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -898,12 +745,8 @@ export class PstnService {
 
   private farEndGone(call: UaCall, reason: string): void {
     this.o.logger.info({ line: call.port?.key, reason }, 'PSTN far end disconnected');
-    if (call.direction === 'out') {
-      if (call.state === 'connected') this.sendBye(call);
-      else this.finishOutbound(call, 487, 'Request Terminated');
-    } else if (call.state === 'connected') this.sendBye(call);
-    else if (call.state === 'alerting') this.sendCancel(call);
-    // `tones`: the SIP side is over already; only the line is left.
+    if (call.state === 'connected') this.sendBye(call);
+    else this.finishOutbound(call, 487, 'Request Terminated');
     this.unbind(call);
     this.endCall(call, reason);
   }
@@ -927,41 +770,14 @@ export class PstnService {
     }
   }
 
-  /** RFC 3261 §9.1: CANCEL copies the INVITE's Request-URI, top Via, Call-ID, From, To and CSeq number. */
-  private sendCancel(call: UaCall): void {
-    const invite = call.invite;
-    if (!invite || call.cancelled) return;
-    call.cancelled = true;
-    const h = new SipHeaders();
-    const via = invite.headers.getLines('via')[0];
-    if (via) h.append('via', via);
-    h.append('max-forwards', '70');
-    for (const n of ['from', 'to', 'call-id']) {
-      const v = invite.headers.get(n);
-      if (v !== undefined) h.append(n, v);
-    }
-    h.append('cseq', '1 CANCEL');
-    const cancel: SipRequest = {
-      kind: 'request',
-      method: 'CANCEL',
-      uri: invite.uri,
-      version: 'SIP/2.0',
-      headers: h,
-      body: Buffer.alloc(0),
-    };
-    this.tx.sendRequest(cancel, this.o.b2bua(), { onResponse: () => undefined, onTimeout: () => undefined });
-  }
-
   /** Every ending comes here: the port is released and returns to the pool, the media leg closes. */
   private endCall(call: UaCall, cause: string): void {
     if (call.state === 'ended') return;
-    const wasConnected = call.state === 'connected' || call.progress?.lineAnswered === true;
     call.state = 'ended';
-    call.progress?.close();
     this.calls.delete(call.callId);
     if (call.port) {
       const slot = this.slots.get(call.port.key);
-      if (!(call.direction === 'in' && !wasConnected && call.port.channel.kind === 'fxo')) call.port.hangup();
+      call.port.hangup();
       if (slot?.call === call) slot.call = undefined;
       call.port = undefined;
     }
@@ -1035,9 +851,19 @@ export class PstnService {
         cfg.pstn.spans.find((x) => x.id === s.port.lineId)?.number ??
         null,
       state: s.learner ? 'seized' : s.port.state,
-      call: s.call
-        ? { direction: s.call.direction, number: s.call.number, sinceMs: Math.round(now - s.call.startedMs) }
-        : null,
+      call: s.inbound
+        ? {
+            direction: 'in' as const,
+            number: s.inbound.number,
+            sinceMs: Math.round(now - s.inbound.startedMs),
+          }
+        : s.call
+          ? {
+              direction: s.call.direction,
+              number: s.call.number,
+              sinceMs: Math.round(now - s.call.startedMs),
+            }
+          : null,
       lastFault: s.lastFault,
       faults: s.faults,
       calls: s.calls,
@@ -1102,6 +928,11 @@ export class PstnService {
       if (call.state === 'connected') this.sendBye(call);
       this.endCall(call, 'shutdown');
     }
+    for (const slot of this.slots.values()) {
+      if (!slot.inbound) continue;
+      slot.inbound = undefined;
+      slot.port.hangup();
+    }
     for (const off of this.offs) off();
     for (const s of this.slots.values()) s.port.close();
     for (const l of this.learning.values()) l.timer.cancel();
@@ -1126,7 +957,6 @@ export class PstnService {
         number: c.number,
         line: c.port?.key ?? null,
         group: c.group ?? null,
-        progress: c.progress?.dump() ?? null,
       })),
     };
   }

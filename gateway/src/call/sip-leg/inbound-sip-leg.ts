@@ -63,7 +63,6 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
   readonly technology = 'sip' as const;
   readonly direction = 'inbound' as const;
   private handle: LegMediaHandle | undefined;
-  private answering: Promise<Result<void, CallFailure>> | undefined;
   private readonly playback: LocalPlayback;
   /** The cause the app hung up with (the session's own summary knows only SIP facts). */
   private localCause: HangupCause | undefined;
@@ -103,13 +102,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
   }
 
   answer(opts: AnswerOptions = {}): Promise<Result<void, CallFailure>> {
-    if (this.state === 'answered') return Promise.resolve(ok(undefined));
-    if (this.state === 'ended')
-      return Promise.resolve(
-        err(callFailure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended')),
-      );
-    this.answering ??= this.doAnswer(opts);
-    return this.answering;
+    return this.answerOnce(() => this.doAnswer(opts));
   }
 
   private async doAnswer(opts: AnswerOptions): Promise<Result<void, CallFailure>> {

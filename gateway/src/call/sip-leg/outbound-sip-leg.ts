@@ -119,6 +119,8 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   private settle: ((r: Result<void, CallFailure>) => void) | undefined;
   private started: Promise<Result<void, CallFailure>> | undefined;
   private reinvite2xx: PendingReinvite2xx | undefined;
+  /** Early media from a provisional response's SDP is flowing (RFC 3960). */
+  private earlyMedia = false;
   /** Every 2xx we ACKed (the winner's, and those we ended with BYE), for their retransmissions. */
   private readonly acked: ConfirmingAnswer[] = [];
   private readonly onAbort = (): void => void this.hangup('originator-cancel');
@@ -130,6 +132,16 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   /** The From header the far party saw (the answering fork's INVITE, else the first one sent). */
   get fromHeader(): string {
     return (this.winner ?? this.attempts[0])?.invite.headers.get('from') ?? '';
+  }
+
+  /** Who answered: the extension number or trunk id of the winning attempt. */
+  get answeredPeer(): string | undefined {
+    return this.winner?.target.peer;
+  }
+
+  /** The trunk member that answered, when a trunk did. */
+  get answeredMember(): string | undefined {
+    return this.winner?.target.member;
   }
 
   /** The media key of this leg in the engine (for bridging). */
@@ -292,6 +304,13 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
         return;
       }
       attempt.state = 'early';
+      // RFC 3960 §2: a provisional response with SDP (the answer to our offer, RFC 3264) brings
+      // early media; the first one is applied, and the 2xx's answer later confirms or moves it.
+      if (res.body.length > 0 && !this.earlyMedia && this.handle?.applyAnswer(res.body) === true) {
+        this.earlyMedia = true;
+        if (this.state !== 'early') this.machine.transition('early');
+        return;
+      }
       // RFC 3261 §13.2.2.1: provisional responses tell the caller the callee is being alerted.
       if (this.state === 'offered') this.machine.transition('alerting');
       return;
