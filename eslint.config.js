@@ -172,39 +172,21 @@ export const layerExceptions = [
     targets: ['gateway/src/call/ports.ts'],
   },
   {
-    // The PSTN user agent presents the cards to call control as a SIP trunk on loopback: its own
-    // SIP stack, frame legs of the media engine, port hunting, and it opens the drivers itself.
-    // Removed when a PSTN port is a leg in call/ (DESIGN §1: never a SIP user agent on loopback),
-    // pstn/ keeps line and span signalling over drivers/api/ only, and the wiring opens the
-    // drivers.
+    // The PSTN service opens the drivers itself and hunts ports with routing's selection.
+    // Removed when pstn/ keeps line and span signalling over drivers/api/ only, the wiring opens
+    // the drivers, and hunting is pstn/'s own.
     file: 'gateway/src/pstn/pstn-service.ts',
-    targets: [
-      'drivers/index.ts',
-      'drivers/sim/central-office.ts',
-      'gateway/src/call/sip-call.ts',
-      'gateway/src/media/engine/engine.ts',
-      'gateway/src/media/rtp/rtp-latch.ts',
-      'gateway/src/media/sdp/sdp.ts',
-      'gateway/src/media/sdp/service-sdp.ts',
-      'gateway/src/routing/hunt.ts',
-      'gateway/src/sip/dialog/dialog.ts',
-      'gateway/src/sip/message/index.ts',
-      'gateway/src/sip/message/types.ts',
-      'gateway/src/sip/transaction/index.ts',
-      'gateway/src/sip/transport/index.ts',
-    ],
+    targets: ['drivers/index.ts', 'drivers/sim/central-office.ts', 'gateway/src/routing/hunt.ts'],
   },
   {
-    // The internal `@pstn` trunk as call control sees it (the B2BUA's trunk types, routing's
-    // routes and ring groups, SIP endpoints). Removed with the PSTN user agent (pstn-service.ts
-    // above): a PSTN leg needs no trunk.
+    // Port groups as route targets (`@pstn:<group>`, the B2BUA's trunk types) and the routing of
+    // calls from a line. Removed when this file moves to routing/, which may import both.
     file: 'gateway/src/pstn/pstn-trunk.ts',
     targets: [
       'gateway/src/call/b2bua.ts',
       'gateway/src/routing/pstn-routing.ts',
       'gateway/src/routing/ring-group.ts',
       'gateway/src/routing/sip-routing.ts',
-      'gateway/src/sip/message/types.ts',
     ],
   },
   {

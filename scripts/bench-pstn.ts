@@ -14,8 +14,8 @@
 // its process tree, % of one core, and per channel), RSS (total, per channel, and the growth over
 // idle per channel), the office's frame-clock overruns and the card's transmit overruns and
 // underruns (the gateway late with, or flooding, a channel's 20 ms frames), all read from
-// `GET /api/status` (the `pstn` dump's `frames`, the media engine's `frames`: frame legs wired in
-// their worker, frames decoded, dropped, and the playout buffers' underruns). Medians of the runs
+// `GET /api/status` (the `pstn` dump's `frames`, the media engine's `frames`: frames decoded,
+// dropped, and the playout buffers' underruns). Medians of the runs
 // per configuration; the load average of the (shared) machine is printed alongside.
 //
 // Target: 240 simultaneous calls (8 E1 spans) with no frame overruns.
@@ -253,8 +253,6 @@ export interface RunResult {
   txOverruns: number;
   txUnderruns: number;
   channelsWithUnderruns: number;
-  /** Frame legs wired to their anchored leg inside the worker (no loopback hop), at the window's end. */
-  wiredLegs: number;
   /** Over the window: frames the workers' decoders dropped, and the playout buffers' underruns, overruns, drained frames. */
   decoderDropped: number;
   playoutUnderruns: number;
@@ -490,7 +488,6 @@ async function run(
     txOverruns,
     txUnderruns,
     channelsWithUnderruns: after.cards.channelsUnderrun,
-    wiredLegs: fl1?.wired ?? 0,
     decoderDropped: flDelta((d) => d.decoderDropped),
     playoutUnderruns: flDelta((d) => d.playout.underruns),
     playoutOverruns: flDelta((d) => d.playout.overruns),
@@ -567,7 +564,6 @@ async function benchConfig(name: string, size: CardSize, opts: Options): Promise
         txOverruns: med('txOverruns'),
         txUnderruns: med('txUnderruns'),
         channelsWithUnderruns: med('channelsWithUnderruns'),
-        wiredLegs: med('wiredLegs'),
         decoderDropped: med('decoderDropped'),
         playoutUnderruns: med('playoutUnderruns'),
         playoutOverruns: med('playoutOverruns'),
@@ -606,7 +602,6 @@ function table(results: ConfigResult[]): string {
     'ovr office',
     'ovr tx',
     'undr tx',
-    'wired',
     'pl undr',
     'pl drain',
     'audio up',
@@ -631,7 +626,6 @@ function table(results: ConfigResult[]): string {
       String(m.officeOverruns),
       String(m.txOverruns),
       String(m.txUnderruns),
-      String(m.wiredLegs),
       String(m.playoutUnderruns),
       String(m.playoutDrained),
       `${m.audioUpOk}/${r.channels}`,

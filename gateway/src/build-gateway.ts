@@ -21,13 +21,10 @@ import { MediaEngine } from './media/engine/engine.ts';
 import { PstnService } from './pstn/pstn-service.ts';
 import { tonePlanOf } from './pstn/call-progress.ts';
 import {
-  isPstnSource,
   pstnApiRoutes,
   pstnInboundDestination,
-  pstnMembers,
   pstnTrunkInfo,
   routesWithPstnTrunks,
-  PSTN_TRUNK,
 } from './pstn/pstn-trunk.ts';
 import { simHttpPlugin } from '../../drivers/sim/http-plugin.ts';
 import { RecorderClient } from './media/record/recorder-client.ts';
@@ -390,6 +387,15 @@ export class Gateway {
         pstnInboundDestination(this.config.get(), line, did, caller, this.clock.wallNow()),
       pstn: {
         frames: this.mediaEngine,
+        // The ports are opened below, before any call can reach the B2BUA.
+        dialer: {
+          dial: (group, number, handler) => {
+            const ports = this.pstn;
+            if (ports) return ports.dial(group, number, handler);
+            queueMicrotask(() => handler.failed(503, 'Service Unavailable (no PSTN ports)'));
+            return { hangup: () => undefined, sendDigit: () => undefined };
+          },
+        },
         host: this.opts.host,
         progress: () => {
           const c = this.config.get();
@@ -434,7 +440,7 @@ export class Gateway {
       });
     });
 
-    // The PSTN user agent: the cards' ports as the internal trunk `pstn` (a loopback SIP peer).
+    // The cards and their ports: incoming calls go to the B2BUA as PSTN legs, outgoing ones are dialled.
     this.pstn = await PstnService.start({
       config: () => this.config.get(),
       demo: this.opts.demo,
@@ -443,12 +449,6 @@ export class Gateway {
       logger: this.log,
       metrics: this.metrics,
       media: this.mediaEngine,
-      b2bua: () => ({
-        transport: 'udp',
-        address: this.opts.host === '0.0.0.0' || this.opts.host === '::' ? '127.0.0.1' : this.opts.host,
-        port: this.sipPort,
-      }),
-      userAgent: () => this.config.get().sip.userAgent,
       calls: () => this.b2bua,
     });
     const office = this.pstn.office;
@@ -623,7 +623,6 @@ export class Gateway {
   }
 
   private trunkBySource(source: SipEndpoint): TrunkInfo | undefined {
-    if (isPstnSource(source, this.pstn?.endpoint)) return pstnTrunkInfo(PSTN_TRUNK);
     const key =
       source.transport === 'udp' ? `udp|${source.address}|${source.port}` : `stream|${source.address}`;
     const t = this.trunkAddresses.get(key);
@@ -642,8 +641,8 @@ export class Gateway {
   }
 
   private usableMembers(trunkId: string): TrunkMemberInfo[] {
-    const internal = pstnMembers(trunkId, this.pstn?.endpoint);
-    if (internal) return internal;
+    // A port group is dialled on the ports, never by SIP: no member.
+    if (pstnTrunkInfo(trunkId)) return [];
     const t = this.config.get().trunks.find((x) => x.id === trunkId);
     if (!t) return [];
     const out: TrunkMemberInfo[] = [];

@@ -12,6 +12,7 @@ import type { MetricsRegistry } from '../core/metrics.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import { causeOfSipStatus } from './hangup-cause.ts';
+import { legOutcome } from './leg-cdr.ts';
 import { checkDialString } from './dial-string.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
 import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
@@ -23,11 +24,12 @@ import type { LocalMediaPort } from './leg-media.ts';
 import { InboundSipLeg } from './sip-leg/inbound-sip-leg.ts';
 import { OutboundSipLeg, type DialogOwner, type OutboundSipLegOptions } from './sip-leg/outbound-sip-leg.ts';
 import { Call, type MediaLeg, type OriginateRequest, type Originator } from './call.ts';
-import type { CallFailure } from './leg.ts';
+import type { CallFailure, LegParty } from './leg.ts';
 import { err, ok, type Result } from '../../../base/result.ts';
 import { randomUUID } from 'node:crypto';
 import type { TonePlan } from '../../../base/signal/tone-plan.ts';
-import type { PstnCallControl, PstnCallSink, PstnIncoming } from '../pstn/pstn-incoming.ts';
+import type { PstnCallControl, PstnCallSink, PstnDialer, PstnIncoming } from '../pstn/pstn-calls.ts';
+import { OutboundPstnLeg } from './pstn-leg/outbound-pstn-leg.ts';
 import { PstnLeg, type PstnFramePort } from './pstn-leg/pstn-leg.ts';
 
 /** Apps that answer service numbers on the Leg interface (they never see the SIP dialog). */
@@ -56,8 +58,8 @@ export interface TrunkInfo {
   identity: { trusted: boolean; acceptPai: boolean; sendPai: boolean };
   failover: { inviteTimeoutMs: number; onStatus: readonly number[] };
   credentials?: { username: string; password: string };
-  /** The gateway's own PSTN user agent: its calls are routed by the line they arrived on. */
-  pstn?: boolean;
+  /** A port group of the gateway's own PSTN ports, as a route names it: dialled on the ports. */
+  pstnGroup?: string;
 }
 
 export interface TrunkMemberInfo {
@@ -113,6 +115,7 @@ export interface B2buaDeps {
   /** The media of PSTN legs: their frame legs, the address our SDP names, the call-progress mode. */
   pstn?: {
     frames: PstnFramePort;
+    dialer: PstnDialer;
     host: string;
     /** Early answer with ringback and failure tones; undefined: late answer. */
     progress(): { plan: TonePlan; failureToneMs: number } | undefined;
@@ -266,9 +269,21 @@ export class B2bua implements Originator, PstnCallControl {
       case 'reject':
         call.reject(destination.status, destination.reason);
         return;
-      case 'extension':
       case 'trunk':
+      case 'extension':
       case 'ring-group': {
+        if (
+          destination.type === 'trunk' &&
+          destination.trunks.some((id) => this.deps.trunk(id)?.pstnGroup !== undefined)
+        ) {
+          void this.dialOut(call, req, destination.trunks, destination.number, {
+            kind: trunk ? 'trunk' : 'extension',
+            id: callerPeer,
+            number: caller.user,
+            ...(caller.displayName ? { displayName: caller.displayName } : {}),
+          });
+          return;
+        }
         const targets = this.targetsOf(destination, trunk?.id);
         if (targets.length === 0) {
           if (destination.type === 'trunk') call.reject(503, 'Service Unavailable (no trunk member up)');
@@ -479,7 +494,8 @@ export class B2bua implements Originator, PstnCallControl {
     this.pstnCalls.add(leg);
     leg.events.once('ended', () => {
       this.pstnCalls.delete(leg);
-      this.writePstnInteraction(leg, call, routeId, startedAtMs);
+      // After the other listeners of the end: the legs it ends write their rows first.
+      queueMicrotask(() => this.writePstnInteraction(leg, call, routeId, startedAtMs));
     });
     switch (destination.type) {
       case 'reject':
@@ -564,7 +580,7 @@ export class B2bua implements Originator, PstnCallControl {
     });
     out.events.once('ended', () => {
       this.originated.delete(out);
-      this.writeOriginatedLeg(out, call.callerNumber || 'anonymous');
+      placed.legs = this.writeAttempts(out, call.callerNumber || 'anonymous');
       // Once connected, the party hanging up ends the caller's leg (before, the failure does).
       if (leg.state === 'answered') void leg.hangup('normal-clearing');
     });
@@ -583,6 +599,137 @@ export class B2bua implements Originator, PstnCallControl {
   /** Passive health of trunk members: each attempt's outcome on the member it went to. */
   private reportAttempt(target: OutboundTarget, result: 'ok' | 'timeout' | number): void {
     if (target.kind === 'trunk' && target.member) this.deps.reportMember(target.peer, target.member, result);
+  }
+
+  /**
+   * A route whose targets include PSTN port groups, tried in route order: each group is dialled
+   * on its ports (`OutboundPstnLeg`), the caller hearing 180 once a port dials and answered, with a
+   * description naming the port's own media leg, when the far end answers; every port of a group
+   * busy (503) moves on to the next target. The first SIP trunk left takes the rest of the route as
+   * the B2BUA's relayed call. A final failure of the line (busy, no answer) is the caller's.
+   */
+  private async dialOut(
+    call: SipCall,
+    req: SipRequest,
+    trunkIds: readonly string[],
+    number: string,
+    party: LegParty,
+  ): Promise<void> {
+    const media = this.deps.legApps?.media;
+    const pstn = this.deps.pstn;
+    if (!media || !pstn) {
+      call.reject(503, 'Service Unavailable (no PSTN ports)');
+      return;
+    }
+    const inLeg = new InboundSipLeg({
+      session: call,
+      media,
+      offer: req.body.length > 0 ? req.body : undefined,
+      party,
+      callId: req.headers.get('call-id') ?? '',
+      clock: this.deps.clock,
+      timers: this.deps.timers,
+      logger: this.deps.logger,
+    });
+    let last = { status: 503, reason: 'Service Unavailable (all channels busy)' };
+    for (let i = 0; i < trunkIds.length; i++) {
+      if (inLeg.state === 'ended') return;
+      const group = this.deps.trunk(trunkIds[i] ?? '')?.pstnGroup;
+      if (group === undefined) {
+        const targets = this.trunkTargets(trunkIds.slice(i), number, undefined);
+        if (targets.length === 0) continue;
+        call.start([], targets);
+        return;
+      }
+      const r = await this.placePstn(call, inLeg, req, group, number, i + 1);
+      if (r === 'placed') return;
+      last = r;
+      // The route's failover statuses: the group could not carry the call, the next target may.
+      if (![503, 408, 500].includes(r.status)) break;
+    }
+    inLeg.reject(last.status, last.reason);
+  }
+
+  private async placePstn(
+    call: SipCall,
+    inLeg: InboundSipLeg,
+    req: SipRequest,
+    group: string,
+    number: string,
+    attempt: number,
+  ): Promise<'placed' | { status: number; reason: string }> {
+    const pstn = this.deps.pstn;
+    if (!pstn) return { status: 503, reason: 'Service Unavailable (no PSTN ports)' };
+    const out = OutboundPstnLeg.open({
+      interactionId: call.interactionId,
+      legId: `${call.interactionId}:p${attempt}`,
+      group,
+      number,
+      party: { kind: 'line', id: group, number },
+      dialer: pstn.dialer,
+      frames: pstn.frames,
+      host: pstn.host,
+      clock: this.deps.clock,
+      timers: this.deps.timers,
+      logger: this.deps.logger,
+    });
+    if (!out) return { status: 503, reason: 'Service Unavailable (no media port)' };
+    const placed = this.placedFor.get(call.interactionId) ?? { legs: 0, answered: undefined };
+    this.placedFor.set(call.interactionId, placed);
+    placed.legs++;
+    // RFC 3261 §9.1 as a gateway carries it to the line: the caller's CANCEL hangs the port up.
+    const offCaller = inLeg.events.once('ended', () => void out.hangup('originator-cancel'));
+    out.events.on('state', (to) => {
+      if (to === 'alerting') void inLeg.ring();
+    });
+    out.events.once('ended', () => {
+      this.writeOutboundPstnLeg(out, call.caller.user);
+      if (inLeg.state === 'answered') void inLeg.hangup('normal-clearing');
+    });
+    const r = await out.start();
+    offCaller();
+    if (!r.ok) {
+      if (inLeg.state === 'ended') return 'placed';
+      return { status: r.error.sipStatus, reason: r.error.message };
+    }
+    const answer = out.answerOffer(req.body);
+    if (!answer.ok) {
+      await out.hangup('bearer-capability-not-available');
+      inLeg.reject(answer.error.sipStatus, answer.error.message);
+      return 'placed';
+    }
+    if (!inLeg.answerWith(answer.value)) {
+      await out.hangup('originator-cancel');
+      return 'placed';
+    }
+    placed.answered = out.portKey;
+    inLeg.events.once('ended', () => void out.hangup('normal-clearing'));
+    return 'placed';
+  }
+
+  /** The CDR row of a call placed on a PSTN port: the port that carried it is its peer. */
+  private writeOutboundPstnLeg(leg: OutboundPstnLeg, callerId: string): void {
+    const d = leg.dump();
+    try {
+      this.deps.cdr.leg({
+        legId: d.id,
+        interactionId: d.interactionId,
+        callId: '',
+        direction: 'outbound',
+        technology: 'pstn',
+        peer: leg.portKey ?? d.party.id,
+        fromUri: callerId,
+        toUri: d.party.number,
+        callerId,
+        ...legOutcome(d, this.deps.clock.wallNow()),
+        trunkMember: null,
+        extra: {
+          group: d.detail.technology === 'fxo' || d.detail.technology === 'e1' ? d.detail.lineId : null,
+        },
+      });
+    } catch (e) {
+      this.deps.logger.error({ err: e, legId: d.id }, 'writing the CDR of a PSTN leg failed');
+    }
   }
 
   /** What every SIP leg the B2BUA places shares: identity, time, the dialog table, trunk health. */
@@ -609,6 +756,52 @@ export class B2bua implements Originator, PstnCallControl {
       authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
       onAttemptResult: (target, result) => this.reportAttempt(target, result),
     };
+  }
+
+  /**
+   * One CDR row per attempt of a leg placed for a caller (each contact, trunk member or
+   * ring-group member rung), as the B2BUA's relayed calls record them; the answering attempt
+   * carries the leg's answer and end. Returns how many rows were written.
+   */
+  private writeAttempts(leg: OutboundSipLeg, callerId: string): number {
+    const d = leg.dump();
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const legEnd = d.end?.atMs ?? this.deps.clock.wallNow();
+    const attempts = leg.attemptRecords();
+    attempts.forEach((a, i) => {
+      const endedAt = a.answered ? legEnd : (a.endedAtMs ?? legEnd);
+      try {
+        this.deps.cdr.leg({
+          legId: a.answered ? d.id : `${d.id}.${i + 1}`,
+          interactionId: d.interactionId,
+          callId: a.callId,
+          direction: 'outbound',
+          technology: 'sip',
+          peer: a.peer,
+          fromUri: a.fromUri,
+          toUri: a.toUri,
+          callerId,
+          startedAt: iso(a.startedAtMs) ?? '',
+          answeredAt: a.answered ? iso(d.answeredAtMs) : null,
+          endedAt: iso(endedAt) ?? '',
+          durationMs: endedAt - a.startedAtMs,
+          billableMs: a.answered && d.answeredAtMs !== null ? legEnd - d.answeredAtMs : 0,
+          status: a.status ?? 0,
+          hangupCause: a.answered ? (d.end?.cause ?? 'normal-clearing') : causeOfSipStatus(a.status ?? 480),
+          hangupBy: a.answered
+            ? d.end?.by === 'remote'
+              ? 'callee'
+              : d.end?.by === 'local'
+                ? 'caller'
+                : 'system'
+            : null,
+          trunkMember: a.member ?? null,
+        });
+      } catch (e) {
+        this.deps.logger.error({ err: e, legId: d.id }, 'writing the CDR of an attempt failed');
+      }
+    });
+    return attempts.length;
   }
 
   /** The PSTN leg's CDR row and its interaction's, once the leg has ended. */
@@ -728,8 +921,6 @@ export class B2bua implements Originator, PstnCallControl {
   /** The CDR row of an originated leg, under the interaction id of the call it was placed for. */
   private writeOriginatedLeg(leg: OutboundSipLeg, callerId: string): void {
     const d = leg.dump();
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    const endedAt = d.end?.atMs ?? this.deps.clock.wallNow();
     try {
       this.deps.cdr.leg({
         legId: d.id,
@@ -741,14 +932,7 @@ export class B2bua implements Originator, PstnCallControl {
         fromUri: leg.fromHeader,
         toUri: d.detail.technology === 'sip' ? (d.detail.remoteTarget ?? '') : '',
         callerId,
-        startedAt: iso(d.createdAtMs) ?? '',
-        answeredAt: iso(d.answeredAtMs),
-        endedAt: iso(endedAt) ?? '',
-        durationMs: endedAt - d.createdAtMs,
-        billableMs: d.answeredAtMs === null ? 0 : endedAt - d.answeredAtMs,
-        status: d.answeredAtMs === null ? (d.end?.sipStatus ?? 0) : 200,
-        hangupCause: d.end?.cause ?? 'normal-clearing',
-        hangupBy: d.end?.by === 'remote' ? 'callee' : d.end?.by === 'local' ? 'caller' : 'system',
+        ...legOutcome(d, this.deps.clock.wallNow()),
         trunkMember: null,
       });
     } catch (e) {
@@ -848,14 +1032,13 @@ export class B2bua implements Originator, PstnCallControl {
           continue;
         }
         const answered = leg === call.answeredLeg;
-        const legPstn = leg.target.kind === 'trunk' && this.deps.trunk(leg.target.peer)?.pstn === true;
         this.deps.cdr.leg({
           legId: leg.id,
           interactionId: call.interactionId,
           callId: leg.invite.headers.get('call-id') ?? '',
           direction: 'outbound',
-          technology: legPstn ? 'pstn' : 'sip',
-          peer: legPstn ? (pstnPortOf(leg.dialog?.remoteTarget) ?? leg.target.peer) : leg.target.peer,
+          technology: 'sip',
+          peer: leg.target.peer,
           fromUri: leg.invite.headers.get('from') ?? '',
           toUri: leg.invite.headers.get('to') ?? '',
           callerId: call.caller.user,
@@ -956,10 +1139,4 @@ function outcomeOf(status: number | null): 'answered' | 'busy' | 'no-answer' | '
   if (status === 487) return 'cancelled';
   if (status === 480 || status === 408) return 'no-answer';
   return 'failed';
-}
-
-/** The port the PSTN user agent names in the user part of its Contact (`sip:fxo1@…`). */
-function pstnPortOf(remoteTarget: string | undefined): string | undefined {
-  const user = remoteTarget ? /^<?sips?:([^@;>]+)@/.exec(remoteTarget)?.[1] : undefined;
-  return user && user !== 'pstn' ? user : undefined;
 }

@@ -4,42 +4,40 @@
  *   inbound   a line rings, caller ID decoded ──► call control (`PstnCallControl.incoming`) gets
  *             the port's facts and a control of it, and makes the call a PSTN leg of its own: no
  *             SIP in between. The port then plays what the leg's sink gives it, tick by tick.
- *   outbound  for now still an internal SIP trunk on loopback: B2BUA ──INVITE
- *             sip:<digits>@127.0.0.1:P;group=<id>──► hunt a free port of the group, seize, wait
- *             for dial tone, dial; 180 while the far end rings; 200 on answer supervision; 486
- *             busy; 503 when every port of the group is busy or faulty.
+ *   outbound  call control dials a number on a port group (`dial`): hunt a free port of the
+ *             group, seize, wait for dial tone, dial, moving on to the next port when one cannot
+ *             carry the call; `progressed` while the far end rings, `answered` on answer
+ *             supervision, `failed` with 486 busy, 480 no answer, 503 when every port of the
+ *             group is busy or faulty.
  * Each call's audio runs through a frame leg of the media engine: the channel's 20 ms frames
  * cross to and from a relay worker in one batch per tick for all channels.
  */
 import type { Card, Channel } from '../../../drivers/api/types.ts';
 import { openDriver } from '../../../drivers/index.ts';
 import type { CentralOffice } from '../../../drivers/sim/central-office.ts';
-import { viaFor } from '../call/sip-call.ts';
 import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { ErrorCode } from '../../../base/error-codes.ts';
 import { err, type Result } from '../../../base/result.ts';
-import type { FrameLegHandle, FrameLegSink } from '../media/engine/engine.ts';
-import type { RtpAddress } from '../media/rtp/rtp-latch.ts';
-import { answerServiceOffer, type MediaPlan } from '../media/sdp/service-sdp.ts';
 import { ETSI_TONE_PLAN, NANP_TONE_PLAN, type TonePlan } from '../../../base/signal/tone-plan.ts';
 import { attemptKey, nextAttempt, nextRoundRobin, parseChannelList } from '../routing/hunt.ts';
-import { Dialog } from '../sip/dialog/dialog.ts';
-import { createResponse, generateTag, getTag, parseUri } from '../sip/message/index.ts';
-import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
-import { parseSdp, connectionOf } from '../media/sdp/sdp.ts';
-import { TransactionLayer } from '../sip/transaction/index.ts';
-import { SipTransports } from '../sip/transport/index.ts';
 import type { CardConfig, Config, LineConfig } from '../store/config-schema.ts';
 import { tonePlanOf } from './call-progress.ts';
 import { CadenceLearner, disconnectProfiles, type CadenceProfile } from './cadence.ts';
 import { E1Port, FxoPort, PORT_STATES, type PortEvent, type PstnPort } from './pstn-port.ts';
-import type { PstnCallControl, PstnCallSink, PstnIncoming } from './pstn-incoming.ts';
+import type {
+  PstnCallControl,
+  PstnCallSink,
+  PstnDialControl,
+  PstnDialer,
+  PstnDialHandler,
+  PstnIncoming,
+  PstnPortInfo,
+} from './pstn-calls.ts';
 
-/** What the service needs of the media engine. */
+/** What the service needs of the media engine: the frames of every call's leg leave once per tick. */
 export interface PstnMediaPort {
-  openFrameLeg(callKey: string, sink: FrameLegSink, peer?: RtpAddress): FrameLegHandle | undefined;
   flushFrames(): void;
 }
 
@@ -65,11 +63,8 @@ export interface PstnServiceOptions {
   logger: Logger;
   metrics: MetricsRegistry;
   media: PstnMediaPort | undefined;
-  /** Where the B2BUA receives SIP over UDP. */
-  b2bua: () => SipEndpoint;
   /** Call control: takes the calls that ring on the ports. Without it every line rings unanswered. */
   calls: () => PstnCallControl | undefined;
-  userAgent: () => string;
 }
 
 export interface PstnLineView {
@@ -95,25 +90,18 @@ export const PstnErrors = {
 
 type CallState = 'hunting' | 'alerting' | 'connected' | 'ended';
 
-/** An outgoing call of the internal trunk (we are the UAS of the B2BUA's INVITE). */
-interface UaCall {
+/** An outgoing call call control placed on a port group (`dial`). */
+interface OutCall {
   id: number;
   direction: 'out';
   state: CallState;
-  callId: string;
   number: string;
+  group: string;
   port: PstnPort | undefined;
-  leg: FrameLegHandle | undefined;
-  plan: MediaPlan | undefined;
-  localSdp: Buffer | undefined;
-  dialog: Dialog | undefined;
+  handler: PstnDialHandler;
   startedMs: number;
-  invite?: SipRequest;
-  respond?: (res: SipResponse) => void;
-  toTag?: string;
-  group?: string;
   tried: Set<string>;
-  ringingSent: boolean;
+  progressed: boolean;
 }
 
 /** A call that rang on the port, now call control's. */
@@ -125,7 +113,7 @@ interface InboundCall {
 
 interface PortSlot {
   port: PstnPort;
-  call: UaCall | undefined;
+  call: OutCall | undefined;
   inbound: InboundCall | undefined;
   lastFault: { reason: string; atMs: number } | null;
   faults: number;
@@ -137,16 +125,12 @@ interface PortSlot {
   learnedKey: string;
 }
 
-const LOOPBACK = '127.0.0.1';
-
-export class PstnService {
+export class PstnService implements PstnDialer {
   private readonly cards = new Map<string, Card>();
   private readonly slots = new Map<string, PortSlot>();
-  private readonly calls = new Map<string, UaCall>();
+  private readonly calls = new Map<number, OutCall>();
   private readonly usage: Record<string, number> = {};
   private readonly rrNext: Record<string, number> = {};
-  private transports!: SipTransports;
-  private tx!: TransactionLayer;
   private nextId = 1;
   private closed = false;
   private readonly offs: Array<() => void> = [];
@@ -173,17 +157,12 @@ export class PstnService {
   static async start(o: PstnServiceOptions): Promise<PstnService> {
     const svc = new PstnService(o);
     try {
-      await svc.open();
+      svc.open();
       return svc;
     } catch (e) {
       await svc.close();
       throw e;
     }
-  }
-
-  /** The loopback address of the PSTN user agent: the internal trunk's only member. */
-  get endpoint(): SipEndpoint {
-    return { transport: 'udp', address: LOOPBACK, port: this.transports.localSentBy('udp').port };
   }
 
   /** The simulated exchange behind the first simulated card, when there is one. */
@@ -199,7 +178,7 @@ export class PstnService {
     return tonePlanOf(this.o.config().system);
   }
 
-  private async open(): Promise<void> {
+  private open(): void {
     const cfg = this.o.config();
     const cards: CardConfig[] =
       cfg.pstn.cards.length > 0
@@ -259,7 +238,7 @@ export class PstnService {
             const frame = slot.inbound
               ? slot.inbound.sink.frame()
               : slot.call?.state === 'connected'
-                ? slot.call.leg?.pull()
+                ? slot.call.handler.frame()
                 : undefined;
             if (!frame) continue;
             void slot.port.channel.sendAudio(frame);
@@ -269,36 +248,7 @@ export class PstnService {
       );
     }
 
-    this.transports = await SipTransports.listen({
-      host: LOOPBACK,
-      udpPort: 0,
-      tcpPort: 0,
-      tlsPort: 0,
-      logger: this.o.logger,
-      clock: this.o.clock,
-      timers: this.o.timers,
-    });
-    this.tx = new TransactionLayer({
-      clock: this.o.clock,
-      timers: this.o.timers,
-      send: (msg, dest) => this.transports.send(msg, dest),
-      onRequest: (req, stx) => this.onRequest(req, (res) => void stx.respond(res)),
-      onCancel: (cancel, inviteTx, cancelTx) => {
-        cancelTx.respond(createResponse(cancel, 200, 'OK'));
-        const call = this.calls.get(cancel.headers.get('call-id') ?? '');
-        if (call && call.direction === 'out' && call.state !== 'connected' && call.state !== 'ended') {
-          this.finishOutbound(call, 487, 'Request Terminated');
-        }
-        void inviteTx;
-      },
-      onAck: () => undefined,
-      logger: this.o.logger,
-    });
-    this.transports.onMessage = (msg, source) => this.tx.receive(msg, source);
-    this.o.logger.info(
-      { ports: this.slots.size, cards: [...this.cards.keys()], sip: this.endpoint.port },
-      'PSTN user agent ready',
-    );
+    this.o.logger.info({ ports: this.slots.size, cards: [...this.cards.keys()] }, 'PSTN ports ready');
   }
 
   private addFxo(line: LineConfig, plan: TonePlan): void {
@@ -369,8 +319,8 @@ export class PstnService {
         slot.learner?.push(frame);
         slot.inbound?.sink.audio(frame);
         const call = slot.call;
-        if (call?.state === 'connected') call.leg?.send(frame);
-        else if (call && !call.ringingSent) this.ringingIfProgressed(call);
+        if (call?.state === 'connected') call.handler.audio(frame);
+        else if (call && !call.progressed) this.progressIfAny(call);
       }),
     );
   }
@@ -402,11 +352,11 @@ export class PstnService {
         this.startInbound(slot, ev.callerNumber, ev.callerName, ev.did);
         return;
       case 'answered':
-        if (call?.direction === 'out') this.outboundAnswered(call);
+        if (call && call.state !== 'ended') this.outboundAnswered(call);
         return;
       case 'outgoing-failed':
         if (slot.learner) return this.finishLearning(slot);
-        if (call?.direction !== 'out' || call.state === 'ended') return;
+        if (!call || call.state === 'ended') return;
         this.unbind(call);
         switch (ev.reason) {
           case 'glare':
@@ -438,7 +388,7 @@ export class PstnService {
     }
   }
 
-  private unbind(call: UaCall): void {
+  private unbind(call: OutCall): void {
     const port = call.port;
     if (!port) return;
     const slot = this.slots.get(port.key);
@@ -454,131 +404,58 @@ export class PstnService {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // SIP requests from the B2BUA.
-
-  private onRequest(req: SipRequest, respond: (res: SipResponse) => void): void {
-    const callId = req.headers.get('call-id') ?? '';
-    const call = this.calls.get(callId);
-    switch (req.method) {
-      case 'INVITE':
-        if (call) {
-          // RFC 3261 §14.2: a re-INVITE (session refresh) is answered with the unchanged session.
-          respond(this.inDialogResponse(call, req, 200, call.localSdp));
-          return;
-        }
-        this.onInvite(req, respond);
-        return;
-      case 'UPDATE':
-        if (!call)
-          return respond(
-            createResponse(req, 481, 'Call/Transaction Does Not Exist', { toTag: generateTag() }),
-          );
-        respond(this.inDialogResponse(call, req, 200, req.body.length > 0 ? call.localSdp : undefined));
-        return;
-      case 'BYE':
-        if (!call)
-          return respond(
-            createResponse(req, 481, 'Call/Transaction Does Not Exist', { toTag: generateTag() }),
-          );
-        respond(this.inDialogResponse(call, req, 200));
-        this.endCall(call, 'bye');
-        return;
-      case 'OPTIONS':
-        respond(
-          createResponse(req, 200, 'OK', {
-            toTag: generateTag(),
-            headers: [['allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE']],
-          }),
-        );
-        return;
-      case 'INFO':
-        respond(
-          createResponse(req, call ? 200 : 481, call ? 'OK' : 'Call/Transaction Does Not Exist', {
-            toTag: generateTag(),
-          }),
-        );
-        return;
-      default:
-        respond(
-          createResponse(req, 405, 'Method Not Allowed', {
-            toTag: generateTag(),
-            headers: [['allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE']],
-          }),
-        );
-    }
-  }
-
-  private inDialogResponse(call: UaCall, req: SipRequest, status: number, sdp?: Buffer): SipResponse {
-    const headers: Array<[string, string]> = [['contact', this.contact(call.port?.key)]];
-    if (sdp) headers.push(['content-type', 'application/sdp']);
-    const toTag = getTag(req.headers.get('to') ?? '') ?? call.toTag ?? generateTag();
-    return createResponse(req, status, undefined, { toTag, headers, ...(sdp ? { body: sdp } : {}) });
-  }
+  // Outgoing calls.
 
   /**
-   * The user agent's Contact. The user part names the port that carries the call (`fxo1`,
-   * `e1-1/5`; RFC 3261 §25.1 allows `/` in a user part): call control reads it from the dialog's
-   * remote target to name the line in the call's records.
+   * Dial `number` on a port of `group`. Outcomes come to `handler` (never from within this call):
+   * a number no line can dial or an unknown group is 404, every port busy or faulty 503.
    */
-  private contact(portKey?: string): string {
-    return `<sip:${portKey ?? 'pstn'}@${LOOPBACK}:${this.endpoint.port}>`;
-  }
-
-  private onInvite(req: SipRequest, respond: (res: SipResponse) => void): void {
-    const toTag = generateTag();
-    const reply = (status: number, reason: string) => respond(createResponse(req, status, reason, { toTag }));
-    const uri = parseUri(req.uri);
-    const number = uri.ok && 'user' in uri.value ? (uri.value.user ?? '') : '';
-    const group = /;group=([^;?>]+)/.exec(req.uri)?.[1];
-    if (!number || !/^[0-9*#]+$/.test(number)) return reply(404, 'Not Found');
-    if (!group || !this.o.config().pstn.groups.some((g) => g.id === group))
-      return reply(404, 'Not Found (no such port group)');
-    const callId = req.headers.get('call-id') ?? '';
-    const call: UaCall = {
+  dial(group: string, number: string, handler: PstnDialHandler): PstnDialControl {
+    const call: OutCall = {
       id: this.nextId++,
       direction: 'out',
       state: 'hunting',
-      callId,
       number,
-      port: undefined,
-      leg: undefined,
-      plan: undefined,
-      localSdp: undefined,
-      dialog: undefined,
-      startedMs: this.o.clock.now(),
-      invite: req,
-      respond,
-      toTag,
       group,
+      port: undefined,
+      handler,
+      startedMs: this.o.clock.now(),
       tried: new Set(),
-      ringingSent: false,
+      progressed: false,
     };
-    const media = this.openLeg(call, remoteOf(req.body));
-    if (!media) return reply(503, 'Service Unavailable (no media port)');
-    const answer = answerServiceOffer(req.body, { address: LOOPBACK, rtpPort: media.rtpPort });
-    if (!answer.ok) {
-      void media.close();
-      return reply(answer.error.status, answer.error.reason);
-    }
-    call.leg = media;
-    call.plan = answer.value.plan;
-    call.localSdp = answer.value.sdp;
-    this.calls.set(callId, call);
-    this.hunt(call);
+    const control: PstnDialControl = {
+      hangup: () => this.endCall(call, 'hung up by call control'),
+      sendDigit: (digit, durationMs) => {
+        if (call.state !== 'connected' || !call.port) return;
+        void call.port.channel.dialDtmf(digit, {
+          toneMs: Math.max(60, Math.min(durationMs, 200)),
+          gapMs: 60,
+        });
+      },
+    };
+    this.calls.set(call.id, call);
+    queueMicrotask(() => {
+      if (call.state !== 'hunting') return;
+      if (!/^[0-9*#]+$/.test(number)) return this.finishOutbound(call, 404, 'Not Found');
+      if (this.closed || !this.o.config().pstn.groups.some((g) => g.id === group))
+        return this.finishOutbound(call, 404, 'Not Found (no such port group)');
+      this.hunt(call);
+    });
+    return control;
   }
 
   /** Seize the next free port of the call's group in hunt order; 503 when none is left. */
-  private hunt(call: UaCall): void {
+  private hunt(call: OutCall): void {
     const cfg = this.o.config();
     for (;;) {
-      const step = nextAttempt(cfg.pstn, [{ type: 'group', id: call.group ?? '' }], {
+      const step = nextAttempt(cfg.pstn, [{ type: 'group', id: call.group }], {
         busy: this.busyKeys(),
         usage: this.usage,
         rrNext: this.rrNext,
         tried: call.tried,
       });
       if (step.kind === 'exhausted') {
-        // RFC 3261 §21.5.4: 503 lets call control move on to the route's next target.
+        // RFC 3261 §21.5.4 as call control reads it: 503 lets it move on to the route's next target.
         this.finishOutbound(call, 503, 'Service Unavailable (all channels busy)');
         return;
       }
@@ -605,22 +482,16 @@ export class PstnService {
   }
 
   /**
-   * 180 once the port has made progress (dial tone heard and digits going out, or the E1 seizure
-   * acknowledged), not when it is seized: until then a port that turns out dead or without dial
-   * tone still ends in a 503 that call control may take to the route's next group or trunk, which
-   * it would not do after a provisional response.
+   * `progressed` once the port has made progress (dial tone heard and digits going out, or the E1
+   * seizure acknowledged), not when it is seized: until then a port that turns out dead or without
+   * dial tone still ends in a 503 that call control may take to the route's next target, which it
+   * would not do once the far end rings.
    */
-  private ringingIfProgressed(call: UaCall): void {
+  private progressIfAny(call: OutCall): void {
     const port = call.port;
-    if (call.ringingSent || call.direction !== 'out' || call.state !== 'alerting' || !port?.progressed)
-      return;
-    call.ringingSent = true;
-    call.respond?.(
-      createResponse(call.invite as SipRequest, 180, 'Ringing', {
-        toTag: call.toTag,
-        headers: [['contact', this.contact(port.key)]],
-      }),
-    );
+    if (call.progressed || call.state !== 'alerting' || !port?.progressed) return;
+    call.progressed = true;
+    call.handler.progressed(portInfo(port));
   }
 
   private roundRobinNext(groupId: string, key: string): number {
@@ -639,46 +510,19 @@ export class PstnService {
     );
   }
 
-  private outboundAnswered(call: UaCall): void {
-    const leg = call.leg;
-    const invite = call.invite;
-    if (!leg || !invite || call.state === 'ended') return;
-    void leg.opened().then((bound) => {
-      if (call.state === 'ended') return;
-      if (!bound) {
-        this.unbindAndRelease(call);
-        this.finishOutbound(call, 503, 'Service Unavailable (media port)');
-        return;
-      }
-      if (call.plan) leg.start(call.plan);
-      const res = createResponse(invite, 200, 'OK', {
-        toTag: call.toTag,
-        headers: [
-          ['contact', this.contact(call.port?.key)],
-          ['content-type', 'application/sdp'],
-        ],
-        body: call.localSdp,
-      });
-      const d = Dialog.fromUasResponse(invite, res);
-      if (d.ok) call.dialog = d.value;
-      call.state = 'connected';
-      call.respond?.(res);
-      this.callsTotal.inc({ direction: 'out', outcome: 'answered' });
-    });
+  private outboundAnswered(call: OutCall): void {
+    const port = call.port;
+    if (!port || call.state === 'ended') return;
+    call.state = 'connected';
+    this.callsTotal.inc({ direction: 'out', outcome: 'answered' });
+    call.handler.answered(portInfo(port));
   }
 
-  private unbindAndRelease(call: UaCall): void {
-    call.port?.hangup();
-    this.unbind(call);
-  }
-
-  private finishOutbound(call: UaCall, status: number, reason: string): void {
+  private finishOutbound(call: OutCall, status: number, reason: string): void {
     if (call.state === 'ended') return;
-    const invite = call.invite;
-    if (invite && call.state !== 'connected')
-      call.respond?.(createResponse(invite, status, reason, { toTag: call.toTag }));
     this.callsTotal.inc({ direction: 'out', outcome: String(status) });
     this.endCall(call, `status ${status}`);
+    call.handler.failed(status, reason);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -743,66 +587,25 @@ export class PstnService {
   // ---------------------------------------------------------------------------------------------
   // Endings.
 
-  private farEndGone(call: UaCall, reason: string): void {
+  private farEndGone(call: OutCall, reason: string): void {
     this.o.logger.info({ line: call.port?.key, reason }, 'PSTN far end disconnected');
-    if (call.state === 'connected') this.sendBye(call);
-    else this.finishOutbound(call, 487, 'Request Terminated');
-    this.unbind(call);
+    if (call.state !== 'connected') return this.finishOutbound(call, 487, 'Request Terminated');
     this.endCall(call, reason);
+    call.handler.disconnected(reason);
   }
 
-  private sendBye(call: UaCall): void {
-    const d = call.dialog;
-    if (!d || d.state === 'terminated') return;
-    try {
-      const bye = d.createRequest('BYE');
-      bye.request.headers.prepend(
-        'via',
-        viaFor({ localSentBy: (t) => this.transports.localSentBy(t) }, 'udp'),
-      );
-      this.tx.sendRequest(bye.request, this.o.b2bua(), {
-        onResponse: () => undefined,
-        onTimeout: () => undefined,
-      });
-      d.terminate();
-    } catch (e) {
-      this.o.logger.warn({ err: e }, 'BYE could not be built');
-    }
-  }
-
-  /** Every ending comes here: the port is released and returns to the pool, the media leg closes. */
-  private endCall(call: UaCall, cause: string): void {
+  /** Every ending of an outgoing call comes here: the port is released and returns to the pool. */
+  private endCall(call: OutCall, cause: string): void {
     if (call.state === 'ended') return;
     call.state = 'ended';
-    this.calls.delete(call.callId);
+    this.calls.delete(call.id);
     if (call.port) {
       const slot = this.slots.get(call.port.key);
       call.port.hangup();
       if (slot?.call === call) slot.call = undefined;
       call.port = undefined;
     }
-    void call.leg?.close();
-    call.leg = undefined;
-    this.o.logger.debug({ callId: call.callId, cause }, 'PSTN call ended');
-  }
-
-  /** `peer`: where the leg's RTP goes, when the offer being answered says so already. */
-  private openLeg(call: UaCall, peer?: RtpAddress): FrameLegHandle | undefined {
-    const media = this.o.media;
-    if (!media) return undefined;
-    // No `onFrame`: received frames wait in the leg's playout buffer for the card's ticks.
-    return media.openFrameLeg(
-      `pstn-${call.id}`,
-      {
-        // RFC 4733 digits from the SIP side are regenerated in band on the line (Q.23/Q.24 timing).
-        onDigit: (digit, durationMs) => {
-          const port = call.port;
-          if (!port || call.state !== 'connected') return;
-          void port.channel.dialDtmf(digit, { toneMs: Math.max(60, Math.min(durationMs, 200)), gapMs: 60 });
-        },
-      },
-      peer,
-    );
+    this.o.logger.debug({ call: call.id, cause }, 'PSTN call ended');
   }
 
   /** The cards' transmit/receive frame counters and the office's frame clock. */
@@ -921,12 +724,12 @@ export class PstnService {
     pending.resolve(r.ok ? r : err({ code: PstnErrors.LEARN_FAILED, message: r.error.message }));
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     for (const call of [...this.calls.values()]) {
-      if (call.state === 'connected') this.sendBye(call);
       this.endCall(call, 'shutdown');
+      call.handler.disconnected('shutdown');
     }
     for (const slot of this.slots.values()) {
       if (!slot.inbound) continue;
@@ -936,17 +739,15 @@ export class PstnService {
     for (const off of this.offs) off();
     for (const s of this.slots.values()) s.port.close();
     for (const l of this.learning.values()) l.timer.cancel();
-    this.tx?.close();
-    await this.transports?.close().catch(() => undefined);
     for (const c of this.cards.values()) {
       c.close();
       (c as Card & { office?: CentralOffice }).office?.close();
     }
+    return Promise.resolve();
   }
 
   dump(): Record<string, unknown> {
     return {
-      endpoint: this.transports ? this.endpoint : null,
       cards: [...this.cards.keys()],
       frames: this.frameStats(),
       lines: this.lines(),
@@ -989,14 +790,11 @@ function learnedProfiles(
   ];
 }
 
-/** Where the peer of an SDP answer receives RTP (RFC 8866 c=/m=). */
-function remoteOf(body: Buffer): { address: string; port: number } | undefined {
-  if (body.length === 0) return undefined;
-  const s = parseSdp(body);
-  if (!s.ok) return undefined;
-  const m = s.value.media.find((x) => x.type === 'audio');
-  if (!m || m.port === 0) return undefined;
-  const c = connectionOf(s.value, m);
-  if (!c || c.address === '0.0.0.0') return undefined;
-  return { address: c.address, port: m.port };
+function portInfo(port: PstnPort): PstnPortInfo {
+  return {
+    portKey: port.key,
+    lineId: port.lineId,
+    kind: port.channel.kind === 'e1' ? 'e1' : 'fxo',
+    channel: port.channel.id,
+  };
 }

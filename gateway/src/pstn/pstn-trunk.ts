@@ -1,14 +1,14 @@
 /**
- * How call control sees the PSTN user agent: an internal, trusted SIP trunk. Port groups named in
- * outbound routes become trunk targets `@pstn:<group>` whose one member is the user agent's
- * loopback address with the group in the Request-URI; calls from the user agent arrive on the
- * trunk `@pstn` and are routed by the line they rang on. None of this is written into the user's
- * configuration: it is derived from it at every revision. User trunk ids match `^[a-z0-9-]+$`,
- * so the `@` keeps the internal ids from ever naming (or shadowing) a configured trunk.
+ * How routing and call control see the PSTN ports. Port groups named in outbound routes become
+ * route targets `@pstn:<group>`, which call control dials on the ports (`pstnGroup` of their
+ * `TrunkInfo`); calls that ring on a line are routed by the line, DID and caller
+ * (`pstnInboundDestination`). None of this is written into the user's configuration: it is
+ * derived from it at every revision. User trunk ids match `^[a-z0-9-]+$`, so the `@` keeps the
+ * internal ids from ever naming (or shadowing) a configured trunk.
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { TrunkInfo, TrunkMemberInfo } from '../call/b2bua.ts';
+import type { TrunkInfo } from '../call/b2bua.ts';
 import { ErrorCodes } from '../core/errors.ts';
 import {
   resolveDestination,
@@ -18,18 +18,11 @@ import {
 } from '../routing/pstn-routing.ts';
 import { ringGroupStages } from '../routing/ring-group.ts';
 import type { Destination, OutboundRoute } from '../routing/sip-routing.ts';
-import type { SipEndpoint } from '../sip/message/types.ts';
 import type { Config } from '../store/config-schema.ts';
 import type { ConfigStore } from '../store/config-store.ts';
 import type { PstnService } from './pstn-service.ts';
 
-export const PSTN_TRUNK = '@pstn';
 const GROUP_PREFIX = '@pstn:';
-
-/** Whether a trunk id is the PSTN user agent's internal trunk (`@pstn` or `@pstn:<group>`). */
-export function isPstnTrunkId(id: string): boolean {
-  return id === PSTN_TRUNK || id.startsWith(GROUP_PREFIX);
-}
 
 /** Outbound routes as the SIP routing table reads them: each port group becomes a trunk target. */
 export function routesWithPstnTrunks(routes: readonly OutboundRoute[]): OutboundRoute[] {
@@ -45,32 +38,20 @@ export function routesWithPstnTrunks(routes: readonly OutboundRoute[]): Outbound
   );
 }
 
-/** The internal trunk's description, for `@pstn` and every `@pstn:<group>`; undefined for others. */
+/**
+ * What call control knows of a route target `@pstn:<group>`: a port group, dialled on the ports
+ * (`PstnService.dial`); undefined for every other id.
+ */
 export function pstnTrunkInfo(id: string): TrunkInfo | undefined {
-  if (id !== PSTN_TRUNK && !id.startsWith(GROUP_PREFIX)) return undefined;
+  if (!id.startsWith(GROUP_PREFIX)) return undefined;
   return {
     id,
-    pstn: true,
+    pstnGroup: id.slice(GROUP_PREFIX.length),
     // Inside the trust domain (RFC 3325 §2.3): the caller ID the line decoded is asserted.
     identity: { trusted: true, acceptPai: true, sendPai: true },
     // 503 (all channels of the group busy or faulty) moves on to the route's next target.
     failover: { inviteTimeoutMs: 32_000, onStatus: [503, 408, 500] },
   };
-}
-
-export function pstnMembers(id: string, ua: SipEndpoint | undefined): TrunkMemberInfo[] | undefined {
-  if (!id.startsWith(GROUP_PREFIX)) return id === PSTN_TRUNK ? [] : undefined;
-  if (!ua) return [];
-  const group = id.slice(GROUP_PREFIX.length);
-  return [
-    { key: 'pstn-ua', host: ua.address, port: ua.port, transport: 'udp', uriParams: `;group=${group}` },
-  ];
-}
-
-export function isPstnSource(source: SipEndpoint, ua: SipEndpoint | undefined): boolean {
-  return (
-    ua !== undefined && source.transport === 'udp' && source.address === ua.address && source.port === ua.port
-  );
 }
 
 /** Inbound routing of a call from a line, as the B2BUA's destination. */

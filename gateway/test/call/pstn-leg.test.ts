@@ -12,7 +12,7 @@ import { CHINA_TONE_PLAN } from '../../../base/signal/tone-plan.ts';
 import { PstnLeg } from '../../src/call/pstn-leg/pstn-leg.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import type { FrameLegHandle, FrameLegSink, ServiceLegPlan } from '../../src/media/engine/engine.ts';
-import type { PstnIncoming } from '../../src/pstn/pstn-incoming.ts';
+import type { PstnIncoming } from '../../src/pstn/pstn-calls.ts';
 import { FakeLocalMedia } from '../support/fake-local-media.ts';
 
 const HOST = '10.0.0.1';

@@ -26,7 +26,7 @@ import type { FrameLegHandle, FrameLegSink, ServiceLegPlan } from '../../media/e
 import type { RtpAddress } from '../../media/rtp/rtp-latch.ts';
 import { remoteOfServiceAnswer, serviceOffer } from '../../media/sdp/service-sdp.ts';
 import { CallProgress } from '../../pstn/call-progress.ts';
-import type { PstnCallSink, PstnIncoming } from '../../pstn/pstn-incoming.ts';
+import type { PstnCallSink, PstnIncoming } from '../../pstn/pstn-calls.ts';
 import type { PortEvent } from '../../pstn/pstn-port.ts';
 import { causeOfSipStatus, sipStatusOfCause, type HangupCause } from '../hangup-cause.ts';
 import type {

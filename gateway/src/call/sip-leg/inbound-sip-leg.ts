@@ -134,6 +134,22 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
     return answered;
   }
 
+  /**
+   * Call control answers the caller with a description of its own (the media of a party it
+   * placed for it, such as a PSTN port's frame leg): no media of an app is opened, nothing plays.
+   */
+  answerWith(sdp: Buffer): boolean {
+    if (this.state === 'ended' || this.state === 'answered') return false;
+    if (!this.o.session.answerLocally(sdp)) return false;
+    return this.machine.transition('answered').ok;
+  }
+
+  /** Refuse the call before the answer with exactly `status` (what the far end said, for SIP). */
+  reject(status: number, reason?: string): void {
+    if (this.state === 'ended' || this.state === 'answered') return;
+    this.o.session.reject(status, reason);
+  }
+
   /** The media ended by itself: the app hears of it once the leg is answered, never after its end. */
   private mediaEnded(detail: string): void {
     if (this.state === 'ended') return;

@@ -95,6 +95,23 @@ interface Attempt {
   authTried: boolean;
   noAnswerTimer: TimerHandle | undefined;
   ringLimitTimer: TimerHandle | undefined;
+  /** Wall times (ms since the epoch): the INVITE sent, the attempt over. */
+  startedAtMs: number;
+  endedAtMs: number | undefined;
+}
+
+/** One attempt as the records show it (a fork to a contact, a trunk member, a ring-group member). */
+export interface OutboundAttemptRecord {
+  peer: string;
+  member: string | undefined;
+  callId: string;
+  fromUri: string;
+  toUri: string;
+  startedAtMs: number;
+  endedAtMs: number | undefined;
+  /** The final status it ended with; 200 for the one that answered. */
+  status: number | undefined;
+  answered: boolean;
 }
 
 /** Our 2xx to a re-INVITE, resent until its ACK (RFC 3261 §13.3.1.4). */
@@ -142,6 +159,21 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   /** The trunk member that answered, when a trunk did. */
   get answeredMember(): string | undefined {
     return this.winner?.target.member;
+  }
+
+  /** Every attempt the leg made, in the order they were sent. */
+  attemptRecords(): OutboundAttemptRecord[] {
+    return this.attempts.map((a) => ({
+      peer: a.target.peer,
+      member: a.target.member,
+      callId: a.invite.headers.get('call-id') ?? '',
+      fromUri: a.invite.headers.get('from') ?? '',
+      toUri: a.invite.headers.get('to') ?? '',
+      startedAtMs: a.startedAtMs,
+      endedAtMs: a === this.winner ? undefined : a.endedAtMs,
+      status: a === this.winner ? 200 : a.status,
+      answered: a === this.winner,
+    }));
   }
 
   /** The media key of this leg in the engine (for bridging). */
@@ -247,6 +279,8 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
       authTried: false,
       noAnswerTimer: undefined,
       ringLimitTimer: undefined,
+      startedAtMs: this.o.clock.wallNow(),
+      endedAtMs: undefined,
     };
     this.attempts.push(attempt);
     this.send(attempt);
@@ -285,6 +319,7 @@ export class OutboundSipLeg extends LegBase implements MediaLeg, DialogOwner {
   private endAttempt(attempt: Attempt, status: number): void {
     attempt.state = 'ended';
     attempt.status = status;
+    attempt.endedAtMs = this.o.clock.wallNow();
     attempt.noAnswerTimer?.cancel();
     attempt.ringLimitTimer?.cancel();
   }

@@ -141,8 +141,6 @@ type PlayoutCounter = 'framesIn' | 'framesOut' | 'underruns' | 'overruns' | 'dra
 /** Frame legs' counters, summed over the open ones, for the dump. */
 export interface FrameLegsDump {
   legs: number;
-  /** Legs handing RTP to their anchored peer inside the worker (no loopback hop). */
-  wired: number;
   /** Worker side: frames decoded from RTP, shipped to this thread, dropped (decoder queue full). */
   decoded: number;
   shipped: number;
@@ -364,9 +362,6 @@ export class MediaEngine implements MediaHook {
   private readonly frameSinks = new Map<number, FrameLegSink>();
   private readonly playouts = new Map<number, FramePlayout>();
   /** Open frame legs by RTP port: how an anchored leg's SDP is recognised as naming one. */
-  private readonly framePorts = new Map<number, EngineLeg>();
-  /** Anchored leg id → frame leg id it is wired to in their worker. */
-  private readonly wires = new Map<number, number>();
   /** Counters of legs already closed, kept in the totals. */
   private readonly frameTotalsClosed = { decoded: 0, shipped: 0, decoderDropped: 0 };
   private readonly jitterClosed = emptyJitterTotals();
@@ -396,7 +391,6 @@ export class MediaEngine implements MediaHook {
     closeLeg: (leg) => {
       const own = this.legs.get(leg.legId);
       if (!own) return;
-      this.wires.delete(own.legId);
       this.closeLeg(own);
     },
     dropCall: (key) => {
@@ -626,43 +620,6 @@ export class MediaEngine implements MediaHook {
     return undefined;
   }
 
-  /**
-   * How the engine recognises that an anchored leg faces one of its own frame legs: the leg's
-   * remote (from the SDP that crossed the B2BUA) is the RTP port of an open frame leg, at a
-   * loopback address or the address the media sockets bind to or advertise. The port is ours while
-   * the frame leg holds it, so nothing else can be receiving there. SIP signalling is unchanged:
-   * both SDPs still name their ports; only the bytes stop crossing loopback.
-   */
-  private frameLegAt(remote: RtpAddress | undefined): EngineLeg | undefined {
-    if (!remote) return undefined;
-    const f = this.framePorts.get(remote.port);
-    if (!f) return undefined;
-    const a = remote.address;
-    const local =
-      a === this.address || a === this.opts.host || a === 'localhost' || a === '::1' || a.startsWith('127.');
-    return local ? f : undefined;
-  }
-
-  /**
-   * Wire an anchored leg to the frame leg its SDP names when both are in one worker and the leg
-   * is plain RTP (the frame leg never terminates SRTP); undo a wire that no longer holds.
-   */
-  private rewire(leg: EngineLeg): void {
-    if (this.serviceLegs.has(leg.legId)) return;
-    const f = this.frameLegAt(leg.remote);
-    const want = f && f.worker === leg.worker && !leg.srtp ? f.legId : undefined;
-    const have = this.wires.get(leg.legId);
-    if (want === have) return;
-    if (have !== undefined) {
-      this.wires.delete(leg.legId);
-      this.post(leg.worker, { t: 'wire', a: leg.legId, b: -1 });
-    }
-    if (want !== undefined) {
-      this.wires.set(leg.legId, want);
-      this.post(leg.worker, { t: 'wire', a: leg.legId, b: want });
-    }
-  }
-
   private openCall(key: string, preferWorker?: number): CallMedia | undefined {
     const pa = this.allocatePort();
     const pb = pa === undefined ? undefined : this.allocatePort();
@@ -674,7 +631,6 @@ export class MediaEngine implements MediaHook {
       return undefined;
     }
     // Both legs of a call live in one worker: forwarding is a direct call between their sockets.
-    // A call facing one of our frame legs joins that leg's worker, so the two can be wired.
     let worker = 0;
     for (let i = 1; i < this.workers.length; i++)
       if ((this.workerLegs[i] ?? 0) < (this.workerLegs[worker] ?? 0)) worker = i;
@@ -811,10 +767,7 @@ export class MediaEngine implements MediaHook {
       return { rejectStatus: nearSecurity.error.status };
     }
     if (!call) {
-      call = this.openCall(
-        callKey,
-        this.transfers.workerFor(callKey) ?? this.frameLegAt(stream.remote)?.worker,
-      );
+      call = this.openCall(callKey, this.transfers.workerFor(callKey));
       if (!call) {
         this.counters.rejected503++;
         this.opts.logger.warn({ callKey }, 'no free RTP port pair for the call');
@@ -925,14 +878,12 @@ export class MediaEngine implements MediaHook {
       rtp: stream.remote ?? null,
       rtcp: stream.remoteRtcp ?? null,
     });
-    this.rewire(leg);
   }
 
   private setSrtp(leg: EngineLeg, s: { suite: SrtpSuite; remoteKey: Buffer } | undefined): void {
     if (s === undefined) {
       leg.srtp = undefined;
       this.post(leg.worker, { t: 'srtp', legId: leg.legId, keys: null });
-      this.rewire(leg);
       return;
     }
     const localKey = this.keyOf(leg);
@@ -946,7 +897,6 @@ export class MediaEngine implements MediaHook {
         remoteKey: s.remoteKey.toString('base64'),
       },
     });
-    this.rewire(leg);
   }
 
   /** Fold a leg's SRTP drop counts since its previous statistics into the totals and metrics. */
@@ -1040,7 +990,6 @@ export class MediaEngine implements MediaHook {
     // Before the legs close: the tap's last frames leave the worker ahead of `recording-stopped`.
     if (call.recording) this.post(call.a.worker, { t: 'record-stop', recordingId: callKey });
     for (const leg of [call.a, call.b]) {
-      this.wires.delete(leg.legId);
       this.legs.delete(leg.legId);
       this.workerLegs[leg.worker] = Math.max(0, (this.workerLegs[leg.worker] ?? 0) - 1);
       this.closingPorts++;
@@ -1166,23 +1115,18 @@ export class MediaEngine implements MediaHook {
     this.post(worker, { t: 'mix', cmd: { op: 'close', roomId: bridgeId } });
   }
 
-  /** A frame leg for a PSTN channel (see `FrameLegHandle`); undefined when no port pair is free. */
   /**
-   * `peer`: where the leg's RTP will go when already known (the offer being answered): an
-   * anchored leg of ours there puts the frame leg in its worker, so the two can be wired.
+   * A frame leg for a PSTN channel (see `FrameLegHandle`): the PSTN leg's media, whose RTP face is
+   * the far party's media (a SIP phone or trunk) or an app's media leg. Undefined when no port
+   * pair is free.
    */
-  openFrameLeg(callKey: string, sink: FrameLegSink, peer?: RtpAddress): FrameLegHandle | undefined {
-    let preferWorker: number | undefined;
-    if (peer) for (const l of this.legs.values()) if (l.rtpPort === peer.port) preferWorker = l.worker;
-    const opened = this.openServiceLeg(callKey, 'frames', preferWorker);
+  openFrameLeg(callKey: string, sink: FrameLegSink): FrameLegHandle | undefined {
+    const opened = this.openServiceLeg(callKey, 'frames');
     if (!opened) return undefined;
     const { leg, handle } = opened;
     this.frameSinks.set(leg.legId, sink);
-    this.framePorts.set(leg.rtpPort, leg);
     const playout = sink.onFrame ? undefined : new FramePlayout();
     if (playout) this.playouts.set(leg.legId, playout);
-    // An anchored leg that already names this port (the answer came first) is wired now.
-    for (const l of this.legs.values()) if (l.remote?.port === leg.rtpPort) this.rewire(l);
     return {
       ...handle,
       close: () => {
@@ -1213,9 +1157,8 @@ export class MediaEngine implements MediaHook {
     };
   }
 
-  /** A frame leg closes: its counters go into the totals, anchored legs wired to it are unwired. */
+  /** A frame leg closes: its counters go into the totals. */
   private forgetFrameLeg(leg: EngineLeg): void {
-    if (this.framePorts.get(leg.rtpPort) === leg) this.framePorts.delete(leg.rtpPort);
     const f = this.stats.get(leg.legId)?.frames;
     if (f) {
       this.frameTotalsClosed.decoded += f.framesIn;
@@ -1226,12 +1169,6 @@ export class MediaEngine implements MediaHook {
     const p = this.playouts.get(leg.legId)?.dump();
     if (p) for (const k of Object.keys(this.playoutClosed) as PlayoutCounter[]) this.playoutClosed[k] += p[k];
     this.playouts.delete(leg.legId);
-    for (const [anchored, frameLeg] of this.wires) {
-      if (frameLeg !== leg.legId) continue;
-      this.wires.delete(anchored);
-      const l = this.legs.get(anchored);
-      if (l) this.post(l.worker, { t: 'wire', a: anchored, b: -1 });
-    }
   }
 
   /** Frame legs' counters: open legs as of the workers' last statistics, plus the closed ones. */
@@ -1239,10 +1176,8 @@ export class MediaEngine implements MediaHook {
     const t = { ...this.frameTotalsClosed };
     const j = { ...this.jitterClosed };
     const p = { ...this.playoutClosed, maxTargetFrames: 0 };
-    let wired = 0;
     for (const legId of this.frameSinks.keys()) {
       const st = this.stats.get(legId);
-      if (st?.wired) wired++;
       if (st?.frames) {
         t.decoded += st.frames.framesIn;
         t.shipped += st.frames.framesTaken;
@@ -1254,7 +1189,7 @@ export class MediaEngine implements MediaHook {
       for (const k of Object.keys(this.playoutClosed) as PlayoutCounter[]) p[k] += d[k];
       p.maxTargetFrames = Math.max(p.maxTargetFrames, d.targetFrames);
     }
-    return { legs: this.frameSinks.size, wired, ...t, jitter: j, playout: p };
+    return { legs: this.frameSinks.size, ...t, jitter: j, playout: p };
   }
 
   /** Ship the frames queued since the last flush: one message per worker, buffers transferred. */
