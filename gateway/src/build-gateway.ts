@@ -326,6 +326,7 @@ export class Gateway {
         stopPlay: (key, side) => engine.stopPlay(key, side),
         bridgeService: (a, b) => engine.bridgeService(a, b),
         unbridgeService: (id) => engine.unbridgeService(id),
+        recordLeg: (key, recordingId, received) => engine.recordLeg(key, recordingId, received),
       },
       musicOnHold: () => prompts.musicOnHold(),
     });

@@ -817,6 +817,8 @@ export class B2bua implements Originator, PstnCallControl {
     const status = d.answeredAtMs === null ? (d.end?.sipStatus ?? 0) : 200;
     const placed = this.placedFor.get(leg.interactionId);
     this.placedFor.delete(leg.interactionId);
+    // The line's recording: one per interaction, from the first frame to the end.
+    const recording = this.deps.media.recordingOf?.(leg.interactionId);
     try {
       this.deps.cdr.leg({
         legId: d.id,
@@ -837,7 +839,11 @@ export class B2bua implements Originator, PstnCallControl {
         hangupCause: d.end?.cause ?? 'normal-clearing',
         hangupBy: d.end?.by === 'remote' ? 'caller' : d.end?.by === 'local' ? 'callee' : 'system',
         trunkMember: null,
-        extra: { port: call.portKey, channel: call.channel },
+        extra: {
+          port: call.portKey,
+          channel: call.channel,
+          ...(recording ? { recording } : {}),
+        },
       });
       this.deps.cdr.interaction({
         interactionId: d.interactionId,

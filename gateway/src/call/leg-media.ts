@@ -38,6 +38,12 @@ export interface LocalMediaWant {
   media?: AnswerMedia;
   /** The media ended by itself, the leg still up (a monitored call released); called at most once. */
   onEnded?: (detail: string) => void;
+  /**
+   * Record the leg as the caller's side of interaction `recordingId` when calls are recorded
+   * (`media.recording`): the party on the left, everything the leg says to them on the right,
+   * from the answer to the end. An interaction already recorded (its line's port) stays as it is.
+   */
+  record?: { recordingId: string };
 }
 
 export interface LocalMediaPort {

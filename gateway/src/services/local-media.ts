@@ -22,6 +22,7 @@ export interface LocalMediaOptions {
     unbridgeService(bridgeId: string): void;
     play(callKey: string, side: 'a', prompts: readonly PromptSource[], opts?: LegPlayOptions): boolean;
     stopPlay(callKey: string, side: 'a'): void;
+    recordLeg(callKey: string, recordingId: string, received: 'caller' | 'other'): string | undefined;
   };
   musicOnHold(): PromptSource | undefined;
 }
@@ -47,6 +48,7 @@ export class LocalMedia implements LocalMediaPort {
     if (!r.ok) return r;
     this.listeners.set(callKey, onDigit);
     const engine = this.o.engine;
+    if (want.record) engine.recordLeg(callKey, want.record.recordingId, 'caller');
     let closed = false;
     const handle: LegMediaHandle = {
       play: (prompts, opts) =>

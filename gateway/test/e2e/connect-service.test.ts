@@ -19,7 +19,7 @@ import { writeRtpHeader } from '../../src/media/rtp/rtp-packet.ts';
 import { chirp, crossCorrelate, readWav, writeWav, type PcmAudio } from '../peers/audio.ts';
 import { baresipAvailable, startBaresip, type Baresip } from '../peers/baresip.ts';
 import { freePort, freeUdpBlock } from '../peers/free-port.ts';
-import { startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
+import { routeLinesToConnect, startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import {
   describeSippResult,
   registerDemoExtension,
@@ -286,22 +286,7 @@ describe('answer first, bridge later: the *48 connect service (SIPp + RTP peers)
       let phone: Baresip | undefined;
       try {
         // The line's inbound route goes to a connect service with a fixed extension (an operator line).
-        const cfg = (
-          await gw.api<{
-            services: unknown[];
-            routes: { inbound: Array<{ id: string; destination: unknown }> };
-          }>('GET', '/api/config')
-        ).body;
-        cfg.services.push({
-          number: '*49',
-          type: 'connect',
-          file: 'prompts/connect-hold.wav',
-          extension: '1003',
-        });
-        for (const r of cfg.routes.inbound)
-          if (r.id === 'pstn-in') r.destination = { type: 'service', target: '*49' };
-        const put = await gw.api('PUT', '/api/config', cfg);
-        assert.equal(put.status, 200, JSON.stringify(put.body));
+        await routeLinesToConnect(gw, '*49', '1003');
 
         // 1003 plays a rising chirp after a pause long enough for the prompt; the caller a falling one.
         const up = chirp({ durationS: 3, fromHz: 300, toHz: 3000 });

@@ -126,3 +126,25 @@ export async function startGateway(
     },
   };
 }
+
+/**
+ * The demo's PSTN lines answered by a connect service (an operator line): `number` plays the
+ * hold prompt and rings `extension`. Fails the test when the configuration is refused.
+ */
+export async function routeLinesToConnect(
+  gw: GatewayProcess,
+  number: string,
+  extension: string,
+): Promise<void> {
+  const cfg = (
+    await gw.api<{ services: unknown[]; routes: { inbound: Array<{ id: string; destination: unknown }> } }>(
+      'GET',
+      '/api/config',
+    )
+  ).body;
+  cfg.services.push({ number, type: 'connect', file: 'prompts/connect-hold.wav', extension });
+  for (const r of cfg.routes.inbound)
+    if (r.id === 'pstn-in') r.destination = { type: 'service', target: number };
+  const put = await gw.api('PUT', '/api/config', cfg);
+  if (put.status !== 200) throw new Error(`configuration refused: ${JSON.stringify(put.body)}`);
+}

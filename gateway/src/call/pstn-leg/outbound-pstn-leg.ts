@@ -57,12 +57,16 @@ export class OutboundPstnLeg extends LegBase implements MediaLeg, PstnDialHandle
   private constructor(private readonly o: OutboundPstnLegOptions) {
     super(o.legId, o.interactionId, o.party, o);
     // No `onFrame`: received frames wait in the leg's playout buffer for the card's ticks.
-    this.frameLeg = o.frames.openFrameLeg(o.legId, {
-      // RFC 4733 digits from the near party are generated in band on the line.
-      onDigit: (digit, durationMs) => {
-        if (this.state === 'answered') this.control?.sendDigit(digit, durationMs);
+    this.frameLeg = o.frames.openFrameLeg(
+      o.legId,
+      {
+        // RFC 4733 digits from the near party are generated in band on the line.
+        onDigit: (digit, durationMs) => {
+          if (this.state === 'answered') this.control?.sendDigit(digit, durationMs);
+        },
       },
-    });
+      { recordingId: o.interactionId, line: 'callee' },
+    );
   }
 
   get technology(): 'fxo' | 'e1' {

@@ -47,7 +47,15 @@ import type { MediaLeg } from '../call.ts';
 
 /** What a PSTN leg needs of the media engine: a frame leg for its port. */
 export interface PstnFramePort {
-  openFrameLeg(callKey: string, sink: FrameLegSink): FrameLegHandle | undefined;
+  /**
+   * `recordingId`: the recording the leg's audio goes to when calls are recorded, one per
+   * interaction (the call key by default); `line`: which party the line is (the caller by default).
+   */
+  openFrameLeg(
+    callKey: string,
+    sink: FrameLegSink,
+    opts?: { recordingId?: string; line?: 'caller' | 'callee' },
+  ): FrameLegHandle | undefined;
 }
 
 export interface PstnLegOptions {

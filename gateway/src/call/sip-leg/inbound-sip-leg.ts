@@ -111,7 +111,13 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
       this.o.offer,
       (press) => this.pressed(press),
       undefined,
-      { media: opts.media, onEnded: (detail) => this.mediaEnded(detail) },
+      {
+        media: opts.media,
+        onEnded: (detail) => this.mediaEnded(detail),
+        // The caller's side of the interaction: prompts, then whoever the app bridges in. A
+        // supervisor's listening place, an echo or a tone is no conversation of its own.
+        ...(recordsConversation(opts.media) ? { record: { recordingId: this.interactionId } } : {}),
+      },
     );
     if (!opened.ok) {
       const cause = causeOfSipStatus(opened.status);
@@ -255,4 +261,9 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
   close(): void {
     if (this.state !== 'ended') void this.hangup('normal-clearing');
   }
+}
+
+/** Media a recording of the call is made of: prompts and bridges, a conference's mix. */
+function recordsConversation(media: AnswerOptions['media']): boolean {
+  return media === undefined || media.kind === 'prompt' || media.kind === 'conference';
 }

@@ -23,6 +23,7 @@ import { AckWaiters } from './ack-waiters.ts';
 import { FramePlayout, type FramePlayoutDump } from '../jitter/frame-playout.ts';
 import type { G711Law } from '../../../../base/signal/g711.ts';
 import type { RecordingSummary } from '../record/recording-writer.ts';
+import type { TapSide } from '../record/recorder.ts';
 import { parseSdp, serializeSdp, type SdpCodec } from '../sdp/sdp.ts';
 import type { RtpAddress } from '../rtp/rtp-latch.ts';
 import { generateKeySalt } from '../srtp/sdes.ts';
@@ -356,6 +357,8 @@ export class MediaEngine implements MediaHook {
   private readonly recordingStats = { started: 0, closed: 0, failed: 0 };
   /** Recordings whose tap was stopped, by id, until the recorder has closed the file. */
   private readonly recordingPaths = new Map<string, string>();
+  /** Legs recorded on their own (`recordOwnLeg`): leg id → recording id. */
+  private readonly legRecordings = new Map<number, string>();
   private readonly serviceLegs = new Map<number, EngineLeg>();
   /** Bridges between service legs (`bridgeService`): room id → worker. */
   private readonly bridges = new Map<string, number>();
@@ -1116,14 +1119,47 @@ export class MediaEngine implements MediaHook {
   }
 
   /**
+   * Record the service leg of `callKey` (a caller the gateway answered) when calls are recorded:
+   * what its party sends on the `received` channel, everything the leg sends them (prompts, music
+   * on hold, whoever an app bridged in) on the other. One recording per interaction: a
+   * `recordingId` already recorded is left as it is. Returns the file, if recorded.
+   */
+  recordLeg(callKey: string, recordingId: string, received: TapSide): string | undefined {
+    const leg = this.serviceLegOf(callKey);
+    if (leg) this.recordOwnLeg(leg, recordingId, received);
+    return this.recordingPaths.get(recordingId);
+  }
+
+  /**
+   * One recording of one leg from now to its close (`record-leg`): the caller on the left, as
+   * for every recording, `received` naming which party the leg's far end is.
+   */
+  private recordOwnLeg(leg: EngineLeg, recordingId: string, received: TapSide): void {
+    const recorder = this.opts.recorder;
+    if (!recorder || this.recordingPaths.has(recordingId) || !this.opts.shouldRecord?.(recordingId)) return;
+    this.recordingPaths.set(recordingId, recorder.pathOf(recordingId));
+    recorder.open(recordingId);
+    this.recordingStats.started++;
+    this.legRecordings.set(leg.legId, recordingId);
+    this.post(leg.worker, { t: 'record-leg', recordingId, legId: leg.legId, received });
+  }
+
+  /**
    * A frame leg for a PSTN channel (see `FrameLegHandle`): the PSTN leg's media, whose RTP face is
    * the far party's media (a SIP phone or trunk) or an app's media leg. Undefined when no port
    * pair is free.
    */
-  openFrameLeg(callKey: string, sink: FrameLegSink): FrameLegHandle | undefined {
+  openFrameLeg(
+    callKey: string,
+    sink: FrameLegSink,
+    opts: { recordingId?: string; line?: 'caller' | 'callee' } = {},
+  ): FrameLegHandle | undefined {
     const opened = this.openServiceLeg(callKey, 'frames');
     if (!opened) return undefined;
     const { leg, handle } = opened;
+    // The line is the caller unless `line` says it is the callee (a call placed on a port): what
+    // the frame leg receives over RTP is the other party, what it sends is the line.
+    this.recordOwnLeg(leg, opts.recordingId ?? callKey, opts.line === 'callee' ? 'caller' : 'other');
     this.frameSinks.set(leg.legId, sink);
     const playout = sink.onFrame ? undefined : new FramePlayout();
     if (playout) this.playouts.set(leg.legId, playout);
@@ -1301,6 +1337,12 @@ export class MediaEngine implements MediaHook {
 
   /** Close one leg's sockets in its worker; the port returns to the pool once they are. */
   private closeLeg(leg: EngineLeg, after?: () => void): void {
+    // The leg's own recording ends with it: its last frames, then the file closes.
+    const recordingId = this.legRecordings.get(leg.legId);
+    if (recordingId !== undefined) {
+      this.legRecordings.delete(leg.legId);
+      this.post(leg.worker, { t: 'record-stop', recordingId });
+    }
     this.legs.delete(leg.legId);
     this.workerLegs[leg.worker] = Math.max(0, (this.workerLegs[leg.worker] ?? 0) - 1);
     this.closingPorts++;

@@ -573,6 +573,9 @@ export class RelayLeg {
    * the law this leg receives, on the gateway's own SSRC (RFC 3550 §8.1). The frame buffer is
    * reused; a frame offered while the previous one is still in the kernel's hands is skipped.
    */
+  /** Each frame `sendFrame` sends, with its RTP timestamp (a recording of what the leg says). */
+  onOwnFrame: ((frame: Int16Array, timestamp: number) => void) | undefined;
+
   sendFrame(frame: Int16Array): boolean {
     const t = this.target;
     const law = this.sendLawCode;
@@ -602,6 +605,7 @@ export class RelayLeg {
       buf.subarray(RTP_HEADER_BYTES, RTP_HEADER_BYTES + 160),
     );
     this.txStats.onSent(this.outSsrc, this.outTs, n, now);
+    this.onOwnFrame?.(frame, this.outTs);
     let len = RTP_HEADER_BYTES + n;
     const srtp = this.srtp;
     if (srtp !== undefined) {

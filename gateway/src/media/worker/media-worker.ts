@@ -16,6 +16,7 @@ import { EchoSsrc, MilliwattPackets } from './leg-service.ts';
 import { RelayLeg, type RelayLegEvents } from '../rtp/relay-leg.ts';
 import type { FromWorker, RelayLegStats, ToWorker } from './worker-protocol.ts';
 import { WorkerRecordings } from '../record/worker-recordings.ts';
+import type { RecorderTap, TapSide } from '../record/recorder.ts';
 import { WorkerRooms } from '../mix/worker-rooms.ts';
 
 export interface MediaWorkerData {
@@ -231,10 +232,34 @@ function startRecording(recordingId: string, caller: number, other: number): voi
   startClock();
 }
 
+/** Legs recorded on their own (`record-leg`): what they send goes to the tap through this key. */
+const ownFrameTaps = new Map<number, RecorderTap>();
+
+function startLegRecording(recordingId: string, legId: number, received: TapSide): void {
+  const leg = legs.get(legId);
+  if (!leg) return;
+  const tap = recordings.start(recordingId, [legId]);
+  if (!tap) return;
+  procOf(legId).recorder = new LegRecorderFeed(tap, String(legId), received);
+  // Stamped with the leg's own RTP timestamps: the tap keeps the stream's timeline.
+  const key = `${legId}:sent`;
+  tap.attach(key, received === 'caller' ? 'other' : 'caller');
+  leg.onOwnFrame = (frame, timestamp) => tap.put(key, frame, timestamp);
+  ownFrameTaps.set(legId, tap);
+  startClock();
+}
+
+function stopOwnFrames(legId: number): void {
+  ownFrameTaps.delete(legId);
+  const leg = legs.get(legId);
+  if (leg) leg.onOwnFrame = undefined;
+}
+
 /** The tap's last frames leave, then `recording-stopped` (see `WorkerRecordings.stop`). */
 function stopRecording(recordingId: string): void {
   const r = recordings.stop(recordingId);
   if (!r) return;
+  for (const [legId, tap] of ownFrameTaps) if (tap === r.tap) stopOwnFrames(legId);
   for (const legId of r.legs) {
     const p = procs.get(legId);
     if (p && p.recorder?.tap === r.tap) p.recorder = undefined;
@@ -401,6 +426,9 @@ port.on('message', (m: ToWorker) => {
     case 'record':
       startRecording(m.recordingId, m.caller, m.other);
       return;
+    case 'record-leg':
+      startLegRecording(m.recordingId, m.legId, m.received);
+      return;
     case 'prompt':
       players.store(m.promptId, m.samples);
       return;
@@ -433,6 +461,7 @@ port.on('message', (m: ToWorker) => {
       pendingWires.delete(m.legId);
       frameDtmf.get(m.legId)?.close();
       frameDtmf.delete(m.legId);
+      stopOwnFrames(m.legId);
       players.close(m.legId);
       telephoneEventPt.delete(m.legId);
       serviceTargets.delete(m.legId);

@@ -7,6 +7,7 @@ import type { G711Law } from '../../../../base/signal/g711.ts';
 import type { RtpAddress } from '../rtp/rtp-latch.ts';
 import type { SrtpDropReason, SrtpSuite } from '../srtp/srtp.ts';
 import type { MixCommand } from '../mix/mix-command.ts';
+import type { TapSide } from '../record/recorder.ts';
 
 /**
  * SRTP keys of one leg (RFC 3711, keyed by SDES RFC 4568): `localKey` is the master key || salt
@@ -65,6 +66,12 @@ export type ToWorker =
   | { t: 'frames-down'; legIds: Int32Array; samples: Int16Array }
   /** Start a recorder tap: `caller` on the left channel, `other` on the right. */
   | { t: 'record'; recordingId: string; caller: number; other: number }
+  /**
+   * Start a recorder tap on one leg: what the leg receives from its peer on the `received`
+   * channel, the frames the leg sends of its own (`RelayLeg.sendFrame`: a PSTN line's audio,
+   * prompts, a bridge's mix) on the other.
+   */
+  | { t: 'record-leg'; recordingId: string; legId: number; received: TapSide }
   /** Stop the tap: its last batch, then `recording-stopped`. */
   | { t: 'record-stop'; recordingId: string }
   /** A leg joins a running tap on one channel (a transfer target replacing a party). */
