@@ -327,6 +327,9 @@ export class Gateway {
         bridgeService: (a, b) => engine.bridgeService(a, b),
         unbridgeService: (id) => engine.unbridgeService(id),
         recordLeg: (key, recordingId, received) => engine.recordLeg(key, recordingId, received),
+        startRecording: (key, recordingId, received) => engine.startRecording(key, recordingId, received),
+        stopRecording: (recordingId) => engine.stopRecording(recordingId),
+        recordingClosed: (recordingId) => engine.recordingClosed(recordingId),
       },
       musicOnHold: () => prompts.musicOnHold(),
     });

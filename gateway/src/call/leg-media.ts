@@ -25,8 +25,20 @@ export interface LegMediaHandle {
   applyAnswer(sdp: Buffer): boolean;
   /** Stops what plays (its `onEnded` reports `stopped`). */
   stopPlay(): void;
+  /**
+   * Record what the party says (left) and hears (right) under `recordingId` until `stop` or the
+   * handle's close; undefined when nothing records (no recorder, the leg gone, the id taken).
+   */
+  record(recordingId: string): HandleRecording | undefined;
   /** Frees the port pair; resolves once it is back in the pool. */
   close(): Promise<void>;
+}
+
+export interface HandleRecording {
+  readonly path: string;
+  /** Resolves once the file is complete (its error, if writing failed). */
+  readonly closed: Promise<{ path: string; durationMs: number; error?: string }>;
+  stop(): void;
 }
 
 export type LocalMediaOpen =

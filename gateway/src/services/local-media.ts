@@ -23,6 +23,9 @@ export interface LocalMediaOptions {
     play(callKey: string, side: 'a', prompts: readonly PromptSource[], opts?: LegPlayOptions): boolean;
     stopPlay(callKey: string, side: 'a'): void;
     recordLeg(callKey: string, recordingId: string, received: 'caller' | 'other'): string | undefined;
+    startRecording(callKey: string, recordingId: string, received: 'caller' | 'other'): string | undefined;
+    stopRecording(recordingId: string): void;
+    recordingClosed(recordingId: string): Promise<{ path: string; durationMs: number; error?: string }>;
   };
   musicOnHold(): PromptSource | undefined;
 }
@@ -61,6 +64,16 @@ export class LocalMedia implements LocalMediaPort {
       applyAnswer: (sdp) => !closed && (r.session.applyAnswer?.(sdp) ?? false),
       stopPlay: () => {
         if (!closed) engine.stopPlay(callKey, 'a');
+      },
+      record: (recordingId) => {
+        if (closed) return undefined;
+        const path = engine.startRecording(callKey, recordingId, 'caller');
+        if (path === undefined) return undefined;
+        return {
+          path,
+          closed: engine.recordingClosed(recordingId),
+          stop: () => engine.stopRecording(recordingId),
+        };
       },
       close: () => {
         if (!closed) {

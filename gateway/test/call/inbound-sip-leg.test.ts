@@ -77,6 +77,9 @@ class FakeMedia implements LocalMediaPort {
   plays: Array<{ ids: string[]; loop: boolean; bargeIn: boolean; onEnded: (e: HandlePlayEnded) => void }> =
     [];
   stops = 0;
+  /** `record` calls and the recordings stopped, by id. */
+  recordings: string[] = [];
+  recordStops: string[] = [];
   digit: ((p: DigitPress) => void) | undefined;
   /** Set to hold `open` until the test releases it. */
   gate: Promise<void> | undefined;
@@ -96,6 +99,14 @@ class FakeMedia implements LocalMediaPort {
         return true;
       },
       applyAnswer: () => true,
+      record: (id) => {
+        this.recordings.push(id);
+        return {
+          path: `/rec/${id}.wav`,
+          closed: Promise.resolve({ path: `/rec/${id}.wav`, durationMs: 0 }),
+          stop: () => void this.recordStops.push(id),
+        };
+      },
       stopPlay: () => {
         this.stops++;
         const p = this.plays.at(-1);
@@ -275,11 +286,20 @@ describe('inbound SIP leg answered by the gateway', () => {
     assert.equal(media.stops, 1);
   });
 
-  test('record is refused with a clear failure on a leg the gateway answers', () => {
-    const { leg } = setup();
-    const r = leg.record();
-    assert.equal(r.ok, false);
-    if (!r.ok) assert.equal(r.error.code, 'EDGE_ERR_CALL_MEDIA');
+  test('record before the answer is refused; after it, a recording of its own on the leg’s media, stopped when the leg ends', async () => {
+    const { leg, media, session } = setup();
+    const early = leg.record();
+    assert.equal(early.ok, false);
+    if (!early.ok) assert.equal(early.error.code, 'EDGE_ERR_CALL_LEG_STATE');
+    assert.ok((await leg.answer()).ok);
+    const r = leg.record({ maxDurationMs: 60_000 });
+    assert.ok(r.ok);
+    assert.deepEqual(media.recordings, [r.value.recordingId]);
+    assert.match(r.value.recordingId, /^[A-Za-z0-9_-]+-rec1$/, 'usable as a file name');
+    session.callerLeaves();
+    assert.equal(leg.state, 'ended');
+    assert.deepEqual(media.recordStops, [r.value.recordingId], 'the leg’s end stops it');
+    assert.equal((await r.value.done).path, `/rec/${r.value.recordingId}.wav`);
   });
 });
 

@@ -13,6 +13,7 @@ import type { DtmfDigit } from '../../../base/signal/dtmf-digits.ts';
 import type { AnswerMedia, DigitPress } from '../../src/call/leg.ts';
 import type {
   HandlePlayEnded,
+  HandleRecording,
   LocalMediaOpen,
   LocalMediaPort,
   LocalMediaWant,
@@ -71,6 +72,14 @@ export class FakeLocalMedia implements LocalMediaPort {
   readonly bridges: MediaBridge[] = [];
   /** Keys in the order their media was freed. */
   readonly closes: string[] = [];
+  /** `LegMediaHandle.record` calls; `stop` completes the file after `durationMs` of clock time. */
+  readonly recordings: Array<{
+    key: string;
+    recordingId: string;
+    startedAtMs: number;
+    stopped: boolean;
+    stop(): void;
+  }> = [];
   /**
    * Which opens are refused, and how (no media port, an offer we cannot answer, a full room, no
    * call to monitor); by default none. A refused open is not listed in `opens`: no port was taken.
@@ -129,9 +138,12 @@ export class FakeLocalMedia implements LocalMediaPort {
           return accepted;
         },
         stopPlay: () => this.endPlays(key, 'stopped'),
+        record: (recordingId) => (opened.closed ? undefined : this.startRecording(key, recordingId)),
         close: () => {
           if (!opened.closed) {
             opened.closed = true;
+            // As the engine does: a leg's recordings end with its media.
+            for (const r of this.recordings) if (r.key === key) r.stop();
             this.endPlays(key, 'closed');
             if (this.digitSinks.get(key) === onDigit) this.digitSinks.delete(key);
             if (onEnded && this.endSinks.get(key) === onEnded) this.endSinks.delete(key);
@@ -198,6 +210,25 @@ export class FakeLocalMedia implements LocalMediaPort {
   /** Bridges never ended. */
   joined(): MediaBridge[] {
     return this.bridges.filter((b) => !b.unbridged);
+  }
+
+  private startRecording(key: string, recordingId: string): HandleRecording {
+    let done: (c: { path: string; durationMs: number }) => void = () => undefined;
+    const closed = new Promise<{ path: string; durationMs: number }>((r) => (done = r));
+    const path = `/recordings/${recordingId}.wav`;
+    const rec = {
+      key,
+      recordingId,
+      startedAtMs: this.clock.now(),
+      stopped: false,
+      stop: () => {
+        if (rec.stopped) return;
+        rec.stopped = true;
+        done({ path, durationMs: this.clock.now() - rec.startedAtMs });
+      },
+    };
+    this.recordings.push(rec);
+    return { path, closed, stop: rec.stop };
   }
 
   private startPlay(

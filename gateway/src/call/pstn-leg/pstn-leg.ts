@@ -38,11 +38,13 @@ import type {
   PlayOptions,
   PlayOutcome,
   PromptRef,
+  RecordOptions,
   RecordingHandle,
 } from '../leg.ts';
 import type { LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
 import { callFailure, LegBase } from '../leg-base.ts';
 import { LocalPlayback } from '../local-playback.ts';
+import { LegRecordings, recordingPrefix } from '../leg-recording.ts';
 import type { MediaLeg } from '../call.ts';
 
 /** What a PSTN leg needs of the media engine: a frame leg for its port. */
@@ -78,6 +80,7 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
   readonly technology: 'fxo' | 'e1';
   private readonly offer: { plan: ServiceLegPlan; sdp: Buffer };
   private readonly playback: LocalPlayback;
+  private readonly recordings: LegRecordings;
   private readonly progress: CallProgress | undefined;
   private readonly toneFrame = new Int16Array(FRAME_SAMPLES);
   private handle: LegMediaHandle | undefined;
@@ -103,6 +106,7 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
     super(`${o.interactionId}:a`, o.interactionId, partyOf(o.incoming), o);
     this.technology = o.incoming.kind;
     this.playback = new LocalPlayback(o.clock);
+    this.recordings = new LegRecordings(recordingPrefix(this.id), o.timers);
     // No `onFrame`: received frames wait in the leg's playout buffer for the card's ticks.
     this.frameLeg = o.frames.openFrameLeg(o.interactionId, {
       // RFC 4733 digits from the far party are regenerated in band on the line.
@@ -251,6 +255,8 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
           handle: {
             play: () => false,
             stopPlay: () => undefined,
+            // The line's recording is taken on the frame leg itself (`openFrameLeg`).
+            record: () => undefined,
             applyAnswer: (sdp) => {
               const remote = remoteOfServiceAnswer(sdp);
               if (!remote.ok) return false;
@@ -314,10 +320,11 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
     return this.playback.play(handle, prompts, opts);
   }
 
-  record(): Result<RecordingHandle, CallFailure> {
-    return err(
-      callFailure('EDGE_ERR_CALL_MEDIA', 'facility-rejected', 'recording is not available on a PSTN leg yet'),
-    );
+  record(opts: RecordOptions = {}): Result<RecordingHandle, CallFailure> {
+    if (this.state !== 'answered')
+      return err(callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'record needs an answered leg'));
+    // The app's media leg hears the line: the caller's words on the left, what it hears right.
+    return this.recordings.start(this.handle, opts);
   }
 
   hold(): Promise<Result<void, CallFailure>> {
@@ -408,6 +415,7 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
     this.flowing = false;
     this.digits.close();
     this.playback.ended();
+    this.recordings.ended();
     const handle = this.handle;
     this.handle = undefined;
     if (handle) void this.closeHandle(handle);

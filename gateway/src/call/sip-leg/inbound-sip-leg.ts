@@ -24,11 +24,13 @@ import type {
   PlayOptions,
   PlayOutcome,
   PromptRef,
+  RecordOptions,
   RecordingHandle,
 } from '../leg.ts';
 import type { LegMediaHandle, LocalMediaPort } from '../leg-media.ts';
 import { callFailure, LegBase } from '../leg-base.ts';
 import { LocalPlayback } from '../local-playback.ts';
+import { LegRecordings, recordingPrefix } from '../leg-recording.ts';
 import type { MediaLeg } from '../call.ts';
 
 /** What the leg needs of the call's inbound dialog (a `SipCall` the gateway answers itself). */
@@ -64,6 +66,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
   readonly direction = 'inbound' as const;
   private handle: LegMediaHandle | undefined;
   private readonly playback: LocalPlayback;
+  private readonly recordings: LegRecordings;
   /** The cause the app hung up with (the session's own summary knows only SIP facts). */
   private localCause: HangupCause | undefined;
   private endWaiters: Array<() => void> = [];
@@ -73,6 +76,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
   constructor(private readonly o: InboundSipLegOptions) {
     super(`${o.session.interactionId}:a`, o.session.interactionId, o.party, o);
     this.playback = new LocalPlayback(o.clock);
+    this.recordings = new LegRecordings(recordingPrefix(this.id), o.timers);
     o.session.onFinish(() => this.sessionEnded());
   }
 
@@ -190,14 +194,10 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
     return this.playback.play(handle, prompts, opts);
   }
 
-  record(): Result<RecordingHandle, CallFailure> {
-    return err(
-      callFailure(
-        'EDGE_ERR_CALL_MEDIA',
-        'facility-rejected',
-        'recording is not available on a leg the gateway answers itself',
-      ),
-    );
+  record(opts: RecordOptions = {}): Result<RecordingHandle, CallFailure> {
+    if (this.state !== 'answered')
+      return err(callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'record needs an answered leg'));
+    return this.recordings.start(this.handle, opts);
   }
 
   /** The caller on hold hears music on hold (or silence when it is off) until `unhold`. */
@@ -234,6 +234,7 @@ export class InboundSipLeg extends LegBase implements MediaLeg {
     const by: LegEnd['by'] = this.localCause ? 'local' : s.hangupBy === 'caller' ? 'remote' : 'system';
     this.digits.close();
     this.playback.ended();
+    this.recordings.ended();
     const handle = this.handle;
     this.handle = undefined;
     if (handle) void this.closeHandle(handle);

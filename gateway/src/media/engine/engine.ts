@@ -357,8 +357,10 @@ export class MediaEngine implements MediaHook {
   private readonly recordingStats = { started: 0, closed: 0, failed: 0 };
   /** Recordings whose tap was stopped, by id, until the recorder has closed the file. */
   private readonly recordingPaths = new Map<string, string>();
-  /** Legs recorded on their own (`recordOwnLeg`): leg id → recording id. */
-  private readonly legRecordings = new Map<number, string>();
+  /** Legs recorded on their own (`recordOwnLeg`): leg id → its recordings. */
+  private readonly legRecordings = new Map<number, Set<string>>();
+  /** `recordingClosed` waiters by recording id. */
+  private readonly closedWaiters = new Map<string, Array<(summary: RecordingSummary) => void>>();
   private readonly serviceLegs = new Map<number, EngineLeg>();
   /** Bridges between service legs (`bridgeService`): room id → worker. */
   private readonly bridges = new Map<string, number>();
@@ -586,6 +588,9 @@ export class MediaEngine implements MediaHook {
           else this.recordingStats.closed++;
           this.opts.logger.info({ callKey: m.recordingId, ...summary }, 'recording closed');
           this.opts.onRecordingClosed?.(m.recordingId, summary);
+          const waiters = this.closedWaiters.get(m.recordingId) ?? [];
+          this.closedWaiters.delete(m.recordingId);
+          for (const w of waiters) w(summary);
         });
         return;
       }
@@ -1126,22 +1131,56 @@ export class MediaEngine implements MediaHook {
    */
   recordLeg(callKey: string, recordingId: string, received: TapSide): string | undefined {
     const leg = this.serviceLegOf(callKey);
-    if (leg) this.recordOwnLeg(leg, recordingId, received);
+    if (leg && this.opts.shouldRecord?.(recordingId)) this.recordOwnLeg(leg, recordingId, received);
     return this.recordingPaths.get(recordingId);
   }
 
   /**
-   * One recording of one leg from now to its close (`record-leg`): the caller on the left, as
-   * for every recording, `received` naming which party the leg's far end is.
+   * A recording an app asked for on the service leg of `callKey` (a voicemail message), whatever
+   * `media.recording` says: as `recordLeg`, until `stopRecording` or the leg's close. Undefined
+   * when the leg is gone, nothing records, or `recordingId` is taken.
    */
-  private recordOwnLeg(leg: EngineLeg, recordingId: string, received: TapSide): void {
+  startRecording(callKey: string, recordingId: string, received: TapSide): string | undefined {
+    const leg = this.serviceLegOf(callKey);
+    if (!leg || this.recordingPaths.has(recordingId)) return undefined;
+    return this.recordOwnLeg(leg, recordingId, received) ? this.recordingPaths.get(recordingId) : undefined;
+  }
+
+  /** Ends a recording `startRecording` began; `recordingClosed` tells when its file is complete. */
+  stopRecording(recordingId: string): void {
+    for (const [legId, ids] of this.legRecordings) {
+      if (!ids.delete(recordingId)) continue;
+      if (ids.size === 0) this.legRecordings.delete(legId);
+      const leg = this.legs.get(legId);
+      if (leg) this.post(leg.worker, { t: 'record-stop', recordingId });
+    }
+  }
+
+  /** Resolves with the file's summary once the recording `recordingId` is closed. */
+  recordingClosed(recordingId: string): Promise<RecordingSummary> {
+    return new Promise((resolve) => {
+      const list = this.closedWaiters.get(recordingId) ?? [];
+      list.push(resolve);
+      this.closedWaiters.set(recordingId, list);
+    });
+  }
+
+  /**
+   * One recording of one leg from now to its close (`record-leg`): the caller on the left, as
+   * for every recording, `received` naming which party the leg's far end is. False when nothing
+   * records or `recordingId` is recorded already.
+   */
+  private recordOwnLeg(leg: EngineLeg, recordingId: string, received: TapSide): boolean {
     const recorder = this.opts.recorder;
-    if (!recorder || this.recordingPaths.has(recordingId) || !this.opts.shouldRecord?.(recordingId)) return;
+    if (!recorder || this.recordingPaths.has(recordingId)) return false;
     this.recordingPaths.set(recordingId, recorder.pathOf(recordingId));
     recorder.open(recordingId);
     this.recordingStats.started++;
-    this.legRecordings.set(leg.legId, recordingId);
+    const ids = this.legRecordings.get(leg.legId) ?? new Set<string>();
+    ids.add(recordingId);
+    this.legRecordings.set(leg.legId, ids);
     this.post(leg.worker, { t: 'record-leg', recordingId, legId: leg.legId, received });
+    return true;
   }
 
   /**
@@ -1159,7 +1198,9 @@ export class MediaEngine implements MediaHook {
     const { leg, handle } = opened;
     // The line is the caller unless `line` says it is the callee (a call placed on a port): what
     // the frame leg receives over RTP is the other party, what it sends is the line.
-    this.recordOwnLeg(leg, opts.recordingId ?? callKey, opts.line === 'callee' ? 'caller' : 'other');
+    const recordingId = opts.recordingId ?? callKey;
+    if (this.opts.shouldRecord?.(recordingId))
+      this.recordOwnLeg(leg, recordingId, opts.line === 'callee' ? 'caller' : 'other');
     this.frameSinks.set(leg.legId, sink);
     const playout = sink.onFrame ? undefined : new FramePlayout();
     if (playout) this.playouts.set(leg.legId, playout);
@@ -1338,11 +1379,9 @@ export class MediaEngine implements MediaHook {
   /** Close one leg's sockets in its worker; the port returns to the pool once they are. */
   private closeLeg(leg: EngineLeg, after?: () => void): void {
     // The leg's own recording ends with it: its last frames, then the file closes.
-    const recordingId = this.legRecordings.get(leg.legId);
-    if (recordingId !== undefined) {
-      this.legRecordings.delete(leg.legId);
+    for (const recordingId of this.legRecordings.get(leg.legId) ?? [])
       this.post(leg.worker, { t: 'record-stop', recordingId });
-    }
+    this.legRecordings.delete(leg.legId);
     this.legs.delete(leg.legId);
     this.workerLegs[leg.worker] = Math.max(0, (this.workerLegs[leg.worker] ?? 0) - 1);
     this.closingPorts++;

@@ -27,7 +27,8 @@ export interface LegProcessorDump {
 export class LegProcessor {
   private map: LegPayloadMap = NO_PAYLOAD_TYPES;
   readonly dtmf: LegDtmf;
-  private recorderFeed: LegRecorderFeed | undefined;
+  /** The recordings the leg's audio goes to (the interaction's, and one the leg's app asked for). */
+  private feeds: LegRecorderFeed[] = [];
   private echoSsrc: EchoSsrc | undefined;
   private echoSend: ((datagram: Buffer) => void) | undefined;
 
@@ -38,17 +39,24 @@ export class LegProcessor {
   setCodecs(map: LegPayloadMap): void {
     this.map = { ...map };
     this.dtmf.setCodecs(map);
-    this.recorderFeed?.setCodecs(map);
+    for (const f of this.feeds) f.setCodecs(map);
   }
 
-  set recorder(feed: LegRecorderFeed | undefined) {
-    this.recorderFeed?.close();
-    this.recorderFeed = feed;
-    feed?.setCodecs(this.map);
+  /** The leg's audio goes to `feed`'s tap too; a feed of the same tap is replaced. */
+  addRecorder(feed: LegRecorderFeed): void {
+    this.dropRecorder(feed.tap);
+    feed.setCodecs(this.map);
+    this.feeds.push(feed);
   }
 
-  get recorder(): LegRecorderFeed | undefined {
-    return this.recorderFeed;
+  /** The leg leaves the recording of `tap`. */
+  dropRecorder(tap: LegRecorderFeed['tap']): void {
+    const kept: LegRecorderFeed[] = [];
+    for (const f of this.feeds) {
+      if (f.tap === tap) f.close();
+      else kept.push(f);
+    }
+    this.feeds = kept;
   }
 
   /** Send every packet back with `send` (the latched source), our SSRC on it. */
@@ -60,7 +68,7 @@ export class LegProcessor {
   /** The `RelayLeg.onPacket` hook: true (forward) unless the echo took the packet. */
   readonly onPacket = (datagram: Buffer, view: RtpView): boolean => {
     this.dtmf.onPacket(datagram, view);
-    this.recorderFeed?.onPacket(datagram, view);
+    for (const f of this.feeds) f.onPacket(datagram, view);
     const echo = this.echoSsrc;
     if (echo === undefined || this.echoSend === undefined) return true;
     // Last: the SSRC rewrite changes the datagram the others have read.
@@ -71,13 +79,14 @@ export class LegProcessor {
 
   close(): void {
     this.dtmf.close();
-    this.recorder = undefined;
+    for (const f of this.feeds) f.close();
+    this.feeds = [];
   }
 
   dump(): LegProcessorDump {
     return {
       dtmf: this.dtmf.dump(),
-      recording: this.recorderFeed ? { frames: this.recorderFeed.frames } : null,
+      recording: this.feeds[0] ? { frames: this.feeds[0].frames } : null,
       echo: this.echoSsrc ? { ssrc: this.echoSsrc.ssrc, changes: this.echoSsrc.changes } : null,
     };
   }

@@ -227,29 +227,44 @@ function shipFrames(): void {
 function startRecording(recordingId: string, caller: number, other: number): void {
   const tap = recordings.start(recordingId, [caller, other]);
   if (!tap) return;
-  procOf(caller).recorder = new LegRecorderFeed(tap, String(caller), 'caller');
-  procOf(other).recorder = new LegRecorderFeed(tap, String(other), 'other');
+  procOf(caller).addRecorder(new LegRecorderFeed(tap, String(caller), 'caller'));
+  procOf(other).addRecorder(new LegRecorderFeed(tap, String(other), 'other'));
   startClock();
 }
 
-/** Legs recorded on their own (`record-leg`): what they send goes to the tap through this key. */
-const ownFrameTaps = new Map<number, RecorderTap>();
+/**
+ * Legs recorded on their own (`record-leg`): the frames each sends go to these taps (by key). A
+ * leg may be in two at once: its interaction's recording and one its app asked for (voicemail).
+ */
+const ownFrameTaps = new Map<number, Map<RecorderTap, string>>();
 
 function startLegRecording(recordingId: string, legId: number, received: TapSide): void {
   const leg = legs.get(legId);
-  if (!leg) return;
   const tap = recordings.start(recordingId, [legId]);
   if (!tap) return;
-  procOf(legId).recorder = new LegRecorderFeed(tap, String(legId), received);
+  // The leg closed before its recording began: an empty file, closed as every other.
+  if (!leg) return stopRecording(recordingId);
+  procOf(legId).addRecorder(new LegRecorderFeed(tap, String(legId), received));
   // Stamped with the leg's own RTP timestamps: the tap keeps the stream's timeline.
   const key = `${legId}:sent`;
   tap.attach(key, received === 'caller' ? 'other' : 'caller');
-  leg.onOwnFrame = (frame, timestamp) => tap.put(key, frame, timestamp);
-  ownFrameTaps.set(legId, tap);
+  let taps = ownFrameTaps.get(legId);
+  if (!taps) {
+    const mine = new Map<RecorderTap, string>();
+    ownFrameTaps.set(legId, (taps = mine));
+    leg.onOwnFrame = (frame, timestamp) => {
+      for (const [t, k] of mine) t.put(k, frame, timestamp);
+    };
+  }
+  taps.set(tap, key);
   startClock();
 }
 
-function stopOwnFrames(legId: number): void {
+function stopOwnFrames(legId: number, tap?: RecorderTap): void {
+  const taps = ownFrameTaps.get(legId);
+  if (!taps) return;
+  if (tap) taps.delete(tap);
+  if (tap && taps.size > 0) return;
   ownFrameTaps.delete(legId);
   const leg = legs.get(legId);
   if (leg) leg.onOwnFrame = undefined;
@@ -259,10 +274,10 @@ function stopOwnFrames(legId: number): void {
 function stopRecording(recordingId: string): void {
   const r = recordings.stop(recordingId);
   if (!r) return;
-  for (const [legId, tap] of ownFrameTaps) if (tap === r.tap) stopOwnFrames(legId);
+  for (const [legId, taps] of ownFrameTaps) if (taps.has(r.tap)) stopOwnFrames(legId, r.tap);
   for (const legId of r.legs) {
     const p = procs.get(legId);
-    if (p && p.recorder?.tap === r.tap) p.recorder = undefined;
+    p?.dropRecorder(r.tap);
   }
 }
 
@@ -443,7 +458,7 @@ port.on('message', (m: ToWorker) => {
       return;
     case 'record-attach': {
       const tap = recordings.attach(m.recordingId, m.legId);
-      if (tap) procOf(m.legId).recorder = new LegRecorderFeed(tap, String(m.legId), m.side);
+      if (tap) procOf(m.legId).addRecorder(new LegRecorderFeed(tap, String(m.legId), m.side));
       return;
     }
     case 'close': {

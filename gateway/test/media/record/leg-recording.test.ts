@@ -166,4 +166,49 @@ describe('recording and DTMF through the media engine', () => {
     // The event was still relayed to the callee, with the callee's payload type.
     assert.ok(b.received.some((m) => (m.msg[1]! & 0x7f) === 101 && m.msg[12] === 7));
   });
+
+  test('a leg the gateway answered records on its own: an app’s recording (stopped early) beside the interaction’s, each a complete file', async () => {
+    const key = 'svc-1';
+    const leg = engine.openService(key, 'prompt');
+    assert.ok(leg && (await leg.opened()));
+    leg.start({
+      remote: { address: '127.0.0.1', port: a.port },
+      law: 'pcmu',
+      audioPayloadType: 0,
+      telephoneEventPayloadType: 101,
+    });
+    const before = closed.length;
+    assert.equal(engine.recordLeg(key, key, 'caller'), join(dir, `${key}.wav`), 'the interaction’s');
+    const vm = engine.startRecording(key, `${key}-rec1`, 'caller');
+    assert.equal(vm, join(dir, `${key}-rec1.wav`));
+    assert.equal(engine.startRecording(key, `${key}-rec1`, 'caller'), undefined, 'one recording per id');
+    assert.equal(engine.startRecording('no-such-leg', 'x', 'caller'), undefined, 'no leg, no recording');
+    const vmClosed = engine.recordingClosed(`${key}-rec1`);
+    // 1.6 s from the caller, a burst in frames 10–20; the app's recording stops at 0.8 s.
+    const start = performance.now();
+    for (let k = 0; k < 80; k++) {
+      await a.send(packet(0, k, frame('pcmu', 500, k, 10, 20)), leg.rtpPort);
+      if (k === 40) engine.stopRecording(`${key}-rec1`);
+      const due = start + (k + 1) * 20;
+      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+    }
+    const summary = await vmClosed;
+    assert.equal(summary.error, undefined);
+    assert.equal(summary.path, vm);
+    await leg.close();
+    assert.ok(await waitUntil(() => closed.length >= before + 2, 3000), 'both recordings closed');
+    const whole = closed.find(([id]) => id === key)?.[1];
+    assert.ok(whole && !whole.error);
+    for (const [path, minS, maxS] of [
+      [summary.path, 0.5, 1.2],
+      [whole.path, 1.3, 2.5],
+    ] as const) {
+      const wav = readFileSync(path);
+      const frames = (wav.length - WAV_HEADER_BYTES) / 4;
+      const left = new Int16Array(frames);
+      for (let i = 0; i < frames; i++) left[i] = wav.readInt16LE(WAV_HEADER_BYTES + 4 * i);
+      assert.ok(frames >= 8000 * minS && frames <= 8000 * maxS, `${path}: ${frames / 8000} s`);
+      assert.ok(onset(left) > 0, `${path}: the caller's burst on the left`);
+    }
+  });
 });
