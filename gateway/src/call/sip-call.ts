@@ -7,6 +7,7 @@
  * RFC 3261 §6 "Back-to-Back User Agent"); nothing of one dialog's identity leaks to the other.
  */
 import { randomUUID } from 'node:crypto';
+import { RelayOffers } from './relay-offers.ts';
 import type { Clock, TimerHandle, Timers } from '../../../base/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Dialog } from '../sip/dialog/dialog.ts';
@@ -200,6 +201,8 @@ export class SipCall {
    * the confirming answer of an outbound leg, which keeps that ACK for the 2xx's retransmissions.
    */
   private deferredAck: { side: 'a' | 'b'; farInvite: SipRequest; keep?: ConfirmingAnswer } | undefined;
+  /** Offer/answer on both dialogs once answered (RFC 3264 §4): which offer gets 491 or 500. */
+  private readonly offers = new RelayOffers();
   readonly startedAtMs: number;
   readonly startedWallMs: number;
   answeredWallMs: number | null = null;
@@ -801,6 +804,7 @@ export class SipCall {
         const relayed = this.relaySdp(side, ack.body);
         if (Buffer.isBuffer(relayed)) body = relayed;
       }
+      this.offers.ack(side, ack.body, body);
       const target = deferred.side === 'b' ? this.winner?.target : undefined;
       const sent = farDialog
         ? this.sendAck(farDialog, deferred.farInvite, target, body, ack.headers.get('content-type'))
@@ -1171,12 +1175,9 @@ export class SipCall {
       nearTx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
-    if (
-      (req.method === 'INVITE' || req.method === 'UPDATE') &&
-      ((this.relay && (this.relay.method === 'INVITE' || this.relay.method === 'UPDATE')) ||
-        this.resume?.machine.offering === true)
-    ) {
-      // RFC 3261 §14.2 / RFC 3311 §5.2: an offer while another is outstanding gets 491.
+    const offering = req.method === 'INVITE' || req.method === 'UPDATE' ? req.method : undefined;
+    if (offering && this.resume?.machine.offering === true) {
+      // A transfer's resume has our own offer outstanding toward a party: RFC 3261 §14.2, 491.
       nearTx.respond(createResponse(req, 491, 'Request Pending'));
       return;
     }
@@ -1191,6 +1192,18 @@ export class SipCall {
         }
         body = relayed;
       } else body = req.body;
+    }
+    if (offering) {
+      // RFC 3264 §4 per dialog: glare gets 491, the same party's second offer 500 + Retry-After.
+      const took = this.offers.offer(side, offering, req.body, body);
+      if (!took.ok) {
+        nearTx.respond(
+          createResponse(req, took.status, took.reason, {
+            headers: took.status === 500 ? [['retry-after', String(took.retryAfterS)]] : [],
+          }),
+        );
+        return;
+      }
     }
     const extra: Array<[string, string]> = [];
     // Session-Expires and Min-SE are per leg (each leg negotiates its own timer), never copied.
@@ -1222,6 +1235,7 @@ export class SipCall {
     if (this.relay === p) this.relay = undefined;
     const farDialog = farSide === 'a' ? this.a.dialog : this.winner?.dialog;
     if (!res) {
+      if (p.method === 'INVITE' || p.method === 'UPDATE') this.offers.reset();
       p.nearTx.respond(createResponse(p.nearTx.request, 408, 'Request Timeout'));
       // RFC 3261 §12.2.1.2: a timeout of an in-dialog request SHOULD terminate the dialog.
       if (p.method === 'INVITE' || p.method === 'BYE') {
@@ -1242,6 +1256,8 @@ export class SipCall {
       const relayed = this.relaySdp(farSide, res.body);
       if (Buffer.isBuffer(relayed)) body = relayed;
     }
+    if (p.method === 'INVITE' || p.method === 'UPDATE')
+      this.offers.finalResponse(p.nearSide, res.status, res.body, body);
     if (p.method === 'INVITE' && res.status >= 200 && res.status < 300 && farDialog) {
       if (p.lateOffer) this.deferredAck = { side: farSide, farInvite: p.farRequest };
       else this.sendAck(farDialog, p.farRequest, farSide === 'b' ? this.winner?.target : undefined);
@@ -1579,6 +1595,7 @@ export class SipCall {
     this.transition('ended');
     this.aSession?.timer?.close();
     this.bSession?.close();
+    this.offers.close();
     this.endedWallMs = this.deps.clock.wallNow();
     this.a.okRetransmit?.cancel();
     this.a.okGiveUp?.cancel();

@@ -6,7 +6,9 @@
  * 491, the far party answers the relayed one with 491, and the gateway passes that 491 back.
  * RFC 3261 §14.1: each side retries after its random delay — 2.1 to 4 s for the owner of the
  * dialog's Call-ID (the caller toward the gateway), 0 to 2 s for the other (the callee, whose
- * dialog's Call-ID the gateway chose) — and both retries go through.
+ * dialog's Call-ID the gateway chose) — and both retries go through. The same party offering
+ * again before its first offer is answered is no glare: §14.2 gives it 500 with a Retry-After of
+ * 0 to 10 s. Each dialog's state is an `OfferAnswer` (RFC 3264 §4) kept by the B2BUA.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -108,6 +110,33 @@ void describe('re-INVITE glare through the B2BUA (RFC 3261 §14)', () => {
     h.run();
     assert.equal(resume.attempts[0]?.status, 200);
     assert.match(resume.attempts[0]?.final?.body.toString() ?? '', /a=sendrecv/);
+    assert.equal(invitesIn(callee.requests), 2);
+    callee.bye();
+    h.run();
+    assert.ok(caller.ended);
+    h.assertNothingLeftBehind();
+  });
+
+  void test('the same party re-INVITEs again before its first is answered: 500 with Retry-After 0–10 s (§14.2), the first completes, the next goes through', () => {
+    const { h, alice, caller, callee } = answered();
+    const first = caller.reinvite(alice.offer('sendonly'));
+    const second = caller.reinvite(alice.offer('inactive'));
+    h.run();
+    assert.equal(
+      second.attempts[0]?.status,
+      500,
+      'a second offer on the dialog before the first is answered',
+    );
+    const retryAfter = Number(second.attempts[0]?.final?.headers.get('retry-after'));
+    assert.ok(
+      Number.isInteger(retryAfter) && retryAfter >= 0 && retryAfter <= 10,
+      `Retry-After ${retryAfter}`,
+    );
+    assert.equal(first.attempts[0]?.status, 200, 'the first exchange completes');
+    assert.equal(invitesIn(callee.requests), 1, 'the second offer never reached the callee');
+    const again = caller.reinvite(alice.offer('sendrecv'));
+    h.run();
+    assert.equal(again.attempts[0]?.status, 200, 'both dialogs are stable again');
     assert.equal(invitesIn(callee.requests), 2);
     callee.bye();
     h.run();
