@@ -15,7 +15,7 @@ import { causeOfSipStatus } from './hangup-cause.ts';
 import { legOutcome } from './leg-cdr.ts';
 import { checkDialString } from './dial-string.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
-import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
+import type { CdrSink, LegCdrExtra, LegMediaFacts, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
 import { splitTargets } from './attempt-plan.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
@@ -1126,8 +1126,8 @@ export class B2bua implements Originator, PstnCallControl {
 /** The CDR `extra` of a leg: its recording and its media quality (RTCP, E-model, SRTP), when known. */
 function legExtra(
   recording: string | undefined,
-  media: Record<string, unknown> | null | undefined,
-): { extra?: Record<string, unknown> } {
+  media: LegMediaFacts | null | undefined,
+): { extra?: LegCdrExtra } {
   if (!recording && !media) return {};
   return { extra: { ...(recording ? { recording } : {}), ...(media ? { media } : {}) } };
 }

@@ -3,6 +3,8 @@
  * and hands them to these ports, which the gateway wires to the transaction layer and transports.
  */
 import type { SipEndpoint, SipRequest, SipResponse, SipTransportName } from '../sip/message/types.ts';
+import type { SrtpDropReason, SrtpSuite } from '../media/srtp/srtp.ts';
+import type { LegQuality } from '../media/worker/worker-protocol.ts';
 
 /** A server transaction as call control sees it (RFC 3261 §17.2). */
 export interface ServerTxPort {
@@ -50,9 +52,25 @@ export interface LegRecord {
   hangupCause: string;
   hangupBy: 'caller' | 'callee' | 'system' | null;
   trunkMember: string | null;
-  /** Further facts about the leg (media quality, ...), stored as JSON. */
-  extra?: Record<string, unknown> | null;
+  /** Further facts about the leg, stored as JSON. */
+  extra?: LegCdrExtra | null;
 }
+
+/**
+ * The CDR `extra` facts of a leg: what only some legs have. (A type alias: the records store
+ * takes any JSON object.)
+ */
+export type LegCdrExtra = {
+  /** The interaction's recording (on the caller's leg). */
+  recording?: string;
+  /** The stream's codec, SRTP and quality (SIP legs the engine anchored). */
+  media?: LegMediaFacts;
+  /** The PSTN port and channel of a line's leg. */
+  port?: string;
+  channel?: string;
+  /** The port group a call placed on the PSTN went to. */
+  group?: string | null;
+};
 
 /** One row per interaction (the caller's whole visit), written when its last leg ends. */
 export interface InteractionRecord {
@@ -122,10 +140,24 @@ export interface MediaParty {
   id: string;
 }
 
-/** Per-leg media facts for the CDR `extra` column (plain JSON). */
+/**
+ * One leg's media facts for its CDR `extra` column (plain JSON): the codec, SRTP, packets and the
+ * RTCP/E-model quality of the stream; only `direct` when the media went peer to peer.
+ */
+export type LegMediaFacts =
+  | { direct: true }
+  | (LegQuality & {
+      codec: string | null;
+      srtp: SrtpSuite | null;
+      rx: number;
+      tx: number;
+      srtpDropped?: Record<SrtpDropReason, number>;
+    });
+
+/** Per-leg media facts of a call; null for a leg the workers never reported on. */
 export interface CallMediaQuality {
-  a: Record<string, unknown> | null;
-  b: Record<string, unknown> | null;
+  a: LegMediaFacts | null;
+  b: LegMediaFacts | null;
 }
 
 export const passThroughMedia: MediaHook = {

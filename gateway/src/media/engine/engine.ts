@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { systemClock, type Clock } from '../../../../base/clock.ts';
 import { startWorker } from '../../core/worker.ts';
-import type { CallMediaQuality, MediaHook, MediaParty } from '../../call/ports.ts';
+import type { CallMediaQuality, LegMediaFacts, MediaHook, MediaParty } from '../../call/ports.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Counter, MetricsRegistry } from '../../core/metrics.ts';
 import {
@@ -49,7 +49,7 @@ import type { MediaWorkerData } from '../worker/media-worker.ts';
 import type { FromWorker, LegQuality, RelayLegStats, ToWorker } from '../worker/worker-protocol.ts';
 import { EnginePlayers, type LegPlayOptions, type PlayEndedEvent } from './engine-players.ts';
 import type { PromptSource } from '../play/prompt-library.ts';
-import { MixRooms } from '../mix/mix-rooms.ts';
+import { MixRooms, type MixRoomsDump } from '../mix/mix-rooms.ts';
 import { EngineTransfers } from './engine-transfers.ts';
 
 export type LegSide = 'a' | 'b';
@@ -309,7 +309,7 @@ export interface MediaEngineDump {
   /** Legs whose far side is a stream of frames here (PSTN channels). */
   frames: FrameLegsDump;
   /** Conference rooms and monitoring sessions (`mix-rooms.ts`). */
-  mix?: Record<string, unknown>;
+  mix?: MixRoomsDump;
 }
 
 const other = (s: LegSide): LegSide => (s === 'a' ? 'b' : 'a');
@@ -926,7 +926,7 @@ export class MediaEngine implements MediaHook {
   quality(callKey: string): CallMediaQuality | undefined {
     const call = this.calls.get(callKey);
     if (!call) return this.direct.has(callKey) ? { a: { direct: true }, b: { direct: true } } : undefined;
-    const one = (leg: EngineLeg): Record<string, unknown> | null => {
+    const one = (leg: EngineLeg): LegMediaFacts | null => {
       const s = this.stats.get(leg.legId);
       if (!s) return null;
       const q: LegQuality = s.quality;

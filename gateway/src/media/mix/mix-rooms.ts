@@ -60,10 +60,7 @@ interface MonitorSession {
   onMonitoredEnd: () => void;
 }
 
-/**
- * A type rather than an interface so that it stays assignable to the engine dump's
- * `mix?: Record<string, unknown>`.
- */
+/** Rooms, their members and the counters, for `/api/status`. */
 export type MixRoomsDump = {
   counters: {
     joined: number;

@@ -302,10 +302,11 @@ describe('media engine: per-endpoint policy, SRTP per leg, dead media from answe
     assert.equal(leg?.a.srtp?.dropped.auth, 2);
     assert.equal(b.received.length, 3);
     assert.match(metrics.render(), /edgeline_media_srtp_dropped_total\{reason="auth"\} 2/);
-    const q = engine.quality(key);
-    assert.equal(q?.a?.srtp, SUITE);
-    assert.equal(q?.a?.received, 2, 'after probation (RFC 3550 A.1)');
-    assert.equal(q?.a?.lost, 0);
+    const q = engine.quality(key)?.a;
+    assert.ok(q && !('direct' in q), 'an anchored leg’s facts');
+    assert.equal(q.srtp, SUITE);
+    assert.equal(q.received, 2, 'after probation (RFC 3550 A.1)');
+    assert.equal(q.lost, 0);
     engine.release(key);
   });
 
