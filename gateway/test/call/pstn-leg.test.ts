@@ -142,6 +142,32 @@ void describe('a call that rang on a PSTN port, as a leg', () => {
     assert.equal((await leg.play([{ kind: 'silence', durationMs: 20 }])).outcome, 'ended');
   });
 
+  void test('an app records the line (voicemail): on the app’s media leg, refused before the answer, stopped by its maximum length or when the caller hangs up', async () => {
+    const f = setup();
+    assert.ok(f);
+    const { leg, media } = f;
+    assert.equal(leg.record().ok, false, 'no recording before the answer');
+    assert.ok((await leg.answer()).ok);
+    await settle();
+    const capped = leg.record({ maxDurationMs: 5000 });
+    const open = leg.record();
+    assert.ok(capped.ok && open.ok);
+    assert.deepEqual(
+      media.recordings.map((r) => [r.key, r.recordingId]),
+      [
+        ['ix-1:line', 'ix-1-a-rec1'],
+        ['ix-1:line', 'ix-1-a-rec2'],
+      ],
+    );
+    f.clock.advance(5000);
+    assert.deepEqual((await capped.value.done).durationMs, 5000);
+    assert.equal(media.recordings[1]?.stopped, false);
+    leg.portEvent({ type: 'far-end-disconnect', reason: 'loop-current-gone' });
+    await settle();
+    assert.equal(media.recordings[1]?.stopped, true, 'the caller hanging up ends it');
+    assert.equal((await open.value.done).path, '/recordings/ix-1-a-rec2.wav');
+  });
+
   void test('the far party’s digits are regenerated on the line only once the call is answered', async () => {
     const f = setup();
     assert.ok(f);
