@@ -51,6 +51,8 @@ import {
 } from './sip/registrar/registrar.ts';
 import { TransactionLayer } from './sip/transaction/index.ts';
 import { SipTransports, ensureCertificate } from './sip/transport/index.ts';
+import { SourceProtection } from './sip/security/source-protection.ts';
+import { securityRoutes } from './api/security-routes.ts';
 import type { Config, TrunkConfig } from './store/config-schema.ts';
 import { ConfigStore } from './store/config-store.ts';
 import { seedDemoIfFirstStart } from './store/demo-config.ts';
@@ -75,6 +77,8 @@ export class Gateway {
   private routing!: RoutingTable;
   private trunkAddresses = new Map<string, TrunkConfig>();
   private resolvedMembers = new Map<string, string>();
+  /** Source protection (bans, flood limit); set by the first `applyConfig`. */
+  private protection!: SourceProtection;
   private closing = false;
   private startedMs: number;
   private config!: ConfigStore;
@@ -172,6 +176,7 @@ export class Gateway {
       logger: this.log,
       clock: this.clock,
       timers: this.timers,
+      admit: this.protection.admit,
     });
 
     this.tx = new TransactionLayer({
@@ -221,6 +226,7 @@ export class Gateway {
       maxContacts: cfg.sip.maxContactsPerExtension,
       metrics: this.metrics,
       logger: this.log,
+      onAuthFailure: (source, user, reason) => this.protection.authFailed(source, user, 'REGISTER', reason),
     });
 
     this.monitor = new TrunkMonitor(
@@ -371,7 +377,7 @@ export class Gateway {
       trunk: (id) => this.trunkInfo(id),
       usableMembers: (id) => this.usableMembers(id),
       reportMember: (trunkId, key, result) => this.reportMember(trunkId, key, result),
-      authenticate: (req) => this.authenticateCall(req),
+      authenticate: (req, source) => this.authenticateCall(req, source),
       authorize: (challenge, method, uri, creds) => {
         const r = computeDigestAuthorization({
           challenge,
@@ -413,8 +419,8 @@ export class Gateway {
       b2bua: this.b2bua,
       register: (req, stx) => this.registrar.handleRegister(req, stx.source),
       fromTrunk: (stx) => this.trunkBySource(stx.source) !== undefined,
-      authenticate: (req) => {
-        const r = authenticateRequest(req, this.auth, (u) => this.lookupUser(u));
+      authenticate: (req, source) => {
+        const r = this.checkDigest(req, source);
         return r.ok ? { ok: true } : { ok: false, response: r.response };
       },
       metrics: this.metrics,
@@ -461,6 +467,7 @@ export class Gateway {
     this.http = buildApi({
       extraRoutes: [
         pstnApiRoutes(() => this.pstn, this.config),
+        securityRoutes(() => this.protection.guard),
         ...(office
           ? [
               async (app: FastifyInstance) => {
@@ -482,6 +489,7 @@ export class Gateway {
         trunkRegistrations: () => this.registrations.dump(),
         transactions: () => this.tx.dump(),
         transports: () => this.transports.dump(),
+        security: () => this.protection.guard.dump(),
         media: () => ({
           prompts: this.prompts?.dump(),
           announcements: this.announcements?.dump(),
@@ -614,6 +622,17 @@ export class Gateway {
     }
     this.resolvedMembers = resolved;
     this.trunkAddresses = byAddress;
+    // Trunk members are never banned, whatever the allow-list says.
+    const members = [...resolved.values()];
+    if (this.protection) this.protection.update(cfg.security, members);
+    else
+      this.protection = new SourceProtection({
+        security: cfg.security,
+        trunkAddresses: members,
+        clock: this.clock,
+        metrics: this.metrics,
+        logger: this.log,
+      });
   }
 
   private lookupUser(user: string): { password: string } | undefined {
@@ -674,14 +693,21 @@ export class Gateway {
     this.monitor.reportCallResult(toMemberRef(t.id, m), { ok, reason: String(result) });
   }
 
-  private authenticateCall(req: SipRequest) {
+  /** The digest check of a request from an extension; guesses count towards a ban of the source. */
+  private checkDigest(req: SipRequest, source: SipEndpoint) {
+    const r = authenticateRequest(req, this.auth, (u) => this.lookupUser(u));
+    if (!r.ok) this.protection.authFailed(source, r.username, req.method, r.reason);
+    return r;
+  }
+
+  private authenticateCall(req: SipRequest, source: SipEndpoint) {
     const cfg = this.config.get();
     if (!cfg.sip.authenticateCalls) {
       // Without digest on calls, the caller is still bound to an extension by its From user
       // having a live registration from the same source address.
       return { ok: false as const, response: createResponse(req, 403, 'Forbidden') };
     }
-    const r = authenticateRequest(req, this.auth, (u) => this.lookupUser(u));
+    const r = this.checkDigest(req, source);
     return r.ok ? { ok: true as const, username: r.username } : { ok: false as const, response: r.response };
   }
 

@@ -10,7 +10,7 @@ import type { MetricsRegistry } from './core/metrics.ts';
 import type { B2bua } from './call/b2bua.ts';
 import type { ServerTxPort } from './call/ports.ts';
 import { checkRequest, createResponse, generateTag, getTag, parseMediaType } from './sip/message/index.ts';
-import type { SipRequest, SipResponse } from './sip/message/types.ts';
+import type { SipEndpoint, SipRequest, SipResponse } from './sip/message/types.ts';
 
 export const allowedMethods = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER';
 const knownMethods = new Set([
@@ -36,7 +36,7 @@ export interface DispatcherDeps {
   /** The request came from a configured trunk member. */
   fromTrunk(tx: ServerTxPort): boolean;
   /** Digest check for out-of-dialog requests other than INVITE/REGISTER (OPTIONS from phones). */
-  authenticate(req: SipRequest): { ok: true } | { ok: false; response: SipResponse };
+  authenticate(req: SipRequest, source: SipEndpoint): { ok: true } | { ok: false; response: SipResponse };
   metrics: MetricsRegistry;
   supportedExtensions: readonly string[];
 }
@@ -89,7 +89,7 @@ export class RequestDispatcher {
         // RFC 3261 §11.2. Trunk peers probe us without credentials; anyone else authenticates
         // first: an unknown source learns nothing about this gateway.
         if (!this.deps.fromTrunk(tx)) {
-          const auth = this.deps.authenticate(req);
+          const auth = this.deps.authenticate(req, tx.source);
           if (!auth.ok) {
             tx.respond(auth.response);
             return;

@@ -93,7 +93,10 @@ export interface B2buaDeps {
   usableMembers(trunkId: string): TrunkMemberInfo[];
   reportMember(trunkId: string, memberKey: string, result: 'ok' | 'timeout' | number): void;
   /** Digest check of a request from an extension: the username, or the 407 to send. */
-  authenticate(req: SipRequest): { ok: true; username: string } | { ok: false; response: SipResponse };
+  authenticate(
+    req: SipRequest,
+    source: SipEndpoint,
+  ): { ok: true; username: string } | { ok: false; response: SipResponse };
   authorize(
     challenge: string,
     method: string,
@@ -213,7 +216,7 @@ export class B2bua implements Originator, PstnCallControl {
       callerPeer = trunk.id;
       destination = this.deps.routing().fromTrunk(trunk.id, dialled);
     } else {
-      const auth = this.deps.authenticate(req);
+      const auth = this.deps.authenticate(req, tx.source);
       if (!auth.ok) {
         tx.respond(auth.response);
         return;

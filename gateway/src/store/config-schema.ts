@@ -75,6 +75,27 @@ export const SipSchema = Strict(
   { default: {} },
 );
 
+/**
+ * Source protection at the SIP edge (`sip/security/source-guard.ts`): a source failing digest
+ * authentication `authFailures` times within `authWindowS`, or sending more than `floodPerS`
+ * requests in a second, is banned for `banS`. `allow`: addresses and CIDR ranges never banned
+ * (the management network, the box itself); trunk members' addresses are allowed as well.
+ */
+export const SecuritySchema = Strict(
+  {
+    authFailures: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+    authWindowS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+    banS: Type.Integer({ minimum: 1, maximum: 604800, default: 300 }),
+    /** 0 turns the flood limit off. */
+    floodPerS: Type.Integer({ minimum: 0, maximum: 1000000, default: 1000 }),
+    allow: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+      maxItems: 256,
+      default: ['127.0.0.1', '::1'],
+    }),
+  },
+  { default: {} },
+);
+
 /** Codec names the media engine knows: G.711 (transcoded between laws) and RFC 4733 events. */
 export const MEDIA_CODECS = ['PCMU', 'PCMA', 'telephone-event'] as const;
 const CodecList = Type.Array(StringEnum(MEDIA_CODECS), { minItems: 1, uniqueItems: true });
@@ -433,6 +454,7 @@ export const ServiceSchema = Strict({
 export const ConfigSchema = Strict({
   system: SystemSchema,
   sip: SipSchema,
+  security: SecuritySchema,
   media: MediaSchema,
   extensions: Type.Array(ExtensionSchema, { default: [] }),
   trunks: Type.Array(TrunkSchema, { default: [] }),
@@ -453,6 +475,7 @@ export const ConfigSchema = Strict({
 export type Config = Static<typeof ConfigSchema>;
 export type SystemConfig = Static<typeof SystemSchema>;
 export type SipConfig = Static<typeof SipSchema>;
+export type SecurityConfig = Static<typeof SecuritySchema>;
 export type MediaConfig = Static<typeof MediaSchema>;
 export type ExtensionConfig = Static<typeof ExtensionSchema>;
 export type TrunkConfig = Static<typeof TrunkSchema>;

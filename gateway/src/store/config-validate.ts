@@ -9,6 +9,7 @@ import { err, ok, type ParseError, type Result } from '../../../base/result.ts';
 import { ConfigSchema, type Config } from './config-schema.ts';
 // The routing layer's own compiler, so that a pattern accepted here is one routing can use.
 import { compileDialPattern } from '../routing/dial-pattern.ts';
+import { parseAddressRange } from '../../../base/address-range.ts';
 // PSTN ports, groups, ring groups, time conditions and route loops: checked by routing's rules.
 import { checkPstnRouting } from '../routing/route-checks.ts';
 
@@ -96,6 +97,10 @@ function checkSemantics(c: Config): ConfigProblem[] {
   ) {
     add('/sip/registerDefaultExpiresS', 'must lie between registerMinExpiresS and registerMaxExpiresS');
   }
+  c.security.allow.forEach((a, i) => {
+    const r = parseAddressRange(a);
+    if (!r.ok) add(pointer('security', 'allow', i), r.error.message);
+  });
   // RFC 4028 §4: Session-Expires "MUST be greater than or equal to" the Min-SE.
   if (sip.sessionExpiresS < sip.minSeS) add('/sip/sessionExpiresS', `must be >= minSeS (${sip.minSeS})`);
 

@@ -79,6 +79,8 @@ export interface SippOptions {
   countMessages?: boolean;
   /** -fd: statistics dump period (default 1 s). */
   statsPeriodS?: number;
+  /** A command prefix SIPp runs under (`ip netns exec NAME`: a peer on a host of its own). */
+  wrap?: string[];
   /** What to do with the work directory when SIPp exits (default 'on-success'). */
   cleanup?: 'on-success' | 'never';
 }
@@ -337,7 +339,8 @@ async function launch(opts: SippOptions, server: boolean): Promise<Launched> {
   // SIPp at once, and a socket it cannot bind there is fatal): unless the test chose -mp itself.
   if (!args.includes('-mp')) args.push('-mp', String(await freeUdpBlock(4)));
   const started = Date.now();
-  const child = spawn(binary, args, { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...argv] = [...(opts.wrap ?? []), binary, ...args];
+  const child = spawn(cmd ?? binary, argv, { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let stdoutTail = '';
   let stderrTail = '';

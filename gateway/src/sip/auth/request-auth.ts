@@ -11,7 +11,14 @@ import type { SipRequest, SipResponse } from '../message/index.ts';
 import type { DigestAuthenticator, DigestFailureReason } from './digest.ts';
 
 export type RequestAuthResult =
-  { ok: true; username: string } | { ok: false; reason: DigestFailureReason; response: SipResponse };
+  | { ok: true; username: string }
+  | {
+      ok: false;
+      reason: DigestFailureReason;
+      response: SipResponse;
+      /** The user the credentials named, if any (for the security log). */
+      username: string | undefined;
+    };
 
 export type UserLookup = (user: string) => { password: string } | undefined;
 
@@ -47,10 +54,11 @@ export function authenticateRequest(
   lookupUser: UserLookup,
   role: AuthRole = req.method === 'REGISTER' ? registrarRole : proxyRole,
 ): RequestAuthResult {
+  const authorization = pickCredentials(req.headers.getLines(role.credentialsHeader), auth.realm);
   const verdict = auth.verify(
     {
       method: req.method,
-      authorization: pickCredentials(req.headers.getLines(role.credentialsHeader), auth.realm),
+      authorization,
       // The digest-uri is not compared with the Request-URI: phones and test tools write the
       // registrar's address, the domain or the dialled URI there, and a captured response cannot
       // be replayed anyway (the nonce-count check refuses it). Kamailio and Asterisk behave alike.
@@ -61,7 +69,14 @@ export function authenticateRequest(
   const headers: [string, string][] = auth.challengeFor(verdict).map((v) => [role.challengeHeader, v]);
   // RFC 3261 §8.2.6.2: "the UAS MUST add a tag to the To header field in the response".
   const response = createResponse(req, role.status, role.reason, { headers, toTag: generateTag() });
-  return { ok: false, reason: verdict.reason, response };
+  return { ok: false, reason: verdict.reason, response, username: claimedUser(authorization) };
+}
+
+/** The `username` of a credentials line, cut to 64 characters; undefined when there is none. */
+function claimedUser(line: string | undefined): string | undefined {
+  if (line === undefined) return undefined;
+  const parsed = parseAuthHeader(line);
+  return parsed.ok ? parsed.value.params.get('username')?.slice(0, 64) : undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Logger } from '../../core/log.ts';
 import type { MetricsRegistry } from '../../core/metrics.ts';
 import type { DigestAuthenticator } from '../auth/digest.ts';
 import { authenticateRequest, registrarRole, type UserLookup } from '../auth/request-auth.ts';
+import type { DigestFailureReason } from '../auth/digest.ts';
 import {
   createResponse,
   formatUri,
@@ -65,6 +66,8 @@ export interface RegistrarDeps {
   maxContacts: number;
   metrics?: MetricsRegistry;
   logger?: Logger;
+  /** A REGISTER failed its digest check (source protection counts the guesses). */
+  onAuthFailure?: (source: SipEndpoint, user: string | undefined, reason: DigestFailureReason) => void;
 }
 
 /** Upper bound of one sweep sleep, so that a step of the wall clock is noticed within it. */
@@ -186,6 +189,7 @@ export class Registrar {
     const auth = authenticateRequest(req, this.deps.auth, this.deps.lookupUser, registrarRole);
     if (!auth.ok) {
       this.deps.logger?.debug({ reason: auth.reason, source }, 'REGISTER refused by digest');
+      this.deps.onAuthFailure?.(source, auth.username, auth.reason);
       return { outcome: 'unauthorized', response: auth.response };
     }
 

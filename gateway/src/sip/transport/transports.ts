@@ -60,6 +60,11 @@ export interface SipTransportOptions {
   idleTimeoutMs?: number;
   /** A started message must be complete within this long (default 32 s, 64·T1). */
   partialMessageTimeoutMs?: number;
+  /**
+   * Source protection: asked for every message and every inbound connection before anything is
+   * parsed; false drops it unread (a banned source, a flood).
+   */
+  admit?: (address: string) => boolean;
   metrics?: MetricsRegistry;
   logger?: Logger;
   clock?: Clock;
@@ -353,6 +358,12 @@ export class SipTransports {
       raw.destroy();
       return;
     }
+    // No handshake for a banned source.
+    const from = raw.remoteAddress;
+    if (this.opts.admit && from !== undefined && !this.opts.admit(plainAddress(from))) {
+      raw.destroy();
+      return;
+    }
     this.handshaking.add(raw);
     raw.on('error', () => undefined);
     raw.once('close', () => this.handshaking.delete(raw));
@@ -368,6 +379,11 @@ export class SipTransports {
     }
     if (this.connections.size >= this.maxConnections) {
       this.m.refused.inc({ transport });
+      socket.destroy();
+      return;
+    }
+    // A banned source gets no connection at all.
+    if (this.opts.admit && !this.opts.admit(plainAddress(address))) {
       socket.destroy();
       return;
     }
@@ -476,6 +492,7 @@ export class SipTransports {
   // ---- shared receive path -------------------------------------------------------------------
 
   private receive(bytes: Buffer, source: SipEndpoint, reply: (answer: Buffer) => void): void {
+    if (this.opts.admit && !this.opts.admit(source.address)) return;
     const parsed = parseMessage(bytes);
     if (!parsed.ok) {
       const error = parsed.error;
