@@ -226,7 +226,7 @@ export class Gateway {
       maxContacts: cfg.sip.maxContactsPerExtension,
       metrics: this.metrics,
       logger: this.log,
-      onAuthFailure: (source, user, reason) => this.protection.authFailed(source, user, 'REGISTER', reason),
+      onDigest: (source, result) => this.protection.digestChecked(source, 'REGISTER', result),
     });
 
     this.monitor = new TrunkMonitor(
@@ -696,7 +696,7 @@ export class Gateway {
   /** The digest check of a request from an extension; guesses count towards a ban of the source. */
   private checkDigest(req: SipRequest, source: SipEndpoint) {
     const r = authenticateRequest(req, this.auth, (u) => this.lookupUser(u));
-    if (!r.ok) this.protection.authFailed(source, r.username, req.method, r.reason);
+    this.protection.digestChecked(source, req.method, r);
     return r;
   }
 

@@ -77,8 +77,9 @@ export const SipSchema = Strict(
 
 /**
  * Source protection at the SIP edge (`sip/security/source-guard.ts`): a source failing digest
- * authentication `authFailures` times within `authWindowS`, or sending more than `floodPerS`
- * requests in a second, is banned for `banS`. `allow`: addresses and CIDR ranges never banned
+ * authentication `authFailures` times within `authWindowS`, leaving `unansweredChallenges`
+ * challenges unanswered in that time (a scanner), or sending more than `floodPerS` requests in a
+ * second, is banned for `banS`. `allow`: addresses and CIDR ranges never banned
  * (the management network, the box itself); trunk members' addresses are allowed as well.
  */
 export const SecuritySchema = Strict(
@@ -86,6 +87,8 @@ export const SecuritySchema = Strict(
     authFailures: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
     authWindowS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
     banS: Type.Integer({ minimum: 1, maximum: 604800, default: 300 }),
+    /** Challenges within `authWindowS` a source never answered (a scanner); 0: no limit. */
+    unansweredChallenges: Type.Integer({ minimum: 0, maximum: 100000, default: 20 }),
     /** 0 turns the flood limit off. */
     floodPerS: Type.Integer({ minimum: 0, maximum: 1000000, default: 1000 }),
     allow: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {

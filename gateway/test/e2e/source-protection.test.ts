@@ -7,9 +7,11 @@
  *   further guesses dropped unread — the right password at the end of its list is never tried
  *   through — while a phone on 127.0.0.3 registers and calls as usual. One parsable security
  *   line per failure and per ban at `warn`.
- * - A flood of OPTIONS at 5,000 per second from 127.0.0.4 while SIPp places calls from
+ * - A flood of ACKs at 5,000 per second from 127.0.0.4 while SIPp places calls from
  *   127.0.0.3: the flooder is banned within 2 s, the calls all complete, the gateway's RSS grows
  *   by less than 50 MB.
+ * - 200 INVITEs without credentials in a row from 127.0.0.5 (a scanner): banned after 20
+ *   challenges it never answered.
  * - The ban list through the API: an allow-listed address or no address at all is refused naming
  *   `address`; lifting a ban lets the source in again.
  */
@@ -22,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeSipPort, startGateway, type GatewayProcess } from '../peers/gateway-process.ts';
 import { describeSippResult, runSipp, sippBinary } from '../peers/sipp.ts';
-import { buildRequest, metricSum } from '../peers/raw-sip.ts';
+import { buildRequest, callIdOf, metricSum, statusOf } from '../peers/raw-sip.ts';
 import { netnsUnavailable, openNetns, type Netns } from '../peers/netns.ts';
 
 const PHONE = '127.0.0.3';
@@ -163,7 +165,7 @@ describe('source protection with real peers', { skip }, () => {
     );
   });
 
-  test('5,000 OPTIONS per second from 127.0.0.4: banned within 2 s while calls from 127.0.0.3 all complete', async (t) => {
+  test('5,000 ACKs per second from 127.0.0.4: banned within 2 s while calls from 127.0.0.3 all complete', async (t) => {
     const rssBefore = (await gw.api<{ process: { memory: { rss: number } } }>('GET', '/api/status')).body
       .process.memory.rss;
     const calls = runSipp({
@@ -188,8 +190,10 @@ describe('source protection with real peers', { skip }, () => {
     // 50 datagrams every 10 ms for 3 s: 5,000 per second, 15,000 in all.
     while (Date.now() - floodStart < 3000) {
       for (let i = 0; i < 50; i++) {
+        // ACKs outside any dialog: nothing answers them, nothing challenges them; only the
+        // flood limit can stop this source.
         const msg = buildRequest({
-          method: 'OPTIONS',
+          method: 'ACK',
           uri: `sip:127.0.0.1:${gw.sipPort}`,
           viaPort: sock.address().port,
           callId: `flood-${sent}`,
@@ -206,7 +210,7 @@ describe('source protection with real peers', { skip }, () => {
     const rssAfter = (await gw.api<{ process: { memory: { rss: number } } }>('GET', '/api/status')).body
       .process.memory.rss;
     t.diagnostic(
-      `sent ${sent} OPTIONS; banned after ${(ban?.sinceWallMs ?? 0) - floodStart} ms, ${ban?.dropped ?? 0} dropped; ` +
+      `sent ${sent} ACKs; banned after ${(ban?.sinceWallMs ?? 0) - floodStart} ms, ${ban?.dropped ?? 0} dropped; ` +
         `calls ${r.stats?.successful ?? '?'}/100; RSS +${((rssAfter - rssBefore) / 1048576).toFixed(1)} MB`,
     );
     assert.equal(ban?.reason, 'flood', JSON.stringify(b));
@@ -214,6 +218,40 @@ describe('source protection with real peers', { skip }, () => {
     assert.equal(r.exitCode, 0, describeSippResult(r));
     assert.equal(r.stats?.successful, 100, 'every call completed');
     assert.ok(rssAfter - rssBefore < 50 * 1048576, 'RSS grew by less than 50 MB');
+    assert.equal(
+      b.bans.find((x) => x.address === PHONE),
+      undefined,
+      'the phone, challenged on each of its 100 calls and answering each, is not banned',
+    );
+  });
+
+  test('200 INVITEs without credentials in a row from 127.0.0.5: banned as a scanner after 20 challenges', async () => {
+    const SCANNER = '127.0.0.5';
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, SCANNER, () => r()));
+    const challenged = new Set<string>();
+    sock.on('message', (m: Buffer) => {
+      if (statusOf(m) === 407) challenged.add(callIdOf(m) ?? '');
+    });
+    for (let i = 0; i < 200; i++) {
+      sock.send(
+        buildRequest({
+          method: 'INVITE',
+          uri: `sip:9${String(8613800000000 + i)}@127.0.0.1:${gw.sipPort}`,
+          viaPort: sock.address().port,
+          fromUser: '1001',
+        }),
+        gw.sipPort,
+        '127.0.0.1',
+      );
+      await sleep(5);
+    }
+    await sleep(500);
+    sock.close();
+    const ban = (await bans()).bans.find((x) => x.address === SCANNER);
+    assert.equal(ban?.reason, 'scan');
+    assert.ok((ban?.dropped ?? 0) >= 170, `the rest were dropped unread (${ban?.dropped})`);
+    assert.equal(challenged.size, 20, 'exactly 20 INVITEs were challenged, the rest never read');
   });
 
   test('the ban list through the API: the allow-list and bad addresses are refused naming the field; a lifted ban lets the source in', async () => {

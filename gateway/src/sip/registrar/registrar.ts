@@ -9,8 +9,12 @@ import type { Clock, TimerHandle, Timers } from '../../../../base/clock.ts';
 import type { Logger } from '../../core/log.ts';
 import type { MetricsRegistry } from '../../core/metrics.ts';
 import type { DigestAuthenticator } from '../auth/digest.ts';
-import { authenticateRequest, registrarRole, type UserLookup } from '../auth/request-auth.ts';
-import type { DigestFailureReason } from '../auth/digest.ts';
+import {
+  authenticateRequest,
+  registrarRole,
+  type RequestAuthResult,
+  type UserLookup,
+} from '../auth/request-auth.ts';
 import {
   createResponse,
   formatUri,
@@ -66,8 +70,8 @@ export interface RegistrarDeps {
   maxContacts: number;
   metrics?: MetricsRegistry;
   logger?: Logger;
-  /** A REGISTER failed its digest check (source protection counts the guesses). */
-  onAuthFailure?: (source: SipEndpoint, user: string | undefined, reason: DigestFailureReason) => void;
+  /** Every digest check of a REGISTER, passed or failed (source protection counts them). */
+  onDigest?: (source: SipEndpoint, result: RequestAuthResult) => void;
 }
 
 /** Upper bound of one sweep sleep, so that a step of the wall clock is noticed within it. */
@@ -187,9 +191,9 @@ export class Registrar {
     // Step 3: "A registrar SHOULD authenticate the UAC." Unknown users and wrong passwords get
     // the same 401 so that extensions cannot be enumerated.
     const auth = authenticateRequest(req, this.deps.auth, this.deps.lookupUser, registrarRole);
+    this.deps.onDigest?.(source, auth);
     if (!auth.ok) {
       this.deps.logger?.debug({ reason: auth.reason, source }, 'REGISTER refused by digest');
-      this.deps.onAuthFailure?.(source, auth.username, auth.reason);
       return { outcome: 'unauthorized', response: auth.response };
     }
 

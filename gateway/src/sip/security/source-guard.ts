@@ -16,13 +16,19 @@
 import type { Clock } from '../../../../base/clock.ts';
 import { canonicalAddress, rangeContains, type AddressRange } from '../../../../base/address-range.ts';
 
-export type BanReason = 'auth-failures' | 'flood' | 'manual';
+export type BanReason = 'auth-failures' | 'scan' | 'flood' | 'manual';
 
 export interface SourceGuardPolicy {
   /** Failed digests from one source within `authWindowMs` that ban it. */
   authFailures: number;
   authWindowMs: number;
   banMs: number;
+  /**
+   * Challenges within `authWindowMs` that a source never answered with valid credentials (a
+   * scanner sends request after request without any: svwar, or 200 INVITEs in a row); 0: no
+   * limit. A phone answers its challenge at once, which clears its count.
+   */
+  unansweredChallenges: number;
   /** Requests per second from one source above which it is banned as a flood; 0: no limit. */
   floodPerS: number;
   /** Never banned, never rate-limited. */
@@ -48,6 +54,7 @@ export interface SourceGuardEvents {
 
 interface Tracked {
   failures: number[];
+  challenges: number[];
   /** Start of the current one-second window (monotonic ms) and the requests in it. */
   windowAtMs: number;
   inWindow: number;
@@ -71,7 +78,7 @@ export class SourceGuard {
   private readonly tracked = new Map<string, Tracked>();
   private readonly bans = new Map<string, Ban>();
   private readonly counters = {
-    banned: { 'auth-failures': 0, flood: 0, manual: 0 } as Record<BanReason, number>,
+    banned: { 'auth-failures': 0, scan: 0, flood: 0, manual: 0 } as Record<BanReason, number>,
     dropped: 0,
     authFailures: 0,
   };
@@ -140,6 +147,22 @@ export class SourceGuard {
     t.failures.push(now);
     this.events.authFailure?.({ address, user, method, failures: t.failures.length });
     if (t.failures.length >= this.policy.authFailures) this.ban(address, 'auth-failures');
+  }
+
+  /** A request from `address` was challenged: it carried no credentials, or a stale nonce. */
+  challenged(address: string): void {
+    if (this.policy.unansweredChallenges <= 0 || this.allowed(address)) return;
+    const t = this.track(address);
+    const now = this.clock.now();
+    t.challenges = t.challenges.filter((at) => now - at < this.policy.authWindowMs);
+    t.challenges.push(now);
+    if (t.challenges.length >= this.policy.unansweredChallenges) this.ban(address, 'scan');
+  }
+
+  /** A request from `address` authenticated: its unanswered challenges are answered. */
+  authenticated(address: string): void {
+    const t = this.tracked.get(address);
+    if (t) t.challenges = [];
   }
 
   /**
@@ -217,7 +240,7 @@ export class SourceGuard {
       const oldest = this.tracked.keys().next().value;
       if (oldest !== undefined) this.tracked.delete(oldest);
     }
-    t = { failures: [], windowAtMs: this.clock.now(), inWindow: 0 };
+    t = { failures: [], challenges: [], windowAtMs: this.clock.now(), inWindow: 0 };
     this.tracked.set(address, t);
     return t;
   }

@@ -10,6 +10,7 @@ import type { Logger } from '../../core/log.ts';
 import type { Counter, Gauge, MetricsRegistry } from '../../core/metrics.ts';
 import type { SecurityConfig } from '../../store/config-schema.ts';
 import type { DigestFailureReason } from '../auth/digest.ts';
+import type { RequestAuthResult } from '../auth/request-auth.ts';
 import type { SipEndpoint } from '../message/types.ts';
 import { SourceGuard, type SourceGuardPolicy } from './source-guard.ts';
 
@@ -85,16 +86,17 @@ export class SourceProtection {
     return false;
   };
 
-  /** A request that failed digest authentication; only guessing counts towards a ban. */
-  authFailed(
-    source: SipEndpoint,
-    user: string | undefined,
-    method: string,
-    reason: DigestFailureReason,
-  ): void {
-    if (!GUESSING.has(reason)) return;
+  /**
+   * The digest check of a request from `source`: a guess (wrong password, unknown user, replay)
+   * counts towards an `auth-failures` ban, a challenge never answered towards a `scan` ban, a
+   * success clears the source's unanswered challenges.
+   */
+  digestChecked(source: SipEndpoint, method: string, r: RequestAuthResult): void {
+    if (r.ok) return this.guard.authenticated(source.address);
+    if (r.reason === 'missing' || r.reason === 'stale') return this.guard.challenged(source.address);
+    if (!GUESSING.has(r.reason)) return;
     this.m.authFailures.inc();
-    this.guard.authFailed(source.address, user, method);
+    this.guard.authFailed(source.address, r.username, method);
   }
 }
 
@@ -110,6 +112,7 @@ function policyOf(s: SecurityConfig, trunkAddresses: readonly string[]): SourceG
     authFailures: s.authFailures,
     authWindowMs: s.authWindowS * 1000,
     banMs: s.banS * 1000,
+    unansweredChallenges: s.unansweredChallenges,
     floodPerS: s.floodPerS,
     allow,
   };

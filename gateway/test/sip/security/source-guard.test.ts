@@ -19,7 +19,15 @@ function policy(over: Partial<SourceGuardPolicy> = {}): SourceGuardPolicy {
     assert.ok(r.ok);
     return r.value;
   });
-  return { authFailures: 5, authWindowMs: 60_000, banMs: 300_000, floodPerS: 100, allow, ...over };
+  return {
+    authFailures: 5,
+    authWindowMs: 60_000,
+    banMs: 300_000,
+    unansweredChallenges: 20,
+    floodPerS: 100,
+    allow,
+    ...over,
+  };
 }
 
 function guard(over: Partial<SourceGuardPolicy> = {}, limits = {}) {
@@ -66,6 +74,22 @@ void describe('source protection (SourceGuard)', () => {
       clock.advance(15_001);
     }
     assert.deepEqual(banned, []);
+  });
+
+  void test('20 challenges a source never answers ban it as a scanner; a phone that answers each one never is', () => {
+    const { g, clock, banned } = guard();
+    for (let i = 0; i < 200; i++) {
+      g.challenged('192.0.2.50');
+      g.authenticated('192.0.2.50');
+      clock.advance(100);
+    }
+    assert.equal(banned.length, 0, 'challenged 200 times, answered every time');
+    for (let i = 0; i < 19; i++) g.challenged('192.0.2.60');
+    assert.equal(banned.length, 0);
+    g.challenged('192.0.2.60');
+    assert.equal(banned.length, 1);
+    assert.equal(banned[0]?.address, '192.0.2.60');
+    assert.equal(banned[0]?.reason, 'scan');
   });
 
   void test('more requests in a second than floodPerS ban the source as a flood', () => {
