@@ -28,6 +28,7 @@ import {
 } from './pstn/pstn-trunk.ts';
 import { simHttpPlugin } from '../../drivers/sim/http-plugin.ts';
 import { RecorderClient } from './media/record/recorder-client.ts';
+import { repairRecordings } from './media/record/recording-repair.ts';
 import { recordingPath } from './media/record/recording-writer.ts';
 import { ServiceAnswerer } from './services/service-answerer.ts';
 import { PromptLibrary } from './media/play/prompt-library.ts';
@@ -152,6 +153,19 @@ export class Gateway {
     const records = Records.open(dataDir);
     if (!records.ok) throw new EdgeError(ErrorCodes.STORE_MIGRATION, records.error.message);
     this.records = records.value;
+    // Records a crash cut short: closed once, as interrupted, at the last time known.
+    const interrupted = this.records.closeInterrupted(new Date(this.clock.wallNow()).toISOString());
+    if (interrupted.interactions + interrupted.legs > 0)
+      this.log.warn(
+        { event: 'records-interrupted', ...interrupted },
+        'records of calls cut by a crash closed as interrupted',
+      );
+    const repaired = repairRecordings(join(dataDir, 'recordings'));
+    if (repaired.repaired.length > 0)
+      this.log.warn(
+        { event: 'recordings-repaired', files: repaired.repaired },
+        'recordings cut by a crash repaired',
+      );
     this.cdr = new CdrWriter(dataDir, this.log);
     await this.cdr.whenReady();
 

@@ -15,7 +15,15 @@ import { causeOfSipStatus } from './hangup-cause.ts';
 import { legOutcome } from './leg-cdr.ts';
 import { checkDialString } from './dial-string.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
-import type { CdrSink, LegCdrExtra, LegMediaFacts, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
+import type {
+  CdrSink,
+  LegCdrExtra,
+  LegMediaFacts,
+  MediaHook,
+  OpenedInteraction,
+  ServerTxPort,
+  SipSenderPort,
+} from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
 import { splitTargets } from './attempt-plan.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
@@ -254,6 +262,7 @@ export class B2bua implements Originator, PstnCallControl {
         unbindDialog: (key) => this.dialogs.delete(key),
         onAttemptResult: (target, result) => this.reportAttempt(target, result),
         onEnded: (c) => this.onCallEnded(c),
+        onAnswered: (c) => this.writeOpened(c),
         transferTargets: (referrer, number) => this.transferTargets(referrer, number),
       },
       tx,
@@ -499,6 +508,31 @@ export class B2bua implements Originator, PstnCallControl {
       this.pstnCalls.delete(leg);
       // After the other listeners of the end: the legs it ends write their rows first.
       queueMicrotask(() => this.writePstnInteraction(leg, call, routeId, startedAtMs));
+    });
+    leg.events.on('state', (to) => {
+      if (to !== 'answered') return;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const recording = this.deps.media.recordingOf?.(interactionId);
+      this.writeOpenRows({
+        interaction: {
+          interactionId,
+          caller: call.callerNumber,
+          callee: call.called,
+          dialled: call.called,
+          route: routeId,
+          startedAt: iso(startedAtMs),
+          answeredAt: iso(this.deps.clock.wallNow()),
+        },
+        legs: [
+          {
+            ...pstnInboundFacts(leg, call),
+            startedAt: iso(startedAtMs),
+            answeredAt: iso(this.deps.clock.wallNow()),
+            trunkMember: null,
+            extra: { port: call.portKey, channel: call.channel, ...(recording ? { recording } : {}) },
+          },
+        ],
+      });
     });
     switch (destination.type) {
       case 'reject':
@@ -824,15 +858,7 @@ export class B2bua implements Originator, PstnCallControl {
     const recording = this.deps.media.recordingOf?.(leg.interactionId);
     try {
       this.deps.cdr.leg({
-        legId: d.id,
-        interactionId: d.interactionId,
-        callId: '',
-        direction: 'inbound',
-        technology: 'pstn',
-        peer: call.lineId,
-        fromUri: call.callerNumber,
-        toUri: call.called,
-        callerId: call.callerNumber,
+        ...pstnInboundFacts(leg, call),
         startedAt: iso(startedAtMs) ?? '',
         answeredAt: iso(d.answeredAtMs),
         endedAt: iso(endedAt) ?? '',
@@ -971,6 +997,54 @@ export class B2bua implements Originator, PstnCallControl {
     return this.dialogs.get(`${callId}|${toTag}|${fromTag}`);
   }
 
+  /**
+   * A call answered: its interaction and the two answered legs are stored open at once, so a
+   * crash before its end still leaves its records (closed as interrupted at the next start).
+   */
+  private writeOpened(call: SipCall): void {
+    const s = call.summary();
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const recording = this.deps.media.recordingOf?.(call.interactionId);
+    const winner = call.answeredLeg;
+    const legs: OpenedInteraction['legs'] = [
+      {
+        ...inboundLegFacts(call),
+        answeredAt: iso(s.answeredAtMs),
+        trunkMember: null,
+        ...(recording ? { extra: { recording } } : {}),
+      },
+    ];
+    if (winner)
+      legs.push({
+        ...outboundLegFacts(call, winner),
+        startedAt: iso(s.startedAtMs + (winner.startedAtMs - call.startedAtMs)) ?? '',
+        answeredAt: iso(s.answeredAtMs),
+      });
+    this.writeOpenRows({
+      interaction: {
+        interactionId: call.interactionId,
+        caller: call.caller.user,
+        callee: winner?.target.peer ?? call.dialled,
+        dialled: call.dialled,
+        route: s.routeId,
+        startedAt: iso(s.startedAtMs) ?? '',
+        answeredAt: iso(s.answeredAtMs),
+      },
+      legs,
+    });
+  }
+
+  private writeOpenRows(o: OpenedInteraction): void {
+    try {
+      this.deps.cdr.opened?.(o);
+    } catch (e) {
+      this.deps.logger.error(
+        { err: e, interactionId: o.interaction.interactionId },
+        'opening records failed',
+      );
+    }
+  }
+
   private onCallEnded(call: SipCall): void {
     this.calls.delete(call);
     const key = inviteKeyOf(call.inboundLeg.invite);
@@ -981,21 +1055,11 @@ export class B2bua implements Originator, PstnCallControl {
     const endedAt = s.endedAtMs ?? this.deps.clock.wallNow();
     const durationMs = endedAt - s.startedAtMs;
     const billableMs = s.answeredAtMs === null ? 0 : endedAt - s.answeredAtMs;
-    const inbound = call.inboundLeg.invite;
     // One recording per interaction, named on the caller's leg.
     const recording = this.deps.media.recordingOf?.(call.interactionId);
     try {
       this.deps.cdr.leg({
-        legId: `${call.interactionId}:a`,
-        interactionId: call.interactionId,
-        callId: inbound.headers.get('call-id') ?? '',
-        direction: 'inbound',
-        technology: 'sip',
-        peer: call.callerPeer,
-        fromUri: inbound.headers.get('from') ?? '',
-        toUri: inbound.headers.get('to') ?? '',
-        callerId: call.caller.user,
-        startedAt: iso(s.startedAtMs) ?? '',
+        ...inboundLegFacts(call),
         answeredAt: iso(s.answeredAtMs),
         // A caller that transferred the callee away left then (REFER from the calling party).
         ...(call.inboundTransferredWallMs === undefined
@@ -1018,15 +1082,7 @@ export class B2bua implements Originator, PstnCallControl {
           const legEnd = leg.endedWallMs ?? endedAt;
           const current = leg === call.answeredLeg;
           this.deps.cdr.leg({
-            legId: leg.id,
-            interactionId: call.interactionId,
-            callId: leg.invite.headers.get('call-id') ?? '',
-            direction: 'outbound',
-            technology: 'sip',
-            peer: leg.target.peer,
-            fromUri: leg.invite.headers.get('from') ?? '',
-            toUri: leg.invite.headers.get('to') ?? '',
-            callerId: call.caller.user,
+            ...outboundLegFacts(call, leg),
             startedAt: iso(legStart) ?? '',
             answeredAt: iso(leg.answeredWallMs),
             endedAt: iso(legEnd) ?? '',
@@ -1035,22 +1091,13 @@ export class B2bua implements Originator, PstnCallControl {
             status: 200,
             hangupCause: leg.endCause ?? (current ? s.hangupCause : leg.state),
             hangupBy: current ? s.hangupBy : null,
-            trunkMember: leg.target.member ?? null,
             ...legExtra(undefined, current ? call.mediaQuality?.b : null),
           });
           continue;
         }
         const answered = leg === call.answeredLeg;
         this.deps.cdr.leg({
-          legId: leg.id,
-          interactionId: call.interactionId,
-          callId: leg.invite.headers.get('call-id') ?? '',
-          direction: 'outbound',
-          technology: 'sip',
-          peer: leg.target.peer,
-          fromUri: leg.invite.headers.get('from') ?? '',
-          toUri: leg.invite.headers.get('to') ?? '',
-          callerId: call.caller.user,
+          ...outboundLegFacts(call, leg),
           startedAt: iso(s.startedAtMs + (leg.startedAtMs - call.startedAtMs)) ?? '',
           answeredAt: answered ? iso(s.answeredAtMs) : null,
           endedAt: iso(endedAt) ?? '',
@@ -1059,7 +1106,6 @@ export class B2bua implements Originator, PstnCallControl {
           status: answered ? 200 : (leg.finalStatus ?? 0),
           hangupCause: answered ? s.hangupCause : leg.state,
           hangupBy: answered ? s.hangupBy : null,
-          trunkMember: leg.target.member ?? null,
           ...legExtra(undefined, answered ? call.mediaQuality?.b : null),
         });
       }
@@ -1124,6 +1170,54 @@ export class B2bua implements Originator, PstnCallControl {
     for (const call of [...this.calls]) call.hangup('shutdown');
     for (const leg of [...this.pstnCalls]) void leg.hangup('normal-clearing');
   }
+}
+
+/** What every row of a PSTN caller's leg says of it, open or closed. */
+function pstnInboundFacts(leg: PstnLeg, call: PstnIncoming) {
+  return {
+    legId: leg.id,
+    interactionId: leg.interactionId,
+    callId: '',
+    direction: 'inbound' as const,
+    technology: 'pstn' as const,
+    peer: call.lineId,
+    fromUri: call.callerNumber,
+    toUri: call.called,
+    callerId: call.callerNumber,
+  };
+}
+
+/** What every row of one of a SIP call's outbound legs says of it, open or closed. */
+function outboundLegFacts(call: SipCall, leg: SipCall['outboundLegs'][number]) {
+  return {
+    legId: leg.id,
+    interactionId: call.interactionId,
+    callId: leg.invite.headers.get('call-id') ?? '',
+    direction: 'outbound' as const,
+    technology: 'sip' as const,
+    peer: leg.target.peer,
+    fromUri: leg.invite.headers.get('from') ?? '',
+    toUri: leg.invite.headers.get('to') ?? '',
+    callerId: call.caller.user,
+    trunkMember: leg.target.member ?? null,
+  };
+}
+
+/** What every row of a SIP call's inbound leg says of it, open or closed. */
+function inboundLegFacts(call: SipCall) {
+  const inbound = call.inboundLeg.invite;
+  return {
+    legId: `${call.interactionId}:a`,
+    interactionId: call.interactionId,
+    callId: inbound.headers.get('call-id') ?? '',
+    direction: 'inbound' as const,
+    technology: 'sip' as const,
+    peer: call.callerPeer,
+    fromUri: inbound.headers.get('from') ?? '',
+    toUri: inbound.headers.get('to') ?? '',
+    callerId: call.caller.user,
+    startedAt: new Date(call.summary().startedAtMs).toISOString(),
+  };
 }
 
 /** The CDR `extra` of a leg: its recording and its media quality (RTCP, E-model, SRTP), when known. */

@@ -88,9 +88,40 @@ export interface InteractionRecord {
   legs: number;
 }
 
+/**
+ * An interaction's rows from the moment it is answered (crash-safe records): stored `open`, then
+ * completed by the `leg` and `interaction` rows of its end. Rows still open when the gateway
+ * starts were cut by a crash and are closed as interrupted.
+ */
+export interface OpenedInteraction {
+  interaction: Pick<
+    InteractionRecord,
+    'interactionId' | 'caller' | 'callee' | 'dialled' | 'route' | 'startedAt' | 'answeredAt'
+  >;
+  legs: Array<
+    Pick<
+      LegRecord,
+      | 'legId'
+      | 'interactionId'
+      | 'callId'
+      | 'direction'
+      | 'technology'
+      | 'peer'
+      | 'fromUri'
+      | 'toUri'
+      | 'callerId'
+      | 'startedAt'
+      | 'answeredAt'
+      | 'trunkMember'
+    > & { extra?: LegCdrExtra | null }
+  >;
+}
+
 export interface CdrSink {
   leg(row: LegRecord): void;
   interaction(row: InteractionRecord): void;
+  /** The interaction is answered: its rows are stored at once, open. */
+  opened?(o: OpenedInteraction): void;
 }
 
 /**

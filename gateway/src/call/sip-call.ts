@@ -87,6 +87,8 @@ export interface SipCallDeps {
   unbindDialog(key: string): void;
   onAttemptResult(target: OutboundTarget, result: 'ok' | 'timeout' | number): void;
   onEnded(call: SipCall): void;
+  /** The call is answered (by a callee or by the gateway itself): its records open now. */
+  onAnswered?(call: SipCall): void;
   /**
    * Where a blind transfer asked by `referrer` for `number` goes: the routing of a new call from
    * that party, its permission class included (no toll fraud through REFER). Without it REFER is
@@ -565,6 +567,7 @@ export class SipCall {
     }
     this.answeredWallMs = this.deps.clock.wallNow();
     this.transition('answered');
+    this.deps.onAnswered?.(this);
     this.deps.media.answered?.(this.callKey);
     this.finalStatus = 200;
     this.answerA(res.reason, body, res.headers.get('content-type'));
@@ -662,6 +665,7 @@ export class SipCall {
     if (this.state === 'routing') this.transition('proceeding');
     this.answeredWallMs = this.deps.clock.wallNow();
     this.transition('answered');
+    this.deps.onAnswered?.(this);
     this.finalStatus = 200;
     this.answerA('OK', sdp, 'application/sdp');
     return true;

@@ -12,7 +12,14 @@ import { workerInput } from '../core/worker.ts';
 import { Records, type InteractionCdr, type LegCdr } from './records.ts';
 
 export type CdrWorkerRequest =
-  { type: 'batch'; legs: LegCdr[]; interactions: InteractionCdr[] } | { type: 'close' };
+  | {
+      type: 'batch';
+      legs: LegCdr[];
+      interactions: InteractionCdr[];
+      /** The records clock's new time (calls are up). */
+      beatAt?: string;
+    }
+  | { type: 'close' };
 export type CdrWorkerReply =
   | { type: 'ready' }
   | { type: 'committed'; legs: number; interactions: number }
@@ -40,7 +47,7 @@ if (port) {
         return;
       }
       try {
-        const n = records.insertBatch({ legs: m.legs, interactions: m.interactions });
+        const n = records.insertBatch({ legs: m.legs, interactions: m.interactions, beatAt: m.beatAt });
         port.postMessage({ type: 'committed', ...n } satisfies CdrWorkerReply);
       } catch (e) {
         port.postMessage({

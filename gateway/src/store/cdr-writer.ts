@@ -1,5 +1,5 @@
 /**
- * CDRs are written when a leg ends. Rows are gathered for `flushMs` (100 ms) and committed as one
+ * CDRs are written when a call is answered (open rows) and completed when its legs end. Rows are gathered for `flushMs` (100 ms) and committed as one
  * transaction by the CDR writer thread (`store/cdr-worker.ts`), so the fsync of `synchronous=FULL`
  * never blocks signalling. A row is durable when its batch commits, a few milliseconds after it
  * was handed over; a batch the disk refuses comes back and is retried with the next one, so
@@ -7,13 +7,22 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../core/worker.ts';
-import type { CdrSink, InteractionRecord, LegRecord } from '../call/ports.ts';
+import type { CdrSink, InteractionRecord, LegRecord, OpenedInteraction } from '../call/ports.ts';
+import type { RecordState } from './records.ts';
+
+/** What the writer queues: complete rows, or the open rows of an answered interaction. */
+type StoredLeg = (LegRecord | OpenedInteraction['legs'][number]) & { state?: RecordState };
+type StoredInteraction = (InteractionRecord | OpenedInteraction['interaction']) & { state?: RecordState };
 import type { Logger } from '../core/log.ts';
 import type { CdrWorkerReply, CdrWorkerRequest } from './cdr-worker.ts';
 
 export class CdrWriter implements CdrSink {
-  private legs: LegRecord[] = [];
-  private interactions: InteractionRecord[] = [];
+  private legs: StoredLeg[] = [];
+  private interactions: StoredInteraction[] = [];
+  /** Interactions stored open and not yet completed. */
+  private readonly open = new Set<string>();
+  private beating: NodeJS.Timeout | undefined;
+  private beatAt: string | undefined;
   private scheduled: NodeJS.Timeout | undefined;
   private readonly worker: Worker;
   private committed = { legs: 0, interactions: 0, batches: 0, failures: 0 };
@@ -24,6 +33,7 @@ export class CdrWriter implements CdrSink {
     dataDir: string,
     private readonly logger: Logger,
     private readonly flushMs = 100,
+    private readonly beatMs = 1000,
   ) {
     this.worker = startWorker(new URL('./cdr-worker.ts', import.meta.url), { dataDir });
     this.worker.unref();
@@ -50,8 +60,30 @@ export class CdrWriter implements CdrSink {
   }
 
   interaction(row: InteractionRecord): void {
+    this.open.delete(row.interactionId);
     this.interactions.push(row);
     this.schedule();
+  }
+
+  /**
+   * An answered interaction's rows, stored open at once (with the next batch); while any is
+   * open the records clock ticks every `beatMs`, so a crash is dated within that.
+   */
+  opened(o: OpenedInteraction): void {
+    this.open.add(o.interaction.interactionId);
+    this.legs.push(...o.legs.map((l) => ({ ...l, state: 'open' as const })));
+    this.interactions.push({ ...o.interaction, state: 'open' });
+    this.schedule();
+    this.beating ??= setInterval(() => {
+      if (this.open.size === 0) {
+        clearInterval(this.beating);
+        this.beating = undefined;
+        return;
+      }
+      this.beatAt = new Date().toISOString();
+      this.flush();
+    }, this.beatMs);
+    this.beating.unref();
   }
 
   private schedule(): void {
@@ -61,10 +93,16 @@ export class CdrWriter implements CdrSink {
   private flush(): void {
     if (this.scheduled) clearTimeout(this.scheduled);
     this.scheduled = undefined;
-    if (this.legs.length === 0 && this.interactions.length === 0) return;
-    const msg: CdrWorkerRequest = { type: 'batch', legs: this.legs, interactions: this.interactions };
+    if (this.legs.length === 0 && this.interactions.length === 0 && this.beatAt === undefined) return;
+    const msg: CdrWorkerRequest = {
+      type: 'batch',
+      legs: this.legs,
+      interactions: this.interactions,
+      ...(this.beatAt === undefined ? {} : { beatAt: this.beatAt }),
+    };
     this.legs = [];
     this.interactions = [];
+    this.beatAt = undefined;
     this.worker.postMessage(msg);
   }
 
@@ -79,8 +117,8 @@ export class CdrWriter implements CdrSink {
         // The disk refused (full, read-only): keep the rows for the next batch rather than lose them.
         this.committed.failures++;
         this.logger.error({ reason: m.message, legs: m.legs.length }, 'CDR batch not written, will retry');
-        this.legs = (m.legs as LegRecord[]).concat(this.legs);
-        this.interactions = (m.interactions as InteractionRecord[]).concat(this.interactions);
+        this.legs = (m.legs as StoredLeg[]).concat(this.legs);
+        this.interactions = (m.interactions as StoredInteraction[]).concat(this.interactions);
         if (!this.closing) this.schedule();
         return;
       case 'ready':
@@ -103,6 +141,8 @@ export class CdrWriter implements CdrSink {
 
   /** Commit what is pending and stop the thread. */
   close(): Promise<void> {
+    if (this.beating) clearInterval(this.beating);
+    this.beating = undefined;
     this.closing ??= new Promise<void>((resolve) => {
       this.flush();
       const timer = setTimeout(() => {

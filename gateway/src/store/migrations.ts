@@ -72,6 +72,22 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'open records and the records clock',
+    // A call's rows are written when it is answered (state 'open') and completed when it ends;
+    // rows still open at start-up were cut by a crash and are closed as 'interrupted' at the
+    // last time the records clock knew.
+    sql: `
+      ALTER TABLE cdr_legs ADD COLUMN state TEXT NOT NULL DEFAULT 'closed'
+        CHECK (state IN ('open', 'closed', 'interrupted'));
+      ALTER TABLE cdr_interactions ADD COLUMN state TEXT NOT NULL DEFAULT 'closed'
+        CHECK (state IN ('open', 'closed', 'interrupted'));
+      CREATE INDEX cdr_legs_open ON cdr_legs (state) WHERE state = 'open';
+      CREATE INDEX cdr_interactions_open ON cdr_interactions (state) WHERE state = 'open';
+      CREATE TABLE records_clock (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce((m, x) => Math.max(m, x.version), 0);

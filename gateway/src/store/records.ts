@@ -42,7 +42,11 @@ export interface LegCdr {
   hangupBy?: string | null;
   trunkMember?: string | null;
   extra?: Record<string, unknown> | null;
+  /** `open` from the answer, `closed` at the end (the default), `interrupted` by a crash. */
+  state?: RecordState;
 }
+
+export type RecordState = 'open' | 'closed' | 'interrupted';
 
 export type InteractionOutcome = 'answered' | 'busy' | 'no-answer' | 'failed' | 'cancelled';
 
@@ -59,6 +63,7 @@ export interface InteractionCdr {
   outcome?: InteractionOutcome | null;
   status?: number | null;
   legs?: number | null;
+  state?: RecordState;
 }
 
 /** A stored row: the input shape with its row id (the paging cursor). */
@@ -114,6 +119,7 @@ const LEG_COLUMNS = {
   hangupBy: 'hangup_by',
   trunkMember: 'trunk_member',
   extra: 'extra',
+  state: 'state',
 } as const satisfies Record<keyof LegCdr, string>;
 
 const INTERACTION_COLUMNS = {
@@ -129,6 +135,7 @@ const INTERACTION_COLUMNS = {
   outcome: 'outcome',
   status: 'status',
   legs: 'legs',
+  state: 'state',
 } as const satisfies Record<keyof InteractionCdr, string>;
 
 const BINDING_COLUMNS = {
@@ -150,6 +157,15 @@ function insertSql(table: string, cols: Columns, conflict: string): string {
   return `INSERT INTO ${table} (${names.join(', ')}) VALUES (${Object.keys(cols)
     .map((k) => '@' + k)
     .join(', ')}) ${conflict}`;
+}
+
+/** The upsert of a CDR row: it completes an open row of the same key, nothing else. */
+function completeOpen(table: string, cols: Columns, key: string): string {
+  const set = Object.values(cols)
+    .filter((c) => c !== key)
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', ');
+  return `ON CONFLICT (${key}) DO UPDATE SET ${set} WHERE ${table}.state = 'open'`;
 }
 
 function selectList(cols: Columns): string {
@@ -205,9 +221,35 @@ export class Records {
     const legSelect = `SELECT ${selectList(LEG_COLUMNS)} FROM cdr_legs`;
     const interactionSelect = `SELECT ${selectList(INTERACTION_COLUMNS)} FROM cdr_interactions`;
     this.stmts = {
-      insertLeg: db.prepare(insertSql('cdr_legs', LEG_COLUMNS, 'ON CONFLICT (leg_id) DO NOTHING')),
+      // A row written at the answer (open) is completed by the one written at the end; a row
+      // already closed or interrupted is never written again.
+      insertLeg: db.prepare(
+        insertSql('cdr_legs', LEG_COLUMNS, completeOpen('cdr_legs', LEG_COLUMNS, 'leg_id')),
+      ),
       insertInteraction: db.prepare(
-        insertSql('cdr_interactions', INTERACTION_COLUMNS, 'ON CONFLICT (interaction_id) DO NOTHING'),
+        insertSql(
+          'cdr_interactions',
+          INTERACTION_COLUMNS,
+          completeOpen('cdr_interactions', INTERACTION_COLUMNS, 'interaction_id'),
+        ),
+      ),
+      beat: db.prepare(
+        'INSERT INTO records_clock (id, at) VALUES (1, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at',
+      ),
+      lastBeat: db.prepare('SELECT at FROM records_clock WHERE id = 1'),
+      interruptLegs: db.prepare(
+        `UPDATE cdr_legs SET state = 'interrupted', ended_at = @at,
+           duration_ms = MAX(0, CAST(ROUND((julianday(@at) - julianday(started_at)) * 86400000) AS INTEGER)),
+           billable_ms = CASE WHEN answered_at IS NULL THEN 0
+             ELSE MAX(0, CAST(ROUND((julianday(@at) - julianday(answered_at)) * 86400000) AS INTEGER)) END,
+           hangup_cause = 'interrupted', hangup_by = 'system'
+         WHERE state = 'open'`,
+      ),
+      interruptInteractions: db.prepare(
+        `UPDATE cdr_interactions SET state = 'interrupted', ended_at = @at,
+           duration_ms = MAX(0, CAST(ROUND((julianday(@at) - julianday(started_at)) * 86400000) AS INTEGER)),
+           legs = (SELECT COUNT(*) FROM cdr_legs l WHERE l.interaction_id = cdr_interactions.interaction_id)
+         WHERE state = 'open'`,
       ),
       legs: db.prepare(`${legSelect} WHERE id < @before ORDER BY id DESC LIMIT @limit`),
       legsOfInteraction: db.prepare(
@@ -267,22 +309,54 @@ export class Records {
     return ok(new Records(db, path));
   }
 
-  /** Store a leg's CDR; on disk when this returns. A leg id already stored is ignored (false). */
+  /**
+   * Store a leg's CDR; on disk when this returns. A row completes the open row of its leg; a leg
+   * id already closed is ignored (false).
+   */
   insertLegCdr(row: LegCdr): boolean {
-    return this.stmts.insertLeg.run(params(LEG_COLUMNS, row)).changes > 0;
+    return (
+      this.stmts.insertLeg.run(params(LEG_COLUMNS, { ...row, state: row.state ?? 'closed' })).changes > 0
+    );
   }
 
-  /** Store an interaction's CDR; on disk when this returns. An id already stored is ignored. */
+  /** Store an interaction's CDR, as `insertLegCdr`. */
   insertInteractionCdr(row: InteractionCdr): boolean {
-    return this.stmts.insertInteraction.run(params(INTERACTION_COLUMNS, row)).changes > 0;
+    return (
+      this.stmts.insertInteraction.run(params(INTERACTION_COLUMNS, { ...row, state: row.state ?? 'closed' }))
+        .changes > 0
+    );
+  }
+
+  /** The records clock: the last time the gateway was known to run with calls up. */
+  beat(at: string): void {
+    this.stmts.beat.run({ at });
+  }
+
+  /**
+   * At start-up: every row still open was cut by a crash. Each is closed once, as `interrupted`,
+   * at the records clock's last time (or `fallbackAt` when it never ran); returns what it closed.
+   */
+  closeInterrupted(fallbackAt: string): { interactions: number; legs: number; at: string } {
+    return this.db.transaction(() => {
+      const beat = this.stmts.lastBeat.get() as { at: string } | undefined;
+      const at = beat?.at ?? fallbackAt;
+      const legs = this.stmts.interruptLegs.run({ at }).changes;
+      const interactions = this.stmts.interruptInteractions.run({ at }).changes;
+      return { interactions, legs, at };
+    })();
   }
 
   /** Many rows in one transaction (one fsync): all stored or, on error, none. */
-  insertBatch(rows: { legs?: readonly LegCdr[]; interactions?: readonly InteractionCdr[] }): {
+  insertBatch(rows: {
+    legs?: readonly LegCdr[];
+    interactions?: readonly InteractionCdr[];
+    beatAt?: string;
+  }): {
     legs: number;
     interactions: number;
   } {
     return this.db.transaction(() => {
+      if (rows.beatAt !== undefined) this.beat(rows.beatAt);
       let legs = 0;
       let interactions = 0;
       for (const r of rows.legs ?? []) if (this.insertLegCdr(r)) legs++;

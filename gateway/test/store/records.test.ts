@@ -136,6 +136,7 @@ void describe('records database', () => {
         status: 200,
         trunkMember: 'udp:10.0.0.1:5060',
         extra: { codec: 'PCMU' },
+        state: 'closed',
       });
       assert.equal(rec.listInteractions()[0]?.outcome, 'answered');
       rec.close();
@@ -148,6 +149,80 @@ void describe('records database', () => {
       assert.equal(rec.insertLegCdr(leg('leg-1', 'ix-1')), true);
       assert.equal(rec.insertLegCdr(leg('leg-1', 'ix-1', { status: 486 })), false);
       assert.equal(rec.listCdrs().length, 1);
+      rec.close();
+    });
+  });
+
+  void test('rows stored open at the answer are completed at the end; a closed row is never reopened', () => {
+    withDir((dir) => {
+      const rec = open(dir);
+      assert.ok(rec.insertLegCdr(leg('leg-1', 'ix-1', { state: 'open', status: null })));
+      assert.ok(
+        rec.insertInteractionCdr({
+          interactionId: 'ix-1',
+          startedAt: '2026-01-01T10:00:00.000Z',
+          state: 'open',
+        }),
+      );
+      assert.equal(rec.listCdrs()[0]?.state, 'open');
+      assert.ok(rec.insertLegCdr(leg('leg-1', 'ix-1', { endedAt: '2026-01-01T10:01:00.000Z', status: 200 })));
+      assert.ok(
+        rec.insertInteractionCdr({
+          interactionId: 'ix-1',
+          startedAt: '2026-01-01T10:00:00.000Z',
+          outcome: 'answered',
+          legs: 1,
+        }),
+      );
+      assert.deepEqual(
+        [rec.listCdrs()[0]?.state, rec.listCdrs()[0]?.endedAt, rec.listInteractions()[0]?.state],
+        ['closed', '2026-01-01T10:01:00.000Z', 'closed'],
+      );
+      assert.equal(rec.insertLegCdr(leg('leg-1', 'ix-1', { state: 'open' })), false, 'never reopened');
+      assert.equal(rec.listCdrs().length, 1);
+      rec.close();
+    });
+  });
+
+  void test('after a crash, open rows are closed once as interrupted at the records clock’s last time', () => {
+    withDir((dir) => {
+      let rec = open(dir);
+      rec.insertBatch({
+        legs: [
+          leg('a', 'ix-1', { state: 'open', answeredAt: '2026-01-01T10:00:02.000Z' }),
+          leg('b', 'ix-1', { state: 'open', direction: 'outbound', answeredAt: '2026-01-01T10:00:02.000Z' }),
+          leg('c', 'ix-2', { endedAt: '2026-01-01T10:00:05.000Z' }),
+        ],
+        interactions: [
+          { interactionId: 'ix-1', startedAt: '2026-01-01T10:00:00.000Z', state: 'open' },
+          { interactionId: 'ix-2', startedAt: '2026-01-01T10:00:00.000Z', outcome: 'answered' },
+        ],
+        beatAt: '2026-01-01T10:00:30.000Z',
+      });
+      rec.close();
+      // The process was killed: the next start closes what was open.
+      rec = open(dir);
+      assert.deepEqual(rec.closeInterrupted('2026-01-01T11:00:00.000Z'), {
+        interactions: 1,
+        legs: 2,
+        at: '2026-01-01T10:00:30.000Z',
+      });
+      const a = rec.listCdrs({ interactionId: 'ix-1' }).find((r) => r.legId === 'a');
+      assert.deepEqual(
+        [a?.state, a?.endedAt, a?.durationMs, a?.billableMs, a?.hangupCause],
+        ['interrupted', '2026-01-01T10:00:30.000Z', 30_000, 28_000, 'interrupted'],
+      );
+      const ix = rec.listInteractions().find((r) => r.interactionId === 'ix-1');
+      assert.deepEqual([ix?.state, ix?.durationMs, ix?.legs], ['interrupted', 30_000, 2]);
+      assert.equal(rec.listCdrs({ interactionId: 'ix-2' })[0]?.state, 'closed', 'a closed row is untouched');
+      // Exactly once: the next start finds nothing open.
+      assert.deepEqual(rec.closeInterrupted('2026-01-01T12:00:00.000Z'), {
+        interactions: 0,
+        legs: 0,
+        at: '2026-01-01T10:00:30.000Z',
+      });
+      // A late end of an interrupted row changes nothing either.
+      assert.equal(rec.insertLegCdr(leg('a', 'ix-1', { endedAt: '2026-01-01T10:05:00.000Z' })), false);
       rec.close();
     });
   });
