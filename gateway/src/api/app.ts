@@ -19,7 +19,7 @@ import { ErrorCodes } from '../core/errors.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { ParseError } from '../../../base/result.ts';
 import type { ConfigStore, ConfigStoreDump } from '../store/config-store.ts';
-import type { Records, RecordsDump } from '../store/records.ts';
+import type { Records, RecordsDump, RecordState } from '../store/records.ts';
 import { maskChanges, maskSecrets, unmaskSecrets } from '../store/secrets.ts';
 
 export interface ApiDeps {
@@ -69,13 +69,30 @@ const Paging = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
   before: Type.Optional(Type.Integer({ minimum: 1 })),
 };
+/**
+ * Which rows: `ended` (the default: closed or interrupted — the records of calls that are over),
+ * `open` (calls in progress, stored at their answer), or `all`.
+ */
+const StateFilter = Type.Optional(
+  Type.Union([Type.Literal('ended'), Type.Literal('open'), Type.Literal('all')]),
+);
 const CdrQuery = Type.Object(
-  { ...Paging, interaction: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) },
+  {
+    ...Paging,
+    interaction: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    state: StateFilter,
+  },
   {
     additionalProperties: false,
   },
 );
-const InteractionQuery = Type.Object(Paging, { additionalProperties: false });
+const InteractionQuery = Type.Object({ ...Paging, state: StateFilter }, { additionalProperties: false });
+
+function statesOf(filter: 'ended' | 'open' | 'all' | undefined): RecordState[] {
+  if (filter === 'open') return ['open'];
+  if (filter === 'all') return ['open', 'closed', 'interrupted'];
+  return ['closed', 'interrupted'];
+}
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const app = Fastify({
@@ -217,6 +234,7 @@ export const apiRoutes: FastifyPluginAsync<ApiDeps> = (app, deps) => {
         ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
         ...(req.query.before !== undefined ? { before: req.query.before } : {}),
         ...(req.query.interaction !== undefined ? { interactionId: req.query.interaction } : {}),
+        states: statesOf(req.query.state),
       }),
     }),
   );
@@ -228,6 +246,7 @@ export const apiRoutes: FastifyPluginAsync<ApiDeps> = (app, deps) => {
       interactions: records.listInteractions({
         ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
         ...(req.query.before !== undefined ? { before: req.query.before } : {}),
+        states: statesOf(req.query.state),
       }),
     }),
   );

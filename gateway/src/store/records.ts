@@ -90,7 +90,11 @@ export interface ListOptions {
   limit?: number;
   /** Only rows with a smaller id than this (paging cursor). */
   before?: number;
+  /** Only rows in these states (every state by default). */
+  states?: readonly RecordState[];
 }
+
+const ALL_STATES: readonly RecordState[] = ['open', 'closed', 'interrupted'];
 
 export interface BindingStore {
   upsert(b: Binding): void;
@@ -251,11 +255,16 @@ export class Records {
            legs = (SELECT COUNT(*) FROM cdr_legs l WHERE l.interaction_id = cdr_interactions.interaction_id)
          WHERE state = 'open'`,
       ),
-      legs: db.prepare(`${legSelect} WHERE id < @before ORDER BY id DESC LIMIT @limit`),
-      legsOfInteraction: db.prepare(
-        `${legSelect} WHERE interaction_id = @interactionId AND id < @before ORDER BY id DESC LIMIT @limit`,
+      // `@states`: a JSON array of the states listed (json_each keeps it one prepared statement).
+      legs: db.prepare(
+        `${legSelect} WHERE id < @before AND state IN (SELECT value FROM json_each(@states)) ORDER BY id DESC LIMIT @limit`,
       ),
-      interactions: db.prepare(`${interactionSelect} WHERE id < @before ORDER BY id DESC LIMIT @limit`),
+      legsOfInteraction: db.prepare(
+        `${legSelect} WHERE interaction_id = @interactionId AND id < @before AND state IN (SELECT value FROM json_each(@states)) ORDER BY id DESC LIMIT @limit`,
+      ),
+      interactions: db.prepare(
+        `${interactionSelect} WHERE id < @before AND state IN (SELECT value FROM json_each(@states)) ORDER BY id DESC LIMIT @limit`,
+      ),
       upsertBinding: db.prepare(
         insertSql(
           'registrations',
@@ -367,7 +376,11 @@ export class Records {
 
   /** Leg CDRs, newest first. */
   listCdrs(opts: ListOptions & { interactionId?: string } = {}): StoredLegCdr[] {
-    const q = { limit: clampLimit(opts.limit), before: opts.before ?? Number.MAX_SAFE_INTEGER };
+    const q = {
+      limit: clampLimit(opts.limit),
+      before: opts.before ?? Number.MAX_SAFE_INTEGER,
+      states: JSON.stringify(opts.states ?? ALL_STATES),
+    };
     const rows = (
       opts.interactionId !== undefined
         ? this.stmts.legsOfInteraction.all({ ...q, interactionId: opts.interactionId })
@@ -382,7 +395,11 @@ export class Records {
 
   /** Interaction CDRs, newest first. */
   listInteractions(opts: ListOptions = {}): StoredInteractionCdr[] {
-    const q = { limit: clampLimit(opts.limit), before: opts.before ?? Number.MAX_SAFE_INTEGER };
+    const q = {
+      limit: clampLimit(opts.limit),
+      before: opts.before ?? Number.MAX_SAFE_INTEGER,
+      states: JSON.stringify(opts.states ?? ALL_STATES),
+    };
     return (this.stmts.interactions.all(q) as StoredInteractionCdr[]).map(withoutNulls);
   }
 

@@ -254,6 +254,38 @@ void describe('HTTP API', () => {
     assert.equal(ix.json<{ interactions: Array<{ outcome: string }> }>().interactions[0]?.outcome, 'busy');
   });
 
+  void test('calls in progress (open rows) are listed only with state=open or all; ended ones by default', async () => {
+    env.records.insertBatch({
+      legs: [
+        {
+          legId: 'l-open',
+          interactionId: 'ix-open',
+          direction: 'inbound',
+          technology: 'sip',
+          startedAt: '2026-01-01T00:00:05.000Z',
+          state: 'open',
+        },
+      ],
+      interactions: [{ interactionId: 'ix-open', startedAt: '2026-01-01T00:00:05.000Z', state: 'open' }],
+    });
+    const ids = async (url: string) =>
+      (await env.app.inject({ method: 'GET', url }))
+        .json<{ cdrs: Array<{ legId: string }> }>()
+        .cdrs.map((c) => c.legId);
+    assert.ok(!(await ids('/api/cdrs?limit=50')).includes('l-open'));
+    assert.deepEqual(await ids('/api/cdrs?state=open'), ['l-open']);
+    assert.ok((await ids('/api/cdrs?state=all')).includes('l-open'));
+    const open = await env.app.inject({ method: 'GET', url: '/api/interactions?state=open' });
+    assert.deepEqual(
+      open
+        .json<{ interactions: Array<{ interactionId: string }> }>()
+        .interactions.map((i) => i.interactionId),
+      ['ix-open'],
+    );
+    const bad = await env.app.inject({ method: 'GET', url: '/api/cdrs?state=opened' });
+    assert.equal(bad.statusCode, 400);
+  });
+
   void test('GET /api/status carries the dumps', async () => {
     const r = await env.app.inject({ method: 'GET', url: '/api/status' });
     const s = r.json<Record<string, Record<string, unknown>>>();

@@ -64,7 +64,8 @@ describe('records survive kill -9', { skip }, () => {
   });
 
   const interactions = async (g: GatewayProcess) =>
-    (await g.api<{ interactions: Interaction[] }>('GET', '/api/interactions?limit=100')).body.interactions;
+    (await g.api<{ interactions: Interaction[] }>('GET', '/api/interactions?limit=100&state=all')).body
+      .interactions;
 
   test('20 answered calls: after kill -9 and a restart, each has one interrupted record, its legs and a playable recording', async (t) => {
     gw = await startGateway({ dataDir });
@@ -111,8 +112,9 @@ describe('records survive kill -9', { skip }, () => {
     for (const i of reopened) {
       assert.equal(i.state, 'interrupted', JSON.stringify(i));
       assert.ok(Date.parse(i.endedAt ?? '') <= killedAt && killedAt - Date.parse(i.endedAt ?? '') <= 2000);
-      const legs: Leg[] = (await gw.api<{ cdrs: Leg[] }>('GET', `/api/cdrs?interaction=${i.interactionId}`))
-        .body.cdrs;
+      const legs: Leg[] = (
+        await gw.api<{ cdrs: Leg[] }>('GET', `/api/cdrs?interaction=${i.interactionId}&state=all`)
+      ).body.cdrs;
       assert.deepEqual(legs.map((l) => [l.direction, l.state, l.hangupCause]).sort(), [
         ['inbound', 'interrupted', 'interrupted'],
         ['outbound', 'interrupted', 'interrupted'],
