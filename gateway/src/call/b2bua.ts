@@ -12,18 +12,10 @@ import type { MetricsRegistry } from '../core/metrics.ts';
 import type { Destination, RoutingTable } from '../routing/sip-routing.ts';
 import { createResponse, generateTag, getTag, parseNameAddr, parseUri } from '../sip/message/index.ts';
 import { causeOfSipStatus } from './hangup-cause.ts';
-import { legOutcome } from './leg-cdr.ts';
+import { CallRecords, outcomeOf } from './call-records.ts';
 import { checkDialString } from './dial-string.ts';
 import type { SipEndpoint, SipRequest, SipResponse } from '../sip/message/types.ts';
-import type {
-  CdrSink,
-  LegCdrExtra,
-  LegMediaFacts,
-  MediaHook,
-  OpenedInteraction,
-  ServerTxPort,
-  SipSenderPort,
-} from './ports.ts';
+import type { CdrSink, MediaHook, ServerTxPort, SipSenderPort } from './ports.ts';
 import { ringGroupTargets } from './ring-group-targets.ts';
 import { splitTargets } from './attempt-plan.ts';
 import { SipCall, type CallerIdentity, type OutboundTarget } from './sip-call.ts';
@@ -142,7 +134,6 @@ export class B2bua implements Originator, PstnCallControl {
   /** Legs originated for apps (`originate`), until they end. */
   private readonly originated = new Set<OutboundSipLeg>();
   /** Per interaction with an app: the legs it placed and who answered, for its record. */
-  private readonly placedFor = new Map<string, { legs: number; answered: string | undefined }>();
   /** Calls that rang on PSTN ports, by their leg, until the leg ends. */
   private readonly pstnCalls = new Set<PstnLeg>();
   private draining = false;
@@ -150,7 +141,16 @@ export class B2bua implements Originator, PstnCallControl {
   private readonly dialRefused;
   private readonly callsActive;
 
+  /** The CDR rows of every call and leg. */
+  private readonly records: CallRecords;
+
   constructor(private readonly deps: B2buaDeps) {
+    this.records = new CallRecords({
+      cdr: deps.cdr,
+      clock: deps.clock,
+      logger: deps.logger,
+      recordingOf: (ix) => deps.media.recordingOf?.(ix),
+    });
     this.callsTotal = deps.metrics.counter('edgeline_calls_total', 'Calls by outcome');
     this.dialRefused = deps.metrics.counter(
       'edgeline_dial_refused_total',
@@ -262,7 +262,7 @@ export class B2bua implements Originator, PstnCallControl {
         unbindDialog: (key) => this.dialogs.delete(key),
         onAttemptResult: (target, result) => this.reportAttempt(target, result),
         onEnded: (c) => this.onCallEnded(c),
-        onAnswered: (c) => this.writeOpened(c),
+        onAnswered: (c) => this.records.sipAnswered(c),
         transferTargets: (referrer, number) => this.transferTargets(referrer, number),
       },
       tx,
@@ -507,32 +507,10 @@ export class B2bua implements Originator, PstnCallControl {
     leg.events.once('ended', () => {
       this.pstnCalls.delete(leg);
       // After the other listeners of the end: the legs it ends write their rows first.
-      queueMicrotask(() => this.writePstnInteraction(leg, call, routeId, startedAtMs));
+      queueMicrotask(() => this.records.pstnEnded(leg, call, routeId, startedAtMs));
     });
     leg.events.on('state', (to) => {
-      if (to !== 'answered') return;
-      const iso = (ms: number) => new Date(ms).toISOString();
-      const recording = this.deps.media.recordingOf?.(interactionId);
-      this.writeOpenRows({
-        interaction: {
-          interactionId,
-          caller: call.callerNumber,
-          callee: call.called,
-          dialled: call.called,
-          route: routeId,
-          startedAt: iso(startedAtMs),
-          answeredAt: iso(this.deps.clock.wallNow()),
-        },
-        legs: [
-          {
-            ...pstnInboundFacts(leg, call),
-            startedAt: iso(startedAtMs),
-            answeredAt: iso(this.deps.clock.wallNow()),
-            trunkMember: null,
-            extra: { port: call.portKey, channel: call.channel, ...(recording ? { recording } : {}) },
-          },
-        ],
-      });
+      if (to === 'answered') this.records.pstnAnswered(leg, call, routeId, startedAtMs);
     });
     switch (destination.type) {
       case 'reject':
@@ -609,7 +587,7 @@ export class B2bua implements Originator, PstnCallControl {
     });
     this.originated.add(out);
     const placed = { legs: 1, answered: undefined as string | undefined };
-    this.placedFor.set(leg.interactionId, placed);
+    this.records.placedFor.set(leg.interactionId, placed);
     out.events.on('state', (to) => {
       // RFC 3960 §2.1: the far end rings, the caller hears ringback (from the line's tone plan).
       if (to === 'alerting') void leg.ring();
@@ -617,7 +595,7 @@ export class B2bua implements Originator, PstnCallControl {
     });
     out.events.once('ended', () => {
       this.originated.delete(out);
-      placed.legs = this.writeAttempts(out, call.callerNumber || 'anonymous');
+      placed.legs = this.records.attempts(out, call.callerNumber || 'anonymous');
       // Once connected, the party hanging up ends the caller's leg (before, the failure does).
       if (leg.state === 'answered') void leg.hangup('normal-clearing');
     });
@@ -711,8 +689,8 @@ export class B2bua implements Originator, PstnCallControl {
       logger: this.deps.logger,
     });
     if (!out) return { status: 503, reason: 'Service Unavailable (no media port)' };
-    const placed = this.placedFor.get(call.interactionId) ?? { legs: 0, answered: undefined };
-    this.placedFor.set(call.interactionId, placed);
+    const placed = this.records.placedFor.get(call.interactionId) ?? { legs: 0, answered: undefined };
+    this.records.placedFor.set(call.interactionId, placed);
     placed.legs++;
     // RFC 3261 §9.1 as a gateway carries it to the line: the caller's CANCEL hangs the port up.
     const offCaller = inLeg.events.once('ended', () => void out.hangup('originator-cancel'));
@@ -720,7 +698,7 @@ export class B2bua implements Originator, PstnCallControl {
       if (to === 'alerting') void inLeg.ring();
     });
     out.events.once('ended', () => {
-      this.writeOutboundPstnLeg(out, call.caller.user);
+      this.records.outboundPstnLeg(out, call.caller.user);
       if (inLeg.state === 'answered') void inLeg.hangup('normal-clearing');
     });
     const r = await out.start();
@@ -742,31 +720,6 @@ export class B2bua implements Originator, PstnCallControl {
     placed.answered = out.portKey;
     inLeg.events.once('ended', () => void out.hangup('normal-clearing'));
     return 'placed';
-  }
-
-  /** The CDR row of a call placed on a PSTN port: the port that carried it is its peer. */
-  private writeOutboundPstnLeg(leg: OutboundPstnLeg, callerId: string): void {
-    const d = leg.dump();
-    try {
-      this.deps.cdr.leg({
-        legId: d.id,
-        interactionId: d.interactionId,
-        callId: '',
-        direction: 'outbound',
-        technology: 'pstn',
-        peer: leg.portKey ?? d.party.id,
-        fromUri: callerId,
-        toUri: d.party.number,
-        callerId,
-        ...legOutcome(d, this.deps.clock.wallNow()),
-        trunkMember: null,
-        extra: {
-          group: d.detail.technology === 'fxo' || d.detail.technology === 'e1' ? d.detail.lineId : null,
-        },
-      });
-    } catch (e) {
-      this.deps.logger.error({ err: e, legId: d.id }, 'writing the CDR of a PSTN leg failed');
-    }
   }
 
   /** What every SIP leg the B2BUA places shares: identity, time, the dialog table, trunk health. */
@@ -793,107 +746,6 @@ export class B2bua implements Originator, PstnCallControl {
       authorize: (challenge, method, uri, creds) => this.deps.authorize(challenge, method, uri, creds),
       onAttemptResult: (target, result) => this.reportAttempt(target, result),
     };
-  }
-
-  /**
-   * One CDR row per attempt of a leg placed for a caller (each contact, trunk member or
-   * ring-group member rung), as the B2BUA's relayed calls record them; the answering attempt
-   * carries the leg's answer and end. Returns how many rows were written.
-   */
-  private writeAttempts(leg: OutboundSipLeg, callerId: string): number {
-    const d = leg.dump();
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    const legEnd = d.end?.atMs ?? this.deps.clock.wallNow();
-    const attempts = leg.attemptRecords();
-    attempts.forEach((a, i) => {
-      const endedAt = a.answered ? legEnd : (a.endedAtMs ?? legEnd);
-      try {
-        this.deps.cdr.leg({
-          legId: a.answered ? d.id : `${d.id}.${i + 1}`,
-          interactionId: d.interactionId,
-          callId: a.callId,
-          direction: 'outbound',
-          technology: 'sip',
-          peer: a.peer,
-          fromUri: a.fromUri,
-          toUri: a.toUri,
-          callerId,
-          startedAt: iso(a.startedAtMs) ?? '',
-          answeredAt: a.answered ? iso(d.answeredAtMs) : null,
-          endedAt: iso(endedAt) ?? '',
-          durationMs: endedAt - a.startedAtMs,
-          billableMs: a.answered && d.answeredAtMs !== null ? legEnd - d.answeredAtMs : 0,
-          status: a.status ?? 0,
-          hangupCause: a.answered ? (d.end?.cause ?? 'normal-clearing') : causeOfSipStatus(a.status ?? 480),
-          hangupBy: a.answered
-            ? d.end?.by === 'remote'
-              ? 'callee'
-              : d.end?.by === 'local'
-                ? 'caller'
-                : 'system'
-            : null,
-          trunkMember: a.member ?? null,
-        });
-      } catch (e) {
-        this.deps.logger.error({ err: e, legId: d.id }, 'writing the CDR of an attempt failed');
-      }
-    });
-    return attempts.length;
-  }
-
-  /** The PSTN leg's CDR row and its interaction's, once the leg has ended. */
-  private writePstnInteraction(
-    leg: PstnLeg,
-    call: PstnIncoming,
-    route: string | null,
-    startedAtMs: number,
-  ): void {
-    const d = leg.dump();
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    const endedAt = d.end?.atMs ?? this.deps.clock.wallNow();
-    const status = d.answeredAtMs === null ? (d.end?.sipStatus ?? 0) : 200;
-    const placed = this.placedFor.get(leg.interactionId);
-    this.placedFor.delete(leg.interactionId);
-    // The line's recording: one per interaction, from the first frame to the end.
-    const recording = this.deps.media.recordingOf?.(leg.interactionId);
-    try {
-      this.deps.cdr.leg({
-        ...pstnInboundFacts(leg, call),
-        startedAt: iso(startedAtMs) ?? '',
-        answeredAt: iso(d.answeredAtMs),
-        endedAt: iso(endedAt) ?? '',
-        durationMs: endedAt - startedAtMs,
-        billableMs: d.answeredAtMs === null ? 0 : endedAt - d.answeredAtMs,
-        status,
-        hangupCause: d.end?.cause ?? 'normal-clearing',
-        hangupBy: d.end?.by === 'remote' ? 'caller' : d.end?.by === 'local' ? 'callee' : 'system',
-        trunkMember: null,
-        extra: {
-          port: call.portKey,
-          channel: call.channel,
-          ...(recording ? { recording } : {}),
-        },
-      });
-      this.deps.cdr.interaction({
-        interactionId: d.interactionId,
-        caller: call.callerNumber,
-        callee: placed?.answered ?? call.called,
-        dialled: call.called,
-        route,
-        startedAt: iso(startedAtMs) ?? '',
-        answeredAt: iso(d.answeredAtMs),
-        endedAt: iso(endedAt) ?? '',
-        durationMs: endedAt - startedAtMs,
-        outcome: outcomeOf(status),
-        status,
-        legs: 1 + (placed?.legs ?? 0),
-      });
-    } catch (e) {
-      this.deps.logger.error(
-        { err: e, interactionId: d.interactionId },
-        'writing the CDR of a PSTN call failed',
-      );
-    }
   }
 
   /**
@@ -939,40 +791,18 @@ export class B2bua implements Originator, PstnCallControl {
     });
     this.originated.add(leg);
     // The interaction's record counts the legs its app placed and names the party that answered.
-    const placed = this.placedFor.get(req.interactionId) ?? { legs: 0, answered: undefined };
-    this.placedFor.set(req.interactionId, placed);
+    const placed = this.records.placedFor.get(req.interactionId) ?? { legs: 0, answered: undefined };
+    this.records.placedFor.set(req.interactionId, placed);
     placed.legs++;
     leg.events.once('ended', () => {
       this.originated.delete(leg);
-      this.writeOriginatedLeg(leg, caller?.number ?? 'anonymous');
+      this.records.originatedLeg(leg, caller?.number ?? 'anonymous');
     });
     leg.events.on('state', (to) => {
       if (to === 'answered') placed.answered = number;
     });
     const r = await leg.start();
     return r.ok ? ok(leg) : r;
-  }
-
-  /** The CDR row of an originated leg, under the interaction id of the call it was placed for. */
-  private writeOriginatedLeg(leg: OutboundSipLeg, callerId: string): void {
-    const d = leg.dump();
-    try {
-      this.deps.cdr.leg({
-        legId: d.id,
-        interactionId: d.interactionId,
-        callId: d.detail.technology === 'sip' ? d.detail.callId : '',
-        direction: 'outbound',
-        technology: 'sip',
-        peer: d.party.id,
-        fromUri: leg.fromHeader,
-        toUri: d.detail.technology === 'sip' ? (d.detail.remoteTarget ?? '') : '',
-        callerId,
-        ...legOutcome(d, this.deps.clock.wallNow()),
-        trunkMember: null,
-      });
-    } catch (e) {
-      this.deps.logger.error({ err: e, legId: d.id }, 'writing the CDR of an originated leg failed');
-    }
   }
 
   /** A request with a To tag. Returns false when no dialog matches (the caller answers 481). */
@@ -997,141 +827,12 @@ export class B2bua implements Originator, PstnCallControl {
     return this.dialogs.get(`${callId}|${toTag}|${fromTag}`);
   }
 
-  /**
-   * A call answered: its interaction and the two answered legs are stored open at once, so a
-   * crash before its end still leaves its records (closed as interrupted at the next start).
-   */
-  private writeOpened(call: SipCall): void {
-    const s = call.summary();
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    const recording = this.deps.media.recordingOf?.(call.interactionId);
-    const winner = call.answeredLeg;
-    const legs: OpenedInteraction['legs'] = [
-      {
-        ...inboundLegFacts(call),
-        answeredAt: iso(s.answeredAtMs),
-        trunkMember: null,
-        ...(recording ? { extra: { recording } } : {}),
-      },
-    ];
-    if (winner)
-      legs.push({
-        ...outboundLegFacts(call, winner),
-        startedAt: iso(s.startedAtMs + (winner.startedAtMs - call.startedAtMs)) ?? '',
-        answeredAt: iso(s.answeredAtMs),
-      });
-    this.writeOpenRows({
-      interaction: {
-        interactionId: call.interactionId,
-        caller: call.caller.user,
-        callee: winner?.target.peer ?? call.dialled,
-        dialled: call.dialled,
-        route: s.routeId,
-        startedAt: iso(s.startedAtMs) ?? '',
-        answeredAt: iso(s.answeredAtMs),
-      },
-      legs,
-    });
-  }
-
-  private writeOpenRows(o: OpenedInteraction): void {
-    try {
-      this.deps.cdr.opened?.(o);
-    } catch (e) {
-      this.deps.logger.error(
-        { err: e, interactionId: o.interaction.interactionId },
-        'opening records failed',
-      );
-    }
-  }
-
   private onCallEnded(call: SipCall): void {
     this.calls.delete(call);
     const key = inviteKeyOf(call.inboundLeg.invite);
     if (key) this.byInvite.delete(key);
-    const s = call.summary();
-    this.callsTotal.inc({ outcome: outcomeOf(s.finalStatus) });
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    const endedAt = s.endedAtMs ?? this.deps.clock.wallNow();
-    const durationMs = endedAt - s.startedAtMs;
-    const billableMs = s.answeredAtMs === null ? 0 : endedAt - s.answeredAtMs;
-    // One recording per interaction, named on the caller's leg.
-    const recording = this.deps.media.recordingOf?.(call.interactionId);
-    try {
-      this.deps.cdr.leg({
-        ...inboundLegFacts(call),
-        answeredAt: iso(s.answeredAtMs),
-        // A caller that transferred the callee away left then (REFER from the calling party).
-        ...(call.inboundTransferredWallMs === undefined
-          ? { endedAt: iso(endedAt) ?? '', durationMs, billableMs, hangupCause: s.hangupCause }
-          : {
-              endedAt: iso(call.inboundTransferredWallMs) ?? '',
-              durationMs: call.inboundTransferredWallMs - s.startedAtMs,
-              billableMs: s.answeredAtMs === null ? 0 : call.inboundTransferredWallMs - s.answeredAtMs,
-              hangupCause: 'transferred',
-            }),
-        status: s.finalStatus ?? 0,
-        hangupBy: call.inboundTransferredWallMs === undefined ? s.hangupBy : 'caller',
-        trunkMember: null,
-        ...legExtra(recording, call.inboundTransferredWallMs === undefined ? call.mediaQuality?.a : null),
-      });
-      for (const leg of call.outboundLegs) {
-        // A leg transferred away, or a transfer target's, has its own answer and end times.
-        if (leg.answeredWallMs !== undefined) {
-          const legStart = s.startedAtMs + (leg.startedAtMs - call.startedAtMs);
-          const legEnd = leg.endedWallMs ?? endedAt;
-          const current = leg === call.answeredLeg;
-          this.deps.cdr.leg({
-            ...outboundLegFacts(call, leg),
-            startedAt: iso(legStart) ?? '',
-            answeredAt: iso(leg.answeredWallMs),
-            endedAt: iso(legEnd) ?? '',
-            durationMs: legEnd - legStart,
-            billableMs: legEnd - leg.answeredWallMs,
-            status: 200,
-            hangupCause: leg.endCause ?? (current ? s.hangupCause : leg.state),
-            hangupBy: current ? s.hangupBy : null,
-            ...legExtra(undefined, current ? call.mediaQuality?.b : null),
-          });
-          continue;
-        }
-        const answered = leg === call.answeredLeg;
-        this.deps.cdr.leg({
-          ...outboundLegFacts(call, leg),
-          startedAt: iso(s.startedAtMs + (leg.startedAtMs - call.startedAtMs)) ?? '',
-          answeredAt: answered ? iso(s.answeredAtMs) : null,
-          endedAt: iso(endedAt) ?? '',
-          durationMs: endedAt - (s.startedAtMs + (leg.startedAtMs - call.startedAtMs)),
-          billableMs: answered ? billableMs : 0,
-          status: answered ? 200 : (leg.finalStatus ?? 0),
-          hangupCause: answered ? s.hangupCause : leg.state,
-          hangupBy: answered ? s.hangupBy : null,
-          ...legExtra(undefined, answered ? call.mediaQuality?.b : null),
-        });
-      }
-      const placed = this.placedFor.get(call.interactionId);
-      this.placedFor.delete(call.interactionId);
-      this.deps.cdr.interaction({
-        interactionId: call.interactionId,
-        caller: call.caller.user,
-        callee:
-          call.answeredLeg?.target.peer ??
-          placed?.answered ??
-          call.outboundLegs[0]?.target.peer ??
-          call.dialled,
-        dialled: call.dialled,
-        route: s.routeId,
-        startedAt: iso(s.startedAtMs) ?? '',
-        answeredAt: iso(s.answeredAtMs),
-        endedAt: iso(endedAt) ?? '',
-        durationMs,
-        outcome: outcomeOf(s.finalStatus),
-        status: s.finalStatus ?? 0,
-        legs: 1 + call.outboundLegs.length + (placed?.legs ?? 0),
-      });
-    } catch (e) {
-      this.deps.logger.error({ err: e, interactionId: call.interactionId }, 'writing CDR failed');
-    }
+    this.callsTotal.inc({ outcome: outcomeOf(call.summary().finalStatus) });
+    this.records.sipEnded(call);
   }
 
   /**
@@ -1172,74 +873,8 @@ export class B2bua implements Originator, PstnCallControl {
   }
 }
 
-/** What every row of a PSTN caller's leg says of it, open or closed. */
-function pstnInboundFacts(leg: PstnLeg, call: PstnIncoming) {
-  return {
-    legId: leg.id,
-    interactionId: leg.interactionId,
-    callId: '',
-    direction: 'inbound' as const,
-    technology: 'pstn' as const,
-    peer: call.lineId,
-    fromUri: call.callerNumber,
-    toUri: call.called,
-    callerId: call.callerNumber,
-  };
-}
-
-/** What every row of one of a SIP call's outbound legs says of it, open or closed. */
-function outboundLegFacts(call: SipCall, leg: SipCall['outboundLegs'][number]) {
-  return {
-    legId: leg.id,
-    interactionId: call.interactionId,
-    callId: leg.invite.headers.get('call-id') ?? '',
-    direction: 'outbound' as const,
-    technology: 'sip' as const,
-    peer: leg.target.peer,
-    fromUri: leg.invite.headers.get('from') ?? '',
-    toUri: leg.invite.headers.get('to') ?? '',
-    callerId: call.caller.user,
-    trunkMember: leg.target.member ?? null,
-  };
-}
-
-/** What every row of a SIP call's inbound leg says of it, open or closed. */
-function inboundLegFacts(call: SipCall) {
-  const inbound = call.inboundLeg.invite;
-  return {
-    legId: `${call.interactionId}:a`,
-    interactionId: call.interactionId,
-    callId: inbound.headers.get('call-id') ?? '',
-    direction: 'inbound' as const,
-    technology: 'sip' as const,
-    peer: call.callerPeer,
-    fromUri: inbound.headers.get('from') ?? '',
-    toUri: inbound.headers.get('to') ?? '',
-    callerId: call.caller.user,
-    startedAt: new Date(call.summary().startedAtMs).toISOString(),
-  };
-}
-
-/** The CDR `extra` of a leg: its recording and its media quality (RTCP, E-model, SRTP), when known. */
-function legExtra(
-  recording: string | undefined,
-  media: LegMediaFacts | null | undefined,
-): { extra?: LegCdrExtra } {
-  if (!recording && !media) return {};
-  return { extra: { ...(recording ? { recording } : {}), ...(media ? { media } : {}) } };
-}
-
 function inviteKeyOf(req: SipRequest): string | undefined {
   const callId = req.headers.get('call-id');
   const fromTag = getTag(req.headers.get('from') ?? '');
   return callId ? `${callId}|${fromTag ?? ''}` : undefined;
-}
-
-function outcomeOf(status: number | null): 'answered' | 'busy' | 'no-answer' | 'failed' | 'cancelled' {
-  if (status === null) return 'failed';
-  if (status >= 200 && status < 300) return 'answered';
-  if (status === 486 || status === 600) return 'busy';
-  if (status === 487) return 'cancelled';
-  if (status === 480 || status === 408) return 'no-answer';
-  return 'failed';
 }
