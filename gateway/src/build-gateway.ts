@@ -166,7 +166,7 @@ export class Gateway {
         { event: 'recordings-repaired', files: repaired.repaired },
         'recordings cut by a crash repaired',
       );
-    this.cdr = new CdrWriter(dataDir, this.log);
+    this.cdr = new CdrWriter(dataDir, this.log, 100, 1000, () => this.clock.wallNow());
     await this.cdr.whenReady();
 
     const cfg = this.config.get();

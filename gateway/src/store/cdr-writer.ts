@@ -34,6 +34,8 @@ export class CdrWriter implements CdrSink {
     private readonly logger: Logger,
     private readonly flushMs = 100,
     private readonly beatMs = 1000,
+    /** The gateway's wall clock: the records clock's time. */
+    private readonly wallNow: () => number = Date.now,
   ) {
     this.worker = startWorker(new URL('./cdr-worker.ts', import.meta.url), { dataDir });
     this.worker.unref();
@@ -80,7 +82,7 @@ export class CdrWriter implements CdrSink {
         this.beating = undefined;
         return;
       }
-      this.beatAt = new Date().toISOString();
+      this.beatAt = new Date(this.wallNow()).toISOString();
       this.flush();
     }, this.beatMs);
     this.beating.unref();

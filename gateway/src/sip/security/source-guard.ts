@@ -77,6 +77,7 @@ export interface SourceGuardDump {
 export class SourceGuard {
   private readonly tracked = new Map<string, Tracked>();
   private readonly bans = new Map<string, Ban>();
+  private readonly allowCache = new Map<string, boolean>();
   private readonly counters = {
     banned: { 'auth-failures': 0, scan: 0, flood: 0, manual: 0 } as Record<BanReason, number>,
     dropped: 0,
@@ -98,12 +99,20 @@ export class SourceGuard {
   /** A new policy (configuration change): bans in force stay, allow-listed sources are freed. */
   setPolicy(policy: SourceGuardPolicy): void {
     this.policy = policy;
+    this.allowCache.clear();
     for (const address of [...this.bans.keys()]) if (this.allowed(address)) this.lift(address, false);
   }
 
   /** Whether `address` is in the allow-list (and so can never be banned). */
   allowed(address: string): boolean {
-    return this.policy.allow.some((r) => rangeContains(r, address));
+    // Asked for every message: an address's answer is kept until the policy changes (bounded).
+    let yes = this.allowCache.get(address);
+    if (yes === undefined) {
+      yes = this.policy.allow.some((r) => rangeContains(r, address));
+      if (this.allowCache.size >= this.maxTracked) this.allowCache.clear();
+      this.allowCache.set(address, yes);
+    }
+    return yes;
   }
 
   /**
