@@ -421,6 +421,11 @@ export async function runSipp(opts: SippOptions): Promise<SippResult> {
  * It is stopped by `stop()`, or at the latest after `timeoutS`; tests call stop() in `after`.
  */
 export async function startSipp(opts: SippOptions): Promise<SippServer> {
+  const kind = opts.transport === 't1' ? 'tcp' : 'udp';
+  // The port is often the one a SIPp just registered from (`registerDemoExtension`): give that one
+  // up to 2 s to let go of it, rather than fail to bind (errno 98).
+  for (const end = Date.now() + 2000; Date.now() < end && !(await isPortFree(kind, opts.localPort));)
+    await new Promise((r) => setTimeout(r, 50));
   const l = await launch(opts, true);
   const hard = setTimeout(() => {
     l.timedOut.value = true;
@@ -431,7 +436,6 @@ export async function startSipp(opts: SippOptions): Promise<SippServer> {
   void l.done.then(() => {
     exited = true;
   });
-  const kind = opts.transport === 't1' ? 'tcp' : 'udp';
   const deadline = Date.now() + 5000;
   while (await isPortFree(kind, opts.localPort)) {
     if (exited || Date.now() > deadline) {
