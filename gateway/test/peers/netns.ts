@@ -24,6 +24,21 @@ export function netnsUnavailable(): string | undefined {
   return undefined;
 }
 
+/**
+ * A namespace left by a run that was killed before its `close` still holds the subnet: two links
+ * with one address would take the new namespace's replies. Whatever link of this host owns
+ * `hostIp` goes, with the namespace named after it.
+ */
+function removeStale(hostIp: string): void {
+  const r = spawnSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8' });
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\d+:\s+(elh(\d+))(?:@\S+)?\s+inet\s+(\S+)\//.exec(line);
+    if (!m || m[3] !== hostIp) continue;
+    run(['netns', 'del', `el-ns-${m[2] ?? ''}`]);
+    run(['link', 'del', m[1] ?? '']);
+  }
+}
+
 /** `subnet` picks 10.231.<subnet>.0/30; each test file uses its own. */
 export function openNetns(subnet: number): Netns {
   const n = `${process.pid % 10000}${created++}`;
@@ -42,6 +57,7 @@ export function openNetns(subnet: number): Netns {
     ['netns', 'exec', name, 'ip', 'link', 'set', inner, 'up'],
     ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up'],
   ];
+  removeStale(hostIp);
   const close = () => {
     run(['netns', 'del', name]);
     run(['link', 'del', host]);
