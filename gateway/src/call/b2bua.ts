@@ -30,6 +30,7 @@ import { randomUUID } from 'node:crypto';
 import type { TonePlan } from '../../../base/signal/tone-plan.ts';
 import type { PstnCallControl, PstnCallSink, PstnDialer, PstnIncoming } from '../pstn/pstn-calls.ts';
 import { OutboundPstnLeg } from './pstn-leg/outbound-pstn-leg.ts';
+import { connectTandem } from './pstn-tandem.ts';
 import { PstnLeg, type PstnFramePort } from './pstn-leg/pstn-leg.ts';
 
 /** Apps that answer service numbers on the Leg interface (they never see the SIP dialog). */
@@ -529,6 +530,10 @@ export class B2bua implements Originator, PstnCallControl {
       case 'extension':
       case 'trunk':
       case 'ring-group': {
+        if (destination.type === 'trunk' && this.pstnGroupsOf(destination.trunks).length > 0) {
+          void this.tandem(leg, call, destination);
+          break;
+        }
         const targets = this.targetsOf(destination, undefined);
         if (targets.length === 0) {
           void leg.hangup(
@@ -611,6 +616,59 @@ export class B2bua implements Originator, PstnCallControl {
     else leg.events.once('ended', () => void out.hangup('normal-clearing'));
   }
 
+  /** What every leg placed on the PSTN ports shares. */
+  private pstnLegDeps(pstn: NonNullable<B2buaDeps['pstn']>) {
+    return {
+      dialer: pstn.dialer,
+      frames: pstn.frames,
+      host: pstn.host,
+      clock: this.deps.clock,
+      timers: this.deps.timers,
+      logger: this.deps.logger,
+    };
+  }
+
+  /** The PSTN port groups among a route's trunks, in route order. */
+  private pstnGroupsOf(trunkIds: readonly string[]): string[] {
+    const groups: string[] = [];
+    for (const id of trunkIds) {
+      const group = this.deps.trunk(id)?.pstnGroup;
+      if (group !== undefined) groups.push(group);
+    }
+    return groups;
+  }
+
+  /**
+   * A PSTN caller routed to PSTN port groups (`pstn-tandem.ts`): the groups first, in route order;
+   * all their ports busy, the route's SIP trunks next, as for any PSTN caller.
+   */
+  private async tandem(
+    leg: PstnLeg,
+    call: PstnIncoming,
+    destination: Extract<Destination, { type: 'trunk' }>,
+  ): Promise<void> {
+    const pstn = this.deps.pstn;
+    if (!pstn) return leg.hangup('service-unavailable');
+    const placed = { legs: 0, answered: undefined as string | undefined };
+    this.records.placedFor.set(leg.interactionId, placed);
+    const caller = call.callerNumber || 'anonymous';
+    const r = await connectTandem(leg, this.pstnGroupsOf(destination.trunks), destination.number, {
+      ...this.pstnLegDeps(pstn),
+      placed: (out) => {
+        placed.legs++;
+        out.events.once('ended', () => this.records.outboundPstnLeg(out, caller));
+      },
+      answered: (out) => {
+        placed.answered = out.portKey;
+      },
+    });
+    if (r === 'done') return;
+    const sipTrunks = destination.trunks.filter((id) => this.deps.trunk(id)?.pstnGroup === undefined);
+    const targets = this.trunkTargets(sipTrunks, destination.number, undefined);
+    if (targets.length === 0) return leg.hangup('no-circuit-available');
+    await this.connectPstn(leg, call, { ...destination, trunks: sipTrunks }, targets);
+  }
+
   /** Passive health of trunk members: each attempt's outcome on the member it went to. */
   private reportAttempt(target: OutboundTarget, result: 'ok' | 'timeout' | number): void {
     if (target.kind === 'trunk' && target.member) this.deps.reportMember(target.peer, target.member, result);
@@ -681,12 +739,7 @@ export class B2bua implements Originator, PstnCallControl {
       group,
       number,
       party: { kind: 'line', id: group, number },
-      dialer: pstn.dialer,
-      frames: pstn.frames,
-      host: pstn.host,
-      clock: this.deps.clock,
-      timers: this.deps.timers,
-      logger: this.deps.logger,
+      ...this.pstnLegDeps(pstn),
     });
     if (!out) return { status: 503, reason: 'Service Unavailable (no media port)' };
     const placed = this.records.placedFor.get(call.interactionId) ?? { legs: 0, answered: undefined };

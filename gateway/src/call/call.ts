@@ -208,6 +208,6 @@ function callerGone(code: CallFailureCode, message: string): CallFailure {
 }
 
 /** Read through a function: a leg's state changes across an await, which narrowing cannot see. */
-function hasEnded(leg: Leg): boolean {
+export function hasEnded(leg: Leg): boolean {
   return leg.state === 'ended';
 }

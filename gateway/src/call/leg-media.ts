@@ -41,8 +41,21 @@ export interface HandleRecording {
   stop(): void;
 }
 
+/** `wired`: the media leg is wired to the caller's frame leg (`LegMediaWire`), `sdp` is empty. */
 export type LocalMediaOpen =
-  { ok: true; sdp: Buffer; handle: LegMediaHandle } | { ok: false; status: number; reason: string };
+  | { ok: true; sdp: Buffer; handle: LegMediaHandle; wired: boolean }
+  | { ok: false; status: number; reason: string };
+
+/**
+ * The leg is a PSTN channel whose media is a frame leg of the engine (`key`). The app's media
+ * leg is wired to it inside their worker — no port pair, no SDP — when the two can share one;
+ * otherwise `offer` gives the frame leg its port pair and returns the SDP naming it (undefined:
+ * none is free), and the two talk over RTP.
+ */
+export interface LegMediaWire {
+  key: string;
+  offer(): Buffer | undefined;
+}
 
 /** What a leg wants of its media beyond prompts and digits. */
 export interface LocalMediaWant {
@@ -56,6 +69,8 @@ export interface LocalMediaWant {
    * from the answer to the end. An interaction already recorded (its line's port) stays as it is.
    */
   record?: { recordingId: string };
+  /** The leg is a PSTN channel (see `LegMediaWire`). */
+  wire?: LegMediaWire;
 }
 
 export interface LocalMediaPort {

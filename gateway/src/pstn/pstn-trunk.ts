@@ -17,12 +17,15 @@ import {
   type InboundDecision,
 } from '../routing/pstn-routing.ts';
 import { ringGroupStages } from '../routing/ring-group.ts';
-import type { Destination, OutboundRoute } from '../routing/sip-routing.ts';
+import {
+  PSTN_GROUP_TRUNK_PREFIX,
+  pstnGroupTrunkId,
+  type Destination,
+  type OutboundRoute,
+} from '../routing/sip-routing.ts';
 import type { Config } from '../store/config-schema.ts';
 import type { ConfigStore } from '../store/config-store.ts';
 import type { PstnService } from './pstn-service.ts';
-
-const GROUP_PREFIX = '@pstn:';
 
 /** Outbound routes as the SIP routing table reads them: each port group becomes a trunk target. */
 export function routesWithPstnTrunks(routes: readonly OutboundRoute[]): OutboundRoute[] {
@@ -31,7 +34,7 @@ export function routesWithPstnTrunks(routes: readonly OutboundRoute[]): Outbound
       ? {
           ...r,
           targets: r.targets.map((t) =>
-            t.type === 'group' ? { type: 'trunk' as const, id: `${GROUP_PREFIX}${t.id}` } : t,
+            t.type === 'group' ? { type: 'trunk' as const, id: pstnGroupTrunkId(t.id) } : t,
           ),
         }
       : r,
@@ -43,10 +46,10 @@ export function routesWithPstnTrunks(routes: readonly OutboundRoute[]): Outbound
  * (`PstnService.dial`); undefined for every other id.
  */
 export function pstnTrunkInfo(id: string): TrunkInfo | undefined {
-  if (!id.startsWith(GROUP_PREFIX)) return undefined;
+  if (!id.startsWith(PSTN_GROUP_TRUNK_PREFIX)) return undefined;
   return {
     id,
-    pstnGroup: id.slice(GROUP_PREFIX.length),
+    pstnGroup: id.slice(PSTN_GROUP_TRUNK_PREFIX.length),
     // Inside the trust domain (RFC 3325 §2.3): the caller ID the line decoded is asserted.
     identity: { trusted: true, acceptPai: true, sendPai: true },
     // 503 (all channels of the group busy or faulty) moves on to the route's next target.

@@ -10,7 +10,12 @@
 import { compileDialPattern, matchesDialPattern, type DialPattern } from './dial-pattern.ts';
 import { groupHasMember, type PortGroup, type PstnLine, type PstnSpan, type RouteTarget } from './hunt.ts';
 import { isEmergencyNumber, permits, type PermissionClass } from './permission.ts';
-import { outboundTargets, type InboundDestination, type InboundRoute } from './sip-routing.ts';
+import {
+  outboundTargets,
+  pstnGroupTrunkId,
+  type InboundDestination,
+  type InboundRoute,
+} from './sip-routing.ts';
 import { timeConditionState, type TimeCondition, type TimeConditionState } from './time-condition.ts';
 
 export type CallerIdPolicy = 'extension' | 'passthrough' | 'anonymous' | `fixed:${string}`;
@@ -240,6 +245,15 @@ export function resolveDestination(
         if (call.trunk === d.target)
           return { type: 'reject', status: 482, reason: 'Loop Detected', routeId, via };
         return { type: 'trunk', trunk: d.target, number: effectiveDid(cfg, call), routeId, via };
+      // A tandem call: out on the ports of a PSTN group (a PBX's span out to the lines).
+      case 'group':
+        return {
+          type: 'trunk',
+          trunk: pstnGroupTrunkId(d.target),
+          number: effectiveDid(cfg, call),
+          routeId,
+          via,
+        };
       case 'service': {
         const service = cfg.services.find((s) => s.number === d.target);
         if (!service) return { type: 'reject', status: 404, reason: 'Not Found', routeId, via };

@@ -169,6 +169,7 @@ export function checkPstnRouting(c: RouteCheckInput): RouteProblem[] {
       service: services,
       'ring-group': ringGroupIds,
       'time-condition': timeConditionIds,
+      group: groupIds,
       // Named now; the IVR and queue sections arrive with their features.
       ivr: null,
       queue: null,

@@ -57,7 +57,18 @@ export const destinationTypes = [
   'ivr',
   'queue',
   'time-condition',
+  'group',
 ] as const;
+
+/**
+ * A PSTN port group as call control sees it: a trunk `@pstn:<group>` dialled on the group's ports.
+ * User trunk ids match `^[a-z0-9-]+$`, so the `@` keeps these ids from naming a configured trunk.
+ */
+export const PSTN_GROUP_TRUNK_PREFIX = '@pstn:';
+
+export function pstnGroupTrunkId(group: string): string {
+  return `${PSTN_GROUP_TRUNK_PREFIX}${group}`;
+}
 export type DestinationType = (typeof destinationTypes)[number];
 
 /**
@@ -260,6 +271,9 @@ export class RoutingTable {
         return { type: 'extension', number: d.target, routeId };
       case 'trunk':
         return { type: 'trunk', trunks: [d.target], number: did, routeId };
+      // Out on a PSTN port group, the number as dialled.
+      case 'group':
+        return { type: 'trunk', trunks: [pstnGroupTrunkId(d.target)], number: did, routeId };
       case 'service': {
         const service = this.services.get(d.target);
         if (!service) return { type: 'reject', status: 404, reason: 'Not Found' };

@@ -47,6 +47,7 @@ export class LocalMedia implements LocalMediaPort {
     const r = await this.o.answerer.answer(want.media ?? { kind: 'prompt' }, offer, callKey, {
       nearKey,
       onEnded: want.onEnded,
+      wire: want.wire,
     });
     if (!r.ok) return r;
     this.listeners.set(callKey, onDigit);
@@ -84,7 +85,7 @@ export class LocalMedia implements LocalMediaPort {
         return Promise.resolve();
       },
     };
-    return { ok: true, sdp: r.sdp, handle };
+    return { ok: true, sdp: r.sdp, handle, wired: r.wired };
   }
 
   musicOnHold(): PromptSource | undefined {

@@ -12,10 +12,16 @@
  * language for a case that ends the call anyway.) Monitoring refuses the same way: 404 when the
  * extension is in no answered call, 486 when that call is monitored already.
  *
+ * A caller on a PSTN channel (`ServiceWire`) needs no port pair at all: the service's leg is wired
+ * to the channel's frame leg inside their worker, and packets pass between the two without a
+ * socket. Only when the two cannot share a worker (a room already placed elsewhere) does the frame
+ * leg get a port pair and the two talk over loopback RTP.
+ *
  * Every session is closed by whoever ends the call; `close()` closes what is left on shutdown.
  */
 import type { Clock } from '../../../base/clock.ts';
 import type { AnswerMedia } from '../call/leg.ts';
+import type { LegMediaWire } from '../call/leg-media.ts';
 import type { Logger } from '../core/log.ts';
 import type { MetricsRegistry } from '../core/metrics.ts';
 import type { MediaEngineDump, ServiceLegHandle } from '../media/engine/engine.ts';
@@ -32,8 +38,16 @@ export type ServiceKind = 'echo' | 'milliwatt' | 'prompt';
 
 /** What the answerer needs of the media engine. */
 export interface ServiceMediaPort {
-  /** `nearKey`: open in the worker of that call's leg (a leg that will be bridged to it). */
-  openService(callKey: string, kind: ServiceKind, nearKey?: string): ServiceLegHandle | undefined;
+  /**
+   * `nearKey`: open in the worker of that call's leg (a leg that will be bridged to it);
+   * `wireKey`: wired to that frame leg in its worker when it can be (no port pair, no SDP).
+   */
+  openService(
+    callKey: string,
+    kind: ServiceKind,
+    nearKey?: string,
+    wireKey?: string,
+  ): ServiceLegHandle | undefined;
   /** Conference rooms and supervisor monitoring. */
   readonly mix: Pick<MixRooms, 'joinConference' | 'startMonitor'>;
   dump(): Pick<MediaEngineDump, 'ports'>;
@@ -54,8 +68,12 @@ export interface ServiceSession {
   applyAnswer?(sdp: Buffer): boolean;
 }
 
+/**
+ * `sdp` is empty for a leg wired to the caller's frame leg (`wired`): the two legs share their
+ * worker and the service offer's codecs, nothing is negotiated.
+ */
 export type ServiceAnswer =
-  | { ok: true; sdp: Buffer; session: ServiceSession; lateOffer: boolean }
+  | { ok: true; sdp: Buffer; session: ServiceSession; lateOffer: boolean; wired: boolean }
   | { ok: false; status: number; reason: string };
 
 export interface ServiceAnswerOptions {
@@ -63,6 +81,8 @@ export interface ServiceAnswerOptions {
   nearKey?: string;
   /** The media ended by itself (the monitored call was released); called at most once. */
   onEnded?: (detail: string) => void;
+  /** The caller is a PSTN channel: its frame leg (see `LegMediaWire`). */
+  wire?: LegMediaWire;
 }
 
 interface Running {
@@ -165,18 +185,28 @@ export class ServiceAnswerer {
       if (watch.running === undefined) watch.endedEarly = detail;
       else if (!watch.running.closing) o.onEnded?.(detail);
     };
-    const join = this.open(media, key, o.nearKey, ended);
+    const join = this.open(media, key, o.nearKey, ended, o.wire?.key);
     if (!join.ok) {
       this.opts.logger.info({ service, callKey: key, status: join.status }, join.reason);
       return refuse(join.status, join.reason);
     }
     const leg = join.handle;
     const local = { address: this.opts.host, rtpPort: leg.rtpPort };
-    const lateOffer = offerSdp === undefined || offerSdp.length === 0;
+    let offer = offerSdp;
+    if (!leg.wired && o.wire) {
+      offer = o.wire.offer();
+      if (offer === undefined) {
+        void leg.close();
+        return refuse(503, 'Service Unavailable (no media port)');
+      }
+    }
+    const lateOffer = !leg.wired && (offer === undefined || offer.length === 0);
     let negotiated;
-    if (lateOffer) negotiated = serviceOffer(local);
+    // Wired: the frame leg sends what the service offer names (PCMU and telephone-event).
+    if (leg.wired) negotiated = { sdp: Buffer.alloc(0), plan: serviceOffer(local).plan };
+    else if (lateOffer) negotiated = serviceOffer(local);
     else {
-      const r = answerServiceOffer(offerSdp, local);
+      const r = answerServiceOffer(offer ?? Buffer.alloc(0), local);
       if (!r.ok) {
         void leg.close();
         return refuse(r.error.status, r.error.reason);
@@ -210,6 +240,7 @@ export class ServiceAnswerer {
       ok: true,
       sdp: negotiated.sdp,
       lateOffer,
+      wired: leg.wired,
       session: {
         close: () => void this.end(r),
         applyAnswer: (sdp) => {
@@ -229,21 +260,26 @@ export class ServiceAnswerer {
     callKey: string,
     nearKey: string | undefined,
     onEnded: (detail: string) => void,
+    wireKey: string | undefined,
   ): MixJoin {
     switch (media.kind) {
       case 'prompt':
       case 'echo':
       case 'milliwatt': {
-        const handle = this.opts.engine.openService(callKey, media.kind, nearKey);
+        const handle = this.opts.engine.openService(callKey, media.kind, nearKey, wireKey);
         if (handle) return { ok: true, handle };
         this.opts.logger.warn({ service: media.kind }, 'no RTP port for a service call');
         return { ok: false, status: 503, reason: 'Service Unavailable (no media port)' };
       }
       case 'conference':
-        return this.opts.engine.mix.joinConference(media.room, callKey, media.maxParties);
+        return this.opts.engine.mix.joinConference(media.room, callKey, media.maxParties, wireKey);
       case 'monitor':
-        return this.opts.engine.mix.startMonitor(callKey, media.extension, media.mode, () =>
-          onEnded('the monitored call ended'),
+        return this.opts.engine.mix.startMonitor(
+          callKey,
+          media.extension,
+          media.mode,
+          () => onEnded('the monitored call ended'),
+          wireKey,
         );
       default: {
         const never: never = media;

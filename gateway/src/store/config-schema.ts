@@ -262,6 +262,8 @@ export const DESTINATION_TYPES = [
   'ivr',
   'queue',
   'time-condition',
+  /** A PSTN port group: the call goes out on its ports (a PBX's E1 span out to the PSTN lines). */
+  'group',
 ] as const;
 export type DestinationType = (typeof DESTINATION_TYPES)[number];
 

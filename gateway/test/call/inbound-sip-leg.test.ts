@@ -117,7 +117,7 @@ class FakeMedia implements LocalMediaPort {
         return Promise.resolve();
       },
     };
-    return { ok: true, sdp: Buffer.from('v=0\r\n'), handle };
+    return { ok: true, sdp: Buffer.from('v=0\r\n'), handle, wired: false };
   }
   musicOnHold() {
     return { id: 'moh', samples: new Int16Array(160) };

@@ -23,7 +23,14 @@ interface Fixture {
   leg: PstnLeg;
   media: FakeLocalMedia;
   port: { answers: number; releases: boolean[]; digits: string[] };
-  frames: { started: ServiceLegPlan[]; sent: number; closed: boolean; sink: FrameLegSink | undefined };
+  frames: {
+    started: ServiceLegPlan[];
+    sent: number;
+    closed: boolean;
+    /** Times the frame leg was given its port pair. */
+    bound: number;
+    sink: FrameLegSink | undefined;
+  };
 }
 
 async function settle(): Promise<void> {
@@ -40,11 +47,19 @@ function setup(
     started: [] as ServiceLegPlan[],
     sent: 0,
     closed: false,
+    bound: 0,
     sink: undefined as FrameLegSink | undefined,
   };
   const received = new Int16Array(160).fill(1000);
   const handle: FrameLegHandle = {
-    rtpPort: FRAME_PORT,
+    get rtpPort() {
+      return frames.bound > 0 ? FRAME_PORT : 0;
+    },
+    wired: false,
+    bind: () => {
+      frames.bound++;
+      return FRAME_PORT;
+    },
     opened: () => Promise.resolve(true),
     start: (plan) => void frames.started.push(plan),
     setRemote: () => undefined,
@@ -82,6 +97,7 @@ function setup(
         frames.sink = sink;
         return o.noFrameLeg ? undefined : handle;
       },
+      wireFrameLegs: () => false,
     },
     media,
     host: HOST,
@@ -118,17 +134,11 @@ void describe('a call that rang on a PSTN port, as a leg', () => {
     assert.equal(leg.state, 'answered');
     assert.equal(port.answers, 1, 'off hook once');
     assert.equal(media.opens.length, 1);
-    assert.match(
-      media.opens[0]?.offer ?? '',
-      new RegExp(`m=audio ${FRAME_PORT} RTP/AVP 0`),
-      'our offer names the frame leg',
-    );
+    assert.equal(media.opens[0]?.wiredTo, 'ix-1', 'the app’s media leg is wired to the frame leg');
+    assert.equal(media.opens[0]?.offer, undefined, 'no SDP between the two');
+    assert.equal(frames.bound, 0, 'no port pair for a PSTN↔local call');
     assert.equal(media.opens[0]?.nearKey, 'ix-1', 'in the worker of the frame leg');
-    assert.deepEqual(
-      frames.started[0]?.remote,
-      { address: HOST, port: 30000 },
-      'towards the app’s media leg',
-    );
+    assert.equal(frames.started[0]?.remote, undefined, 'no address: the legs are wired');
     assert.ok(loud(leg.frame()), 'the line hears what the frame leg received');
     leg.audio(new Int16Array(160));
     assert.equal(frames.sent, 1, 'the line’s frame goes to the frame leg');
@@ -221,6 +231,24 @@ void describe('a call that rang on a PSTN port, as a leg', () => {
     await f.leg.hangup('user-busy');
     assert.equal(f.port.answers, 0);
     assert.deepEqual(f.port.releases, [false]);
+  });
+
+  void test('an app whose media leg cannot share the frame leg’s worker: the frame leg gets its port pair, our offer names it, its frames go to the app’s leg', async () => {
+    const f = setup();
+    assert.ok(f);
+    f.media.wires = false;
+    assert.ok((await f.leg.answer()).ok);
+    await settle();
+    assert.equal(f.frames.bound, 1, 'one port pair, bound for the offer');
+    assert.match(f.media.opens[0]?.offer ?? '', new RegExp(`m=audio ${FRAME_PORT} RTP/AVP 0`));
+    assert.equal(f.media.opens[0]?.wiredTo, undefined);
+    assert.deepEqual(
+      f.frames.started[0]?.remote,
+      { address: HOST, port: 30000 },
+      'towards the app’s media leg',
+    );
+    await f.leg.hangup('normal-clearing');
+    assert.ok(f.frames.closed);
   });
 
   void test('connected to a SIP party through face(): our offer, its answer starts the frames, connect() answers the line', async () => {

@@ -317,6 +317,13 @@ describe('answer first, bridge later: the *48 connect service (SIPp + RTP peers)
           phase = (await status()).media.connect?.running[0]?.phase ?? '';
         }
         assert.equal(phase, 'bridged');
+        // The line's frame leg and the app's media leg are wired in their worker: the only port
+        // pair of the call is the extension's.
+        assert.equal(
+          (await status()).media.engine.ports.inUse.length,
+          1,
+          'one RTP port pair: the extension’s',
+        );
         const play = await gw.api('POST', `/api/sim/calls/${id}/play`, { wav: 'down.wav' });
         assert.equal(play.status, 200, JSON.stringify(play.body));
         await sleep(4500);

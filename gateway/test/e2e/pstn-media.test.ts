@@ -305,4 +305,82 @@ describe('PSTN media and signalling with real peers (simulated card)', { skip },
     assert.ok(heldMs <= 5000 + 2000, `released ${heldMs - 5000} ms after the far end left`);
     await waitLineIdle(port, 500);
   });
+
+  test('a tandem call: a PBX on the E1 span routed out on the analog lines hears the 1004 Hz test tone, with no RTP port pair; one interaction, two CDR rows', async (t) => {
+    for (const k of ['fxo1', 'fxo2', 'fxo3', 'fxo4']) await waitLineIdle(k, 5000);
+    const cfg = (await gw.api<Record<string, unknown>>('GET', '/api/config')).body as {
+      pstn: { groups: Array<{ id: string; members: string[]; hunt: string }> };
+      routes: { inbound: Array<Record<string, unknown>> };
+    };
+    cfg.pstn.groups.push({ id: 'analog', members: ['fxo1', 'fxo2', 'fxo3', 'fxo4'], hunt: 'sequential' });
+    cfg.routes.inbound.unshift({
+      id: 'pbx-out',
+      line: 'e1-1',
+      did: '95001',
+      destination: { type: 'group', target: 'analog' },
+    });
+    const put = await gw.api('PUT', '/api/config', cfg);
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+
+    const sims = (await gw.api<{ lines: Array<{ id: string }> }>('GET', '/api/sim/lines')).body.lines;
+    const e1Line = sims.find((l) => /e1/.test(l.id));
+    assert.ok(e1Line, JSON.stringify(sims));
+    const r = await gw.api<SimCall>('POST', '/api/sim/calls', {
+      line: e1Line.id,
+      callerId: { number: '13900139000' },
+      calledNumber: '95001',
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await until(
+      'the tandem call answered',
+      () => simCall(r.body.id),
+      (c) => c.state === 'answered',
+      15_000,
+    );
+    const connected = await until(
+      'an analog line carries the call out',
+      lines,
+      (ls) => ls.some((l) => l.key.startsWith('fxo') && l.state === 'connected'),
+      5000,
+    );
+    t.diagnostic(
+      `connected: ${connected
+        .filter((l) => l.state === 'connected')
+        .map((l) => l.key)
+        .join(', ')}`,
+    );
+    const engine = (await gw.api<{ media: { engine: { ports: { inUse: number[] } } } }>('GET', '/api/status'))
+      .body.media.engine;
+    assert.deepEqual(engine.ports.inUse, [], 'no RTP port pair: the two channels are wired in their worker');
+    await sleep(2000);
+    const wav = await fetch(`http://127.0.0.1:${gw.httpPort}/api/sim/calls/${r.body.id}/recording`);
+    assert.equal(wav.status, 200);
+    const path = join(work, 'tandem.wav');
+    writeFileSync(path, Buffer.from(await wav.arrayBuffer()));
+    // Ringback (450 Hz) while the far line rang, then the far end's tone: the last 1.5 s.
+    const heard = readWav(path).samples;
+    const hz = toneHz(heard.subarray(Math.max(0, heard.length - 12_000)), 8000);
+    t.diagnostic(`tone heard by the E1 caller once answered: ${hz.toFixed(1)} Hz`);
+    assert.ok(Math.abs(hz - 1004) < 15, `heard ${hz} Hz`);
+    await gw.api('POST', `/api/sim/calls/${r.body.id}/hangup`);
+    for (const k of ['fxo1', 'fxo2', 'fxo3', 'fxo4']) await waitLineIdle(k, 5000);
+
+    const cdrs = await until(
+      'both CDR rows of the tandem call',
+      async () => (await gw.api<{ cdrs: Cdr[] }>('GET', '/api/cdrs?limit=20')).body.cdrs,
+      (rows) => {
+        const inbound = rows.find((c) => c.technology === 'pstn' && c.direction === 'inbound');
+        return rows.some(
+          (c) =>
+            c.interactionId === inbound?.interactionId &&
+            c.direction === 'outbound' &&
+            c.technology === 'pstn',
+        );
+      },
+      5000,
+    );
+    const inbound = cdrs.find((c) => c.technology === 'pstn' && c.direction === 'inbound');
+    const out = cdrs.find((c) => c.interactionId === inbound?.interactionId && c.direction === 'outbound');
+    assert.match(out?.peer ?? '', /^fxo\d$/, 'the outbound row names the analog port');
+  });
 });

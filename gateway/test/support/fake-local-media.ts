@@ -31,8 +31,10 @@ export interface MediaOpen {
   nearKey: string | undefined;
   /** The kind of media asked for (`prompt` when the leg asked for none). */
   media: AnswerMedia;
-  /** What the engine gave back: the answer to `offer`, or our offer. */
+  /** What the engine gave back: the answer to `offer`, or our offer; empty when wired. */
   sdp: string;
+  /** The frame leg the media leg was wired to (a PSTN caller's), if it was. */
+  wiredTo: string | undefined;
   closed: boolean;
 }
 
@@ -90,6 +92,11 @@ export class FakeLocalMedia implements LocalMediaPort {
   gate: Promise<void> | undefined;
   /** A prompt played once ends by itself when it has played out; off, only `endPlay` ends it. */
   playsEndByThemselves = true;
+  /**
+   * Whether a PSTN caller's media leg is wired to its frame leg (as when both share a worker);
+   * false: the frame leg's offer is asked for and answered, as over RTP.
+   */
+  wires = true;
   /** Whether an answer from a far party is usable. */
   acceptAnswer: (sdp: Buffer) => boolean = usableAudio;
   private readonly live = new Map<string, LivePlay[]>();
@@ -115,11 +122,25 @@ export class FakeLocalMedia implements LocalMediaPort {
     const refused = this.refuse(key, media);
     if (refused) return { ok: false, ...refused };
     const n = this.opens.length;
-    const sdp =
-      `v=0\r\no=edgeline ${1000 + n} 1 IN IP4 ${this.address}\r\ns=${key}\r\nc=IN IP4 ${this.address}\r\n` +
-      `t=0 0\r\nm=audio ${30000 + 2 * n} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n` +
-      `a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n`;
-    const opened: MediaOpen = { key, offer: offer?.toString(), nearKey, media, sdp, closed: false };
+    const wired = want.wire !== undefined && this.wires;
+    if (want.wire && !wired) {
+      offer = want.wire.offer();
+      if (!offer) return { ok: false, status: 503, reason: 'Service Unavailable (no media port)' };
+    }
+    const sdp = wired
+      ? ''
+      : `v=0\r\no=edgeline ${1000 + n} 1 IN IP4 ${this.address}\r\ns=${key}\r\nc=IN IP4 ${this.address}\r\n` +
+        `t=0 0\r\nm=audio ${30000 + 2 * n} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n` +
+        `a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n`;
+    const opened: MediaOpen = {
+      key,
+      offer: offer?.toString(),
+      nearKey,
+      media,
+      sdp,
+      wiredTo: wired ? want.wire?.key : undefined,
+      closed: false,
+    };
     this.opens.push(opened);
     this.digitSinks.set(key, onDigit);
     const onEnded = want.onEnded;
@@ -130,6 +151,7 @@ export class FakeLocalMedia implements LocalMediaPort {
     return {
       ok: true,
       sdp: Buffer.from(sdp),
+      wired,
       handle: {
         play: (prompts, o) => !opened.closed && this.startPlay(key, prompts, o),
         applyAnswer: (answer) => {

@@ -1,9 +1,10 @@
 /**
  * A call the gateway places on a PSTN port group, as a `Leg`: the PSTN service hunts a port,
  * seizes it and dials (`PstnDialer`); this leg holds the call's frame leg in the media engine and
- * hears the outcome — no SIP. The near party (a SIP caller) is answered with an answer to its
- * offer that names the frame leg's own port (`answerOffer`), so the two talk through one RTP port
- * pair and nothing is relayed.
+ * hears the outcome — no SIP. A SIP caller is answered with an answer to its offer that names the
+ * frame leg's own port (`answerOffer`), so the two talk through one RTP port pair and nothing is
+ * relayed. A caller on another PSTN channel (a tandem call) has its frame leg wired to this one in
+ * their worker (`connectWired`): no port pair at all.
  *
  *   offered ── port progressed (dialling) ──► alerting ── answer supervision ──► answered ──► ended
  *      └────────── busy, no answer, every port busy, cancelled ──────────────────────────────► ended
@@ -33,6 +34,8 @@ export interface OutboundPstnLegOptions {
   host: string;
   /** Aborted when the call is no longer wanted before the answer (the caller left). */
   signal?: AbortSignal;
+  /** The frame leg of the caller's channel (a tandem call): this one opens beside it. */
+  near?: string;
   clock: Clock;
   timers: Timers;
   logger: Logger;
@@ -65,7 +68,7 @@ export class OutboundPstnLeg extends LegBase implements MediaLeg, PstnDialHandle
           if (this.state === 'answered') this.control?.sendDigit(digit, durationMs);
         },
       },
-      { recordingId: o.interactionId, line: 'callee' },
+      { recordingId: o.interactionId, line: 'callee', ...(o.near === undefined ? {} : { near: o.near }) },
     );
   }
 
@@ -105,7 +108,13 @@ export class OutboundPstnLeg extends LegBase implements MediaLeg, PstnDialHandle
     const fl = this.frameLeg;
     if (!fl || this.state === 'ended')
       return err(callFailure('EDGE_ERR_CALL_LEG_ENDED', 'normal-clearing', 'the leg has ended'));
-    const local = { address: this.o.host, rtpPort: fl.rtpPort };
+    // The near party is on the network: the frame leg needs its port pair now.
+    const rtpPort = fl.bind();
+    if (rtpPort === undefined)
+      return err(
+        callFailure('EDGE_ERR_CALL_MEDIA', 'switching-equipment-congestion', 'no RTP port pair is free'),
+      );
+    const local = { address: this.o.host, rtpPort };
     let plan: ServiceLegPlan;
     let sdp: Buffer;
     if (offer && offer.length > 0) {
@@ -137,6 +146,25 @@ export class OutboundPstnLeg extends LegBase implements MediaLeg, PstnDialHandle
       this.flowing = true;
     });
     return ok(sdp);
+  }
+
+  /**
+   * The far end answered a tandem call whose two frame legs are wired (`wireFrameLegs`): the
+   * frames flow, with no address between the two legs.
+   */
+  connectWired(): Result<void, CallFailure> {
+    const fl = this.frameLeg;
+    if (!fl || this.state !== 'answered')
+      return err(callFailure('EDGE_ERR_CALL_LEG_STATE', 'interworking', 'connect needs an answered leg'));
+    if (this.flowing) return ok(undefined);
+    const plan = serviceOffer({ address: this.o.host, rtpPort: 0 }).plan;
+    void fl.opened().then((open) => {
+      if (this.state === 'ended') return;
+      if (!open) return void this.hangup('temporary-failure');
+      fl.start({ ...plan, remote: undefined });
+      this.flowing = true;
+    });
+    return ok(undefined);
   }
 
   // --- the dialer's side (PstnDialHandler) ---------------------------------------------------

@@ -4,10 +4,11 @@
  * it, play to it and collect its digits exactly as they do a SIP leg; call control can instead
  * connect it straight to a SIP party it calls for it.
  *
- * Media. The port's 20 ms frames cross to and from a frame leg of the engine (one port pair): its
- * RTP face offers PCMU and telephone-event (`serviceOffer`). Answered by an app, that face talks to
- * the app's media leg (prompts, echo, a room); connected to a SIP party (`face`), it is that
- * party's media — one port pair for the whole PSTN↔SIP call, nothing relayed in between.
+ * Media. The port's 20 ms frames cross to and from a frame leg of the engine; its RTP face offers
+ * PCMU and telephone-event (`serviceOffer`). Answered by an app, that face is wired to the app's
+ * media leg (prompts, echo, a room) inside their worker: no port pair at all for a PSTN↔local
+ * call. Connected to a SIP party (`face`), the frame leg gets its port pair and is that party's
+ * media — one port pair for the whole PSTN↔SIP call, nothing relayed in between.
  *
  * Call progress (`pstn.callProgress.answer: early`): while the far party rings the line is
  * answered and hears the tone plan's ringback; a failed call hears busy or congestion for
@@ -51,13 +52,19 @@ import type { MediaLeg } from '../call.ts';
 export interface PstnFramePort {
   /**
    * `recordingId`: the recording the leg's audio goes to when calls are recorded, one per
-   * interaction (the call key by default); `line`: which party the line is (the caller by default).
+   * interaction (the call key by default); `line`: which party the line is (the caller by default);
+   * `near`: the frame leg of another channel of the call, to open beside (see `wireFrameLegs`).
    */
   openFrameLeg(
     callKey: string,
     sink: FrameLegSink,
-    opts?: { recordingId?: string; line?: 'caller' | 'callee' },
+    opts?: { recordingId?: string; line?: 'caller' | 'callee'; near?: string },
   ): FrameLegHandle | undefined;
+  /**
+   * Two channels of one call hear each other, their frame legs wired in their worker: no port
+   * pair. False when they cannot be (one has sockets, or they sit in two workers).
+   */
+  wireFrameLegs(keyA: string, keyB: string): boolean;
 }
 
 export interface PstnLegOptions {
@@ -78,7 +85,8 @@ export interface PstnLegOptions {
 export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
   readonly direction = 'inbound' as const;
   readonly technology: 'fxo' | 'e1';
-  private readonly offer: { plan: ServiceLegPlan; sdp: Buffer };
+  /** What the frame leg sends and receives: the service offer's codecs, whatever its port. */
+  private readonly plan: ServiceLegPlan;
   private readonly playback: LocalPlayback;
   private readonly recordings: LegRecordings;
   private readonly progress: CallProgress | undefined;
@@ -114,19 +122,21 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
         if (this.state === 'answered') o.incoming.control.sendDigit(digit, durationMs);
       },
     });
-    const offered = serviceOffer({ address: o.host, rtpPort: this.frameLeg?.rtpPort ?? 0 });
-    this.offer = {
-      sdp: offered.sdp,
-      plan: {
-        remote: undefined,
-        law: offered.plan.law,
-        audioPayloadType: offered.plan.audioPayloadType,
-        telephoneEventPayloadType: offered.plan.telephoneEventPayloadType,
-      },
+    const offered = serviceOffer({ address: o.host, rtpPort: 0 }).plan;
+    this.plan = {
+      remote: undefined,
+      law: offered.law,
+      audioPayloadType: offered.audioPayloadType,
+      telephoneEventPayloadType: offered.telephoneEventPayloadType,
     };
     this.progress = o.progress
       ? new CallProgress(o.progress, o.timers, () => this.failureToneEnded())
       : undefined;
+  }
+
+  /** The key of the line's frame leg in the engine (what a second channel is wired to). */
+  get frameKey(): string {
+    return this.o.interactionId;
   }
 
   /** The key of the app's media leg in the engine (what a bridge joins). */
@@ -218,10 +228,14 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
   private async answerIntoApp(opts: AnswerOptions): Promise<Result<void, CallFailure>> {
     const opened = await this.o.media.open(
       this.mediaKey,
-      this.offer.sdp,
+      undefined,
       (press) => this.pressed(press),
       this.o.interactionId,
-      { media: opts.media, onEnded: (detail) => this.mediaEnded(detail) },
+      {
+        media: opts.media,
+        onEnded: (detail) => this.mediaEnded(detail),
+        wire: { key: this.o.interactionId, offer: () => this.lineOffer() },
+      },
     );
     if (!opened.ok) {
       const cause = causeOfSipStatus(opened.status);
@@ -229,7 +243,8 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
       await this.hangup(cause);
       return err({ code: 'EDGE_ERR_CALL_MEDIA', sipStatus: opened.status, cause, message: opened.reason });
     }
-    const remote = remoteOfServiceAnswer(opened.sdp);
+    // Wired: the two legs share their worker, no address between them.
+    const remote = opened.wired ? ok(undefined) : remoteOfServiceAnswer(opened.sdp);
     if (this.state === 'ended' || !remote.ok) {
       await this.closeHandle(opened.handle);
       if (this.state !== 'ended') await this.hangup('interworking');
@@ -241,6 +256,12 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
     return this.connect(remote.value);
   }
 
+  /** Our offer naming the frame leg's port pair, bound now (undefined: no port pair is free). */
+  private lineOffer(): Buffer | undefined {
+    const port = this.frameLeg?.bind();
+    return port === undefined ? undefined : serviceOffer({ address: this.o.host, rtpPort: port }).sdp;
+  }
+
   /**
    * The leg's media for a SIP party call control calls for it: our offer names the frame leg's
    * own port, and the party's answer is where its RTP goes. Nothing plays on it: the party hears
@@ -248,10 +269,14 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
    */
   face(): LocalMediaPort {
     return {
-      open: () =>
-        Promise.resolve({
+      open: () => {
+        const sdp = this.lineOffer();
+        if (!sdp)
+          return Promise.resolve({ ok: false, status: 503, reason: 'Service Unavailable (no media port)' });
+        return Promise.resolve({
           ok: true as const,
-          sdp: this.offer.sdp,
+          sdp,
+          wired: false,
           handle: {
             play: () => false,
             stopPlay: () => undefined,
@@ -265,7 +290,8 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
             },
             close: () => Promise.resolve(),
           },
-        }),
+        });
+      },
       bridge: () => undefined,
       musicOnHold: () => undefined,
     };
@@ -389,7 +415,7 @@ export class PstnLeg extends LegBase implements MediaLeg, PstnCallSink {
         void this.hangup('temporary-failure');
         return;
       }
-      fl.start({ ...this.offer.plan, remote });
+      fl.start({ ...this.plan, remote });
       this.flowing = true;
     });
   }

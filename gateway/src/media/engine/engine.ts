@@ -89,10 +89,16 @@ export interface ServiceLegPlan {
   telephoneEventPayloadType: number | undefined;
 }
 
-/** A leg the gateway answers itself (`*43`, `*44`): one port pair in the engine's range. */
+/**
+ * A leg the gateway answers itself (`*43`, `*44`): one port pair in the engine's range, or none
+ * when it is wired to a frame leg of its worker (`wired`: the app's media on a PSTN channel).
+ */
 export interface ServiceLegHandle {
+  /** 0 while the leg has no port pair. */
   readonly rtpPort: number;
-  /** Resolves true once the leg's sockets are bound. */
+  /** Its peer is a leg of the same worker, without sockets: no SDP, no port pair. */
+  readonly wired: boolean;
+  /** Resolves true once the leg is open in its worker (with its sockets bound, if it has any). */
   opened(timeoutMs?: number): Promise<boolean>;
   start(plan: ServiceLegPlan): void;
   /** Where the peer receives, learnt after `start` (the answer to our offer). */
@@ -109,10 +115,15 @@ export interface ServiceLegHandle {
 }
 
 /**
- * A leg whose far side is a stream of 20 ms frames on this thread (a PSTN channel): RTP on its
- * port pair in a relay worker, frames crossing in one batch per tick for all such legs.
+ * A leg whose far side is a stream of 20 ms frames on this thread (a PSTN channel), in a relay
+ * worker, frames crossing in one batch per tick for all such legs. It opens without sockets: an
+ * app's media leg is wired to it in its worker (`openService` with `wireKey`), and a second PSTN
+ * channel's frame leg too (`wireFrameLegs`) — no port pair for either. Only a party on the network
+ * (a SIP phone or trunk) needs its address: `bind` gives it its port pair then.
  */
 export interface FrameLegHandle extends ServiceLegHandle {
+  /** The leg's port pair, bound once (`opened` then waits for it); undefined when none is free. */
+  bind(): number | undefined;
   /** Queue one frame (copied) for the next `flushFrames`. */
   send(frame: Int16Array): void;
   /** Where the peer receives, once its SDP is known (latching corrects it). */
@@ -220,6 +231,10 @@ interface EngineLeg {
   latched: RtpAddress | undefined;
   bindError: string | undefined;
   opened: boolean;
+  /** A leg opened without sockets was given its port pair (`bind`): only that binding opens it. */
+  binding?: boolean;
+  /** The leg of its worker it is wired to (no sockets between them). */
+  wiredTo?: number;
   /** Our SRTP master key || salt on this leg: made once, kept across re-INVITEs. */
   localKey?: Buffer;
   /** SRTP as negotiated on the leg; undefined while plain RTP. */
@@ -417,7 +432,8 @@ export class MediaEngine implements MediaHook {
   /** Conferences and supervisor monitoring: legs mixed in their worker (`mix-rooms.ts`). */
   readonly mix: MixRooms = new MixRooms({
     post: (worker, m) => this.post(worker, m),
-    openLeg: (callKey, preferWorker) => this.openServiceLeg(callKey, 'mix', preferWorker),
+    openLeg: (callKey, preferWorker, wireKey) =>
+      this.openServiceLeg(callKey, 'mix', preferWorker, this.wireable(wireKey, preferWorker)),
     callOf: (extension) => {
       for (const call of this.calls.values()) {
         const p = this.parties.get(call.key);
@@ -522,6 +538,8 @@ export class MediaEngine implements MediaHook {
         return;
       case 'opened': {
         const opened = this.legs.get(m.legId);
+        // The socketless open of a leg whose port pair is being bound: the binding answers.
+        if (opened?.binding && !m.sockets) return;
         if (opened) opened.opened = m.ok;
         if (!m.ok && opened) opened.bindError = m.error;
         this.acks.notify(`leg:${m.legId}`);
@@ -1080,10 +1098,43 @@ export class MediaEngine implements MediaHook {
     callKey: string,
     kind: 'echo' | 'milliwatt' | 'frames' | 'prompt',
     nearKey?: string,
+    wireKey?: string,
   ): ServiceLegHandle | undefined {
     // A leg that will be bridged to another (`bridgeService`) must live in that leg's worker.
     const near = nearKey === undefined ? undefined : this.serviceLegOf(nearKey);
-    return this.openServiceLeg(callKey, kind, near?.worker)?.handle;
+    return this.openServiceLeg(callKey, kind, near?.worker, this.wireable(wireKey, near?.worker))?.handle;
+  }
+
+  /**
+   * The frame leg of `wireKey` when a new leg can be wired to it: still without sockets, wired to
+   * nothing, and in `worker` when one is required (a room's). Otherwise the new leg takes a port
+   * pair and the two talk over RTP.
+   */
+  private wireable(wireKey: string | undefined, worker: number | undefined): EngineLeg | undefined {
+    if (wireKey === undefined) return undefined;
+    const leg = this.serviceLegOf(wireKey);
+    if (!leg || !this.frameSinks.has(leg.legId) || leg.rtpPort !== 0 || leg.wiredTo !== undefined)
+      return undefined;
+    return worker === undefined || worker === leg.worker ? leg : undefined;
+  }
+
+  /**
+   * Wire two frame legs (two PSTN channels in one call): each hears the other inside their worker,
+   * no port pair for either. False when they cannot be (one has sockets, or they sit in two
+   * workers): the caller then binds one and the two talk over RTP.
+   */
+  wireFrameLegs(keyA: string, keyB: string): boolean {
+    const b = this.serviceLegOf(keyB);
+    const a = this.wireable(keyA, b?.worker);
+    if (!a || !b || a === b || !this.wireable(keyB, a.worker)) return false;
+    this.wireLegs(a, b);
+    return true;
+  }
+
+  private wireLegs(a: EngineLeg, b: EngineLeg): void {
+    a.wiredTo = b.legId;
+    b.wiredTo = a.legId;
+    this.post(a.worker, { t: 'wire', a: a.legId, b: b.legId });
   }
 
   /** An open service leg by its call key. */
@@ -1191,9 +1242,11 @@ export class MediaEngine implements MediaHook {
   openFrameLeg(
     callKey: string,
     sink: FrameLegSink,
-    opts: { recordingId?: string; line?: 'caller' | 'callee' } = {},
+    opts: { recordingId?: string; line?: 'caller' | 'callee'; near?: string } = {},
   ): FrameLegHandle | undefined {
-    const opened = this.openServiceLeg(callKey, 'frames');
+    // A second channel of the same call opens beside the first, so the two can be wired.
+    const near = opts.near === undefined ? undefined : this.serviceLegOf(opts.near);
+    const opened = this.openServiceLeg(callKey, 'frames', near?.worker, undefined, true);
     if (!opened) return undefined;
     const { leg, handle } = opened;
     // The line is the caller unless `line` says it is the callee (a call placed on a port): what
@@ -1206,6 +1259,20 @@ export class MediaEngine implements MediaHook {
     if (playout) this.playouts.set(leg.legId, playout);
     return {
       ...handle,
+      get rtpPort() {
+        return leg.rtpPort;
+      },
+      bind: () => {
+        if (leg.rtpPort !== 0) return leg.rtpPort;
+        if (!this.legs.has(leg.legId) || leg.wiredTo !== undefined) return undefined;
+        const port = this.allocatePort();
+        if (port === undefined) return undefined;
+        leg.rtpPort = port;
+        leg.binding = true;
+        leg.opened = false;
+        this.post(leg.worker, { t: 'bind', legId: leg.legId, host: this.opts.host, port });
+        return port;
+      },
       close: () => {
         if (this.frameSinks.delete(leg.legId)) this.forgetFrameLeg(leg);
         return handle.close();
@@ -1286,18 +1353,25 @@ export class MediaEngine implements MediaHook {
     }
   }
 
+  /**
+   * `wireTo`: a frame leg without sockets the new leg is wired to, in its worker, with no port
+   * pair of its own; `socketless`: a frame leg, opened without sockets until `bind`.
+   */
   private openServiceLeg(
     callKey: string,
     kind: 'echo' | 'milliwatt' | 'frames' | 'mix' | 'prompt',
     preferWorker?: number,
+    wireTo?: EngineLeg,
+    socketless = false,
   ): { leg: EngineLeg; handle: ServiceLegHandle } | undefined {
     if (this.closed) return undefined;
-    const port = this.allocatePort();
+    const port = wireTo || socketless ? 0 : this.allocatePort();
     if (port === undefined) return undefined;
     let worker = 0;
     for (let i = 1; i < this.workers.length; i++)
       if ((this.workerLegs[i] ?? 0) < (this.workerLegs[worker] ?? 0)) worker = i;
     if (preferWorker !== undefined && this.workers[preferWorker]) worker = preferWorker;
+    if (wireTo) worker = wireTo.worker;
     this.workerLegs[worker] = (this.workerLegs[worker] ?? 0) + 1;
     const leg: EngineLeg = {
       legId: this.nextLegId++,
@@ -1316,9 +1390,11 @@ export class MediaEngine implements MediaHook {
     this.serviceLegs.set(leg.legId, leg);
     this.post(worker, { t: 'open', legId: leg.legId, host: this.opts.host, port });
     this.post(worker, { t: 'process', legId: leg.legId });
+    if (wireTo) this.wireLegs(leg, wireTo);
     let closed: Promise<void> | undefined;
     const handle: ServiceLegHandle = {
       rtpPort: port,
+      wired: wireTo !== undefined,
       opened: (timeoutMs = 2000) =>
         this.acks.until(
           `leg:${leg.legId}`,
@@ -1361,7 +1437,7 @@ export class MediaEngine implements MediaHook {
         const st = this.stats.get(leg.legId);
         const latched = leg.latched ?? st?.latched ?? null;
         return {
-          localPort: port,
+          localPort: leg.rtpPort,
           latched: latched !== null,
           target: latched ?? leg.remote ?? null,
           counters: {
@@ -1385,11 +1461,16 @@ export class MediaEngine implements MediaHook {
     this.legs.delete(leg.legId);
     this.workerLegs[leg.worker] = Math.max(0, (this.workerLegs[leg.worker] ?? 0) - 1);
     this.closingPorts++;
+    // Its wired peer loses it (the worker undoes both sides).
+    const wired = leg.wiredTo === undefined ? undefined : this.legs.get(leg.wiredTo);
+    if (wired?.wiredTo === leg.legId) wired.wiredTo = undefined;
     this.closeWaiters.set(leg.legId, () => {
       this.closeWaiters.delete(leg.legId);
       this.closingPorts--;
-      this.inUse.delete(leg.rtpPort);
-      if (!this.closed) this.free.push(leg.rtpPort);
+      if (leg.rtpPort !== 0) {
+        this.inUse.delete(leg.rtpPort);
+        if (!this.closed) this.free.push(leg.rtpPort);
+      }
       after?.();
     });
     this.post(leg.worker, { t: 'close', legId: leg.legId });

@@ -29,9 +29,11 @@ export interface MonitoredCall {
 export interface MixEnginePort {
   post(worker: number, m: ToWorker): void;
   /** A service leg (one port pair) in `preferWorker`, or the least loaded one. */
+  /** `wireKey`: a frame leg to wire the new leg to when it sits in that worker (no port pair). */
   openLeg(
     callKey: string,
     preferWorker: number | undefined,
+    wireKey?: string,
   ): { leg: { legId: number; worker: number }; handle: ServiceLegHandle } | undefined;
   /** The answered anchored call `extension` is a party of, if any. */
   callOf(extension: string): MonitoredCall | undefined;
@@ -91,7 +93,12 @@ export class MixRooms {
   constructor(private readonly port: MixEnginePort) {}
 
   /** A caller joins conference `number` (486 when it holds `maxParties`, 503 with no port). */
-  joinConference(number: string, callKey: string, maxParties = MAX_CONFERENCE_MEMBERS): MixJoin {
+  joinConference(
+    number: string,
+    callKey: string,
+    maxParties = MAX_CONFERENCE_MEMBERS,
+    wireKey?: string,
+  ): MixJoin {
     const roomId = `conference:${number}`;
     let room = this.conferences.get(roomId);
     if (!room) {
@@ -107,7 +114,7 @@ export class MixRooms {
       this.counters.refusedFull++;
       return { ok: false, status: 486, reason: `Busy Here (conference full: ${room.maxParties} parties)` };
     }
-    const opened = this.port.openLeg(callKey, room.worker);
+    const opened = this.port.openLeg(callKey, room.worker, wireKey);
     if (!opened) {
       if (room.members.size === 0) this.conferences.delete(roomId);
       return { ok: false, status: 503, reason: 'Service Unavailable (no media port)' };
@@ -144,7 +151,13 @@ export class MixRooms {
    * answered anchored call, 486 when that call is already monitored. `onMonitoredEnd` runs once
    * if the monitored call ends first (the supervisor is then hung up).
    */
-  startMonitor(callKey: string, extension: string, mode: MonitorMode, onMonitoredEnd: () => void): MixJoin {
+  startMonitor(
+    callKey: string,
+    extension: string,
+    mode: MonitorMode,
+    onMonitoredEnd: () => void,
+    wireKey?: string,
+  ): MixJoin {
     const monitored = this.port.callOf(extension);
     if (!monitored) return { ok: false, status: 404, reason: `Not Found (no active call for ${extension})` };
     for (const s of this.monitors.values())
@@ -154,7 +167,7 @@ export class MixRooms {
           status: 486,
           reason: `Busy Here (the call of ${extension} is already monitored)`,
         };
-    const opened = this.port.openLeg(callKey, monitored.worker);
+    const opened = this.port.openLeg(callKey, monitored.worker, wireKey);
     if (!opened) return { ok: false, status: 503, reason: 'Service Unavailable (no media port)' };
     const roomId = `monitor:${callKey}`;
     const session: MonitorSession = {

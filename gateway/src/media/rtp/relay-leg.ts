@@ -35,6 +35,11 @@
  *
  * SRTP (RFC 3711) is terminated per leg: a leg unprotects what its peer sends with the peer's key
  * and protects what it sends with ours, so one leg may be SRTP while the other is plain RTP.
+ *
+ * A leg may have no sockets at all: one whose only peer is another leg of the same worker, wired
+ * to it (`wire`) — a PSTN channel's frame leg and the media leg of the app that answered it, or two
+ * PSTN channels talking. Such a leg holds no port pair; it gets its sockets (`attachSockets`) only
+ * when a party on the network needs an address for it.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { systemClock, systemTimers, type Clock, type Timers } from '../../../../base/clock.ts';
@@ -203,20 +208,20 @@ export class RelayLeg {
   /** Arrival time of the packet being forwarded, read once per packet. */
   private nowMs = 0;
 
+  private rtpSocket: Socket | undefined;
+  private rtcpSocket: Socket | undefined;
+  private port = 0;
+
+  /** `rtp`/`rtcp` undefined: a leg without sockets, reached only through `wire` until `attachSockets`. */
   constructor(
     readonly legId: number,
-    readonly localPort: number,
-    readonly rtp: Socket,
-    readonly rtcp: Socket,
+    localPort: number,
+    rtp: Socket | undefined,
+    rtcp: Socket | undefined,
     private readonly events: RelayLegEvents,
     private readonly opts: RelayLegOptions = {},
   ) {
-    rtp.on('message', this.onRtp);
-    rtcp.on('message', this.onRtcp);
-    // Without a callback a failed send surfaces here (and an 'error' without a listener would end
-    // the thread).
-    rtp.on('error', this.onSocketError);
-    rtcp.on('error', this.onSocketError);
+    if (rtp && rtcp) this.attachSockets(localPort, rtp, rtcp);
     this.clock = opts.clock ?? systemClock;
     // RFC 3550 §5.1: "The initial value of the sequence number SHOULD be random"; §5.1 timestamp:
     // "the initial value of the timestamp SHOULD be random"; §8.1 SSRC chosen at random.
@@ -227,12 +232,46 @@ export class RelayLeg {
       clock: this.clock,
       timers: opts.timers ?? systemTimers,
       localSsrc: this.outSsrc,
-      cname: opts.cname ?? `edgeline@${rtp.address().address}`,
+      cname: opts.cname ?? `edgeline@${rtp?.address().address ?? 'localhost'}`,
       receive: this.rxStats,
       send: this.txStats,
       transmit: this.sendRtcp,
       intervalMs: opts.rtcpIntervalMs,
     });
+  }
+
+  /** The leg's port pair, bound (a leg opened without sockets gets them when it needs an address). */
+  attachSockets(localPort: number, rtp: Socket, rtcp: Socket): void {
+    if (this.rtpSocket || this.closed) return;
+    this.port = localPort;
+    this.rtpSocket = rtp;
+    this.rtcpSocket = rtcp;
+    rtp.on('message', this.onRtp);
+    rtcp.on('message', this.onRtcp);
+    // Without a callback a failed send surfaces here (and an 'error' without a listener would end
+    // the thread).
+    rtp.on('error', this.onSocketError);
+    rtcp.on('error', this.onSocketError);
+  }
+
+  /** The RTP port; 0 while the leg has no sockets. */
+  get localPort(): number {
+    return this.port;
+  }
+
+  /**
+   * Send a datagram the leg's service built (an echo, the milliwatt) to `to`, or to the wired leg
+   * when there is one. `done` is called once the buffer may be reused.
+   */
+  sendDatagram(buf: Buffer, len: number, to: RtpAddress | undefined, done?: (e: Error | null) => void): void {
+    if (this.closed) return done?.(null);
+    if (this.wire !== undefined) {
+      this.wire.receiveWired(buf.subarray(0, len));
+      return done?.(null);
+    }
+    const s = this.rtpSocket;
+    if (!s || !to) return done?.(null);
+    s.send(buf, 0, len, to.port, to.address, done ?? this.onSent);
   }
 
   setRemote(rtp: RtpAddress | null, rtcp: RtpAddress | null): void {
@@ -368,7 +407,8 @@ export class RelayLeg {
   private connectTo(to: RtpAddress): void {
     let local: { address: string; family: string; port: number };
     try {
-      local = this.rtp.address();
+      if (!this.rtpSocket) return;
+      local = this.rtpSocket.address();
     } catch {
       return;
     }
@@ -414,7 +454,7 @@ export class RelayLeg {
   /** Send a packet that arrived on the bridged leg to this leg's peer, rewritten for this leg. */
   private forward(msg: Buffer, view: RtpView, law: number): void {
     const t = this.target;
-    if (!this.sendEnabled || t === undefined || this.closed) {
+    if (this.closed || (this.wire === undefined && (!this.sendEnabled || t === undefined))) {
       this.dropped.noPeer++;
       return;
     }
@@ -479,7 +519,7 @@ export class RelayLeg {
   }
 
   /** Send `msg` to `t`, protected with our SRTP key when the leg is secure. */
-  private transmitRtp(msg: Buffer, t: RtpAddress): void {
+  private transmitRtp(msg: Buffer, t: RtpAddress | undefined): void {
     const srtp = this.srtp;
     let out = msg;
     let len = msg.length;
@@ -506,7 +546,7 @@ export class RelayLeg {
     else if (c !== undefined) {
       if (len === out.length) c.send(out);
       else c.send(out, 0, len);
-    } else this.rtp.send(out, 0, len, t.port, t.address);
+    } else if (t !== undefined) this.rtpSocket?.send(out, 0, len, t.port, t.address);
   }
 
   private readonly onSent = (e: Error | null): void => {
@@ -564,7 +604,8 @@ export class RelayLeg {
       if (n === 0) return;
       out = srtp.rtcpOut;
     }
-    this.rtcp.send(out, 0, n, to.port, to.address, this.onSent);
+    if (!this.rtcpSocket) return;
+    this.rtcpSocket.send(out, 0, n, to.port, to.address, this.onSent);
     this.rtcpTx++;
   };
 
@@ -579,8 +620,8 @@ export class RelayLeg {
   sendFrame(frame: Int16Array): boolean {
     const t = this.target;
     const law = this.sendLawCode;
-    if (!this.sendEnabled || t === undefined || this.closed || law === LAW_NONE || this.frameBusy)
-      return false;
+    if (this.closed || law === LAW_NONE || this.frameBusy) return false;
+    if (this.wire === undefined && (!this.sendEnabled || t === undefined)) return false;
     const now = this.clock.now();
     const buf = this.frameBuf;
     // Our own stream continues: one frame after the last packet, or the time elapsed since.
@@ -619,8 +660,10 @@ export class RelayLeg {
       this.wire.receiveWired(buf.subarray(0, len));
       return true;
     }
+    const s = this.rtpSocket;
+    if (!s || t === undefined) return false;
     this.frameBusy = true;
-    this.rtp.send(buf, 0, len, t.port, t.address, this.onFrameSent);
+    s.send(buf, 0, len, t.port, t.address, this.onFrameSent);
     return true;
   }
 
@@ -642,7 +685,8 @@ export class RelayLeg {
    */
   sendOwnPacket(payloadType: number, marker: boolean, timestamp: number, payload: Uint8Array): boolean {
     const t = this.target;
-    if (!this.sendEnabled || t === undefined || this.closed || payloadType < 0) return false;
+    if (this.closed || payloadType < 0) return false;
+    if (this.wire === undefined && (!this.sendEnabled || t === undefined)) return false;
     const buf = Buffer.alloc(RTP_HEADER_BYTES + payload.length + 16);
     this.outSeq = (this.outSeq + 1) & 0xffff;
     buf[0] = 0x80;
@@ -660,7 +704,7 @@ export class RelayLeg {
     }
     this.tx++;
     if (this.wire !== undefined) this.wire.receiveWired(buf.subarray(0, len));
-    else this.rtp.send(buf, 0, len, t.port, t.address, this.onSent);
+    else if (t !== undefined) this.rtpSocket?.send(buf, 0, len, t.port, t.address, this.onSent);
     return true;
   }
 
@@ -763,7 +807,9 @@ export class RelayLeg {
           resolve();
         }
       });
-    const socks = [this.rtp, this.rtcp];
+    const socks: Socket[] = [];
+    if (this.rtpSocket) socks.push(this.rtpSocket);
+    if (this.rtcpSocket) socks.push(this.rtcpSocket);
     if (this.connectedRtp) socks.push(this.connectedRtp);
     if (this.connecting) socks.push(this.connecting);
     this.connectedRtp = undefined;

@@ -117,7 +117,7 @@ function plugIn(legId: number): void {
     };
     p.setEcho(new EchoSsrc(), (datagram) => {
       const to = serviceTargets.get(legId);
-      if (to) leg.rtp.send(datagram, to.port, to.address, onSent);
+      leg.sendDatagram(datagram, datagram.length, to, onSent);
     });
   } else if (service === 'milliwatt' && !milliwatts.has(legId)) {
     const c = serviceCodecs.get(legId) ?? { law: 'pcmu', payloadType: 0 };
@@ -184,7 +184,8 @@ function onClock(): void {
     for (const [legId, tone] of milliwatts) {
       const leg = legs.get(legId);
       const to = serviceTargets.get(legId) ?? serviceRemotes.get(legId);
-      if (leg && to) tone.emit((buf, len, done) => leg.rtp.send(buf, 0, len, to.port, to.address, done));
+      if (leg && (to || leg.wire))
+        tone.emit((buf, len, done) => leg.sendDatagram(buf, len, to ?? undefined, done));
       else tone.skip();
     }
     recordings.tick();
@@ -345,26 +346,52 @@ function bindOne(host: string, p: number, shared = false): Promise<Socket> {
   });
 }
 
-async function open(legId: number, host: string, p: number): Promise<void> {
-  let rtp: Socket | undefined;
+/** The leg's RTP socket on `p` and its RTCP socket on `p + 1`. */
+async function bindPair(host: string, p: number): Promise<{ rtp: Socket; rtcp: Socket }> {
+  const rtp = await bindOne(host, p, data.connectAfterLatch);
   try {
-    rtp = await bindOne(host, p, data.connectAfterLatch);
-    const rtcp = await bindOne(host, p + 1);
+    return { rtp, rtcp: await bindOne(host, p + 1) };
+  } catch (e) {
+    rtp.close();
+    throw e;
+  }
+}
+
+/** Port 0: a leg without sockets, reached through `wire` until `bind` gives it a port pair. */
+async function open(legId: number, host: string, p: number): Promise<void> {
+  try {
+    const pair = p === 0 ? undefined : await bindPair(host, p);
     legs.set(
       legId,
-      new RelayLeg(legId, p, rtp, rtcp, events, {
+      new RelayLeg(legId, p, pair?.rtp, pair?.rtcp, events, {
         connectAfterLatch: data.connectAfterLatch,
         rtcpIntervalMs: data.rtcpIntervalMs,
-        cname: data.cname,
+        cname: data.cname ?? `edgeline@${host}`,
       }),
     );
     plugIn(legId);
     const w = pendingWires.get(legId);
     if (w !== undefined) setWire(legId, w);
-    post({ t: 'opened', legId, ok: true });
+    post({ t: 'opened', legId, ok: true, sockets: pair !== undefined });
   } catch (e) {
-    rtp?.close();
-    post({ t: 'opened', legId, ok: false, error: (e as Error).message });
+    post({ t: 'opened', legId, ok: false, sockets: false, error: (e as Error).message });
+  }
+}
+
+/** A leg opened without sockets gets its port pair (a network party needs its address). */
+async function bind(legId: number, host: string, p: number): Promise<void> {
+  try {
+    const pair = await bindPair(host, p);
+    const leg = legs.get(legId);
+    if (!leg) {
+      pair.rtp.close();
+      pair.rtcp.close();
+      throw new Error('the leg is closed');
+    }
+    leg.attachSockets(p, pair.rtp, pair.rtcp);
+    post({ t: 'opened', legId, ok: true, sockets: true });
+  } catch (e) {
+    post({ t: 'opened', legId, ok: false, sockets: true, error: (e as Error).message });
   }
 }
 
@@ -372,6 +399,9 @@ port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'open':
       void open(m.legId, m.host, m.port);
+      return;
+    case 'bind':
+      void bind(m.legId, m.host, m.port);
       return;
     case 'remote':
       legs.get(m.legId)?.setRemote(m.rtp, m.rtcp);

@@ -21,16 +21,21 @@ export interface LegSrtpKeys {
 }
 
 export type ToWorker =
-  /** Bind the leg's RTP socket on `port` and its RTCP socket on `port + 1`. */
+  /**
+   * Bind the leg's RTP socket on `port` and its RTCP socket on `port + 1`; port 0: a leg without
+   * sockets, whose peer is a leg of the same worker (`wire`).
+   */
   | { t: 'open'; legId: number; host: string; port: number }
+  /** Give a leg opened without sockets its port pair (`opened` with `sockets: true` answers). */
+  | { t: 'bind'; legId: number; host: string; port: number }
   /** Where the leg's peer said it receives (SDP), until latching finds out; null = do not send (hold). */
   | { t: 'remote'; legId: number; rtp: RtpAddress | null; rtcp: RtpAddress | null }
   /** Packets of `a` go out of `b` and vice versa. */
   | { t: 'bridge'; a: number; b: number }
   /**
-   * `a` and `b` name each other as their RTP peer on this host (a frame leg and the anchored leg
-   * facing it): hand packets between them in the worker instead of over loopback. `b` = −1 undoes
-   * it. Ignored unless both legs are in this worker.
+   * `a` and `b` are each other's only RTP peer, both in this worker (a PSTN channel's frame leg and
+   * the media leg of the app that answered it, or two channels' frame legs): packets are handed
+   * between them without a socket. `b` = −1 undoes it.
    */
   | { t: 'wire'; a: number; b: number }
   /** The leg's negotiated payload types: the rewrite and transcoding tables (−1 = not negotiated). */
@@ -87,8 +92,9 @@ export type ToWorker =
 
 export type FromWorker =
   | { t: 'ready' }
-  | { t: 'opened'; legId: number; ok: true }
-  | { t: 'opened'; legId: number; ok: false; error: string }
+  /** `sockets`: what was opened or bound has its port pair (false: a leg without sockets). */
+  | { t: 'opened'; legId: number; ok: true; sockets: boolean }
+  | { t: 'opened'; legId: number; ok: false; sockets: boolean; error: string }
   | { t: 'latched'; legId: number; kind: 'rtp' | 'rtcp'; address: string; port: number }
   | { t: 'dead'; legId: number; silentMs: number }
   | { t: 'closed'; legId: number }

@@ -57,6 +57,8 @@ interface Bridge {
   peerB: UdpPeer;
   rtcpA: UdpPeer;
   rtcpB: UdpPeer;
+  /** Leg A's RTCP port (the sockets of this test are bound apart, not as a pair). */
+  rtcpPortA: number;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ async function bridge(opts: { rtcpIntervalMs?: number } = {}): Promise<Bridge> {
     peerB,
     rtcpA,
     rtcpB,
+    rtcpPortA: rca.address().port,
     close: async () => {
       await Promise.all([a.close(), b.close()]);
       await Promise.all([peerA, peerB, rtcpA, rtcpB].map((p) => p.close()));
@@ -252,7 +255,7 @@ describe('RelayLeg: the gateway’s own stream and RTCP per leg', () => {
     // RTCP from the peer is consumed, not relayed: RTCP port of B hears only the gateway's reports.
     const before = br.rtcpB.received.length;
     const peerRr = Buffer.from([0x80, 201, 0, 1, 0xa1, 0xa1, 0xa1, 0xa1]);
-    await br.rtcpA.send(peerRr, br.a.rtcp.address().port);
+    await br.rtcpA.send(peerRr, br.rtcpPortA);
     assert.ok(await waitUntil(() => br.a.stats().rtcpRx === 1, 2000));
     const fromGateway = br.rtcpB.received.slice(before).every((r) => {
       const p = parseRtcp(r.msg);

@@ -10,6 +10,7 @@ function engine(workers = 2, call?: MonitoredCall) {
   let nextLeg = 100;
   const handle = (): ServiceLegHandle => ({
     rtpPort: 0,
+    wired: false,
     opened: () => Promise.resolve(true),
     start: () => undefined,
     setRemote: () => undefined,
