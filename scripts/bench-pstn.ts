@@ -37,6 +37,7 @@ import { startFarEnd, type FarEnd, type FarEndCallStats } from './bench/pstn-far
 import type { FrameLegsDump } from '../gateway/src/media/engine/engine.ts';
 import type { PstnFrameStats } from '../gateway/src/pstn/pstn-service.ts';
 import { clockTicksPerSecond, cpuMs, memory, processTree } from './bench/proc-stats.ts';
+import { GATEWAY_NODE_FLAGS } from '../gateway/src/node-flags.ts';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TONE_LEVEL_DBM0 = -10;
@@ -142,7 +143,12 @@ async function startGatewayChild(
   const child: ChildProcess = fork(join(projectRoot, 'scripts/bench/pstn-gateway.ts'), args, {
     cwd: projectRoot,
     // --cpu-prof profiles every thread of the gateway (main and each worker, a file each).
-    execArgv: ['--import', 'tsx', ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [])],
+    execArgv: [
+      ...GATEWAY_NODE_FLAGS,
+      '--import',
+      'tsx',
+      ...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []),
+    ],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { NODE_ENV: 'production', EDGELINE_LOG_LEVEL: 'warn', ...process.env },
   });
@@ -342,6 +348,8 @@ async function run(
     const r = await gw.api<{ id: string }>('POST', '/api/sim/calls', {
       line: line.id,
       callerId: { number: callerNumber(i), name: `BENCH ${i}` },
+      // The load generator keeps levels, not audio: its memory is not the gateway's.
+      record: false,
       ...(line.kind === 'fxo' ? { cidMode: 'fsk-bell202', cidTiming: opts.fxoCidTiming } : {}),
     });
     if (r.status === 201) ids[i] = r.body.id;

@@ -57,6 +57,8 @@ export interface OriginateOptions {
   dtmfCidVariant?: DtmfCallerIdVariant;
   /** E1: the called number sent with the seizure (default: the channel's own number). */
   calledNumber?: string;
+  /** Keep what the caller hears for download (default); false: only its level and digits. */
+  record?: boolean;
 }
 
 export const OfficeErrors = {
@@ -74,8 +76,9 @@ export interface OfficeDump {
   stats: { ticks: number; overruns: number; calls: number; callsRejected: number };
 }
 
-/** Ended simulated calls kept for inspection. */
+/** Ended simulated calls kept for inspection; only the newest few keep their audio. */
 const KEEP_ENDED_CALLERS = 100;
+const KEEP_ENDED_RECORDINGS = 10;
 
 export class CentralOffice implements OfficeContext {
   readonly clock: Clock;
@@ -225,7 +228,7 @@ export class CentralOffice implements OfficeContext {
       });
     }
     const id = `sim-${++this.callSeq}`;
-    const caller = new SimulatedCall(id, port.id, cid, this.clock);
+    const caller = new SimulatedCall(id, port.id, cid, this.clock, undefined, options.record ?? true);
     const call = this.newCall(caller);
     caller.bind(call);
     const info: CallerIdInfo = {};
@@ -361,6 +364,10 @@ export class CentralOffice implements OfficeContext {
   }
 
   private trimCallers(): void {
+    // Oldest first: the audio of all but the newest ended calls goes (a load run's worth of
+    // recordings would otherwise stay until the calls themselves are dropped).
+    const ended = [...this.callers.values()].filter((c) => c.state === 'ended');
+    for (const c of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED_RECORDINGS))) c.dropRecording();
     if (this.callers.size <= KEEP_ENDED_CALLERS) return;
     for (const [id, c] of this.callers) {
       if (this.callers.size <= KEEP_ENDED_CALLERS) break;

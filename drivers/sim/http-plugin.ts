@@ -4,7 +4,8 @@
  * inject faults. Errors are `{ error: { code, message, field } }` like the rest of the API.
  *
  *   POST /api/sim/calls                 { line, callerId: { number?, name?, withheld? }, cidMode?,
- *                                         cidTiming?, dtmfCidVariant?, calledNumber? } → 201 call
+ *                                         cidTiming?, dtmfCidVariant?, calledNumber?, record? }
+ *                                         → 201 call (record: false keeps no audio, only levels)
  *   GET  /api/sim/calls                 → { calls: [...] }
  *   GET  /api/sim/calls/:id             → call, with its recording summary
  *   GET  /api/sim/calls/:id/recording   → audio/wav: everything the caller heard (8 kHz, 16-bit)
@@ -50,6 +51,8 @@ const OriginateBody = Type.Object(
       Type.Union([Type.Literal('A-C'), Type.Literal('A-#'), Type.Literal('D-C')]),
     ),
     calledNumber: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
+    /** false: keep only the level and digits heard, not the audio (a load generator). */
+    record: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -150,6 +153,7 @@ export const simHttpPlugin: FastifyPluginAsync<SimHttpOptions> = (app, opts) => 
         ...(b.cidTiming ? { cidTiming: b.cidTiming } : {}),
         ...(b.dtmfCidVariant ? { dtmfCidVariant: b.dtmfCidVariant } : {}),
         ...(b.calledNumber ? { calledNumber: b.calledNumber } : {}),
+        ...(b.record === undefined ? {} : { record: b.record }),
       });
       if (!r.ok) {
         const status =

@@ -59,12 +59,18 @@ export function silence(ms: number): Int16Array {
   return new Int16Array(msToSamples(ms));
 }
 
+/** A tone block of a `SampleQueue`: its generator keeps the phase from one frame to the next. */
+interface ToneBlock {
+  length: number;
+  gen: ToneGenerator;
+}
+
 /**
  * A queue of sample blocks played out frame by frame. `fill` writes what it has into the frame
  * (silence after the end) and says how many samples were real.
  */
 export class SampleQueue {
-  private blocks: Int16Array[] = [];
+  private blocks: Array<Int16Array | ToneBlock> = [];
   private offset = 0;
   private queued = 0;
 
@@ -72,6 +78,14 @@ export class SampleQueue {
     if (samples.length === 0) return;
     this.blocks.push(samples);
     this.queued += samples.length;
+  }
+
+  /** A tone of `ms`, rendered as it plays (as `synthesizeTone`, without holding its samples). */
+  pushTone(frequenciesHz: number[], levelDbm0: number, ms: number): void {
+    const length = msToSamples(ms);
+    if (length === 0) return;
+    this.blocks.push({ length, gen: new ToneGenerator({ frequenciesHz, levelDbm0, cadenceMs: [] }) });
+    this.queued += length;
   }
 
   get pendingSamples(): number {
@@ -94,7 +108,8 @@ export class SampleQueue {
       const block = this.blocks[0];
       if (!block) break;
       const n = Math.min(frame.length - at, block.length - this.offset);
-      frame.set(block.subarray(this.offset, this.offset + n), at);
+      if (block instanceof Int16Array) frame.set(block.subarray(this.offset, this.offset + n), at);
+      else block.gen.fill(frame.subarray(at, at + n));
       at += n;
       this.offset += n;
       this.queued -= n;

@@ -11,14 +11,7 @@ import { DBM0_REFERENCE_PEAK } from '../../base/signal/tone-plan.ts';
 import { decodeWavToFrames } from '../../base/signal/wav.ts';
 import { DriverErrors, FRAME_SAMPLES, type DriverError } from '../api/types.ts';
 import type { CallState, ClearCause, CoCallLike, Party } from './co-types.ts';
-import {
-  DEFAULT_DTMF_TIMING,
-  DTMF_DIGITS,
-  SampleQueue,
-  synthesizeDtmf,
-  synthesizeTone,
-  type DtmfTiming,
-} from './signals.ts';
+import { DEFAULT_DTMF_TIMING, DTMF_DIGITS, SampleQueue, synthesizeDtmf, type DtmfTiming } from './signals.ts';
 
 export type SimulatedCallState = 'alerting' | 'answered' | 'ended';
 
@@ -40,13 +33,16 @@ export interface CallerIdentity {
 }
 
 export interface RecordingSummary {
+  /** Frames heard (the level is their mean). */
   frames: number;
   durationMs: number;
+  /** Frames kept for download (`recordedSamples`): none for a call placed with `record: false`. */
+  keptFrames: number;
   /** Mean level of everything heard, dBm0 (−Infinity for pure silence, reported as null). */
   levelDbm0: number | null;
   /** DTMF digits heard from the gateway, in order. */
   digits: string;
-  /** Frames dropped once the recording reached its limit. */
+  /** Frames heard but not kept: beyond the limit, not recorded, or dropped once the call ended. */
   truncatedFrames: number;
 }
 
@@ -67,13 +63,18 @@ export interface SimulatedCallSummary {
 /** Ten minutes of 20 ms frames. */
 export const DEFAULT_MAX_RECORD_FRAMES = 30_000;
 
+/** Frames per block of the recording: one second, so a long call holds few objects. */
+const CHUNK_FRAMES = 50;
+
 export class SimulatedCall implements Party {
   private current: SimulatedCallState = 'alerting';
   private call: CoCallLike | null = null;
   private readonly play = new SampleQueue();
   private readonly out = new Int16Array(FRAME_SAMPLES);
-  private readonly frames: Int16Array[] = [];
-  private truncated = 0;
+  /** What was heard, in blocks of `CHUNK_FRAMES` frames; `kept` frames are filled. */
+  private chunks: Int16Array[] = [];
+  private kept = 0;
+  private heardFrames = 0;
   private heardEnergy = 0;
   private heardSamples = 0;
   private heardDigits = '';
@@ -91,6 +92,8 @@ export class SimulatedCall implements Party {
     readonly callerId: CallerIdentity,
     private readonly clock: Clock,
     private readonly maxRecordFrames = DEFAULT_MAX_RECORD_FRAMES,
+    /** Keep what is heard for download; a load generator keeps only the level and the digits. */
+    private readonly recording = true,
   ) {
     this.startedAtMs = clock.now();
     this.detector = new DtmfDetector((ev) => {
@@ -160,7 +163,8 @@ export class SimulatedCall implements Party {
         field: 'tone',
       });
     }
-    this.play.push(synthesizeTone(frequenciesHz, levelDbm0, durationMs));
+    // Rendered as it plays: a long tone costs no memory.
+    this.play.pushTone(frequenciesHz, levelDbm0, durationMs);
     return ok(undefined);
   }
 
@@ -193,15 +197,32 @@ export class SimulatedCall implements Party {
     return ok(undefined);
   }
 
-  /** Copies of the frames heard so far. */
+  /** Copies of the frames kept so far. */
   record(): Int16Array[] {
-    return this.frames.map((f) => Int16Array.from(f));
+    const out: Int16Array[] = [];
+    for (let i = 0; i < this.kept; i++) out.push(Int16Array.from(this.frameAt(i)));
+    return out;
   }
 
-  /** Everything heard so far as one sample stream. */
+  /** Forget the audio kept (an ended call kept for inspection); the summary stays. */
+  dropRecording(): void {
+    this.chunks = [];
+    this.kept = 0;
+  }
+
+  private frameAt(i: number): Int16Array {
+    const chunk = this.chunks[Math.floor(i / CHUNK_FRAMES)] ?? new Int16Array(CHUNK_FRAMES * FRAME_SAMPLES);
+    const at = (i % CHUNK_FRAMES) * FRAME_SAMPLES;
+    return chunk.subarray(at, at + FRAME_SAMPLES);
+  }
+
+  /** Everything kept so far as one sample stream. */
   recordedSamples(): Int16Array {
-    const out = new Int16Array(this.frames.length * FRAME_SAMPLES);
-    this.frames.forEach((f, i) => out.set(f, i * FRAME_SAMPLES));
+    const out = new Int16Array(this.kept * FRAME_SAMPLES);
+    this.chunks.forEach((c, i) => {
+      const n = Math.min(CHUNK_FRAMES, this.kept - i * CHUNK_FRAMES) * FRAME_SAMPLES;
+      if (n > 0) out.set(c.subarray(0, n), i * CHUNK_FRAMES * FRAME_SAMPLES);
+    });
     return out;
   }
 
@@ -237,8 +258,12 @@ export class SimulatedCall implements Party {
       this.heardEnergy += x * x;
     }
     this.heardSamples += frame.length;
-    if (this.frames.length < this.maxRecordFrames) this.frames.push(Int16Array.from(frame));
-    else this.truncated++;
+    this.heardFrames++;
+    if (!this.recording || this.kept >= this.maxRecordFrames) return;
+    const c = Math.floor(this.kept / CHUNK_FRAMES);
+    if (c === this.chunks.length) this.chunks.push(new Int16Array(CHUNK_FRAMES * FRAME_SAMPLES));
+    this.frameAt(this.kept).set(frame.subarray(0, FRAME_SAMPLES));
+    this.kept++;
   }
 
   summary(): SimulatedCallSummary {
@@ -256,11 +281,12 @@ export class SimulatedCall implements Party {
       cause: this.cause,
       queuedPlayMs: Math.round(this.play.pendingSamples / 8),
       recording: {
-        frames: this.frames.length,
-        durationMs: (this.frames.length + this.truncated) * 20,
+        frames: this.heardFrames,
+        durationMs: this.heardFrames * 20,
+        keptFrames: this.kept,
         levelDbm0: power > 0 ? Math.round(100 * 10 * Math.log10(power / zero)) / 100 : null,
         digits: this.heardDigits,
-        truncatedFrames: this.truncated,
+        truncatedFrames: this.heardFrames - this.kept,
       },
     };
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPortFree } from '../../gateway/test/peers/free-port.ts';
+import { GATEWAY_NODE_FLAGS } from '../../gateway/src/node-flags.ts';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -99,7 +100,7 @@ export async function startEdgeline(opts: {
   timeoutS: number;
 }): Promise<EdgelineTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), 'edgeline-bench-data-'));
-  const args = ['--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir];
+  const args = [...GATEWAY_NODE_FLAGS, '--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir];
   args.push('--sip-port', String(opts.sipPort), '--http-port', String(opts.httpPort));
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: projectRoot,

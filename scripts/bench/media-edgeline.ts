@@ -16,6 +16,7 @@ import type { SippServer } from '../../gateway/test/peers/sipp.ts';
 import { benchConfig } from './edgeline-target.ts';
 import type { CallPlan } from './media-native.ts';
 import { writeInjection, writeMediaScenarios } from './media-scenarios.ts';
+import { GATEWAY_NODE_FLAGS } from '../../gateway/src/node-flags.ts';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -92,7 +93,16 @@ export async function setupEdgelineCalls(opts: {
   // BENCH_MEDIA_NODE_ARGS: extra Node options for the gateway only (e.g. `--cpu-prof
   // --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses); worker threads inherit them.
   const nodeArgs = (process.env['BENCH_MEDIA_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  const args = [...nodeArgs, '--import', 'tsx', 'gateway/src/main.ts', '--data-dir', dataDir, '--demo'];
+  const args = [
+    ...GATEWAY_NODE_FLAGS,
+    ...nodeArgs,
+    '--import',
+    'tsx',
+    'gateway/src/main.ts',
+    '--data-dir',
+    dataDir,
+    '--demo',
+  ];
   args.push('--sip-port', String(sipPort), '--http-port', String(httpPort));
   args.push('--rtp-ports', `${opts.rtpPorts.lo}-${opts.rtpPorts.hi}`);
   const child: ChildProcess = spawn(process.execPath, args, {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPortFree } from './free-port.ts';
+import { GATEWAY_NODE_FLAGS } from '../../src/node-flags.ts';
 
 export interface GatewayProcess {
   sipPort: number;
@@ -57,6 +58,7 @@ export async function startGateway(
   // gateways alive at once (a restart test, parallel runs) never fight over media ports.
   const rtpArgs = (opts.extraArgs ?? []).includes('--rtp-ports') ? [] : ['--rtp-ports', randomRtpBlock()];
   const args = [
+    ...GATEWAY_NODE_FLAGS,
     '--import',
     'tsx',
     'gateway/src/main.ts',
